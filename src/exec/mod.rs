@@ -1,0 +1,1 @@
+//! The load engine (to be written).

@@ -1,0 +1,1 @@
+//! exit (to be written)

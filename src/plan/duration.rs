@@ -1,0 +1,1 @@
+//! plan::duration (to be written)

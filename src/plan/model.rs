@@ -1,0 +1,1 @@
+//! plan::model (to be written)

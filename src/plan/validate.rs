@@ -1,0 +1,1 @@
+//! plan::validate (to be written)

@@ -1,0 +1,1 @@
+//! thresholds (to be written)

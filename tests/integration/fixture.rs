@@ -1,0 +1,1 @@
+//! Integration tests of the reference API (to be written).
