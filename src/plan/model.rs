@@ -1,1 +1,382 @@
-//! plan::model (to be written)
+//! The validated plan: every value parsed, every name resolved to an index, every template
+//! compiled. `plan::validate` builds it; `exec` and `thresholds` consume it and never see YAML.
+//!
+//! Names are resolved to indices at validation (`RequestId`, `FeedId`, `MetricId`, capture slots),
+//! so the engine never looks anything up by string on the hot path.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::template::{JsonTemplate, Template};
+use crate::thresholds::{Condition, MetricKey, MetricType};
+
+/// Index into [`Plan::requests`].
+pub type RequestId = usize;
+/// Index into [`Plan::feeds`].
+pub type FeedId = usize;
+/// Index into [`Plan::metrics`].
+pub type MetricId = usize;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    /// The plan file as given on the command line.
+    pub file: PathBuf,
+    /// sha256 of the plan file's bytes, hex: parts of one distributed run must share it.
+    pub hash: String,
+    pub environments: Vec<Environment>,
+    pub default_environment: Option<String>,
+    pub defaults: Defaults,
+    pub feeds: Vec<Feed>,
+    pub requests: Vec<RequestSpec>,
+    /// The plan's custom metrics (`metrics:`), in declaration order.
+    pub metrics: Vec<CustomMetric>,
+    /// Capture names, in slot order: a VU keeps one `Option<String>` per slot.
+    pub captures: Vec<String>,
+    /// Plan-wide thresholds, applied to every scenario unless the scenario sets the same key.
+    pub thresholds: Vec<Threshold>,
+    /// Plan order: `run all` runs them in this order.
+    pub scenarios: Vec<Scenario>,
+    /// Values of `vars` that must never be printed (secret: true, or read from an environment
+    /// variable named like a secret). Used by the redactor.
+    pub secrets: Vec<String>,
+    /// Warnings found while validating (an unset `${VAR}` that no request uses, ...).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub base_url: String,
+    pub protected: bool,
+    /// Replace the plan's thresholds for the same metric key (production stricter than staging).
+    pub thresholds: Vec<Threshold>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub headers: Vec<Header>,
+    pub timeout: Duration,
+    pub think: Option<Think>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            headers: Vec::new(),
+            timeout: Duration::from_secs(60),
+            think: None,
+        }
+    }
+}
+
+/// A pause: fixed or uniformly drawn from a range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Think {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedOrder {
+    /// Each VU walks the rows in order, starting at a different offset, wrapping around.
+    Sequential,
+    /// Each iteration draws a row at random.
+    Random,
+    /// Every row is handed out once across all VUs; when they run out the feed wraps and says so.
+    Unique,
+}
+
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub name: String,
+    pub path: PathBuf,
+    pub order: FeedOrder,
+    pub columns: Vec<String>,
+    pub rows: Arc<Vec<Vec<Arc<str>>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub name: String,
+    pub value: Template,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Json(JsonTemplate),
+    Text(Template),
+    /// `application/x-www-form-urlencoded`, fields in order.
+    Form(Vec<(String, Template)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    pub name: String,
+    /// Upper case: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS.
+    pub method: String,
+    /// A path joined to the environment's base URL, or an absolute URL.
+    pub url: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<Header>,
+    pub body: Option<Body>,
+    pub expect: Expect,
+    pub captures: Vec<Capture>,
+    /// Custom metrics this request feeds.
+    pub metrics: Vec<MetricId>,
+    pub timeout: Option<Duration>,
+    /// Line of the request in the plan, for annotations.
+    pub line: usize,
+}
+
+/// What a response must look like. Each item is one k6 `check`, named like k6 would show it.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    /// Accepted statuses. Empty: k6's default, anything below 400 is expected.
+    pub status: Vec<u16>,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Shown in reports: `login: status is 200`, `login: has access_token`.
+    pub name: String,
+    pub kind: CheckKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    Status(Vec<u16>),
+    /// A JSON path that must exist in the body.
+    JsonPresent(JsonPathSpec),
+    /// A JSON path whose value must equal this one.
+    JsonEquals(JsonPathSpec, serde_json::Value),
+    BodyContains(String),
+    HeaderPresent(String),
+    MaxDuration(Duration),
+}
+
+/// A compiled JSONPath with its source text.
+#[derive(Debug, Clone)]
+pub struct JsonPathSpec {
+    pub source: String,
+    pub path: Arc<serde_json_path::JsonPath>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// Index into [`Plan::captures`].
+    pub slot: usize,
+    pub source: CaptureSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum CaptureSource {
+    Json(JsonPathSpec),
+    Header(String),
+    Cookie(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomMetric {
+    pub name: String,
+    pub kind: MetricType,
+}
+
+/// One step of a flow, with flows already inlined.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Request(RequestId),
+    /// A weighted choice made once per iteration; `cumulative[i]` is the sum of weights 0..=i.
+    Pick {
+        cumulative: Vec<u32>,
+        branches: Vec<Vec<Step>>,
+    },
+    Group {
+        name: String,
+        steps: Vec<Step>,
+    },
+    Think(Think),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub target: u64,
+}
+
+/// The six k6 executors, with their parameters parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executor {
+    ConstantVus {
+        vus: u64,
+        duration: Duration,
+    },
+    RampingVus {
+        start_vus: u64,
+        stages: Vec<Stage>,
+        graceful_ramp_down: Duration,
+    },
+    PerVuIterations {
+        vus: u64,
+        iterations: u64,
+        max_duration: Duration,
+    },
+    SharedIterations {
+        vus: u64,
+        iterations: u64,
+        max_duration: Duration,
+    },
+    ConstantArrivalRate {
+        rate: u64,
+        time_unit: Duration,
+        duration: Duration,
+        pre_allocated_vus: u64,
+        max_vus: u64,
+    },
+    RampingArrivalRate {
+        start_rate: u64,
+        time_unit: Duration,
+        stages: Vec<Stage>,
+        pre_allocated_vus: u64,
+        max_vus: u64,
+    },
+}
+
+impl Executor {
+    /// The k6 name of the executor.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Executor::ConstantVus { .. } => "constant-vus",
+            Executor::RampingVus { .. } => "ramping-vus",
+            Executor::PerVuIterations { .. } => "per-vu-iterations",
+            Executor::SharedIterations { .. } => "shared-iterations",
+            Executor::ConstantArrivalRate { .. } => "constant-arrival-rate",
+            Executor::RampingArrivalRate { .. } => "ramping-arrival-rate",
+        }
+    }
+
+    /// Open-model executors start iterations on a schedule, whatever the target does.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. }
+        )
+    }
+
+    /// How long the executor runs before graceful stop (for iteration-based executors, the
+    /// `max_duration`).
+    pub fn duration(&self) -> Duration {
+        match self {
+            Executor::ConstantVus { duration, .. }
+            | Executor::ConstantArrivalRate { duration, .. } => *duration,
+            Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
+                stages.iter().map(|s| s.duration).sum()
+            }
+            Executor::PerVuIterations { max_duration, .. }
+            | Executor::SharedIterations { max_duration, .. } => *max_duration,
+        }
+    }
+
+    /// The most VUs the executor may use at once.
+    pub fn max_vus(&self) -> u64 {
+        match self {
+            Executor::ConstantVus { vus, .. }
+            | Executor::PerVuIterations { vus, .. }
+            | Executor::SharedIterations { vus, .. } => *vus,
+            Executor::RampingVus {
+                start_vus, stages, ..
+            } => stages.iter().map(|s| s.target).fold(*start_vus, u64::max),
+            Executor::ConstantArrivalRate {
+                pre_allocated_vus,
+                max_vus,
+                ..
+            }
+            | Executor::RampingArrivalRate {
+                pre_allocated_vus,
+                max_vus,
+                ..
+            } => (*max_vus).max(*pre_allocated_vus),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub executor: Executor,
+    pub start_time: Duration,
+    pub graceful_stop: Duration,
+    /// Once per VU, before its first iteration.
+    pub setup: Vec<Step>,
+    /// Every iteration.
+    pub flow: Vec<Step>,
+    /// Once per VU, after its last iteration.
+    pub teardown: Vec<Step>,
+    /// The scenario's own thresholds (they replace plan-wide ones with the same key).
+    pub thresholds: Vec<Threshold>,
+    /// May run against a `protected` environment.
+    pub protected_ok: bool,
+    /// Pause after each request unless the request's flow sets its own `think` step.
+    pub think: Option<Think>,
+    pub line: usize,
+}
+
+/// All conditions on one metric key (`http_req_duration{name:login}: [...]`).
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub key: MetricKey,
+    pub metric_type: MetricType,
+    pub conditions: Vec<ThresholdCondition>,
+    /// Where the key stands in the plan, for annotations.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThresholdCondition {
+    pub condition: Condition,
+    pub abort_on_fail: bool,
+    pub delay_abort_eval: Duration,
+}
+
+impl Plan {
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    pub fn scenario(&self, name: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+
+    /// The type of a metric name, built-in or declared by the plan.
+    pub fn metric_type(&self, name: &str) -> Option<MetricType> {
+        crate::thresholds::builtin_metric(name).or_else(|| {
+            self.metrics
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| m.kind)
+        })
+    }
+
+    /// The thresholds that apply to a scenario in an environment: plan-wide, replaced per key
+    /// by the environment's, replaced per key by the scenario's.
+    pub fn thresholds_for(&self, scenario: &Scenario, env: Option<&Environment>) -> Vec<Threshold> {
+        let mut out: Vec<Threshold> = self.thresholds.clone();
+        let mut overlay = |layer: &[Threshold]| {
+            for t in layer {
+                if let Some(slot) = out.iter_mut().find(|o| o.key.source == t.key.source) {
+                    *slot = t.clone();
+                } else {
+                    out.push(t.clone());
+                }
+            }
+        };
+        if let Some(env) = env {
+            overlay(&env.thresholds);
+        }
+        overlay(&scenario.thresholds);
+        out
+    }
+}
