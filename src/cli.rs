@@ -1,1 +1,178 @@
-//! cli (to be written)
+//! The command line (DESIGN.md, "Command line"). Every option CI sets also reads a
+//! `KAIZEN_LOADTEST_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kaizen-loadtest",
+    version,
+    about = "CI-native HTTP load testing: a YAML plan in, a verdict and reports out",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios of a plan and judge them against its thresholds.
+    Run(RunArgs),
+    /// Check a plan and print each scenario's resolved timeline; sends nothing.
+    Validate(ValidateArgs),
+    /// Start the built-in reference API on a loopback port and run a smoke test against it.
+    Demo(DemoArgs),
+    /// Serve the in-memory reference Kaizen Studio API until SIGINT/SIGTERM.
+    ServeFixture(FixtureArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The plan file.
+    #[arg(long, env = "KAIZEN_LOADTEST_PLAN", default_value = "loadtest.yaml")]
+    pub plan: PathBuf,
+
+    /// Environment to run against [default: the plan's default_environment, else "local"].
+    #[arg(long, env = "KAIZEN_LOADTEST_ENV")]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenarios to run, in plan order; `all` (the default) runs every scenario.
+    #[arg(value_name = "SCENARIO", env = "KAIZEN_LOADTEST_SCENARIOS", value_delimiter = ',')]
+    pub scenarios: Vec<String>,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Override the environment's base URL.
+    #[arg(long, env = "KAIZEN_LOADTEST_BASE_URL", help_heading = "Overrides")]
+    pub base_url: Option<String>,
+
+    /// Scale every VU count of the selected scenarios so that the peak is N.
+    #[arg(long, env = "KAIZEN_LOADTEST_VUS", value_name = "N", help_heading = "Overrides")]
+    pub vus: Option<u64>,
+
+    /// Scale every duration and stage so that each scenario's total is D (e.g. 30s, 2m).
+    #[arg(long, env = "KAIZEN_LOADTEST_DURATION", value_name = "D", help_heading = "Overrides")]
+    pub duration: Option<String>,
+
+    /// Run the selected scenarios at once on their own timelines instead of one after another.
+    #[arg(long, help_heading = "Overrides")]
+    pub parallel: bool,
+
+    /// Allow scenarios not marked `protected_ok` against a protected environment.
+    #[arg(long, env = "KAIZEN_LOADTEST_ALLOW_PROTECTED", help_heading = "Overrides")]
+    pub allow_protected: bool,
+
+    /// Where report files are written.
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_OUT_DIR",
+        default_value = "reports",
+        help_heading = "Reports"
+    )]
+    pub out_dir: PathBuf,
+
+    /// Report formats to write, comma separated.
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_FORMAT",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "json,junit,markdown,html,k6",
+        help_heading = "Reports"
+    )]
+    pub format: Vec<ReportFormat>,
+
+    /// Print the plan's timeline and exit without sending a request.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// No live progress lines.
+    #[arg(long, short, env = "KAIZEN_LOADTEST_QUIET")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Scenarios to show (default: all).
+    #[arg(value_name = "SCENARIO")]
+    pub scenarios: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Where report files are written.
+    #[arg(long, default_value = "reports")]
+    pub out_dir: PathBuf,
+
+    /// How long the smoke scenario runs.
+    #[arg(long, default_value = "10s")]
+    pub duration: String,
+
+    /// No live progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FixtureArgs {
+    /// Address to listen on (loopback).
+    #[arg(long, env = "KAIZEN_FIXTURE_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+
+    /// Injected latency: `20ms`, `10ms..30ms`, `5ms+2ms*inflight`, `5ms+1ms*secs`.
+    #[arg(long)]
+    pub latency: Option<String>,
+
+    /// Fraction of requests answered 500, exactly (0.01 = every hundredth).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+
+    /// Pre-register N users matching fixtures/users.csv.
+    #[arg(long, default_value_t = 0)]
+    pub seed_users: usize,
+
+    /// Serve at most C requests at once; the rest queue.
+    #[arg(long)]
+    pub concurrency_limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Junit,
+    Markdown,
+    Html,
+    K6,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn formats_are_a_comma_list() {
+        let cli = Cli::parse_from(["kaizen-loadtest", "run", "smoke", "--format", "json,junit"]);
+        let Command::Run(run) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!(run.format, vec![ReportFormat::Json, ReportFormat::Junit]);
+        assert_eq!(run.scenarios, vec!["smoke"]);
+    }
+}

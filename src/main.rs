@@ -1,1 +1,15 @@
-fn main(){}
+use std::process::ExitCode;
+
+use clap::Parser;
+use kaizen_loadtest::{cli::Cli, exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match kaizen_loadtest::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(kaizen_loadtest::exit_code_for(&err).unwrap_or(exit::RUN_ERROR))
+        }
+    }
+}

@@ -1,5 +1,12 @@
 //! The plan: loading, validation and the validated model.
+//!
+//! `load` reads the file (bounded), parses it into a positioned YAML tree, and `validate` turns
+//! the tree into a [`model::Plan`], collecting every problem with its file, line, column and YAML
+//! path. Nothing downstream sees YAML.
 
 pub mod duration;
 pub mod model;
 pub mod validate;
+
+pub use model::Plan;
+pub use validate::{load, LoadOptions, PlanError};
