@@ -1,1 +1,3 @@
-//! The load engine (to be written).
+//! The load engine.
+
+pub mod schedule;
