@@ -211,8 +211,17 @@ pub struct OpenModel {
 pub struct RawData {
     pub series: Vec<RawSeries>,
     pub scenarios: Vec<RawScenario>,
-    pub checks: Vec<CheckResult>,
+    pub checks: Vec<RawCheck>,
     pub custom: Vec<RawCustom>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawCheck {
+    pub scenario: String,
+    pub name: String,
+    pub request: String,
+    pub passes: u64,
+    pub fails: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,4 +263,29 @@ pub struct RawCustom {
     pub count: u64,
     pub trues: u64,
     pub hist: Option<String>,
+}
+
+/// Serializes a histogram as HDR V2, deflate-compressed, base64 (standard alphabet).
+pub fn encode_hist(h: &crate::metrics::recorder::Hist) -> String {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .expect("serializing into memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+/// Reads a histogram written by [`encode_hist`], re-bounded to the fixed bounds so that it adds
+/// to any other.
+pub fn decode_hist(s: &str) -> anyhow::Result<crate::metrics::recorder::Hist> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Deserializer;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim())?;
+    let h: crate::metrics::recorder::Hist = Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
+    let mut out = crate::metrics::recorder::new_hist();
+    out.add(&h).map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
+    Ok(out)
 }
