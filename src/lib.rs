@@ -20,3 +20,4 @@ pub mod fixture;
 pub mod exec;
 pub mod metrics;
 pub mod report;
+pub mod suggest;
