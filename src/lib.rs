@@ -21,6 +21,7 @@ pub mod exec;
 pub mod metrics;
 pub mod report;
 pub mod http;
+pub mod suggest;
 
 use cli::{Cli, Command};
 
