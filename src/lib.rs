@@ -60,3 +60,4 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 mod commands;
+mod describe;
