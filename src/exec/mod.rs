@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::collector::{self, Collected, Gauges, TickFn};
 use crate::metrics::local::{self, Sink};
 use crate::plan::model::{Executor, Plan, Scenario};
-use vu::{compile_steps, ExecStep, RequestRt, ScenarioRt, Vu};
+use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
 /// What to run.
 pub struct Selection {

@@ -366,7 +366,7 @@ impl Plan {
         let mut out: Vec<Threshold> = self.thresholds.clone();
         let mut overlay = |layer: &[Threshold]| {
             for t in layer {
-                if let Some(slot) = out.iter_mut().find(|o| o.key.source == t.key.source) {
+                if let Some(slot) = out.iter_mut().find(|o| o.key == t.key) {
                     *slot = t.clone();
                 } else {
                     out.push(t.clone());
