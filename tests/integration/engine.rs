@@ -210,3 +210,49 @@ fn ramping_vus_follow_the_stages() {
     assert!(series.iter().any(|p| p.vus == 6), "{series:?}");
     assert!(series.first().map_or(false, |p| p.vus < 6), "{series:?}");
 }
+
+fn threshold(key: &str, cond: &str) -> Threshold {
+    let key = kaizen_loadtest::thresholds::parse_metric_key(key).unwrap();
+    let metric_type = kaizen_loadtest::thresholds::builtin_metric(&key.metric).unwrap();
+    Threshold {
+        key,
+        metric_type,
+        conditions: vec![ThresholdCondition {
+            condition: kaizen_loadtest::thresholds::parse_condition(cond).unwrap(),
+            abort_on_fail: false,
+            delay_abort_eval: Duration::ZERO,
+        }],
+        line: 1,
+    }
+}
+
+#[test]
+fn thresholds_judge_the_injected_error_rate_and_latency() {
+    use kaizen_loadtest::metrics::build::evaluate;
+    use kaizen_loadtest::metrics::summary::ThresholdStatus::*;
+    let _load = crate::load_lock();
+    let server = server_with("20ms", 0.25);
+    let plan = plan_with(
+        Executor::PerVuIterations { vus: 2, iterations: 20, max_duration: Duration::from_secs(30) },
+        vec![get("health", "/health")],
+    );
+    let (_, ds) = run_plan(plan.clone(), server.base_url());
+    let judged = evaluate(
+        Some(&plan),
+        &ds,
+        "s",
+        &[
+            threshold("http_req_failed", "rate<0.1"),
+            threshold("http_req_failed", "rate<0.3"),
+            threshold("http_req_duration", "p(95)>=20"),
+            threshold("http_req_duration", "max<1"),
+            threshold("http_req_duration{status:500}", "count>0"),
+            threshold("http_reqs", "count==40"),
+            threshold("http_req_duration{name:nothing}", "p(95)<1"),
+        ],
+    );
+    let statuses: Vec<_> = judged.iter().map(|t| t.status).collect();
+    // The reference API fails exactly 25% of requests: 10 of 40.
+    assert_eq!(judged[0].observed, Some(0.25));
+    assert_eq!(statuses, vec![Fail, Pass, Pass, Fail, NoData, Pass, NoData], "{judged:#?}");
+}
