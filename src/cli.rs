@@ -28,6 +28,41 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the in-memory reference Kaizen Studio API until SIGINT/SIGTERM.
     ServeFixture(FixtureArgs),
+    /// Combine the JSON summaries of the segments of one run exactly, judge the thresholds on
+    /// the whole and write every report.
+    Merge(MergeArgs),
+    /// Re-render reports from a saved JSON summary.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The parts' JSON summaries (one per segment).
+    #[arg(required = true, value_name = "PART.json")]
+    pub parts: Vec<PathBuf>,
+
+    /// Where report files are written.
+    #[arg(long, env = "KAIZEN_LOADTEST_OUT_DIR", default_value = "reports")]
+    pub out_dir: PathBuf,
+
+    /// Report formats to write, comma separated.
+    #[arg(long, env = "KAIZEN_LOADTEST_FORMAT", value_enum, value_delimiter = ',', default_value = "json,junit,markdown,html,k6")]
+    pub format: Vec<ReportFormat>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A JSON summary written by `run` or `merge`.
+    #[arg(value_name = "SUMMARY.json")]
+    pub summary: PathBuf,
+
+    /// Where report files are written.
+    #[arg(long, default_value = "reports")]
+    pub out_dir: PathBuf,
+
+    /// Report formats to write, comma separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "junit,markdown,html,k6")]
+    pub format: Vec<ReportFormat>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -93,6 +128,19 @@ pub struct RunArgs {
     /// Print the plan's timeline and exit without sending a request.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Run the I-th of N equal slices of every selected scenario (I counts from 1).
+    #[arg(long, env = "KAIZEN_LOADTEST_SEGMENT", value_name = "I/N", help_heading = "Distributed runs")]
+    pub segment: Option<crate::segment::Segment>,
+
+    /// Marks the parts of one distributed run [default: GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT, or
+    /// CI_PIPELINE_ID].
+    #[arg(long, env = "KAIZEN_LOADTEST_RUN_ID", help_heading = "Distributed runs")]
+    pub run_id: Option<String>,
+
+    /// Wait until this RFC 3339 time before starting, so that all segments ramp in step.
+    #[arg(long, env = "KAIZEN_LOADTEST_START_AT", value_name = "TIME", help_heading = "Distributed runs")]
+    pub start_at: Option<String>,
 
     /// No live progress lines.
     #[arg(long, short, env = "KAIZEN_LOADTEST_QUIET")]

@@ -21,6 +21,8 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run(&args),
         Command::Demo(args) => demo(&args),
+        Command::Merge(args) => crate::merge::command(&args),
+        Command::Report(args) => report(&args),
         Command::ServeFixture(_) => unreachable!("handled in lib::run"),
     }
 }
@@ -133,6 +135,9 @@ pub(crate) struct RunRequest {
     pub vus: Option<u64>,
     pub duration: Option<String>,
     pub dry_run: bool,
+    pub segment: Option<crate::segment::Segment>,
+    pub run_id: Option<String>,
+    pub start_at: Option<time::OffsetDateTime>,
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -152,6 +157,16 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
             vus: args.vus,
             duration: args.duration.clone(),
             dry_run: args.dry_run,
+            segment: args.segment,
+            run_id: args.run_id.clone().or_else(default_run_id),
+            start_at: args
+                .start_at
+                .as_deref()
+                .map(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .map_err(|e| UsageError(format!("--start-at: \"{t}\" is not an RFC 3339 time ({e})")))
+                })
+                .transpose()?,
         },
     )
 }
@@ -190,6 +205,10 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         }
     }
     apply_overrides(&mut plan, &chosen, req.vus, req.duration.as_deref())?;
+    if let Some(seg) = req.segment {
+        seg.apply_to_plan(&mut plan);
+        eprintln!("segment {seg}: running this slice of every selected scenario");
+    }
     if req.dry_run {
         print!("{}", describe_plan(&plan, &chosen, env.as_ref()));
         println!("dry run: nothing was sent");
@@ -202,6 +221,16 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         .expect("checked above");
     if reqwest::Url::parse(&base_url).is_err() {
         return Err(UsageError(format!("base URL \"{}\" is not a URL", crate::http::strip_credentials(&base_url))).into());
+    }
+    if let Some(at) = req.start_at {
+        let wait = at - time::OffsetDateTime::now_utc();
+        if wait > time::Duration::hours(24) {
+            return Err(UsageError("--start-at: more than 24 hours away".into()).into());
+        }
+        if wait.is_positive() {
+            eprintln!("waiting {:.1}s for --start-at", wait.as_seconds_f64());
+            std::thread::sleep(wait.unsigned_abs());
+        }
     }
     let plan = Arc::new(plan);
     let sel = Selection {
@@ -288,19 +317,44 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             file_stem: format!("{}_{}_{}", sanitize(&prefix), sanitize(&req.env), stamp),
             interrupted: outcome.interrupted,
             aborted_by: outcome.aborted_by.clone(),
+            segment: req.segment,
+            run_id: req.run_id.clone(),
         },
         verdict: build::verdict(&scenarios),
         scenarios,
         data: ds.to_raw(),
     };
-    let files = crate::report::write_all(&summary, &req.formats, &req.out_dir);
+    Ok(finish(&summary, &req.formats, &req.out_dir))
+}
+
+fn default_run_id() -> Option<String> {
+    if let Ok(id) = std::env::var("GITHUB_RUN_ID") {
+        let attempt = std::env::var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|_| "1".into());
+        return Some(format!("{id}-{attempt}"));
+    }
+    std::env::var("CI_PIPELINE_ID").ok()
+}
+
+fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
+    let summary = crate::report::read_summary(&args.summary)?;
+    let files = crate::report::write_all(&summary, &args.format, &args.out_dir)?;
+    for f in &files {
+        println!("{}", f.display());
+    }
+    Ok(exit::OK)
+}
+
+/// Prints the console summary, writes the reports and says where; the exit code follows the
+/// verdict (or 1 when the reports could not be written).
+pub(crate) fn finish(summary: &Summary, formats: &[ReportFormat], out_dir: &std::path::Path) -> u8 {
+    let files = crate::report::write_all(summary, formats, out_dir);
     println!();
-    print!("{}", crate::report::console(&summary));
+    print!("{}", crate::report::console(summary));
     let files = match files {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: could not write the reports: {e:#}");
-            return Ok(exit::RUN_ERROR);
+            return exit::RUN_ERROR;
         }
     };
     if !files.is_empty() {
@@ -309,10 +363,10 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             println!("  {}", f.display());
         }
     }
-    Ok(exit_code(&summary))
+    exit_code(summary)
 }
 
-fn exit_code(s: &Summary) -> u8 {
+pub(crate) fn exit_code(s: &Summary) -> u8 {
     if s.run.interrupted {
         exit::INTERRUPTED
     } else if !s.verdict.passed {
@@ -322,11 +376,11 @@ fn exit_code(s: &Summary) -> u8 {
     }
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-fn sanitize(s: &str) -> String {
+pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '+' || c == '_' { c } else { '-' })
         .collect()
@@ -459,6 +513,9 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             vus: None,
             duration: Some(args.duration.clone()),
             dry_run: false,
+            segment: None,
+            run_id: None,
+            start_at: None,
         },
     );
     server.stop();

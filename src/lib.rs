@@ -61,3 +61,5 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 
 mod commands;
 mod describe;
+pub mod segment;
+mod merge;

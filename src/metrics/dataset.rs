@@ -270,6 +270,68 @@ impl Dataset {
         }
     }
 
+    /// Folds another dataset in, exactly: same tag sets add up, histograms merge. Scenario
+    /// durations take the longest (parts of one run run side by side).
+    pub fn absorb(&mut self, other: Dataset) {
+        fn add(a: &mut Option<Hist>, b: Option<Hist>) {
+            match (a.as_mut(), b) {
+                (Some(x), Some(y)) => x.add(&y).expect("same bounds"),
+                (None, Some(y)) => *a = Some(y),
+                _ => {}
+            }
+        }
+        for s in other.series {
+            match self.series.iter_mut().find(|x| {
+                (&x.scenario, &x.name, &x.method, &x.group, x.status, x.error, x.failed)
+                    == (&s.scenario, &s.name, &s.method, &s.group, s.status, s.error, s.failed)
+            }) {
+                Some(x) => {
+                    x.count += s.count;
+                    x.bytes_sent += s.bytes_sent;
+                    x.bytes_received += s.bytes_received;
+                    for (a, b) in x.hists.iter_mut().zip(s.hists) {
+                        add(a, b);
+                    }
+                }
+                None => self.series.push(s),
+            }
+        }
+        for s in other.scenarios {
+            match self.scenarios.iter_mut().find(|x| x.name == s.name) {
+                Some(x) => {
+                    x.duration_s = x.duration_s.max(s.duration_s);
+                    x.iterations += s.iterations;
+                    x.interrupted += s.interrupted;
+                    x.dropped += s.dropped;
+                    x.vus_max += s.vus_max;
+                    add(&mut x.iteration_duration, s.iteration_duration);
+                    add(&mut x.start_lag, s.start_lag);
+                    add(&mut x.raw_duration, s.raw_duration);
+                }
+                None => self.scenarios.push(s),
+            }
+        }
+        for c in other.checks {
+            match self.checks.iter_mut().find(|x| x.scenario == c.scenario && x.name == c.name && x.request == c.request) {
+                Some(x) => {
+                    x.passes += c.passes;
+                    x.fails += c.fails;
+                }
+                None => self.checks.push(c),
+            }
+        }
+        for c in other.custom {
+            match self.custom.iter_mut().find(|x| x.scenario == c.scenario && x.metric == c.metric && x.name == c.name) {
+                Some(x) => {
+                    x.count += c.count;
+                    x.trues += c.trues;
+                    add(&mut x.hist, c.hist);
+                }
+                None => self.custom.push(c),
+            }
+        }
+    }
+
     pub fn scenario(&self, name: &str) -> Option<&DScenario> {
         self.scenarios.iter().find(|s| s.name == name)
     }

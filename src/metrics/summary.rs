@@ -54,6 +54,10 @@ pub struct RunMeta {
     pub interrupted: bool,
     /// Set when an `abort_on_fail` threshold stopped the run.
     pub aborted_by: Option<String>,
+    /// `--segment I/N`: this summary is one slice of a distributed run.
+    pub segment: Option<crate::segment::Segment>,
+    /// Marks the parts of one distributed run (`--run-id`, else the CI's run id).
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

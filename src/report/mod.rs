@@ -25,3 +25,8 @@ pub fn console(s: &Summary) -> String {
     }
     out
 }
+
+pub fn read_summary(path: &Path) -> anyhow::Result<Summary> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: not a JSON summary: {e}", path.display()))
+}
