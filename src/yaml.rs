@@ -1,7 +1,9 @@
 //! Loading a plan's YAML into a tree that remembers where every node was written.
 //!
 //! This module owns the text-to-tree step and nothing else: [`load_file`] / [`parse`] turn bytes
-//! into a [`Node`] tree, with every node's line and column, for `plan::validate` to walk.
+//! into a [`Node`] tree, with every node's line and column, and `plan::validate` walks that tree
+//! with the toolkit in [`diag`] ([`MapReader`], `expect_*`, [`Diagnostics`]) so that every
+//! problem in a plan is reported at once with its file, line, column and YAML path.
 //!
 //! A plan comes from a pull request, so the loader treats its input as hostile and fails fast, in
 //! bounded time and memory:
@@ -32,7 +34,10 @@ use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 pub mod diag;
 mod prescan;
 
-pub use diag::YamlPath;
+pub use diag::{
+    did_you_mean, expect_bool, expect_f64, expect_i64, expect_map, expect_seq, expect_str,
+    expect_u64, render_diagnostics, Diagnostic, Diagnostics, MapReader, YamlPath,
+};
 
 /// A position in the plan: 1-based line and column (columns count characters, not bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
