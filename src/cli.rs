@@ -33,6 +33,20 @@ pub enum Command {
     Merge(MergeArgs),
     /// Re-render reports from a saved JSON summary.
     Report(ReportArgs),
+    /// Compare two JSON summaries: per scenario and endpoint, the change of p50/p95/p99, error
+    /// rate and req/s; exits 99 when a regression limit of the plan is broken.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    #[arg(value_name = "CURRENT.json")]
+    pub current: PathBuf,
+    #[arg(value_name = "BASELINE.json")]
+    pub baseline: PathBuf,
+    /// The plan whose `regression` limits to judge (without it, only the deltas are shown).
+    #[arg(long, env = "KAIZEN_LOADTEST_PLAN")]
+    pub plan: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -124,6 +138,11 @@ pub struct RunArgs {
         help_heading = "Reports"
     )]
     pub format: Vec<ReportFormat>,
+
+    /// A previous JSON summary to compare with: deltas in every report, and the plan's
+    /// `regression` limits judged like thresholds. A missing file is a note, not a failure.
+    #[arg(long, env = "KAIZEN_LOADTEST_BASELINE", value_name = "FILE", help_heading = "Reports")]
+    pub baseline: Option<PathBuf>,
 
     /// Print the plan's timeline and exit without sending a request.
     #[arg(long)]

@@ -23,6 +23,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Demo(args) => demo(&args),
         Command::Merge(args) => crate::merge::command(&args),
         Command::Report(args) => report(&args),
+        Command::Compare(args) => compare(&args),
         Command::ServeFixture(_) => unreachable!("handled in lib::run"),
     }
 }
@@ -135,6 +136,7 @@ pub(crate) struct RunRequest {
     pub vus: Option<u64>,
     pub duration: Option<String>,
     pub dry_run: bool,
+    pub baseline: Option<PathBuf>,
     pub segment: Option<crate::segment::Segment>,
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
@@ -157,6 +159,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
             vus: args.vus,
             duration: args.duration.clone(),
             dry_run: args.dry_run,
+            baseline: args.baseline.clone(),
             segment: args.segment,
             run_id: args.run_id.clone().or_else(default_run_id),
             start_at: args
@@ -322,9 +325,63 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         },
         verdict: build::verdict(&scenarios),
         scenarios,
+        baseline: None,
         data: ds.to_raw(),
     };
+    let mut summary = summary;
+    if let Some(path) = &req.baseline {
+        summary.baseline = Some(baseline_for(&summary, path, &plan.regressions));
+        if let Some(c) = &summary.baseline {
+            build::apply_regressions(&mut summary.verdict, c);
+        }
+    }
     Ok(finish(&summary, &req.formats, &req.out_dir))
+}
+
+/// Compares with a baseline file; a baseline that cannot be read becomes a note in the reports.
+fn baseline_for(
+    summary: &Summary,
+    path: &std::path::Path,
+    rules: &[crate::compare::RegressionRule],
+) -> crate::compare::Comparison {
+    let source = path.display().to_string();
+    let note = |n: String| crate::compare::Comparison {
+        source: source.clone(),
+        baseline_started_at: String::new(),
+        scenarios: vec![],
+        regressions: vec![],
+        note: Some(n),
+    };
+    match crate::report::read_summary(path) {
+        Err(e) => {
+            eprintln!("warning: baseline not used: {e:#}");
+            note(format!("baseline not used: {e:#}"))
+        }
+        Ok(base) => match crate::compare::compare(summary, &base, &source, rules) {
+            Ok(c) => c,
+            Err(e) => note(format!("baseline not used: {e:#}")),
+        },
+    }
+}
+
+fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<u8> {
+    let read = |p: &std::path::Path| crate::report::read_summary(p).map_err(|e| UsageError(format!("{e:#}")));
+    let current = read(&args.current)?;
+    let baseline = read(&args.baseline)?;
+    let rules = match &args.plan {
+        Some(p) => {
+            let opts = LoadOptions { env_lookup: &|name| std::env::var(name).ok(), strict_env: false };
+            plan::load(p, &opts)?.regressions
+        }
+        None => vec![],
+    };
+    let c = crate::compare::compare(&current, &baseline, &args.baseline.display().to_string(), &rules)?;
+    print!("{}", crate::compare::render_text(&c));
+    Ok(if c.regressions.iter().any(|r| r.status == ThresholdStatus::Fail) {
+        exit::THRESHOLDS_FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn default_run_id() -> Option<String> {
@@ -513,6 +570,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             vus: None,
             duration: Some(args.duration.clone()),
             dry_run: false,
+            baseline: None,
             segment: None,
             run_id: None,
             start_at: None,

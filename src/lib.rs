@@ -63,3 +63,4 @@ mod commands;
 mod describe;
 pub mod segment;
 mod merge;
+pub mod compare;

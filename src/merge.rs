@@ -219,6 +219,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
         run,
         verdict: build::verdict(&scenarios),
         scenarios,
+        baseline: None,
         data: ds.to_raw(),
     })
 }

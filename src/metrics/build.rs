@@ -282,5 +282,17 @@ pub fn verdict(scenarios: &[ScenarioSummary]) -> Verdict {
         thresholds_failed: failed.len(),
         thresholds_no_data: all.iter().filter(|(_, t)| t.status == ThresholdStatus::NoData).count(),
         failed,
+        regressions_failed: 0,
     }
+}
+
+/// Folds a baseline comparison's broken regression limits into the verdict.
+pub fn apply_regressions(v: &mut Verdict, c: &crate::compare::Comparison) {
+    for r in &c.regressions {
+        if r.status == ThresholdStatus::Fail {
+            v.regressions_failed += 1;
+            v.failed.push(format!("regression: {}: {} {}", r.scenario, r.metric, r.rule));
+        }
+    }
+    v.passed = v.failed.is_empty();
 }

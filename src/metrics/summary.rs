@@ -17,6 +17,9 @@ pub struct Summary {
     pub run: RunMeta,
     pub verdict: Verdict,
     pub scenarios: Vec<ScenarioSummary>,
+    /// The comparison with a baseline run (`--baseline`), when one was given.
+    #[serde(default)]
+    pub baseline: Option<crate::compare::Comparison>,
     /// The raw measurements everything above is derived from (exact, mergeable).
     pub data: RawData,
 }
@@ -67,8 +70,12 @@ pub struct Verdict {
     pub thresholds_total: usize,
     pub thresholds_failed: usize,
     pub thresholds_no_data: usize,
-    /// `metric expression` of each failed threshold, e.g. `http_req_duration p(95)<500`.
+    /// `metric expression` of each failed threshold, e.g. `http_req_duration p(95)<500`, then
+    /// each broken regression limit, e.g. `regression: http_req_duration p(95) +20%`.
     pub failed: Vec<String>,
+    /// Regression limits (against `--baseline`) broken; they fail the run like thresholds.
+    #[serde(default)]
+    pub regressions_failed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -43,6 +43,8 @@ pub struct Plan {
     pub secrets: Vec<String>,
     /// Warnings found while validating (an unset `${VAR}` that no request uses, ...).
     pub warnings: Vec<String>,
+    /// Regression limits against a baseline (`regression:`), judged like thresholds.
+    pub regressions: Vec<crate::compare::RegressionRule>,
 }
 
 #[derive(Debug, Clone)]
