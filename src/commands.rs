@@ -80,11 +80,11 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     let chosen = select(&plan, &args.scenarios)?;
     print!("{}", describe_plan(&plan, &chosen, plan.environment(&env)));
     println!(
-        "plan \"{}\" is valid: {} scenarios, {} requests, {} flows of steps",
+        "plan \"{}\" is valid: {} scenarios, {} requests, {} environments",
         plan.name,
         plan.scenarios.len(),
         plan.requests.len(),
-        plan.scenarios.len()
+        plan.environments.len()
     );
     Ok(exit::OK)
 }
@@ -285,6 +285,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
                     interval_s: outcome.collected.interval.as_secs_f64(),
                     points: outcome.collected.series[r.index].clone(),
                 },
+                endpoint_order: vec![],
             },
         ));
     }

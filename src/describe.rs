@@ -127,7 +127,8 @@ pub fn scenario(plan: &Plan, s: &Scenario, env: Option<&Environment>) -> String 
         let _ = writeln!(out, "  teardown:   {} (once per VU)", steps_text(plan, &s.teardown));
     }
     if let Some(t) = s.think.or(plan.defaults.think) {
-        let _ = writeln!(out, "  think:      {}..{} after each iteration", fd(t.min), fd(t.max));
+        let range = if t.min == t.max { fd(t.min) } else { format!("{}..{}", fd(t.min), fd(t.max)) };
+        let _ = writeln!(out, "  think:      {range} after each iteration");
     }
     let thresholds = plan.thresholds_for(s, env);
     if thresholds.is_empty() {

@@ -193,6 +193,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
                 status: status.into(),
                 thresholds: thresholds_of(sc, &ds)?,
                 series: merge_series(&series),
+                endpoint_order: sc.endpoints.iter().map(|e| e.name.clone()).collect(),
             },
         ));
     }

@@ -19,6 +19,8 @@ pub struct ScenarioInput {
     pub status: String,
     pub thresholds: Vec<Threshold>,
     pub series: TimeSeries,
+    /// Endpoint names in the order to list them when there is no plan (merge: a part's order).
+    pub endpoint_order: Vec<String>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -185,7 +187,11 @@ pub fn scenario_summary(plan: Option<&Plan>, ds: &Dataset, input: ScenarioInput)
     // Endpoints: one row per (request name, group), in first-seen order of the plan.
     let mut endpoints: Vec<Endpoint> = Vec::new();
     let mut hists: Vec<Hist> = Vec::new();
-    let order = |n: &str| plan.map_or(usize::MAX, |p| p.requests.iter().position(|r| r.name == n).unwrap_or(usize::MAX));
+    let order = |n: &str| match plan {
+        Some(p) => p.requests.iter().position(|r| r.name == n),
+        None => input.endpoint_order.iter().position(|r| r == n),
+    }
+    .unwrap_or(usize::MAX);
     let mut rows: Vec<_> = series.clone();
     rows.sort_by_key(|s| (order(&s.name), s.name.clone(), s.group.clone()));
     for s in rows {

@@ -2,6 +2,7 @@
 
 mod fixture;
 mod engine;
+mod run;
 
 /// Tests that send load run one at a time: the machine has 2 cores and timing matters.
 pub fn load_lock() -> std::sync::MutexGuard<'static, ()> {
