@@ -144,6 +144,11 @@ pub struct RunArgs {
     #[arg(long, env = "KAIZEN_LOADTEST_BASELINE", value_name = "FILE", help_heading = "Reports")]
     pub baseline: Option<PathBuf>,
 
+    /// Exit 98 when the run is inconclusive (the load generator itself was saturated) and
+    /// every threshold passed.
+    #[arg(long, env = "KAIZEN_LOADTEST_FAIL_ON_INCONCLUSIVE")]
+    pub fail_on_inconclusive: bool,
+
     /// Print the plan's timeline and exit without sending a request.
     #[arg(long)]
     pub dry_run: bool,

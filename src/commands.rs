@@ -136,6 +136,7 @@ pub(crate) struct RunRequest {
     pub vus: Option<u64>,
     pub duration: Option<String>,
     pub dry_run: bool,
+    pub fail_on_inconclusive: bool,
     pub baseline: Option<PathBuf>,
     pub segment: Option<crate::segment::Segment>,
     pub run_id: Option<String>,
@@ -159,6 +160,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
             vus: args.vus,
             duration: args.duration.clone(),
             dry_run: args.dry_run,
+            fail_on_inconclusive: args.fail_on_inconclusive,
             baseline: args.baseline.clone(),
             segment: args.segment,
             run_id: args.run_id.clone().or_else(default_run_id),
@@ -254,7 +256,15 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         .map(|&i| schedule::max_total(&plan.scenarios[i].executor, plan.scenarios[i].graceful_stop))
         .sum();
     let tick = ticker(plan.clone(), chosen.clone(), thresholds.clone(), stop.clone(), planned, req.quiet);
+    let cpu_before = crate::analysis::process_cpu_seconds();
     let outcome = exec::run(plan.clone(), &sel, stop, true, tick)?;
+    let cpu_percent = match (cpu_before, crate::analysis::process_cpu_seconds()) {
+        (Some(a), Some(b)) if outcome.duration.as_secs_f64() > 0.0 => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            Some((b - a) / (outcome.duration.as_secs_f64() * cores) * 100.0)
+        }
+        _ => None,
+    };
 
     // Summary.
     let durations: Vec<(usize, f64)> = outcome
@@ -270,7 +280,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     let mut scenarios = Vec::new();
     for r in outcome.runs.iter().filter(|r| r.status != ScenarioStatus::Skipped) {
         let s = &plan.scenarios[r.index];
-        scenarios.push(build::scenario_summary(
+        let mut summary_of = build::scenario_summary(
             Some(&plan),
             &ds,
             ScenarioInput {
@@ -287,8 +297,28 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
                 },
                 endpoint_order: vec![],
             },
-        ));
+        );
+        if let Some(w) = &outcome.collected.windows[r.index] {
+            summary_of.drift = Some(crate::analysis::drift(&s.name, w, &summary_of.timeseries, &plan.drift));
+        }
+        summary_of.capacity = match &s.executor {
+            crate::plan::model::Executor::RampingVus { start_vus, stages, .. } => {
+                let (sv, st) = (*start_vus, stages.clone());
+                crate::analysis::capacity(&summary_of, "VUs", &move |t| {
+                    schedule::ramping_vus_at(sv, &st, Duration::from_secs_f64(t.max(0.0))) as f64
+                })
+            }
+            crate::plan::model::Executor::RampingArrivalRate { start_rate, stages, time_unit, .. } => {
+                let (sr, st, unit) = (*start_rate, stages.clone(), time_unit.as_secs_f64());
+                crate::analysis::capacity(&summary_of, "iterations/s", &move |t| {
+                    schedule::ramp_value(sr, &st, Duration::from_secs_f64(t.max(0.0))) / unit
+                })
+            }
+            _ => None,
+        };
+        scenarios.push(summary_of);
     }
+    let health = crate::analysis::health(cpu_percent, &scenarios);
     let started = time::OffsetDateTime::from(outcome.started_at);
     let ended = time::OffsetDateTime::from(SystemTime::now());
     let names: Vec<String> = chosen.iter().map(|&i| plan.scenarios[i].name.clone()).collect();
@@ -327,16 +357,23 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         verdict: build::verdict(&scenarios),
         scenarios,
         baseline: None,
+        health,
         data: ds.to_raw(),
     };
     let mut summary = summary;
+    build::apply_drift(&mut summary);
     if let Some(path) = &req.baseline {
         summary.baseline = Some(baseline_for(&summary, path, &plan.regressions));
         if let Some(c) = &summary.baseline {
             build::apply_regressions(&mut summary.verdict, c);
         }
     }
-    Ok(finish(&summary, &req.formats, &req.out_dir))
+    let code = finish(&summary, &req.formats, &req.out_dir);
+    if code == exit::OK && summary.verdict.inconclusive && req.fail_on_inconclusive {
+        eprintln!("inconclusive: {}", summary.health.reasons.join("; "));
+        return Ok(exit::INCONCLUSIVE);
+    }
+    Ok(code)
 }
 
 /// Compares with a baseline file; a baseline that cannot be read becomes a note in the reports.
@@ -571,6 +608,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             vus: None,
             duration: Some(args.duration.clone()),
             dry_run: false,
+            fail_on_inconclusive: false,
             baseline: None,
             segment: None,
             run_id: None,

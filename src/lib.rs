@@ -64,3 +64,4 @@ mod describe;
 pub mod segment;
 mod merge;
 pub mod compare;
+pub mod analysis;

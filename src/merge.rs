@@ -214,6 +214,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
         host_cpus: parts.iter().map(|(_, s)| s.run.host_cpus).sum(),
         ..first.run.clone()
     };
+    let scenarios_for_health = scenarios.clone();
     Ok(Summary {
         schema: first.schema,
         tool: first.tool.clone(),
@@ -221,6 +222,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
         verdict: build::verdict(&scenarios),
         scenarios,
         baseline: None,
+        health: crate::analysis::health(None, &scenarios_for_health),
         data: ds.to_raw(),
     })
 }

@@ -109,6 +109,12 @@ pub fn series_interval(planned: Duration) -> Duration {
     Duration::from_secs(secs as u64)
 }
 
+/// The soak-drift window of a scenario: the plan's `drift_window`, else 10 minutes, or a tenth
+/// of the scenario when that is shorter (at least 1 s).
+pub fn drift_window(configured: Option<Duration>, scenario: Duration) -> Duration {
+    configured.unwrap_or_else(|| (scenario / 10).min(Duration::from_secs(600)).max(Duration::from_secs(1)))
+}
+
 /// Runs the selection to its end (or until stopped) and returns what was measured.
 pub fn run(
     plan: Arc<Plan>,
@@ -143,7 +149,12 @@ pub fn run(
     let sink = Sink { tx, epoch: epoch.clone() };
     let started = Instant::now();
     let started_at = SystemTime::now();
-    let collector = collector::spawn(rx, epoch, gauges.clone(), interval, started, on_tick);
+    let windows = plan
+        .scenarios
+        .iter()
+        .map(|s| drift_window(plan.drift_window, s.executor.duration()))
+        .collect();
+    let collector = collector::spawn(rx, epoch, gauges.clone(), interval, windows, started, on_tick);
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (start_sink, park_sink) = (sink.clone(), ());

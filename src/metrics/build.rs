@@ -265,6 +265,8 @@ pub fn scenario_summary(plan: Option<&Plan>, ds: &Dataset, input: ScenarioInput)
         thresholds,
         timeseries: input.series,
         open_model,
+        drift: None,
+        capacity: None,
     }
 }
 
@@ -289,7 +291,23 @@ pub fn verdict(scenarios: &[ScenarioSummary]) -> Verdict {
         thresholds_no_data: all.iter().filter(|(_, t)| t.status == ThresholdStatus::NoData).count(),
         failed,
         regressions_failed: 0,
+        drift_failed: 0,
+        inconclusive: false,
     }
+}
+
+/// Folds broken drift limits and the generator's health into the verdict.
+pub fn apply_drift(s: &mut Summary) {
+    for sc in &s.scenarios {
+        if let Some(d) = &sc.drift {
+            for r in d.rules.iter().filter(|r| r.status == ThresholdStatus::Fail) {
+                s.verdict.drift_failed += 1;
+                s.verdict.failed.push(format!("drift: {}: {} {}", r.scenario, r.metric, r.rule));
+            }
+        }
+    }
+    s.verdict.passed = s.verdict.failed.is_empty();
+    s.verdict.inconclusive = s.health.status == "inconclusive";
 }
 
 /// Folds a baseline comparison's broken regression limits into the verdict.

@@ -20,6 +20,9 @@ pub struct Summary {
     /// The comparison with a baseline run (`--baseline`), when one was given.
     #[serde(default)]
     pub baseline: Option<crate::compare::Comparison>,
+    /// The load generator's own health.
+    #[serde(default)]
+    pub health: Health,
     /// The raw measurements everything above is derived from (exact, mergeable).
     pub data: RawData,
 }
@@ -76,6 +79,12 @@ pub struct Verdict {
     /// Regression limits (against `--baseline`) broken; they fail the run like thresholds.
     #[serde(default)]
     pub regressions_failed: usize,
+    /// Drift limits broken; they fail the run like thresholds.
+    #[serde(default)]
+    pub drift_failed: usize,
+    /// The load generator was saturated: see `health`.
+    #[serde(default)]
+    pub inconclusive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +119,82 @@ pub struct ScenarioSummary {
     /// Open-model executors only: how late iterations started, and latency without the
     /// correction for coordinated omission.
     pub open_model: Option<OpenModel>,
+    /// Soak drift: the first window against the last, and trend lines over the run.
+    #[serde(default)]
+    pub drift: Option<Drift>,
+    /// Ramping scenarios: the highest load held before the SLO broke or throughput stopped
+    /// growing.
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowFigures {
+    /// Seconds the window covers.
+    pub span_s: f64,
+    pub requests: u64,
+    pub rps: f64,
+    pub error_rate: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slopes {
+    /// Change per hour of the interval p95 (ms/h), error rate (per hour) and req/s (per hour),
+    /// least-squares over the time series.
+    pub p95_ms_per_h: Option<f64>,
+    pub error_rate_per_h: Option<f64>,
+    pub rps_per_h: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub window_s: f64,
+    pub first: WindowFigures,
+    pub last: WindowFigures,
+    pub slopes: Slopes,
+    /// The plan's `drift:` limits, judged last window against first.
+    pub rules: Vec<crate::compare::RegressionResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakPoint {
+    /// Seconds since the scenario started.
+    pub t_s: f64,
+    pub load: f64,
+    pub rps: f64,
+    pub p95_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// `VUs` or `iterations/s`.
+    pub unit: String,
+    /// The highest load level held before the break (or reached, when nothing broke).
+    pub held_load: f64,
+    /// The highest throughput reached before the break.
+    pub held_rps: f64,
+    /// What broke: `p95 over 1000 ms`, `error rate over 10%`, `throughput stopped growing`;
+    /// absent when nothing broke.
+    pub broken_by: Option<String>,
+    /// The first interval where it broke, with its figures (the evidence).
+    pub at: Option<BreakPoint>,
+    /// One line for people: `capacity ≈ 310 VUs / 2450 req/s; p95 crossed 1000 ms at 320 VUs`.
+    pub text: String,
+}
+
+/// Whether the load generator itself kept up; when it did not, the figures may blame the
+/// target for the generator's limits and the run is marked inconclusive.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` or `inconclusive`.
+    pub status: String,
+    pub reasons: Vec<String>,
+    /// The process's CPU time over wall time and cores, percent.
+    pub cpu_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

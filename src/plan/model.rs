@@ -45,6 +45,10 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Regression limits against a baseline (`regression:`), judged like thresholds.
     pub regressions: Vec<crate::compare::RegressionRule>,
+    /// Soak-drift limits: how much worse the last window may be than the first (`drift:`).
+    pub drift: Vec<crate::compare::RegressionRule>,
+    /// The drift window (`drift_window:`); default 10 minutes, or a tenth of a shorter scenario.
+    pub drift_window: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]

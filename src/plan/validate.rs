@@ -58,7 +58,7 @@ pub enum PlanError {
     Invalid(String),
 }
 
-const TOP_KEYS: [&str; 13] = [
+const TOP_KEYS: [&str; 15] = [
     "version",
     "name",
     "default_environment",
@@ -71,6 +71,8 @@ const TOP_KEYS: [&str; 13] = [
     "flows",
     "thresholds",
     "regression",
+    "drift",
+    "drift_window",
     "scenarios",
 ];
 
@@ -360,6 +362,14 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
         .map(|n| regression::regressions(cx, n, &at("regression"), &metric_list))
         .unwrap_or_default();
 
+    let drift = top
+        .get("drift")
+        .map(|n| regression::drift(cx, n, &at("drift"), &metric_list))
+        .unwrap_or_default();
+    let drift_window = top
+        .get("drift_window")
+        .and_then(|n| positive_duration_of(cx, n, &at("drift_window")));
+
     // A declared metric nobody feeds can only ever report "no data".
     let fed = fed_metrics(request_map.as_ref());
     for (m, knode) in &metrics {
@@ -422,6 +432,8 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
         secrets,
         warnings: Vec::new(),
         regressions,
+        drift,
+        drift_window,
     })
 }
 

@@ -63,6 +63,8 @@ pub fn plan_with(executor: Executor, requests: Vec<RequestSpec>) -> Plan {
         secrets: vec![],
         warnings: vec![],
         regressions: vec![],
+        drift: vec![],
+        drift_window: None,
     }
 }
 

@@ -317,3 +317,64 @@ fn baseline_regressions_fail_like_thresholds() {
     let (o, _) = run("missing", "10ms", Some(&dir.path().join("nope.json")));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn stress_capacity_names_the_known_breaking_point() {
+    let _load = crate::load_lock();
+    // 4 requests served at once, 20 ms each: beyond 4 VUs requests queue, and p95 ≈ 20 ms × VUs / 4
+    // crosses 60 ms at about 12 VUs.
+    let server = fixture::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        FixtureConfig { latency: "20ms".parse().unwrap(), concurrency_limit: Some(4), ..Default::default() },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        "executor: ramping-vus\n    start_vus: 1\n    stages: [{ duration: 10s, target: 24 }]\n    graceful_ramp_down: 1s\n    thresholds: { http_req_duration: [\"p(95)<60\"] }",
+        "",
+    );
+    let o = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--format", "json", "--out-dir"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let (_, s) = summary_in(&dir.path().join("out"));
+    let c = s.scenarios[0].capacity.as_ref().expect("a ramping scenario gets a capacity analysis");
+    assert_eq!(c.broken_by.as_deref(), Some("p95 crossed 60 ms"), "{c:?}");
+    let at = c.at.as_ref().unwrap();
+    assert!((8.0..=18.0).contains(&at.load), "broke at {} VUs: {c:?}", at.load);
+    // The server's capacity is 4 / 20 ms = 200 req/s; what was held cannot exceed it by much.
+    assert!(c.held_rps < 260.0, "{c:?}");
+}
+
+#[test]
+fn soak_drift_compares_the_first_window_with_the_last() {
+    let _load = crate::load_lock();
+    // Latency grows by 2 ms every second of the server's life.
+    let server = api("2ms+2ms*secs", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        "executor: constant-vus\n    vus: 2\n    duration: 8s",
+        "drift:\n  http_req_duration: \"p(95) +50%\"\n",
+    );
+    let o = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--format", "json", "--out-dir"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let (_, s) = summary_in(&dir.path().join("out"));
+    let d = s.scenarios[0].drift.as_ref().expect("drift is reported");
+    let (first, last) = (d.first.p95.unwrap(), d.last.p95.unwrap());
+    assert!(last > first * 1.5, "first {first} last {last}");
+    assert!(d.slopes.p95_ms_per_h.unwrap() > 0.0);
+    assert_eq!(d.rules.len(), 1);
+    assert_eq!(s.verdict.drift_failed, 1, "{:?}", s.verdict);
+}

@@ -45,3 +45,30 @@ pub(crate) fn regressions(cx: &mut Cx, node: &Node, path: &P, metrics: &[CustomM
     }
     out
 }
+
+/// The metrics drift can be judged on: each interval keeps them exactly per scenario.
+pub(crate) const DRIFT_METRICS: [&str; 3] = ["http_req_duration", "http_req_failed", "http_reqs"];
+
+/// `drift:` — how much worse the last window of a scenario may be than its first, in the same
+/// rule grammar as `regression:`, on `http_req_duration`, `http_req_failed` or `http_reqs`.
+pub(crate) fn drift(cx: &mut Cx, node: &Node, path: &P, metrics: &[CustomMetric]) -> Vec<RegressionRule> {
+    let rules = regressions(cx, node, path, metrics);
+    let mut out = Vec::new();
+    for r in rules {
+        if !DRIFT_METRICS.contains(&r.key.metric.as_str()) || !r.key.tags.is_empty() {
+            let p = path.key(&r.key.source);
+            cx.error(
+                node,
+                &p,
+                format!(
+                    "drift can be judged on {} (without tags), not \"{}\"",
+                    DRIFT_METRICS.join(", "),
+                    r.key.source
+                ),
+            );
+            continue;
+        }
+        out.push(r);
+    }
+    out
+}
