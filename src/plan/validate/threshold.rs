@@ -260,7 +260,7 @@ mod tests {
         assert!(check_tag("name", "login", &n).is_ok());
         assert_eq!(
             check_tag("name", "logn", &n).unwrap_err(),
-            "no request is named `logn`; did you mean \"login\"?"
+            "no request is named \"logn\"; did you mean \"login\"?"
         );
         assert!(check_tag("scenario", "smoke", &n).is_ok());
         assert!(check_tag("method", "post", &n).unwrap_err().contains("upper case"));

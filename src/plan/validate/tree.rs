@@ -94,7 +94,14 @@ impl<'n> Fields<'n> {
     /// A required key: an error at the mapping when it is missing.
     pub fn req(&self, cx: &mut Cx, key: &str) -> Option<&'n Node> {
         let v = self.get(key);
-        if v.is_none() {
+        // A misspelling of the key is reported as an unknown key with this suggestion; saying
+        // it is missing as well would only repeat it.
+        let misspelled = || {
+            self.entries
+                .iter()
+                .any(|(k, _, _)| to_snake(k) == key || suggest::did_you_mean(k, [key]).is_some())
+        };
+        if v.is_none() && !misspelled() {
             cx.error(self.node, &self.path, format!("missing required key \"{key}\""));
         }
         v
@@ -102,8 +109,13 @@ impl<'n> Fields<'n> {
 
     /// Every key not in `known` is an error, with the closest known key as a suggestion.
     pub fn only(&self, cx: &mut Cx, known: &[&str]) {
+        self.only_but(cx, known, |_| false);
+    }
+
+    /// [`only`](Self::only), also accepting the keys `extra` accepts.
+    pub fn only_but(&self, cx: &mut Cx, known: &[&str], extra: impl Fn(&str) -> bool) {
         for (key, knode, _) in &self.entries {
-            if !known.contains(key) {
+            if !known.contains(key) && !extra(key) {
                 let hint = key_hint(key, known);
                 let list = if hint.is_empty() {
                     format!("; expected one of {}", known.join(", "))
