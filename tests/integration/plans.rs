@@ -65,7 +65,8 @@ fn every_invalid_plan_fails_at_its_line() {
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
         let name = file.file_name().unwrap().to_string_lossy().to_string();
-        let expect = header(&bytes, "expect").unwrap_or_else(|| panic!("{name}: no `# expect:` line"));
+        let expect =
+            header(&bytes, "expect").unwrap_or_else(|| panic!("{name}: no `# expect:` line"));
         let line = header(&bytes, "line").unwrap_or_else(|| panic!("{name}: no `# line:` line"));
         let (out, took) = validate(file);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -91,10 +92,19 @@ fn every_invalid_plan_fails_at_its_line() {
             problems.push(format!("took {took:?}"));
         }
         if !problems.is_empty() {
-            failures.push(format!("{name}: {}\n--- stderr:\n{stderr}", problems.join("; ")));
+            failures.push(format!(
+                "{name}: {}\n--- stderr:\n{stderr}",
+                problems.join("; ")
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -122,9 +132,22 @@ fn every_valid_plan_and_example_validates() {
 #[test]
 fn the_kaizen_plan_has_the_seven_scenarios() {
     let (out, _) = validate(&repo().join("scenarios/kaizen-studio.yaml"));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for s in ["smoke", "auth", "agents", "pipelines", "stress", "spike", "soak"] {
+    for s in [
+        "smoke",
+        "auth",
+        "agents",
+        "pipelines",
+        "stress",
+        "spike",
+        "soak",
+    ] {
         assert!(stdout.contains(s), "no scenario {s} in:\n{stdout}");
     }
 }
@@ -149,7 +172,10 @@ fn a_missing_plan_is_a_usage_error() {
     let (out, _) = validate(Path::new("/nonexistent/loadtest.yaml"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("cannot read plan /nonexistent/loadtest.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read plan /nonexistent/loadtest.yaml"),
+        "{stderr}"
+    );
 }
 
 #[test]
