@@ -43,6 +43,8 @@ pub struct Plan {
     pub secrets: Vec<String>,
     /// Warnings found while validating (an unset `${VAR}` that no request uses, ...).
     pub warnings: Vec<String>,
+    /// Regression limits against a baseline (`regression:`), judged like thresholds.
+    pub regressions: Vec<crate::compare::RegressionRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -366,7 +368,7 @@ impl Plan {
         let mut out: Vec<Threshold> = self.thresholds.clone();
         let mut overlay = |layer: &[Threshold]| {
             for t in layer {
-                if let Some(slot) = out.iter_mut().find(|o| o.key.source == t.key.source) {
+                if let Some(slot) = out.iter_mut().find(|o| o.key == t.key) {
                     *slot = t.clone();
                 } else {
                     out.push(t.clone());

@@ -18,6 +18,7 @@
 
 mod env;
 mod executor;
+mod regression;
 mod feeds;
 mod requests;
 mod scope;
@@ -60,7 +61,7 @@ pub enum PlanError {
     Invalid(String),
 }
 
-const TOP_KEYS: [&str; 12] = [
+const TOP_KEYS: [&str; 13] = [
     "version",
     "name",
     "default_environment",
@@ -72,6 +73,7 @@ const TOP_KEYS: [&str; 12] = [
     "metrics",
     "flows",
     "thresholds",
+    "regression",
     "scenarios",
 ];
 
@@ -410,6 +412,11 @@ fn plan(
         })
         .collect();
 
+    let regressions = top
+        .get("regression")
+        .map(|n| regression::regressions(cx, n, &at("regression"), &metric_list))
+        .unwrap_or_default();
+
     // A declared metric nobody feeds can only ever report "no data".
     let fed = fed_metrics(request_map.as_ref());
     for (m, knode) in &metrics {
@@ -471,6 +478,7 @@ fn plan(
         scenarios,
         secrets,
         warnings: Vec::new(),
+        regressions,
     })
 }
 

@@ -1,0 +1,398 @@
+//! `Recorder`: every measurement of a run, keyed by small integer tag sets, with latencies in HDR
+//! histograms. Workers each fill their own recorder and hand it to the collector, which folds
+//! them together with [`Recorder::merge`]; merging is exact because every histogram has the same
+//! fixed bounds (1 µs to 1 h, 3 significant digits).
+
+use std::collections::HashMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+pub type Hist = Histogram<u64>;
+
+/// Lowest and highest trackable values, in microseconds: 1 µs to 1 h.
+pub const HIST_LOW: u64 = 1;
+pub const HIST_HIGH: u64 = 3_600_000_000;
+pub const HIST_SIGFIG: u8 = 3;
+
+pub fn new_hist() -> Hist {
+    Histogram::new_with_bounds(HIST_LOW, HIST_HIGH, HIST_SIGFIG).expect("valid fixed bounds")
+}
+
+/// Why a request failed, as a stable key for thresholds, JUnit and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    None,
+    Connect,
+    Timeout,
+    Reset,
+    Tls,
+    Protocol,
+    Status,
+    BodyTooLarge,
+    Redirect,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::None => "none",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Reset => "reset",
+            ErrorClass::Tls => "tls",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::Status => "status",
+            ErrorClass::BodyTooLarge => "body_too_large",
+            ErrorClass::Redirect => "redirect",
+        }
+    }
+}
+
+/// Request trends, in the order of [`SeriesStats::hists`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trend {
+    Duration = 0,
+    Waiting = 1,
+    Receiving = 2,
+    Sending = 3,
+    Connecting = 4,
+    TlsHandshaking = 5,
+    Blocked = 6,
+}
+
+pub const TRENDS: [(Trend, &str); 7] = [
+    (Trend::Duration, "http_req_duration"),
+    (Trend::Waiting, "http_req_waiting"),
+    (Trend::Receiving, "http_req_receiving"),
+    (Trend::Sending, "http_req_sending"),
+    (Trend::Connecting, "http_req_connecting"),
+    (Trend::TlsHandshaking, "http_req_tls_handshaking"),
+    (Trend::Blocked, "http_req_blocked"),
+];
+
+pub fn trend_by_metric(name: &str) -> Option<Trend> {
+    TRENDS.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
+}
+
+/// The tag set of a request sample. `request` and `group` are indices into the plan (group 0 is
+/// "no group"); status 0 means no response was received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeriesKey {
+    pub scenario: u16,
+    pub request: u16,
+    pub group: u16,
+    pub status: u16,
+    pub error: ErrorClass,
+    /// `http_req_failed`: the response was not an expected one (k6's `expected_response:false`).
+    pub failed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeriesStats {
+    pub count: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Allocated on first use: a histogram costs ~190 KB, and most series never see most trends.
+    pub hists: [Option<Box<Hist>>; 7],
+}
+
+impl SeriesStats {
+    pub fn record(&mut self, trend: Trend, micros: u64) {
+        self.hists[trend as usize]
+            .get_or_insert_with(|| Box::new(new_hist()))
+            .saturating_record(micros.max(HIST_LOW));
+    }
+
+    pub fn hist(&self, trend: Trend) -> Option<&Hist> {
+        self.hists[trend as usize].as_deref()
+    }
+
+    fn merge(&mut self, other: &SeriesStats) {
+        self.count += other.count;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        for (mine, theirs) in self.hists.iter_mut().zip(other.hists.iter()) {
+            if let Some(h) = theirs {
+                if h.is_empty() {
+                    continue;
+                }
+                mine.get_or_insert_with(|| Box::new(new_hist()))
+                    .add(h.as_ref())
+                    .expect("same bounds");
+            }
+        }
+    }
+}
+
+/// Per-scenario iteration figures.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioStats {
+    /// Iterations that ran to their end.
+    pub iterations: u64,
+    /// Iterations cut off by a graceful stop or ramp-down running out.
+    pub interrupted: u64,
+    /// Arrival-rate iterations that could not start because no VU was free.
+    pub dropped: u64,
+    pub iteration_duration: Option<Box<Hist>>,
+    /// Open model only: how late iterations started against their schedule (µs).
+    pub start_lag: Option<Box<Hist>>,
+    /// Open model only: request durations measured from the actual send (uncorrected).
+    pub raw_duration: Option<Box<Hist>>,
+    /// Highest number of VUs seen active, and allocated.
+    pub vus_max: u64,
+    pub vus_last: u64,
+}
+
+impl ScenarioStats {
+    fn merge(&mut self, o: &ScenarioStats) {
+        self.iterations += o.iterations;
+        self.interrupted += o.interrupted;
+        self.dropped += o.dropped;
+        merge_opt(&mut self.iteration_duration, &o.iteration_duration);
+        merge_opt(&mut self.start_lag, &o.start_lag);
+        merge_opt(&mut self.raw_duration, &o.raw_duration);
+        self.vus_max = self.vus_max.max(o.vus_max);
+        self.vus_last = self.vus_last.max(o.vus_last);
+    }
+}
+
+pub fn merge_opt(mine: &mut Option<Box<Hist>>, theirs: &Option<Box<Hist>>) {
+    if let Some(h) = theirs {
+        if !h.is_empty() {
+            mine.get_or_insert_with(|| Box::new(new_hist()))
+                .add(h.as_ref())
+                .expect("same bounds");
+        }
+    }
+}
+
+pub fn record_opt(slot: &mut Option<Box<Hist>>, micros: u64) {
+    slot.get_or_insert_with(|| Box::new(new_hist()))
+        .saturating_record(micros.max(HIST_LOW));
+}
+
+/// A check's tag set: the scenario and the check's index in the plan's check table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CheckKey {
+    pub scenario: u16,
+    pub check: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckStats {
+    pub passes: u64,
+    pub fails: u64,
+}
+
+/// A custom metric sample's tag set: scenario, metric and the request that fed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CustomKey {
+    pub scenario: u16,
+    pub metric: u16,
+    pub request: u16,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CustomStats {
+    /// Counter: the sum; rate: the number of samples.
+    pub count: u64,
+    /// Rate: the non-zero samples.
+    pub trues: u64,
+    pub hist: Option<Box<Hist>>,
+}
+
+/// What one interval of the time series holds for one scenario.
+#[derive(Debug, Clone, Default)]
+pub struct IntervalStats {
+    pub requests: u64,
+    pub failed: u64,
+    pub iterations: u64,
+    pub duration: Option<Box<Hist>>,
+}
+
+impl IntervalStats {
+    pub fn merge(&mut self, o: &IntervalStats) {
+        self.requests += o.requests;
+        self.failed += o.failed;
+        self.iterations += o.iterations;
+        merge_opt(&mut self.duration, &o.duration);
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    pub series: HashMap<SeriesKey, SeriesStats>,
+    /// Indexed by scenario.
+    pub scenarios: Vec<ScenarioStats>,
+    pub checks: HashMap<CheckKey, CheckStats>,
+    pub custom: HashMap<CustomKey, CustomStats>,
+    /// The current interval, per scenario (the collector files it under the right second).
+    pub interval: Vec<IntervalStats>,
+}
+
+impl Recorder {
+    pub fn scenario_mut(&mut self, scenario: u16) -> &mut ScenarioStats {
+        let i = scenario as usize;
+        if self.scenarios.len() <= i {
+            self.scenarios.resize_with(i + 1, Default::default);
+        }
+        &mut self.scenarios[i]
+    }
+
+    pub fn interval_mut(&mut self, scenario: u16) -> &mut IntervalStats {
+        let i = scenario as usize;
+        if self.interval.len() <= i {
+            self.interval.resize_with(i + 1, Default::default);
+        }
+        &mut self.interval[i]
+    }
+
+    /// One HTTP request's figures. `timings` holds (trend, µs) pairs that were measured.
+    pub fn record_request(
+        &mut self,
+        key: SeriesKey,
+        timings: &[(Trend, u64)],
+        bytes_sent: u64,
+        bytes_received: u64,
+    ) {
+        let s = self.series.entry(key).or_default();
+        s.count += 1;
+        s.bytes_sent += bytes_sent;
+        s.bytes_received += bytes_received;
+        let mut duration = None;
+        for &(trend, micros) in timings {
+            s.record(trend, micros);
+            if trend == Trend::Duration {
+                duration = Some(micros);
+            }
+        }
+        let iv = self.interval_mut(key.scenario);
+        iv.requests += 1;
+        iv.failed += key.failed as u64;
+        if let Some(d) = duration {
+            record_opt(&mut iv.duration, d);
+        }
+    }
+
+    pub fn record_check(&mut self, key: CheckKey, passed: bool) {
+        let c = self.checks.entry(key).or_default();
+        if passed {
+            c.passes += 1;
+        } else {
+            c.fails += 1;
+        }
+    }
+
+    pub fn record_custom_trend(&mut self, key: CustomKey, micros: u64) {
+        let c = self.custom.entry(key).or_default();
+        c.count += 1;
+        record_opt(&mut c.hist, micros);
+    }
+
+    pub fn record_custom_counter(&mut self, key: CustomKey, add: u64) {
+        self.custom.entry(key).or_default().count += add;
+    }
+
+    pub fn record_custom_rate(&mut self, key: CustomKey, value: bool) {
+        let c = self.custom.entry(key).or_default();
+        c.count += 1;
+        c.trues += value as u64;
+    }
+
+    pub fn record_iteration(&mut self, scenario: u16, micros: u64, completed: bool) {
+        let s = self.scenario_mut(scenario);
+        if completed {
+            s.iterations += 1;
+            record_opt(&mut s.iteration_duration, micros);
+        } else {
+            s.interrupted += 1;
+        }
+        if completed {
+            self.interval_mut(scenario).iterations += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+            && self.checks.is_empty()
+            && self.custom.is_empty()
+            && self.scenarios.iter().all(|s| {
+                s.iterations == 0 && s.interrupted == 0 && s.dropped == 0 && s.vus_max == 0
+            })
+            && self.interval.iter().all(|i| i.requests == 0 && i.iterations == 0)
+    }
+
+    /// Folds `other` into `self`, exactly.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (k, v) in &other.series {
+            self.series.entry(*k).or_default().merge(v);
+        }
+        for (i, s) in other.scenarios.iter().enumerate() {
+            self.scenario_mut(i as u16).merge(s);
+        }
+        for (k, v) in &other.checks {
+            let c = self.checks.entry(*k).or_default();
+            c.passes += v.passes;
+            c.fails += v.fails;
+        }
+        for (k, v) in &other.custom {
+            let c = self.custom.entry(*k).or_default();
+            c.count += v.count;
+            c.trues += v.trues;
+            merge_opt(&mut c.hist, &v.hist);
+        }
+        for (i, iv) in other.interval.iter().enumerate() {
+            self.interval_mut(i as u16).merge(iv);
+        }
+    }
+
+    /// Takes the interval figures out, leaving zeroes.
+    pub fn take_interval(&mut self) -> Vec<IntervalStats> {
+        std::mem::take(&mut self.interval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(status: u16) -> SeriesKey {
+        SeriesKey {
+            scenario: 0,
+            request: 1,
+            group: 0,
+            status,
+            error: ErrorClass::None,
+            failed: false,
+        }
+    }
+
+    #[test]
+    fn merge_equals_recording_everything_in_one() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        let mut all = Recorder::default();
+        for i in 1..=1000u64 {
+            let target = if i % 3 == 0 { &mut a } else { &mut b };
+            target.record_request(key(200), &[(Trend::Duration, i * 17)], 10, 20);
+            all.record_request(key(200), &[(Trend::Duration, i * 17)], 10, 20);
+        }
+        a.merge(&b);
+        let merged = a.series[&key(200)].hist(Trend::Duration).unwrap();
+        let single = all.series[&key(200)].hist(Trend::Duration).unwrap();
+        assert_eq!(merged, single);
+        assert_eq!(a.series[&key(200)].count, 1000);
+        assert_eq!(a.series[&key(200)].bytes_received, 20_000);
+        assert_eq!(merged.value_at_quantile(0.95), single.value_at_quantile(0.95));
+    }
+
+    #[test]
+    fn values_outside_the_bounds_are_clamped_not_lost() {
+        let mut r = Recorder::default();
+        r.record_request(key(200), &[(Trend::Duration, 0)], 0, 0);
+        r.record_request(key(200), &[(Trend::Duration, u64::MAX)], 0, 0);
+        assert_eq!(r.series[&key(200)].hist(Trend::Duration).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,302 @@
+//! `Summary`: the JSON summary, the source of truth of a run (`"schema": 1`, documented by
+//! `schemas/summary.schema.json`). Every report is rendered from it alone, so `report` and `merge`
+//! can rebuild every format later: besides the figures people read, it carries the serialized HDR
+//! histograms (`data`) from which all of them are derived.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Always 1 for this layout.
+    pub schema: u32,
+    pub tool: Tool,
+    pub run: RunMeta,
+    pub verdict: Verdict,
+    pub scenarios: Vec<ScenarioSummary>,
+    /// The comparison with a baseline run (`--baseline`), when one was given.
+    #[serde(default)]
+    pub baseline: Option<crate::compare::Comparison>,
+    /// The raw measurements everything above is derived from (exact, mergeable).
+    pub data: RawData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub plan_name: String,
+    pub plan_file: String,
+    /// sha256 of the plan file.
+    pub plan_hash: String,
+    pub environment: String,
+    /// With any `user:password@` stripped.
+    pub base_url: String,
+    /// The scenarios selected, in the order they ran.
+    pub scenarios: Vec<String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_s: f64,
+    /// `run`, `merge`.
+    pub mode: String,
+    pub parallel: bool,
+    pub git_sha: Option<String>,
+    pub ci_run_url: Option<String>,
+    pub host_cpus: usize,
+    /// The report file prefix: `<scenario|all|a+b>_<env>_<stamp>`.
+    pub file_stem: String,
+    /// Stopped by SIGINT/SIGTERM: the figures cover what ran.
+    pub interrupted: bool,
+    /// Set when an `abort_on_fail` threshold stopped the run.
+    pub aborted_by: Option<String>,
+    /// `--segment I/N`: this summary is one slice of a distributed run.
+    pub segment: Option<crate::segment::Segment>,
+    /// Marks the parts of one distributed run (`--run-id`, else the CI's run id).
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Every threshold passed (a threshold with no data does not fail the run; it is listed).
+    pub passed: bool,
+    pub thresholds_total: usize,
+    pub thresholds_failed: usize,
+    pub thresholds_no_data: usize,
+    /// `metric expression` of each failed threshold, e.g. `http_req_duration p(95)<500`, then
+    /// each broken regression limit, e.g. `regression: http_req_duration p(95) +20%`.
+    pub failed: Vec<String>,
+    /// Regression limits (against `--baseline`) broken; they fail the run like thresholds.
+    #[serde(default)]
+    pub regressions_failed: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub executor: String,
+    /// Seconds from the start of the run to the scenario's start.
+    pub started_after_s: f64,
+    /// How long it actually ran, graceful stop included.
+    pub duration_s: f64,
+    /// The planned duration before graceful stop.
+    pub planned_duration_s: f64,
+    pub vus_max: u64,
+    /// `completed`, `aborted` (abort_on_fail), `interrupted` (signal).
+    pub status: String,
+    pub requests: u64,
+    pub requests_failed: u64,
+    /// Requests per second over `duration_s`.
+    pub rps: f64,
+    pub iterations: u64,
+    pub iterations_interrupted: u64,
+    pub dropped_iterations: u64,
+    pub data_sent: u64,
+    pub data_received: u64,
+    /// k6-style metrics: name → type and values. Trend values are milliseconds.
+    pub metrics: BTreeMap<String, Metric>,
+    /// One row per request name (and group), in plan order.
+    pub endpoints: Vec<Endpoint>,
+    pub checks: Vec<CheckResult>,
+    pub thresholds: Vec<ThresholdResult>,
+    pub timeseries: TimeSeries,
+    /// Open-model executors only: how late iterations started, and latency without the
+    /// correction for coordinated omission.
+    pub open_model: Option<OpenModel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// `trend`, `counter`, `rate`, `gauge`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Trend: avg min med max p(90) p(95) p(99) p(99.9) count (ms). Counter: count rate.
+    /// Rate: rate passes fails. Gauge: value min max.
+    pub values: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub method: String,
+    pub group: String,
+    pub requests: u64,
+    pub failed: u64,
+    pub rps: f64,
+    /// Latency of `http_req_duration`, ms.
+    pub latency: Latency,
+    /// HTTP status → count; "0" for no response.
+    pub statuses: BTreeMap<String, u64>,
+    /// Error class (timeout, connect, status, ...) → count.
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Latency {
+    pub avg: f64,
+    pub min: f64,
+    pub med: f64,
+    pub max: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// `login: status is 200`.
+    pub name: String,
+    pub request: String,
+    pub passes: u64,
+    pub fails: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdStatus {
+    Pass,
+    Fail,
+    NoData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The metric key as written: `http_req_duration{name:login}`.
+    pub metric: String,
+    /// The condition as written: `p(95)<500`.
+    pub expression: String,
+    /// The aggregated value it was judged on (trend values in ms), absent with no data.
+    pub observed: Option<f64>,
+    pub limit: f64,
+    /// `ms` for trends, `rate` for rates (0..1), `count` for counters, `` for gauges.
+    pub unit: String,
+    pub status: ThresholdStatus,
+    pub abort_on_fail: bool,
+    /// Line of the threshold in the plan (0 when unknown).
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeSeries {
+    /// Width of one point, seconds (1 s, widened for long runs so the series stays ≤ 1800 points).
+    pub interval_s: f64,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Seconds since the scenario started (start of the interval).
+    pub t: f64,
+    pub requests: u64,
+    pub failed: u64,
+    pub iterations: u64,
+    /// Active VUs at the end of the interval.
+    pub vus: u64,
+    /// `http_req_duration` percentiles over the interval, ms (absent with no requests).
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenModel {
+    pub start_lag_p50_ms: f64,
+    pub start_lag_p99_ms: f64,
+    pub start_lag_max_ms: f64,
+    /// `http_req_duration` p95/p99 measured from the actual send, ms.
+    pub raw_p95_ms: f64,
+    pub raw_p99_ms: f64,
+}
+
+/// The raw, mergeable measurements. Keys are names, not plan indices, so parts from other
+/// processes combine without the plan. Histograms are HDR V2, deflate-compressed, base64.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RawData {
+    pub series: Vec<RawSeries>,
+    pub scenarios: Vec<RawScenario>,
+    pub checks: Vec<RawCheck>,
+    pub custom: Vec<RawCustom>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawCheck {
+    pub scenario: String,
+    pub name: String,
+    pub request: String,
+    pub passes: u64,
+    pub fails: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawSeries {
+    pub scenario: String,
+    pub name: String,
+    pub method: String,
+    pub group: String,
+    pub status: u16,
+    pub error: crate::metrics::recorder::ErrorClass,
+    pub failed: bool,
+    pub count: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Metric name (`http_req_duration`, ...) → serialized histogram (µs).
+    pub hists: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawScenario {
+    pub name: String,
+    pub duration_s: f64,
+    pub iterations: u64,
+    pub interrupted: u64,
+    pub dropped: u64,
+    pub vus_max: u64,
+    /// `iteration_duration`, `start_lag`, `raw_duration` → serialized histogram (µs).
+    pub hists: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawCustom {
+    pub scenario: String,
+    pub metric: String,
+    /// `trend`, `counter`, `rate`.
+    pub kind: String,
+    /// The request that fed it (`name` tag).
+    pub name: String,
+    pub count: u64,
+    pub trues: u64,
+    pub hist: Option<String>,
+}
+
+/// Serializes a histogram as HDR V2, deflate-compressed, base64 (standard alphabet).
+pub fn encode_hist(h: &crate::metrics::recorder::Hist) -> String {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .expect("serializing into memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+/// Reads a histogram written by [`encode_hist`], re-bounded to the fixed bounds so that it adds
+/// to any other.
+pub fn decode_hist(s: &str) -> anyhow::Result<crate::metrics::recorder::Hist> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Deserializer;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim())?;
+    let h: crate::metrics::recorder::Hist = Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
+    let mut out = crate::metrics::recorder::new_hist();
+    out.add(&h).map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
+    Ok(out)
+}
