@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use kaizen_loadtest::plan::LoadOptions;
+
 const BIN: &str = env!("CARGO_BIN_EXE_kaizen-loadtest");
 
 /// Generous for a debug build on a busy CI runner; a plan takes milliseconds.
@@ -131,14 +133,12 @@ fn every_valid_plan_and_example_validates() {
 
 #[test]
 fn the_kaizen_plan_has_the_seven_scenarios() {
-    let (out, _) = validate(&repo().join("scenarios/kaizen-studio.yaml"));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let opts = LoadOptions {
+        env_lookup: &|_| None,
+        strict_env: true,
+    };
+    let plan = kaizen_loadtest::plan::load(&repo().join("scenarios/kaizen-studio.yaml"), &opts)
+        .unwrap_or_else(|e| panic!("{e}"));
     for s in [
         "smoke",
         "auth",
@@ -148,8 +148,34 @@ fn the_kaizen_plan_has_the_seven_scenarios() {
         "spike",
         "soak",
     ] {
-        assert!(stdout.contains(s), "no scenario {s} in:\n{stdout}");
+        assert!(plan.scenario(s).is_some(), "no scenario {s}");
     }
+    assert_eq!(plan.default_environment.as_deref(), Some("local"));
+    let production = plan
+        .environment("production")
+        .expect("a production environment");
+    assert!(production.protected);
+    let protected_ok: Vec<&str> = plan
+        .scenarios
+        .iter()
+        .filter(|s| s.protected_ok)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(protected_ok, ["smoke"]);
+    for m in [
+        "login_duration",
+        "logout_duration",
+        "agent_crud_duration",
+        "pipeline_crud_duration",
+        "deployment_duration",
+        "auth_errors",
+        "api_errors",
+        "success_rate",
+    ] {
+        assert!(plan.metrics.iter().any(|c| c.name == m), "no metric {m}");
+    }
+    assert_eq!(plan.feeds[0].rows.len(), 200);
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 }
 
 #[test]
@@ -200,5 +226,30 @@ fn an_unset_environment_variable_is_a_warning_in_validate() {
     assert!(
         stderr.contains("warning: ") && stderr.contains("plan.yaml:4:10: vars.token: environment variable KAIZEN_TEST_SURELY_UNSET_TOKEN is not set"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn the_example_in_docs_plan_md_validates() {
+    let doc = std::fs::read_to_string(repo().join("docs/plan.md")).unwrap();
+    let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = start + doc[start..].find("```").expect("the block ends");
+    // Laid out like the repository, so the example's `../fixtures/users.csv` resolves.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("docs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("fixtures")).unwrap();
+    std::fs::copy(
+        repo().join("fixtures/users.csv"),
+        dir.path().join("fixtures/users.csv"),
+    )
+    .unwrap();
+    let plan = dir.path().join("docs/plan.yaml");
+    std::fs::write(&plan, &doc[start..end]).unwrap();
+    let (out, _) = validate(&plan);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
