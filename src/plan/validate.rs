@@ -18,8 +18,8 @@
 
 mod env;
 mod executor;
-mod regression;
 mod feeds;
+mod regression;
 mod requests;
 mod scope;
 mod steps;
@@ -1340,6 +1340,23 @@ mod tests {
         );
         assert!(
             matches!(&e.checks[4].kind, CheckKind::MaxDuration(d) if *d == Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn every_broken_template_in_a_json_body_is_reported_where_it_is() {
+        let e = err(&plan_with(
+            "  login:\n    post: http://h/login\n    json:\n      a: \"{{tokn}}\"\n      b: [ok, \"{{vars.nope}}\"]",
+            "",
+            "[login]",
+        ));
+        assert!(
+            e.starts_with("plan.yaml:7:10: requests.login.json.a: in template \"{{tokn}}\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("plan.yaml:8:15: requests.login.json.b[1]: in template \"{{vars.nope}}\""),
+            "{e}"
         );
     }
 

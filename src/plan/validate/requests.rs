@@ -321,18 +321,51 @@ fn url_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Templ
 }
 
 fn json_body(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<JsonTemplate> {
+    // Compile each string where it stands first, so every broken template in the body is
+    // reported at its own line with its own path; the whole body is compiled after that.
+    if !json_strings(cx, node, path, scope) {
+        return None;
+    }
     let value = to_json(cx, node, path)?;
     match template::compile_json(&value, scope) {
         Ok(t) => Some(t),
         Err((at, e)) => {
-            let p = if at.is_empty() {
-                path.to_string()
-            } else {
-                format!("{path}.{at}")
+            let p = match at.as_str() {
+                "" => path.to_string(),
+                a if a.starts_with('[') => format!("{path}{a}"),
+                a => format!("{path}.{a}"),
             };
             cx.error_at_path(node, p, e.message);
             None
         }
+    }
+}
+
+/// Compiles every string of a JSON body in place; `false` when any fails.
+fn json_strings(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> bool {
+    match &node.value {
+        Value::Str(s) => compile_text(cx, node, path, s, scope).is_some(),
+        Value::Seq(items) => items.iter().enumerate().fold(true, |ok, (i, item)| {
+            json_strings(cx, item, &path.index(i), scope) && ok
+        }),
+        Value::Map(entries) => {
+            let mut ok = true;
+            for (k, v) in entries {
+                let Some(key) = k.as_str() else { continue };
+                let kp = path.key(key);
+                if key.contains("{{") {
+                    cx.error(
+                        k,
+                        &kp,
+                        "keys of a JSON body cannot be templates; only values can",
+                    );
+                    ok = false;
+                }
+                ok &= json_strings(cx, v, &kp, scope);
+            }
+            ok
+        }
+        _ => true,
     }
 }
 

@@ -69,7 +69,7 @@ impl<'a> PlanScope<'a> {
                 return match f.columns.iter().position(|c| c == tail) {
                     Some(column) => Ok(VarRef::Feed { feed, column }),
                     None => Err(format!(
-                        "data feed \"{head}\" has no column \"{tail}\"{}; its columns are {}",
+                        "data feed \"{head}\" has no column \"{tail}\"{} (columns: {})",
                         suggest::hint(tail, f.columns.iter().map(String::as_str)),
                         f.columns.join(", ")
                     )),
