@@ -170,7 +170,8 @@ pub struct ThresholdResult {
     /// The aggregated value it was judged on (trend values in ms), absent with no data.
     pub observed: Option<f64>,
     pub limit: f64,
-    /// `ms` for trends, `rate` for rates (0..1), `count` for counters, `` for gauges.
+    /// `ms` for trends, `rate` for rates (0..1), `count` for counters, `bytes` for `data_sent`
+    /// and `data_received`, `` for gauges.
     pub unit: String,
     pub status: ThresholdStatus,
     pub abort_on_fail: bool,
@@ -315,7 +316,10 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(matches!(decode_hist("%%%"), Err(HistDecodeError::Base64(_))));
+        assert!(matches!(
+            decode_hist("%%%"),
+            Err(HistDecodeError::Base64(_))
+        ));
         assert!(matches!(decode_hist("AAAA"), Err(HistDecodeError::Hdr(_))));
     }
 }
