@@ -278,10 +278,9 @@ pub(crate) fn line_svg(c: &LineChart) -> String {
     }
     let _ = writeln!(
         out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">time since the scenario started</text>",
         LEFT + pw / 2.0,
         H - 4.0,
-        "time since the scenario started"
     );
     let _ = writeln!(
         out,

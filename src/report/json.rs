@@ -31,4 +31,21 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn any_float_survives_a_round_trip_through_the_file() {
+        // serde_json's default float parser can be one ulp off; `report` and `merge` need
+        // exactly the numbers that were written (the crate enables `float_roundtrip`).
+        let mut s = testdata::load("passed");
+        s.scenarios[0].rps = 8889.0 / 360.0;
+        s.run.duration_s = 0.1 + 0.2;
+        s.scenarios[0].timeseries.points[0].p95 = Some(1.0 / 3.0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let bytes = Json.render(&s).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let back = crate::report::read_summary(&path).unwrap();
+        assert_eq!(back, s);
+        assert!(Json.render(&back).unwrap() == bytes);
+    }
 }

@@ -280,9 +280,9 @@ mod tests {
         let xml = render("failed");
         let s = testdata::load("failed");
         let p95 = s.scenarios[0].thresholds[0].observed.unwrap();
-        assert!(xml.contains(&format!(
+        assert!(xml.contains(
             r#"<testcase name="http_req_duration p(95)&lt;500" classname="auth.thresholds">"#
-        )));
+        ));
         assert!(xml.contains(&format!(
             r#"<failure message="observed {p95:.1} ms, limit 500 ms" type="threshold">"#
         )));

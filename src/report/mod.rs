@@ -191,7 +191,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("nested/reports");
         let s = testdata::load("passed");
-        let formats = [ReportFormat::Markdown, ReportFormat::Json, ReportFormat::Junit];
+        let formats = [
+            ReportFormat::Markdown,
+            ReportFormat::Json,
+            ReportFormat::K6,
+            ReportFormat::Junit,
+            ReportFormat::Html,
+        ];
         let paths = write_all(&s, &formats, &out).unwrap();
         let names: Vec<_> = paths
             .iter()
@@ -203,7 +209,9 @@ mod tests {
             [
                 format!("{stem}_summary.md"),
                 format!("{stem}_summary.json"),
-                format!("{stem}_junit.xml")
+                format!("{stem}_k6.json"),
+                format!("{stem}_junit.xml"),
+                format!("{stem}_report.html"),
             ]
         );
         let mut listed: Vec<_> = fs::read_dir(&out)
@@ -211,7 +219,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         listed.sort();
-        assert_eq!(listed.len(), 3, "{listed:?}");
+        assert_eq!(listed.len(), 5, "{listed:?}");
         assert_eq!(read_summary(&paths[1]).unwrap(), s);
     }
 

@@ -653,7 +653,7 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
     let mut data = RawData::default();
     let mut duration_s: f64 = 0.0;
     for (i, spec) in scenarios.iter().enumerate() {
-        let sim = simulate(spec, 0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1) * 7919);
+        let sim = simulate(spec, 0x9E37_79B9_7F4A_7C15 ^ ((i as u64 + 1) * 7919));
         duration_s = duration_s.max(spec.started_after_s + sim.summary.duration_s);
         data.series.extend(sim.series);
         data.scenarios.push(sim.raw);
