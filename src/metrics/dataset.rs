@@ -159,7 +159,7 @@ impl Dataset {
 
     pub fn from_raw(raw: &RawData) -> anyhow::Result<Dataset> {
         let dec = |m: &BTreeMap<String, String>, k: &str| -> anyhow::Result<Option<Hist>> {
-            m.get(k).map(|s| decode_hist(s)).transpose()
+            Ok(m.get(k).map(|s| decode_hist(s)).transpose()?)
         };
         let mut ds = Dataset::default();
         for s in &raw.series {

@@ -3,6 +3,7 @@
 mod engine;
 mod fixture;
 mod plans;
+mod reports;
 mod run;
 
 /// Tests that send load run one at a time: the machine has 2 cores and timing matters.
