@@ -13,7 +13,7 @@ use kaizen_loadtest::report::{self, ReportFormat};
 
 const INSTALL_HINT: &str = "run .ci/install-test-tools.sh (.ci/run installs it in CI)";
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -32,7 +32,7 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 /// A program on PATH, or a failure that says how to install it.
-fn tool(names: &[&str], package: &str) -> PathBuf {
+pub(crate) fn tool(names: &[&str], package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for name in names {
         for dir in std::env::split_paths(&path) {
@@ -49,7 +49,7 @@ fn tool(names: &[&str], package: &str) -> PathBuf {
 }
 
 /// The Python with check-jsonschema and junitparser: `$KAIZEN_TEST_PYTHON`, else `.venv`.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let p = std::env::var_os("KAIZEN_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv/bin/python"));
@@ -193,7 +193,7 @@ print(json.dumps(suites))
     }
 }
 
-fn check_jsonschema(python: &Path, files: &[PathBuf]) -> Output {
+pub(crate) fn check_jsonschema(python: &Path, files: &[PathBuf]) -> Output {
     run(
         Command::new(python)
             .args(["-m", "check_jsonschema", "--schemafile"])

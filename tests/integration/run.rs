@@ -378,3 +378,65 @@ fn soak_drift_compares_the_first_window_with_the_last() {
     assert_eq!(d.rules.len(), 1);
     assert_eq!(s.verdict.drift_failed, 1, "{:?}", s.verdict);
 }
+
+#[test]
+fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
+    let _load = crate::load_lock();
+    let server = api("2ms", 0.05);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        "executor: ramping-vus\n    start_vus: 1\n    stages: [{ duration: 2s, target: 4 }, { duration: 1s, target: 0 }]",
+        "regression:\n  http_req_duration: \"p(95) +50%\"\ndrift:\n  http_req_failed: \"rate +5%\"\n",
+    );
+    let out = dir.path().join("out");
+    let o = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--out-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0) | Some(99)), "{}", text(&o));
+    let (summary_path, _) = summary_in(&out);
+    // A second run against the first as its baseline, so the comparison is in the summary too.
+    let out2 = dir.path().join("out2");
+    let o = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--out-dir"])
+        .arg(&out2)
+        .arg("--baseline")
+        .arg(&summary_path)
+        .output()
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0) | Some(99)), "{}", text(&o));
+    let (summary2, s2) = summary_in(&out2);
+    assert!(s2.baseline.as_ref().is_some_and(|c| !c.scenarios.is_empty()));
+    assert!(s2.scenarios[0].capacity.is_some());
+
+    let python = crate::reports::python();
+    let v = crate::reports::check_jsonschema(&python, &[summary_path.clone(), summary2.clone()]);
+    assert!(v.status.success(), "{}", text(&v));
+
+    let files: Vec<PathBuf> = std::fs::read_dir(&out2).unwrap().map(|e| e.unwrap().path()).collect();
+    let junit = files.iter().find(|f| f.to_string_lossy().ends_with("_junit.xml")).unwrap();
+    let xmllint = crate::reports::tool(&["xmllint"], "libxml2-utils");
+    let x = Command::new(xmllint)
+        .args(["--noout", "--schema"])
+        .arg(crate::reports::root().join("tests/schemas/junit-10.xsd"))
+        .arg(junit)
+        .output()
+        .unwrap();
+    assert!(x.status.success(), "{}", text(&x));
+
+    // `report` rebuilds every other format from the JSON summary alone, byte for byte.
+    let again = dir.path().join("again");
+    let o = bin().arg("report").arg(&summary2).args(["--format", "junit,markdown,html,k6", "--out-dir"]).arg(&again).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for f in std::fs::read_dir(&again).unwrap().map(|e| e.unwrap().path()) {
+        let original = out2.join(f.file_name().unwrap());
+        assert_eq!(std::fs::read(&f).unwrap(), std::fs::read(&original).unwrap(), "{} differs", f.display());
+    }
+    assert_eq!(std::fs::read_dir(&again).unwrap().count(), 4);
+}
