@@ -321,7 +321,10 @@ impl Recorder {
             && self.scenarios.iter().all(|s| {
                 s.iterations == 0 && s.interrupted == 0 && s.dropped == 0 && s.vus_max == 0
             })
-            && self.interval.iter().all(|i| i.requests == 0 && i.iterations == 0)
+            && self
+                .interval
+                .iter()
+                .all(|i| i.requests == 0 && i.iterations == 0)
     }
 
     /// Folds `other` into `self`, exactly.
@@ -385,7 +388,10 @@ mod tests {
         assert_eq!(merged, single);
         assert_eq!(a.series[&key(200)].count, 1000);
         assert_eq!(a.series[&key(200)].bytes_received, 20_000);
-        assert_eq!(merged.value_at_quantile(0.95), single.value_at_quantile(0.95));
+        assert_eq!(
+            merged.value_at_quantile(0.95),
+            single.value_at_quantile(0.95)
+        );
     }
 
     #[test]

@@ -521,9 +521,17 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     };
     let mut summary = summary;
     if spec.executor.starts_with("ramping") {
-        let vus: Vec<(f64, f64)> = summary.timeseries.points.iter().map(|p| (p.t, p.vus as f64)).collect();
+        let vus: Vec<(f64, f64)> = summary
+            .timeseries
+            .points
+            .iter()
+            .map(|p| (p.t, p.vus as f64))
+            .collect();
         summary.capacity = crate::analysis::capacity(&summary, "VUs", &move |t| {
-            vus.iter().rev().find(|(pt, _)| *pt <= t).map_or(0.0, |(_, v)| *v)
+            vus.iter()
+                .rev()
+                .find(|(pt, _)| *pt <= t)
+                .map_or(0.0, |(_, v)| *v)
         });
     }
 
@@ -666,13 +674,18 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
         duration_s = duration_s.max(spec.started_after_s + sim.summary.duration_s);
         data.series.extend(sim.series);
         data.scenarios.push(sim.raw);
-        data.checks.extend(sim.summary.checks.iter().map(|c| crate::metrics::summary::RawCheck {
-            scenario: spec.name.to_string(),
-            name: c.name.clone(),
-            request: c.request.clone(),
-            passes: c.passes,
-            fails: c.fails,
-        }));
+        data.checks.extend(
+            sim.summary
+                .checks
+                .iter()
+                .map(|c| crate::metrics::summary::RawCheck {
+                    scenario: spec.name.to_string(),
+                    name: c.name.clone(),
+                    request: c.request.clone(),
+                    passes: c.passes,
+                    fails: c.fails,
+                }),
+        );
         data.custom.extend(sim.custom);
         out_scenarios.push(sim.summary);
     }
@@ -724,7 +737,11 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
         },
         scenarios: out_scenarios,
         baseline: None,
-        health: crate::metrics::summary::Health { status: "ok".into(), reasons: vec![], cpu_percent: Some(31.5) },
+        health: crate::metrics::summary::Health {
+            status: "ok".into(),
+            reasons: vec![],
+            cpu_percent: Some(31.5),
+        },
         data,
     }
 }
