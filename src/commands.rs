@@ -242,6 +242,13 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         .clone()
         .or_else(|| env.as_ref().map(|e| e.base_url.clone()))
         .expect("checked above");
+    if base_url.trim().is_empty() {
+        return Err(UsageError(format!(
+            "environment \"{}\" has no base URL: its base_url is empty (an unset ${{VAR}}? see the warning above), or give --base-url",
+            req.env
+        ))
+        .into());
+    }
     if reqwest::Url::parse(&base_url).is_err() {
         return Err(UsageError(format!(
             "base URL \"{}\" is not a URL",

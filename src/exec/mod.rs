@@ -218,11 +218,20 @@ pub fn run(
                     || r.captures
                         .iter()
                         .any(|c| matches!(c.source, CaptureSource::Header(_)));
+                let headers = plan
+                    .defaults
+                    .headers
+                    .iter()
+                    .filter(|d| !r.headers.iter().any(|h| h.name.eq_ignore_ascii_case(&d.name)))
+                    .chain(r.headers.iter())
+                    .cloned()
+                    .collect();
                 RequestRt {
                     method: r.method.parse().unwrap_or(reqwest::Method::GET),
                     check_base: check_base[i],
                     needs_body,
                     needs_json,
+                    headers,
                 }
             })
             .collect(),

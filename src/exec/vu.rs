@@ -71,6 +71,9 @@ pub struct RequestRt {
     pub check_base: u32,
     pub needs_body: bool,
     pub needs_json: bool,
+    /// The plan's default headers the request does not set itself, then the request's own: a
+    /// request's header replaces a default of the same name.
+    pub headers: Vec<crate::plan::model::Header>,
 }
 
 /// Everything VUs of one scenario share.
@@ -275,7 +278,7 @@ impl Vu {
         }
         let mut sent = (spec.method.len() + url.len() + 12) as u64;
         let mut rb = sc.client.request(rt.method.clone(), url.as_str());
-        for h in plan.defaults.headers.iter().chain(spec.headers.iter()) {
+        for h in &rt.headers {
             let mut v = String::new();
             h.value.render(self, &mut v);
             sent += (h.name.len() + v.len() + 4) as u64;

@@ -393,7 +393,8 @@ pub fn series_matches(s: &DSeries, tags: &[(String, String)]) -> bool {
 #[derive(Debug, Clone)]
 pub enum Observed {
     Trend(Hist),
-    Counter { count: f64, duration_s: f64 },
+    /// `samples`: how many values were added (a counter fed only zeroes has data).
+    Counter { count: f64, duration_s: f64, samples: u64 },
     Rate { trues: u64, total: u64 },
     Gauge { value: f64, min: f64, max: f64 },
 }
@@ -412,9 +413,9 @@ impl Observed {
             (Observed::Trend(h), Aggregation::Percentile(p)) => {
                 Some(h.value_at_quantile(p / 100.0) as f64 / 1000.0)
             }
-            (Observed::Counter { count, .. }, _) if *count == 0.0 => None,
+            (Observed::Counter { samples: 0, .. }, _) => None,
             (Observed::Counter { count, .. }, Aggregation::Count) => Some(*count),
-            (Observed::Counter { count, duration_s }, Aggregation::Rate) => {
+            (Observed::Counter { count, duration_s, .. }, Aggregation::Rate) => {
                 Some(if *duration_s > 0.0 {
                     count / duration_s
                 } else {
@@ -463,15 +464,14 @@ pub fn observe(
         .iter()
         .all(|(k, v)| k == "scenario" && v == scenario);
     match name {
-        "http_reqs" => Some(Observed::Counter {
-            count: ds
-                .series
-                .iter()
-                .filter(in_scope)
-                .map(|s| s.count)
-                .sum::<u64>() as f64,
-            duration_s,
-        }),
+        "http_reqs" => {
+            let n: u64 = ds.series.iter().filter(in_scope).map(|s| s.count).sum();
+            Some(Observed::Counter {
+                count: n as f64,
+                duration_s,
+                samples: n,
+            })
+        }
         "http_req_failed" => {
             let (mut t, mut n) = (0, 0);
             for s in ds.series.iter().filter(in_scope) {
@@ -482,31 +482,36 @@ pub fn observe(
             }
             Some(Observed::Rate { trues: t, total: n })
         }
-        "data_sent" | "data_received" => Some(Observed::Counter {
-            count: ds
-                .series
-                .iter()
-                .filter(in_scope)
-                .map(|s| {
-                    if name == "data_sent" {
-                        s.bytes_sent
-                    } else {
-                        s.bytes_received
-                    }
-                })
-                .sum::<u64>() as f64,
-            duration_s,
-        }),
-        "iterations" | "dropped_iterations" if only_scenario_tags => Some(Observed::Counter {
-            count: sc.map_or(0, |s| {
+        "data_sent" | "data_received" => {
+            let (mut bytes, mut samples) = (0u64, 0u64);
+            for s in ds.series.iter().filter(in_scope) {
+                bytes += if name == "data_sent" {
+                    s.bytes_sent
+                } else {
+                    s.bytes_received
+                };
+                samples += s.count;
+            }
+            Some(Observed::Counter {
+                count: bytes as f64,
+                duration_s,
+                samples,
+            })
+        }
+        "iterations" | "dropped_iterations" if only_scenario_tags => {
+            let n = sc.map_or(0, |s| {
                 if name == "iterations" {
                     s.iterations
                 } else {
                     s.dropped
                 }
-            }) as f64,
-            duration_s,
-        }),
+            });
+            Some(Observed::Counter {
+                count: n as f64,
+                duration_s,
+                samples: n,
+            })
+        }
         "iteration_duration" if only_scenario_tags => Some(Observed::Trend(
             sc.and_then(|s| s.iteration_duration.clone())
                 .unwrap_or_else(new_hist),
@@ -549,10 +554,14 @@ pub fn observe(
             });
             Some(match kind {
                 MetricType::Trend => Observed::Trend(merged(rows.filter_map(|c| c.hist.as_ref()))),
-                MetricType::Counter => Observed::Counter {
-                    count: rows.map(|c| c.count).sum::<u64>() as f64,
-                    duration_s,
-                },
+                MetricType::Counter => {
+                    let (mut count, mut samples) = (0u64, 0u64);
+                    for c in rows {
+                        count += c.count;
+                        samples += c.trues;
+                    }
+                    Observed::Counter { count: count as f64, duration_s, samples }
+                }
                 MetricType::Rate => {
                     let (mut t, mut n) = (0, 0);
                     for c in rows {
