@@ -198,13 +198,14 @@ impl Vu {
         self.pick_rows();
         let t0 = Instant::now();
         self.walk(&sc.flow, lag).await;
-        let micros = t0.elapsed().as_micros() as u64 + lag.map_or(0, |l| l.as_micros() as u64);
-        local::record(|r| r.record_iteration(sc.index, micros, true));
-        self.iteration += 1;
+        // The pause belongs to the iteration, as a `sleep()` at the end of a k6 script does.
         if let Some(t) = &sc.think {
             let d = draw(t, &mut self.rng);
             tokio::time::sleep(d).await;
         }
+        let micros = t0.elapsed().as_micros() as u64 + lag.map_or(0, |l| l.as_micros() as u64);
+        local::record(|r| r.record_iteration(sc.index, micros, true));
+        self.iteration += 1;
     }
 
     pub async fn teardown(&mut self) {
