@@ -150,6 +150,8 @@ pub(crate) struct RunRequest {
     pub segment: Option<crate::segment::Segment>,
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
+    /// Print [`build::summary_line`] last on stdout.
+    pub summary_line: bool,
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -183,6 +185,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         })
                 })
                 .transpose()?,
+            summary_line: args.summary_line,
         },
     )
 }
@@ -436,6 +439,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         }
     }
     let code = finish(&summary, &req.formats, &req.out_dir);
+    if req.summary_line {
+        println!("{}", build::summary_line(&summary)?);
+    }
     if code == exit::OK && summary.verdict.inconclusive && req.fail_on_inconclusive {
         eprintln!("inconclusive: {}", summary.health.reasons.join("; "));
         return Ok(exit::INCONCLUSIVE);
@@ -733,6 +739,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             segment: None,
             run_id: None,
             start_at: None,
+            summary_line: false,
         },
     );
     server.stop();
