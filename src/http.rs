@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use crate::metrics::recorder::ErrorClass;
 
+/// The `User-Agent` of every request the plan does not give one.
+pub const USER_AGENT: &str = concat!("kaizen-loadtest/", env!("CARGO_PKG_VERSION"));
+
 /// Largest response body read; past it the read stops and the request fails with
 /// `body_too_large` (the bytes read still count in `data_received`).
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -33,7 +36,7 @@ pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
         .tcp_nodelay(true)
         .no_proxy()
         .danger_accept_invalid_certs(opts.insecure_skip_tls_verify)
-        .user_agent(concat!("kaizen-loadtest/", env!("CARGO_PKG_VERSION")));
+        .user_agent(USER_AGENT);
     Ok(builder.build()?)
 }
 

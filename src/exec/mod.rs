@@ -23,6 +23,9 @@ use crate::metrics::local::{self, Sink};
 use crate::plan::model::{Executor, Plan, Scenario, Think};
 use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
+/// The most idle keep-alive connections kept per host (both clients).
+const MAX_IDLE_PER_HOST: usize = 1024;
+
 /// What to run.
 pub struct Selection {
     /// Indices into `plan.scenarios`, in the order to run them.
@@ -190,56 +193,18 @@ pub fn run(
 
     let client = crate::http::client(&crate::http::ClientOptions {
         insecure_skip_tls_verify: sel.insecure_skip_tls_verify,
-        max_idle_per_host: 1024,
+        max_idle_per_host: MAX_IDLE_PER_HOST,
     })?;
     let (checks, check_base) = check_table(&plan);
+    let base_url = sel.base_url.trim_end_matches('/').to_string();
     let requests: Arc<Vec<RequestRt>> = Arc::new(
         plan.requests
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                use crate::plan::model::{CaptureSource, CheckKind};
-                let needs_json = r.expect.checks.iter().any(|c| {
-                    matches!(
-                        c.kind,
-                        CheckKind::JsonPresent(_) | CheckKind::JsonEquals(..)
-                    )
-                }) || r
-                    .captures
-                    .iter()
-                    .any(|c| matches!(c.source, CaptureSource::Json(_)));
-                let needs_body = needs_json
-                    || r.expect.checks.iter().any(|c| {
-                        matches!(
-                            c.kind,
-                            CheckKind::BodyContains(_) | CheckKind::HeaderPresent(_)
-                        )
-                    })
-                    || r.captures
-                        .iter()
-                        .any(|c| matches!(c.source, CaptureSource::Header(_)));
-                let headers = plan
-                    .defaults
-                    .headers
-                    .iter()
-                    .filter(|d| {
-                        !r.headers
-                            .iter()
-                            .any(|h| h.name.eq_ignore_ascii_case(&d.name))
-                    })
-                    .chain(r.headers.iter())
-                    .cloned()
-                    .collect();
-                RequestRt {
-                    method: r.method.parse().unwrap_or(reqwest::Method::GET),
-                    check_base: check_base[i],
-                    needs_body,
-                    needs_json,
-                    headers,
-                }
-            })
+            .map(|(i, r)| RequestRt::new(&plan, r, check_base[i], &base_url))
             .collect(),
     );
+    let pool = Arc::new(crate::http1::Pool::new(MAX_IDLE_PER_HOST));
     let mut groups = vec![String::new()];
     let feed_cursors = Arc::new(
         (0..plan.feeds.len())
@@ -256,8 +221,9 @@ pub fn run(
                 name: s.name.as_str().into(),
                 env: sel.env.as_str().into(),
                 plan: plan.clone(),
-                base_url: sel.base_url.trim_end_matches('/').to_string(),
+                base_url: base_url.clone(),
                 client: client.clone(),
+                pool: pool.clone(),
                 requests: requests.clone(),
                 setup: compile_steps(&s.setup, &mut groups),
                 flow: compile_steps(&s.flow, &mut groups),
@@ -363,7 +329,10 @@ pub fn run(
         })
         .collect();
     // Dropping the runtime joins its worker threads, each of which hands over its recorder.
+    // Idle connections go first: a socket keeps a handle on the runtime, and so on the sink
+    // its thread-start hook holds, and the collector ends only when every sink is gone.
     drop(scenario_rts);
+    drop(pool);
     drop(runtime);
     drop(sink);
     let collected = collector.join().expect("collector thread");

@@ -10,10 +10,13 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::http::{classify, MAX_BODY};
+use crate::http1;
 use crate::metrics::local;
 use crate::metrics::recorder::{CheckKey, CustomKey, ErrorClass, SeriesKey, Trend};
-use crate::plan::model::{Body, CaptureSource, CheckKind, FeedOrder, Plan, RequestId, Step, Think};
-use crate::template::RenderCtx;
+use crate::plan::model::{
+    Body, CaptureSource, CheckKind, FeedOrder, Plan, RequestId, RequestSpec, Step, Think,
+};
+use crate::template::{RenderCtx, Template};
 use crate::thresholds::MetricType;
 
 /// A step with its group resolved to an index (0: no group).
@@ -74,6 +77,212 @@ pub struct RequestRt {
     /// The plan's default headers the request does not set itself, then the request's own: a
     /// request's header replaces a default of the same name.
     pub headers: Vec<crate::plan::model::Header>,
+    /// Their names: parsed for reqwest, in lower case for HTTP/1.1 (as hyper writes them).
+    header_names: Vec<Option<reqwest::header::HeaderName>>,
+    lower_names: Vec<Box<str>>,
+    /// Which of the headers the client adds by default the request sets itself.
+    has: http1::Has,
+    /// Every header name is a valid token (otherwise reqwest reports the error, as always).
+    names_ok: bool,
+    /// The URL, when nothing in it changes per request: joined and parsed once, with the
+    /// length of its text (for `data_sent`) and its HTTP/1.1 target.
+    fixed_url: Option<(reqwest::Url, usize)>,
+    fixed_target: Option<http1::Target>,
+    /// The whole HTTP/1.1 request (head and body) when nothing in it changes per request,
+    /// whether it asks for gzip, and its `data_sent`; used when the VU has no cookie to send.
+    fixed_bytes: Option<(Vec<u8>, bool, u64)>,
+}
+
+impl RequestRt {
+    /// Precomputes what can be for `spec`, sent against `base_url` (without a trailing slash).
+    pub fn new(plan: &Plan, spec: &RequestSpec, check_base: u32, base_url: &str) -> RequestRt {
+        use crate::plan::model::CheckKind;
+        let needs_json = spec.expect.checks.iter().any(|c| {
+            matches!(
+                c.kind,
+                CheckKind::JsonPresent(_) | CheckKind::JsonEquals(..)
+            )
+        }) || spec
+            .captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::Json(_)));
+        let needs_body = needs_json
+            || spec.expect.checks.iter().any(|c| {
+                matches!(
+                    c.kind,
+                    CheckKind::BodyContains(_) | CheckKind::HeaderPresent(_)
+                )
+            })
+            || spec
+                .captures
+                .iter()
+                .any(|c| matches!(c.source, CaptureSource::Header(_)));
+        let headers: Vec<crate::plan::model::Header> = plan
+            .defaults
+            .headers
+            .iter()
+            .filter(|d| {
+                !spec
+                    .headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case(&d.name))
+            })
+            .chain(spec.headers.iter())
+            .cloned()
+            .collect();
+        let header_names = headers
+            .iter()
+            .map(|h| reqwest::header::HeaderName::from_bytes(h.name.as_bytes()).ok())
+            .collect();
+        let lower_names: Vec<Box<str>> = headers
+            .iter()
+            .map(|h| h.name.to_ascii_lowercase().into())
+            .collect();
+        let mut has = http1::Has::default();
+        for n in &lower_names {
+            has.note(n);
+        }
+        let names_ok = lower_names.iter().all(|n| http1::valid_header_name(n));
+        let method: reqwest::Method = spec.method.parse().unwrap_or(reqwest::Method::GET);
+        let mut rt = RequestRt {
+            method,
+            check_base,
+            needs_body,
+            needs_json,
+            headers,
+            header_names,
+            lower_names,
+            has,
+            names_ok,
+            fixed_url: None,
+            fixed_target: None,
+            fixed_bytes: None,
+        };
+        let (Some(path), true) = (
+            spec.url.as_static(),
+            spec.query.iter().all(|(_, v)| v.is_static()),
+        ) else {
+            return rt;
+        };
+        let mut text = String::new();
+        join_url(&mut text, base_url, path);
+        for (i, (k, v)) in spec.query.iter().enumerate() {
+            push_query(&mut text, i, k, v.as_static().unwrap_or_default());
+        }
+        let Ok(url) = reqwest::Url::parse(&text) else {
+            return rt;
+        };
+        rt.fixed_target = http1::Target::from_url(&url).filter(|_| rt.names_ok);
+        rt.fixed_url = Some((url, text.len()));
+        let static_body = match &spec.body {
+            None => Some(None),
+            Some(Body::Json(t)) => t.as_static().map(|b| Some(b.to_vec())),
+            Some(Body::Text(t)) => t.as_static().map(|b| Some(b.as_bytes().to_vec())),
+            Some(Body::Form(fields)) => fields.iter().all(|(_, v)| v.is_static()).then(|| {
+                Some(form_body(fields, |v| {
+                    v.as_static().unwrap_or_default().to_string()
+                }))
+            }),
+        };
+        let values: Option<Vec<&str>> = rt.headers.iter().map(|h| h.value.as_static()).collect();
+        if let (Some(target), Some(body), Some(values)) = (&rt.fixed_target, static_body, values) {
+            if values
+                .iter()
+                .all(|v| http1::valid_header_value(v.as_bytes()))
+            {
+                let mut bytes = Vec::new();
+                let body = body.as_deref();
+                let gzip = http1::write_head(
+                    &mut bytes,
+                    http1::HeadParts {
+                        method: &spec.method,
+                        target,
+                        cookie: None,
+                        has: rt.has,
+                        user_agent: crate::http::USER_AGENT,
+                        body_len: body.map(<[u8]>::len),
+                        content_type: content_type_of(spec.body.as_ref()),
+                    },
+                    rt.lower_names
+                        .iter()
+                        .map(|n| &**n)
+                        .zip(values.iter().copied()),
+                );
+                bytes.extend_from_slice(body.unwrap_or_default());
+                let sent = data_sent(
+                    spec,
+                    text.len(),
+                    rt.headers
+                        .iter()
+                        .zip(&values)
+                        .map(|(h, v)| h.name.len() + v.len()),
+                    None,
+                    body.map_or(0, <[u8]>::len),
+                );
+                rt.fixed_bytes = Some((bytes, gzip, sent));
+            }
+        }
+        rt
+    }
+}
+
+/// The content type the client adds to a body when the plan's headers set none.
+fn content_type_of(body: Option<&Body>) -> Option<&'static str> {
+    match body {
+        Some(Body::Json(_)) => Some("application/json"),
+        Some(Body::Form(_)) => Some("application/x-www-form-urlencoded"),
+        _ => None,
+    }
+}
+
+/// `data_sent` of a request: the request line, the headers the plan sets (name and value
+/// lengths given), the cookie header and the body, with the fixed allowances it always had.
+fn data_sent(
+    spec: &RequestSpec,
+    url_len: usize,
+    headers: impl Iterator<Item = usize>,
+    cookie: Option<usize>,
+    body_len: usize,
+) -> u64 {
+    let mut sent = spec.method.len() + url_len + 12;
+    for h in headers {
+        sent += h + 4;
+    }
+    if let Some(c) = cookie {
+        sent += c + 10;
+    }
+    sent += match &spec.body {
+        None => 0,
+        Some(Body::Json(_)) => body_len + 34,
+        Some(Body::Text(_)) => body_len,
+        Some(Body::Form(_)) => body_len + 50,
+    };
+    sent as u64
+}
+
+/// An urlencoded form body.
+fn form_body(fields: &[(String, Template)], mut value: impl FnMut(&Template) -> String) -> Vec<u8> {
+    let mut s = String::new();
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            s.push('&');
+        }
+        s.push_str(&urlencode(k));
+        s.push('=');
+        s.push_str(&urlencode(&value(v)));
+    }
+    s.into_bytes()
+}
+
+fn push_query(url: &mut String, i: usize, k: &str, v: &str) {
+    url.push(if i == 0 && !url.contains('?') {
+        '?'
+    } else {
+        '&'
+    });
+    url.push_str(&urlencode(k));
+    url.push('=');
+    url.push_str(&urlencode(v));
 }
 
 /// Everything VUs of one scenario share.
@@ -85,6 +294,8 @@ pub struct ScenarioRt {
     /// Without a trailing slash.
     pub base_url: String,
     pub client: reqwest::Client,
+    /// Keep-alive connections of the HTTP/1.1 client (`http://` targets).
+    pub pool: Arc<http1::Pool>,
     pub requests: Arc<Vec<RequestRt>>,
     pub setup: Vec<ExecStep>,
     pub flow: Vec<ExecStep>,
@@ -104,9 +315,18 @@ pub struct Vu {
     rows: Vec<usize>,
     rng: SmallRng,
     set_up: bool,
+    /// Buffers reused from request to request: the rendered URL, a scratch string, the
+    /// rendered body, the rendered header values (and where each is), the cookie header, the
+    /// HTTP/1.1 bytes sent, the response body kept for checks, the check outcomes.
     url: String,
     text: String,
     body: Vec<u8>,
+    hvals: String,
+    spans: Vec<(usize, usize)>,
+    cookie: String,
+    out: Vec<u8>,
+    resp_body: Vec<u8>,
+    outcomes: Vec<bool>,
 }
 
 impl RenderCtx for Vu {
@@ -161,6 +381,12 @@ impl Vu {
             url: String::new(),
             text: String::new(),
             body: Vec::new(),
+            hvals: String::new(),
+            spans: Vec::new(),
+            cookie: String::new(),
+            out: Vec::new(),
+            resp_body: Vec::new(),
+            outcomes: Vec::new(),
         }
     }
 
@@ -251,180 +477,209 @@ impl Vu {
         let plan = &*sc.plan;
         let spec = &plan.requests[id];
         let rt = &sc.requests[id];
+        let timeout = spec.timeout.unwrap_or(plan.defaults.timeout);
 
-        // URL: a path is joined to the base URL; an absolute URL is used as is.
-        let mut url = std::mem::take(&mut self.url);
-        url.clear();
-        match spec.url.as_static() {
-            Some(s) => join_url(&mut url, &sc.base_url, s),
+        // The URL: known before the run, or rendered (a path is joined to the base URL, an
+        // absolute URL is used as is) and parsed.
+        let parsed;
+        let (url, url_len) = match &rt.fixed_url {
+            Some((u, len)) => (Some(u), *len),
             None => {
-                let mut path = std::mem::take(&mut self.text);
-                path.clear();
-                spec.url.render(self, &mut path);
-                join_url(&mut url, &sc.base_url, &path);
-                self.text = path;
+                self.render_url(spec, &sc.base_url);
+                parsed = reqwest::Url::parse(&self.url).ok();
+                (parsed.as_ref(), self.url.len())
             }
-        }
-        for (i, (k, v)) in spec.query.iter().enumerate() {
-            url.push(if i == 0 && !url.contains('?') {
-                '?'
-            } else {
-                '&'
-            });
-            url.push_str(&urlencode(k));
-            url.push('=');
-            let mut val = String::new();
-            v.render(self, &mut val);
-            url.push_str(&urlencode(&val));
-        }
-        let mut sent = (spec.method.len() + url.len() + 12) as u64;
-        let mut rb = sc.client.request(rt.method.clone(), url.as_str());
-        for h in &rt.headers {
-            let mut v = String::new();
-            h.value.render(self, &mut v);
-            sent += (h.name.len() + v.len() + 4) as u64;
-            rb = rb.header(h.name.as_str(), v);
-        }
-        if !self.cookies.is_empty() {
-            let c = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            sent += (c.len() + 10) as u64;
-            rb = rb.header(reqwest::header::COOKIE, c);
-        }
-        match &spec.body {
-            None => {}
-            Some(Body::Json(t)) => {
-                let mut b = std::mem::take(&mut self.body);
-                b.clear();
-                t.render(self, &mut b);
-                sent += b.len() as u64 + 34;
-                if !spec
-                    .headers
-                    .iter()
-                    .any(|h| h.name.eq_ignore_ascii_case("content-type"))
-                {
-                    rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json");
-                }
-                rb = rb.body(b.clone());
-                self.body = b;
+        };
+        let dynamic_target;
+        let target = match (&rt.fixed_target, url) {
+            (Some(t), _) => Some(t),
+            (None, Some(u)) if rt.fixed_url.is_none() && rt.names_ok => {
+                dynamic_target = http1::Target::from_url(u);
+                dynamic_target.as_ref()
             }
-            Some(Body::Text(t)) => {
-                let mut s = String::new();
-                t.render(self, &mut s);
-                sent += s.len() as u64;
-                rb = rb.body(s);
-            }
-            Some(Body::Form(fields)) => {
-                let mut s = String::new();
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        s.push('&');
-                    }
-                    s.push_str(&urlencode(k));
-                    s.push('=');
-                    let mut val = String::new();
-                    v.render(self, &mut val);
-                    s.push_str(&urlencode(&val));
-                }
-                sent += s.len() as u64 + 50;
-                rb = rb
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(s);
-            }
-        }
-        rb = rb.timeout(spec.timeout.unwrap_or(plan.defaults.timeout));
-        self.url = url;
+            _ => None,
+        };
 
-        let t0 = Instant::now();
-        let result = rb.send().await;
-        let mut status = 0u16;
-        let mut error = ErrorClass::None;
-        let mut received = 0u64;
-        let mut waiting = None;
-        let mut body: Vec<u8> = Vec::new();
-        let mut headers = None;
-        match result {
-            Err(e) => error = classify(&e),
-            Ok(mut resp) => {
-                let t1 = Instant::now();
-                waiting = Some(t1 - t0);
-                status = resp.status().as_u16();
-                received += 17;
-                for (k, v) in resp.headers() {
-                    received += (k.as_str().len() + v.len() + 4) as u64;
+        // The cookies this VU was given, in one header.
+        let mut cookie = std::mem::take(&mut self.cookie);
+        cookie.clear();
+        for (i, (k, v)) in self.cookies.iter().enumerate() {
+            if i > 0 {
+                cookie.push_str("; ");
+            }
+            cookie.push_str(k);
+            cookie.push('=');
+            cookie.push_str(v);
+        }
+        let cookie_opt = (!cookie.is_empty()).then_some(cookie.as_str());
+
+        // Headers and body: nothing to render when the whole request was built beforehand.
+        let prebuilt = match (&rt.fixed_bytes, cookie_opt, target.is_some()) {
+            (Some(fixed), None, true) => Some(fixed),
+            _ => None,
+        };
+        let mut hvals = std::mem::take(&mut self.hvals);
+        let mut spans = std::mem::take(&mut self.spans);
+        let mut body = std::mem::take(&mut self.body);
+        hvals.clear();
+        spans.clear();
+        body.clear();
+        let mut headers_ok = true;
+        let sent = match prebuilt {
+            Some((_, _, sent)) => *sent,
+            None => {
+                for h in &rt.headers {
+                    let a = hvals.len();
+                    h.value.render(self, &mut hvals);
+                    headers_ok &= http1::valid_header_value(&hvals.as_bytes()[a..]);
+                    spans.push((a, hvals.len()));
                 }
-                received += 2;
-                {
-                    for v in resp.headers().get_all(reqwest::header::SET_COOKIE) {
-                        if let Some((k, val)) = v
-                            .to_str()
-                            .ok()
-                            .and_then(|s| s.split(';').next())
-                            .and_then(|kv| kv.split_once('='))
-                        {
-                            let (k, val) = (k.trim().to_string(), val.trim().to_string());
-                            match self.cookies.iter_mut().find(|(n, _)| *n == k) {
-                                Some(slot) => slot.1 = val,
-                                None => self.cookies.push((k, val)),
-                            }
-                        }
+                if let Some(b) = &spec.body {
+                    self.render_body(b, &mut body);
+                }
+                data_sent(
+                    spec,
+                    url_len,
+                    rt.headers
+                        .iter()
+                        .zip(&spans)
+                        .map(|(h, (a, b))| h.name.len() + b - a),
+                    cookie_opt.map(str::len),
+                    body.len(),
+                )
+            }
+        };
+        let values = HeaderValues {
+            rt,
+            hvals: &hvals,
+            spans: &spans,
+        };
+
+        let mut resp_body = std::mem::take(&mut self.resp_body);
+        resp_body.clear();
+        let start = Instant::now();
+        // A header value with a line break or a control character is never sent: reqwest
+        // refuses it before sending (a `protocol` error), whichever client would have sent it.
+        let mut o = match (url, target) {
+            (Some(url), Some(target)) if headers_ok => {
+                let build = |out: &mut Vec<u8>, hop: http1::Hop<'_>| -> bool {
+                    let with_body = hop.with_body && spec.body.is_some();
+                    let mut has = rt.has;
+                    if !hop.with_body {
+                        // reqwest drops these with the body of a 301/302/303.
+                        has.content_type = false;
+                        has.content_length = false;
                     }
-                }
-                if rt.needs_body {
-                    headers = Some(resp.headers().clone());
-                }
-                loop {
-                    match resp.chunk().await {
-                        Ok(Some(chunk)) => {
-                            received += chunk.len() as u64;
-                            if rt.needs_body && body.len() + chunk.len() <= MAX_BODY {
-                                body.extend_from_slice(&chunk);
-                            }
-                            if received as usize > MAX_BODY + 64 * 1024 {
-                                error = ErrorClass::BodyTooLarge;
-                                break;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            error = match classify(&e) {
-                                ErrorClass::Protocol => ErrorClass::Reset,
-                                c => c,
-                            };
-                            break;
-                        }
+                    let skip = |n: &str| {
+                        (hop.cross_origin && SENSITIVE.contains(&n))
+                            || (!hop.with_body && BODY_HEADERS.contains(&n))
+                    };
+                    let gzip = http1::write_head(
+                        out,
+                        http1::HeadParts {
+                            method: hop.method,
+                            target: hop.target,
+                            cookie: cookie_opt.filter(|_| !hop.cross_origin),
+                            has,
+                            user_agent: crate::http::USER_AGENT,
+                            body_len: with_body.then_some(body.len()),
+                            content_type: content_type_of(spec.body.as_ref().filter(|_| with_body)),
+                        },
+                        values.iter().filter(|(n, _)| !skip(n)),
+                    );
+                    if with_body {
+                        out.extend_from_slice(&body);
                     }
-                }
+                    gzip
+                };
+                let mut scratch = std::mem::take(&mut self.out);
+                let o = send_h1(
+                    &sc,
+                    http1::Outgoing {
+                        method: &spec.method,
+                        url,
+                        target,
+                        prebuilt: prebuilt.map(|(b, gzip, _)| (&b[..], *gzip)),
+                        build: &build,
+                        keep_body: rt.needs_body,
+                        keep_headers: rt.needs_body,
+                    },
+                    &values,
+                    cookie_opt,
+                    (&body, content_type_of(spec.body.as_ref())),
+                    timeout,
+                    start,
+                    &mut scratch,
+                    &mut resp_body,
+                )
+                .await;
+                self.out = scratch;
+                o
+            }
+            (Some(url), _) => {
+                send_reqwest(
+                    &sc.client,
+                    ReqwestOut {
+                        method: rt.method.clone(),
+                        url: url.clone(),
+                        values: &values,
+                        skip_sensitive: false,
+                        cookie: cookie_opt,
+                        body: spec
+                            .body
+                            .as_ref()
+                            .map(|b| (&body[..], content_type_of(Some(b)))),
+                        timeout,
+                        keep_body: rt.needs_body,
+                    },
+                    start,
+                    &mut resp_body,
+                )
+                .await
+            }
+            // A URL that does not parse fails like any request reqwest cannot build.
+            (None, _) => Outcome::failed(ErrorClass::Protocol, start),
+        };
+        self.hvals = hvals;
+        self.spans = spans;
+        self.body = body;
+        self.cookie = cookie;
+
+        for (k, val) in std::mem::take(&mut o.cookies) {
+            match self.cookies.iter_mut().find(|(n, _)| *n == k) {
+                Some(slot) => slot.1 = val,
+                None => self.cookies.push((k, val)),
             }
         }
-        let end = Instant::now();
-        let elapsed = end - t0;
+        let error = o.error;
+        let status = o.status;
         let failed = error != ErrorClass::None
             || if spec.expect.status.is_empty() {
                 status >= 400
             } else {
                 !spec.expect.status.contains(&status)
             };
-        if error == ErrorClass::None && failed {
-            error = ErrorClass::Status;
-        }
+        let error = if error == ErrorClass::None && failed {
+            ErrorClass::Status
+        } else {
+            error
+        };
         let lag_us = lag.map_or(0, |l| l.as_micros() as u64);
+        // http_req_duration: from the connection in hand to the last byte (sending + waiting +
+        // receiving, as k6) when timed at the socket; from the send otherwise.
+        let base = o.got_conn.unwrap_or(start);
+        let elapsed = o.end.saturating_duration_since(base);
         let duration_us = elapsed.as_micros() as u64 + lag_us;
 
         // Checks and captures.
         let json = if rt.needs_json && error == ErrorClass::None {
-            serde_json::from_slice::<serde_json::Value>(&body).ok()
+            serde_json::from_slice::<serde_json::Value>(&resp_body).ok()
         } else {
             None
         };
-        let mut outcomes: Vec<bool> = Vec::with_capacity(spec.expect.checks.len());
+        let headers = o.headers.take();
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        outcomes.clear();
         for c in &spec.expect.checks {
             let ok = match &c.kind {
                 CheckKind::Status(list) => list.contains(&status),
@@ -436,7 +691,7 @@ impl Vu {
                     .and_then(|j| p.path.query(j).first().cloned())
                     .is_some_and(|got| json_equal(&got, want)),
                 CheckKind::BodyContains(s) => {
-                    memfind(&body, s.as_bytes()) && error == ErrorClass::None
+                    memfind(&resp_body, s.as_bytes()) && error == ErrorClass::None
                 }
                 CheckKind::HeaderPresent(h) => headers
                     .as_ref()
@@ -478,28 +733,38 @@ impl Vu {
             error,
             failed,
         };
-        let mut timings = [
-            (Trend::Duration, duration_us),
-            (Trend::Waiting, 0),
-            (Trend::Receiving, 0),
-        ];
-        let n = match waiting {
-            Some(w) => {
-                timings[1].1 = w.as_micros() as u64 + lag_us;
-                timings[2].1 = (elapsed - w).as_micros() as u64;
-                3
-            }
-            None => 1,
+        let us = |d: Duration| d.as_micros() as u64;
+        let mut timings = [(Trend::Duration, duration_us); 7];
+        let mut n = 1;
+        let mut push = |t: Trend, v: u64| {
+            timings[n] = (t, v);
+            n += 1;
         };
+        if let (Some(w), Some(f)) = (o.wrote, o.first_byte) {
+            push(Trend::Waiting, us(f.saturating_duration_since(w)) + lag_us);
+            push(Trend::Receiving, us(o.end.saturating_duration_since(f)));
+        }
+        if o.socket_timed {
+            if let Some(g) = o.got_conn {
+                push(Trend::Blocked, us(g.saturating_duration_since(start)));
+                push(
+                    Trend::Connecting,
+                    o.connect
+                        .map_or(0, |(a, b)| us(b.saturating_duration_since(a))),
+                );
+                push(Trend::TlsHandshaking, 0);
+                if let Some(w) = o.wrote {
+                    push(Trend::Sending, us(w.saturating_duration_since(g)));
+                }
+            }
+        }
         let scenario = sc.index;
+        let received = o.received;
         local::record(|r| {
             r.record_request(key, &timings[..n], sent, received);
             if lag.is_some() {
                 let s = r.scenario_mut(scenario);
-                crate::metrics::recorder::record_opt(
-                    &mut s.raw_duration,
-                    elapsed.as_micros() as u64,
-                );
+                crate::metrics::recorder::record_opt(&mut s.raw_duration, us(elapsed));
                 crate::metrics::recorder::record_opt(&mut s.start_lag, lag_us);
             }
             for (i, ok) in outcomes.iter().enumerate() {
@@ -525,8 +790,319 @@ impl Vu {
                 }
             }
         });
-        body.clear();
+        self.outcomes = outcomes;
+        // A large body is not kept between requests (thousands of VUs).
+        if resp_body.capacity() <= 64 * 1024 {
+            self.resp_body = resp_body;
+        }
     }
+
+    /// Renders the request's URL into `self.url`: the path joined to the base URL (an absolute
+    /// URL as is), then the query.
+    fn render_url(&mut self, spec: &RequestSpec, base_url: &str) {
+        let mut url = std::mem::take(&mut self.url);
+        url.clear();
+        let mut text = std::mem::take(&mut self.text);
+        match spec.url.as_static() {
+            Some(s) => join_url(&mut url, base_url, s),
+            None => {
+                text.clear();
+                spec.url.render(self, &mut text);
+                join_url(&mut url, base_url, &text);
+            }
+        }
+        for (i, (k, v)) in spec.query.iter().enumerate() {
+            text.clear();
+            v.render(self, &mut text);
+            push_query(&mut url, i, k, &text);
+        }
+        self.text = text;
+        self.url = url;
+    }
+
+    fn render_body(&mut self, body: &Body, out: &mut Vec<u8>) {
+        match body {
+            Body::Json(t) => t.render(self, out),
+            Body::Text(t) => {
+                let mut s = std::mem::take(&mut self.text);
+                s.clear();
+                t.render(self, &mut s);
+                out.extend_from_slice(s.as_bytes());
+                self.text = s;
+            }
+            Body::Form(fields) => {
+                let mut values = Vec::with_capacity(fields.len());
+                for (_, v) in fields {
+                    values.push(v.render_string(self));
+                }
+                let mut it = values.into_iter();
+                out.extend_from_slice(&form_body(fields, |_| it.next().unwrap_or_default()));
+            }
+        }
+    }
+}
+
+/// Headers dropped when a redirect leaves the origin (as reqwest).
+const SENSITIVE: [&str; 4] = [
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "www-authenticate",
+];
+/// Headers dropped with the body of a 301/302/303 redirect (as reqwest).
+const BODY_HEADERS: [&str; 4] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+];
+
+/// A request's header values: rendered (`spans` into `hvals`), or the static values of the
+/// request when nothing was rendered.
+struct HeaderValues<'a> {
+    rt: &'a RequestRt,
+    hvals: &'a str,
+    spans: &'a [(usize, usize)],
+}
+
+impl HeaderValues<'_> {
+    /// (lower-case name, value) pairs.
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.rt.lower_names.iter().enumerate().map(|(i, n)| {
+            let v = match self.spans.get(i) {
+                Some(&(a, b)) => &self.hvals[a..b],
+                None => self.rt.headers[i].value.as_static().unwrap_or_default(),
+            };
+            (&**n, v)
+        })
+    }
+}
+
+/// What a request came to, whichever client sent it.
+struct Outcome {
+    status: u16,
+    error: ErrorClass,
+    received: u64,
+    headers: Option<reqwest::header::HeaderMap>,
+    cookies: Vec<(String, String)>,
+    /// Timed at the socket (HTTP/1.1 client): blocked, connecting and sending are measured.
+    socket_timed: bool,
+    got_conn: Option<Instant>,
+    connect: Option<(Instant, Instant)>,
+    wrote: Option<Instant>,
+    first_byte: Option<Instant>,
+    end: Instant,
+}
+
+impl Outcome {
+    fn failed(error: ErrorClass, start: Instant) -> Outcome {
+        Outcome {
+            status: 0,
+            error,
+            received: 0,
+            headers: None,
+            cookies: Vec::new(),
+            socket_timed: false,
+            got_conn: None,
+            connect: None,
+            wrote: None,
+            first_byte: None,
+            end: start,
+        }
+    }
+}
+
+/// Sends over the HTTP/1.1 client, within `timeout`; a redirect to `https://` is finished by
+/// reqwest in the time left.
+#[allow(clippy::too_many_arguments)]
+async fn send_h1(
+    sc: &ScenarioRt,
+    out: http1::Outgoing<'_>,
+    values: &HeaderValues<'_>,
+    cookie: Option<&str>,
+    body: (&[u8], Option<&'static str>),
+    timeout: Duration,
+    start: Instant,
+    scratch: &mut Vec<u8>,
+    resp_body: &mut Vec<u8>,
+) -> Outcome {
+    let mut progress = http1::Progress::default();
+    let keep_body = out.keep_body;
+    let result = tokio::time::timeout(
+        timeout,
+        http1::send(&sc.pool, out, scratch, &mut progress, resp_body),
+    )
+    .await
+    .unwrap_or(Err(http1::Error::Timeout));
+    let t = progress.timings;
+    let mut o = Outcome {
+        status: 0,
+        error: ErrorClass::None,
+        received: progress.received,
+        headers: None,
+        cookies: Vec::new(),
+        socket_timed: true,
+        got_conn: t.got_conn,
+        connect: t.connect,
+        wrote: t.wrote,
+        first_byte: t.first_byte,
+        end: Instant::now(),
+    };
+    match result {
+        Ok(http1::Sent::Response(r)) => {
+            o.status = r.status;
+            o.headers = r.headers;
+            o.cookies = r.cookies;
+        }
+        Ok(http1::Sent::Handoff {
+            url,
+            method,
+            with_body,
+            cross_origin,
+            ..
+        }) => {
+            let left = timeout.saturating_sub(start.elapsed());
+            let r = send_reqwest(
+                &sc.client,
+                ReqwestOut {
+                    method: method.parse().unwrap_or(reqwest::Method::GET),
+                    url,
+                    values,
+                    skip_sensitive: cross_origin,
+                    cookie: cookie.filter(|_| !cross_origin),
+                    body: with_body.then_some(body),
+                    timeout: left,
+                    keep_body,
+                },
+                start,
+                resp_body,
+            )
+            .await;
+            o.status = r.status;
+            o.error = r.error;
+            o.received += r.received;
+            o.headers = r.headers;
+            o.cookies = r.cookies;
+            o.end = r.end;
+            o.wrote = o.wrote.or(r.wrote);
+            o.first_byte = r.first_byte;
+        }
+        Err(e) => o.error = e.class(),
+    }
+    o
+}
+
+/// A request for reqwest.
+struct ReqwestOut<'a> {
+    method: reqwest::Method,
+    url: reqwest::Url,
+    values: &'a HeaderValues<'a>,
+    skip_sensitive: bool,
+    cookie: Option<&'a str>,
+    /// The body, and the content type to add when the plan sets none.
+    body: Option<(&'a [u8], Option<&'static str>)>,
+    timeout: Duration,
+    keep_body: bool,
+}
+
+async fn send_reqwest(
+    client: &reqwest::Client,
+    r: ReqwestOut<'_>,
+    start: Instant,
+    body: &mut Vec<u8>,
+) -> Outcome {
+    use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE};
+    let mut o = Outcome::failed(ErrorClass::None, start);
+    let mut req = reqwest::Request::new(r.method, r.url);
+    *req.timeout_mut() = Some(r.timeout);
+    let h = req.headers_mut();
+    for (i, (n, v)) in r.values.iter().enumerate() {
+        if r.skip_sensitive && SENSITIVE.contains(&n) {
+            continue;
+        }
+        // An invalid name or value fails the request before anything is sent.
+        match (&r.values.rt.header_names[i], HeaderValue::from_str(v)) {
+            (Some(name), Ok(value)) => {
+                h.append(name.clone(), value);
+            }
+            _ => {
+                o.error = ErrorClass::Protocol;
+                o.end = Instant::now();
+                return o;
+            }
+        }
+    }
+    if let Some(c) = r.cookie {
+        match HeaderValue::from_str(c) {
+            Ok(v) => {
+                h.append(COOKIE, v);
+            }
+            Err(_) => {
+                o.error = ErrorClass::Protocol;
+                o.end = Instant::now();
+                return o;
+            }
+        }
+    }
+    if let Some((b, ct)) = r.body {
+        if let (Some(ct), false) = (ct, r.values.rt.has.content_type) {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        *req.body_mut() = Some(b.to_vec().into());
+    }
+    let t0 = Instant::now();
+    match client.execute(req).await {
+        Err(e) => o.error = classify(&e),
+        Ok(mut resp) => {
+            let t1 = Instant::now();
+            o.wrote = Some(t0);
+            o.first_byte = Some(t1);
+            o.status = resp.status().as_u16();
+            o.received += 17;
+            for (k, v) in resp.headers() {
+                o.received += (k.as_str().len() + v.len() + 4) as u64;
+            }
+            o.received += 2;
+            for v in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+                if let Some((k, val)) = v
+                    .to_str()
+                    .ok()
+                    .and_then(|s| s.split(';').next())
+                    .and_then(|kv| kv.split_once('='))
+                {
+                    o.cookies
+                        .push((k.trim().to_string(), val.trim().to_string()));
+                }
+            }
+            if r.keep_body {
+                o.headers = Some(resp.headers().clone());
+            }
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        o.received += chunk.len() as u64;
+                        if r.keep_body && body.len() + chunk.len() <= MAX_BODY {
+                            body.extend_from_slice(&chunk);
+                        }
+                        if o.received as usize > MAX_BODY + 64 * 1024 {
+                            o.error = ErrorClass::BodyTooLarge;
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        o.error = match classify(&e) {
+                            ErrorClass::Protocol => ErrorClass::Reset,
+                            c => c,
+                        };
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    o.end = Instant::now();
+    o
 }
 
 fn json_equal(got: &serde_json::Value, want: &serde_json::Value) -> bool {

@@ -10,7 +10,9 @@ use super::fxhash::FxHashMap;
 
 pub type Hist = Histogram<u64>;
 
-/// Lowest and highest trackable values, in microseconds: 1 µs to 1 h.
+/// Lowest and highest trackable values, in microseconds: 1 µs to 1 h. Zero is recorded as zero
+/// (a reused connection's `http_req_connecting`, `http_req_tls_handshaking` of plain HTTP, as
+/// k6 shows them); a value past the top is clamped to it.
 pub const HIST_LOW: u64 = 1;
 pub const HIST_HIGH: u64 = 3_600_000_000;
 pub const HIST_SIGFIG: u8 = 3;
@@ -102,7 +104,7 @@ impl SeriesStats {
     pub fn record(&mut self, trend: Trend, micros: u64) {
         self.hists[trend as usize]
             .get_or_insert_with(|| Box::new(new_hist()))
-            .saturating_record(micros.max(HIST_LOW));
+            .saturating_record(micros);
     }
 
     pub fn hist(&self, trend: Trend) -> Option<&Hist> {
@@ -170,7 +172,7 @@ pub fn merge_opt(mine: &mut Option<Box<Hist>>, theirs: &Option<Box<Hist>>) {
 
 pub fn record_opt(slot: &mut Option<Box<Hist>>, micros: u64) {
     slot.get_or_insert_with(|| Box::new(new_hist()))
-        .saturating_record(micros.max(HIST_LOW));
+        .saturating_record(micros);
 }
 
 /// A check's tag set: the scenario and the check's index in the plan's check table.

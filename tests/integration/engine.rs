@@ -311,3 +311,52 @@ fn thresholds_judge_the_injected_error_rate_and_latency() {
         "{judged:#?}"
     );
 }
+
+#[test]
+fn plain_http_requests_are_timed_at_the_socket() {
+    use kaizen_loadtest::metrics::recorder::Trend;
+    let _load = crate::load_lock();
+    let server = server_with("5ms", 0.0);
+    let plan = plan_with(
+        Executor::PerVuIterations {
+            vus: 2,
+            iterations: 5,
+            max_duration: Duration::from_secs(30),
+        },
+        vec![get("health", "/health")],
+    );
+    let (_, ds) = run_plan(plan, server.base_url());
+    assert_eq!(ds.series.len(), 1);
+    let s = &ds.series[0];
+    assert_eq!(s.count, 10);
+    let h = |t: Trend| {
+        s.hists[t as usize]
+            .as_ref()
+            .unwrap_or_else(|| panic!("{t:?} not recorded"))
+    };
+    for t in [
+        Trend::Duration,
+        Trend::Waiting,
+        Trend::Receiving,
+        Trend::Sending,
+        Trend::Connecting,
+        Trend::TlsHandshaking,
+        Trend::Blocked,
+    ] {
+        assert_eq!(h(t).len(), 10, "{t:?}");
+    }
+    // Plain HTTP: no TLS. Two VUs connect at most twice; the other requests reuse a connection
+    // (connecting 0).
+    assert_eq!(h(Trend::TlsHandshaking).max(), 0);
+    let connected = 10 - h(Trend::Connecting).count_between(0, 0);
+    assert!((1..=2).contains(&connected), "{connected} connects");
+    // The server holds each request 5 ms: that is waiting, inside the duration.
+    assert!(
+        h(Trend::Waiting).min() >= 5_000,
+        "{}",
+        h(Trend::Waiting).min()
+    );
+    assert!(h(Trend::Duration).min() >= h(Trend::Waiting).min());
+    assert!(h(Trend::Duration).max() < 1_000_000);
+    server.stop();
+}

@@ -2,6 +2,7 @@
 
 mod engine;
 mod fixture;
+mod http1;
 mod plans;
 mod reports;
 mod run;

@@ -1,0 +1,422 @@
+//! The HTTP/1.1 client of `http://` targets against scripted raw TCP servers on 127.0.0.1:0:
+//! framing, keep-alive, gzip, redirects and failures, byte for byte.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kaizen_loadtest::http1::{self, Error, Has, HeadParts, Outgoing, Pool, Progress, Sent, Target};
+use kaizen_loadtest::metrics::recorder::ErrorClass;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the server saw: each request's head (and body), with the number of the connection it
+/// came on.
+#[derive(Default)]
+struct Seen {
+    requests: Vec<(usize, String)>,
+    connections: usize,
+}
+
+/// A server that answers the n-th request (counted over all connections) with `script(n, head)`;
+/// after a response whose bytes end with `CLOSE` it closes the connection.
+async fn server(
+    script: impl Fn(usize, &str) -> Vec<u8> + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let script = Arc::new(script);
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let conn_no = {
+                let mut s = s2.lock().unwrap();
+                s.connections += 1;
+                s.connections
+            };
+            let (seen, script) = (s2.clone(), script.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    // One request: the head, then a body of its content-length.
+                    let mut byte = [0u8; 1];
+                    while !buf.ends_with(b"\r\n\r\n") {
+                        match sock.read(&mut byte).await {
+                            Ok(1) => buf.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                    let mut body = vec![0u8; len];
+                    sock.read_exact(&mut body).await.unwrap();
+                    let text = head + &String::from_utf8_lossy(&body);
+                    buf.clear();
+                    let n = {
+                        let mut s = seen.lock().unwrap();
+                        s.requests.push((conn_no, text.clone()));
+                        s.requests.len()
+                    };
+                    let reply = script(n, &text);
+                    let close = reply.ends_with(CLOSE);
+                    let reply = if close {
+                        &reply[..reply.len() - CLOSE.len()]
+                    } else {
+                        &reply[..]
+                    };
+                    if sock.write_all(reply).await.is_err() {
+                        return;
+                    }
+                    if close {
+                        let _ = sock.shutdown().await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+const CLOSE: &[u8] = b"<close>";
+
+fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+struct Got {
+    result: Result<Sent, Error>,
+    progress: Progress,
+    body: Vec<u8>,
+}
+
+impl Got {
+    fn response(&self) -> &http1::Response {
+        match &self.result {
+            Ok(Sent::Response(r)) => r,
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `method path` (with `headers` and `body`) to `base`.
+async fn send(
+    pool: &Pool,
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Got {
+    let url = reqwest::Url::parse(&format!("{base}{path}")).unwrap();
+    let target = Target::from_url(&url).unwrap();
+    let mut has = Has::default();
+    for (n, _) in headers {
+        has.note(n);
+    }
+    let build = |out: &mut Vec<u8>, hop: http1::Hop<'_>| {
+        let with_body = hop.with_body && body.is_some();
+        let gzip = http1::write_head(
+            out,
+            HeadParts {
+                method: hop.method,
+                target: hop.target,
+                cookie: None,
+                has,
+                user_agent: "test",
+                body_len: with_body.then(|| body.unwrap().len()),
+                content_type: None,
+            },
+            headers
+                .iter()
+                .copied()
+                .filter(|(n, _)| !(hop.cross_origin && *n == "authorization")),
+        );
+        if with_body {
+            out.extend_from_slice(body.unwrap());
+        }
+        gzip
+    };
+    let mut progress = Progress::default();
+    let mut out_body = Vec::new();
+    let mut scratch = Vec::new();
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        http1::send(
+            pool,
+            Outgoing {
+                method,
+                url: &url,
+                target: &target,
+                prebuilt: None,
+                build: &build,
+                keep_body: true,
+                keep_headers: true,
+            },
+            &mut scratch,
+            &mut progress,
+            &mut out_body,
+        ),
+    )
+    .await
+    .unwrap_or(Err(Error::Timeout));
+    Got {
+        result,
+        progress,
+        body: out_body,
+    }
+}
+
+fn class(g: &Got) -> ErrorClass {
+    match &g.result {
+        Err(e) => e.class(),
+        Ok(_) => ErrorClass::None,
+    }
+}
+
+#[tokio::test]
+async fn bodies_of_every_framing_arrive_whole() {
+    let (base, seen) = server(|n, _| match n {
+        1 => ok("hello"),
+        2 => b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n".to_vec(),
+        3 => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec(),
+        4 => b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n".to_vec(),
+        // HEAD: a content-length but no body.
+        5 => b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n".to_vec(),
+        6 => {
+            let mut v = b"HTTP/1.0 200 OK\r\n\r\nuntil the end".to_vec();
+            v.extend_from_slice(CLOSE);
+            v
+        }
+        _ => ok("again"),
+    })
+    .await;
+    let pool = Pool::new(8);
+    let g = send(&pool, &base, "GET", "/a", &[], None).await;
+    assert_eq!(g.response().status, 200);
+    assert_eq!(g.body, b"hello");
+    let g = send(&pool, &base, "GET", "/chunked", &[], None).await;
+    assert_eq!(g.body, b"hello world");
+    let g = send(&pool, &base, "GET", "/interim", &[], None).await;
+    assert_eq!((g.response().status, &g.body[..]), (200, &b"ok"[..]));
+    let g = send(&pool, &base, "GET", "/empty", &[], None).await;
+    assert_eq!((g.response().status, g.body.len()), (204, 0));
+    let g = send(&pool, &base, "HEAD", "/head", &[], None).await;
+    assert_eq!((g.response().status, g.body.len()), (200, 0));
+    // All of that on one keep-alive connection.
+    assert_eq!(seen.lock().unwrap().connections, 1);
+    let g = send(&pool, &base, "GET", "/close", &[], None).await;
+    assert_eq!(g.body, b"until the end");
+    // HTTP/1.0 without keep-alive: not reused.
+    let g = send(&pool, &base, "GET", "/after", &[], None).await;
+    assert_eq!(g.body, b"again");
+    let s = seen.lock().unwrap();
+    assert_eq!(s.connections, 2);
+    // The defaults a request carries when the plan sets none.
+    let first = &s.requests[0].1;
+    assert!(
+        first.starts_with("GET /a HTTP/1.1\r\nhost: 127.0.0.1:"),
+        "{first}"
+    );
+    for h in [
+        "accept: */*\r\n",
+        "user-agent: test\r\n",
+        "accept-encoding: gzip\r\n",
+    ] {
+        assert!(first.contains(h), "{h} missing from {first}");
+    }
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_decoded_and_counted_decoded() {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&[b'z'; 10_000]).unwrap();
+    let packed = gz.finish().unwrap();
+    let digits = packed.len().to_string().len();
+    let (base, _) = server(move |_, _| {
+        let mut v = format!(
+            "HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+            packed.len()
+        )
+        .into_bytes();
+        v.extend_from_slice(&packed);
+        v
+    })
+    .await;
+    let pool = Pool::new(8);
+    let g = send(&pool, &base, "GET", "/gz", &[], None).await;
+    assert_eq!(g.body.len(), 10_000);
+    assert!(g.body.iter().all(|&b| b == b'z'));
+    // Status line (17), the two headers, the blank line, then the decoded body.
+    let head = 17 + ("content-encoding".len() + 4 + 4) + ("content-length".len() + digits + 4) + 2;
+    assert_eq!(g.progress.received, (head + 10_000) as u64);
+}
+
+#[tokio::test]
+async fn a_silently_closed_idle_connection_is_not_a_failure() {
+    // Each response says keep-alive, then the server closes anyway.
+    let (base, seen) = server(|n, _| {
+        let mut v = ok(&n.to_string());
+        v.extend_from_slice(CLOSE);
+        v
+    })
+    .await;
+    let pool = Pool::new(8);
+    for i in 1..=3 {
+        let g = send(&pool, &base, "GET", "/", &[], None).await;
+        assert_eq!(g.body, i.to_string().as_bytes(), "{:?}", g.result);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.lock().unwrap().connections, 3);
+}
+
+#[tokio::test]
+async fn redirects_are_followed_as_reqwest_does() {
+    let (other, other_seen) = server(|_, _| ok("elsewhere")).await;
+    let other2 = other.clone();
+    let (base, seen) = server(move |_, head| {
+        let path = head.split(' ').nth(1).unwrap().to_string();
+        match &*path {
+            "/see-other" => b"HTTP/1.1 303 See Other\r\nlocation: /final\r\ncontent-length: 4\r\n\r\nmove".to_vec(),
+            "/temporary" => b"HTTP/1.1 307 Temporary Redirect\r\nlocation: /final\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            "/away" => format!("HTTP/1.1 302 Found\r\nlocation: {other2}/there\r\ncontent-length: 0\r\n\r\n").into_bytes(),
+            "/loop" => b"HTTP/1.1 302 Found\r\nlocation: /loop\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            "/secure" => b"HTTP/1.1 301 Moved Permanently\r\nlocation: https://127.0.0.1:9/x\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            _ => ok("final"),
+        }
+    })
+    .await;
+    let pool = Pool::new(8);
+
+    // 303: a POST turns into a GET without a body.
+    let g = send(&pool, &base, "POST", "/see-other", &[], Some(b"{}")).await;
+    assert_eq!((g.response().status, &g.body[..]), (200, &b"final"[..]));
+    {
+        let s = seen.lock().unwrap();
+        assert!(s.requests[0].1.starts_with("POST /see-other") && s.requests[0].1.ends_with("{}"));
+        let second = &s.requests[1].1;
+        assert!(second.starts_with("GET /final "), "{second}");
+        assert!(!second.contains("content-length"), "{second}");
+    }
+    // 307 keeps the method and the body.
+    let g = send(&pool, &base, "PUT", "/temporary", &[], Some(b"keep")).await;
+    assert_eq!(g.response().status, 200);
+    {
+        let s = seen.lock().unwrap();
+        let last = &s.requests.last().unwrap().1;
+        assert!(
+            last.starts_with("PUT /final ") && last.ends_with("keep"),
+            "{last}"
+        );
+    }
+    // Another origin: the credentials stay behind.
+    let g = send(
+        &pool,
+        &base,
+        "GET",
+        "/away",
+        &[("authorization", "Bearer secret")],
+        None,
+    )
+    .await;
+    assert_eq!(g.body, b"elsewhere");
+    let there = other_seen.lock().unwrap().requests[0].1.clone();
+    assert!(there.starts_with("GET /there "), "{there}");
+    assert!(!there.contains("secret"), "{there}");
+
+    // A loop: the first request and 10 redirects, then the error.
+    let before = seen.lock().unwrap().requests.len();
+    let g = send(&pool, &base, "GET", "/loop", &[], None).await;
+    assert_eq!(class(&g), ErrorClass::Redirect);
+    assert_eq!(seen.lock().unwrap().requests.len() - before, 11);
+
+    // To https: handed over to reqwest.
+    let g = send(&pool, &base, "GET", "/secure", &[], None).await;
+    match g.result {
+        Ok(Sent::Handoff { url, method, .. }) => {
+            assert_eq!(url.as_str(), "https://127.0.0.1:9/x");
+            assert_eq!(method, "GET");
+        }
+        other => panic!("expected a hand-over, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn broken_responses_are_sorted_into_classes() {
+    let (base, _) = server(|_, head| {
+        let path = head.split(' ').nth(1).unwrap().to_string();
+        let mut v = match &*path {
+            "/garbage" => b"SSH-2.0-OpenSSH_9.6 this is not HTTP\r\n\r\n".to_vec(),
+            "/bad-header" => {
+                b"HTTP/1.1 200 OK\r\nthis header has no colon\r\ncontent-length: 2\r\n\r\nok"
+                    .to_vec()
+            }
+            "/short" => b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this".to_vec(),
+            "/bad-chunk" => b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+            "/two-lengths" => {
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok".to_vec()
+            }
+            _ => b"".to_vec(),
+        };
+        v.extend_from_slice(CLOSE);
+        v
+    })
+    .await;
+    let pool = Pool::new(8);
+    for (path, want) in [
+        ("/garbage", ErrorClass::Protocol),
+        ("/bad-header", ErrorClass::Protocol),
+        ("/short", ErrorClass::Reset),
+        ("/bad-chunk", ErrorClass::Protocol),
+        ("/two-lengths", ErrorClass::Protocol),
+        ("/nothing", ErrorClass::Reset),
+    ] {
+        let g = send(&pool, &base, "POST", path, &[], Some(b"x")).await;
+        assert_eq!(class(&g), want, "{path}: {:?}", g.result);
+    }
+    // The head and the 9 bytes before the close are counted.
+    let g = send(&pool, &base, "POST", "/short", &[], Some(b"x")).await;
+    assert_eq!(
+        g.progress.received,
+        17 + ("content-length".len() + 3 + 4) as u64 + 2 + 9
+    );
+
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let g = send(&pool, &dead, "GET", "/", &[], None).await;
+    assert_eq!(class(&g), ErrorClass::Connect);
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_stops_at_the_body_cap() {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..(kaizen_loadtest::http::MAX_BODY >> 20) + 2 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let packed = gz.finish().unwrap();
+    let (base, _) = server(move |_, _| {
+        let mut v =
+            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\nconnection: close\r\n\r\n".to_vec();
+        v.extend_from_slice(&packed);
+        v.extend_from_slice(CLOSE);
+        v
+    })
+    .await;
+    let pool = Pool::new(8);
+    let g = send(&pool, &base, "GET", "/bomb", &[], None).await;
+    assert_eq!(class(&g), ErrorClass::BodyTooLarge);
+    assert!(g.body.len() <= kaizen_loadtest::http::MAX_BODY);
+}
