@@ -269,13 +269,26 @@ pub struct Timings {
 }
 
 /// Counted as the exchange goes (readable after a timeout).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Progress {
+    /// When the request started: a pooled connection is in hand at once (blocked 0).
+    pub start: Instant,
     pub timings: Timings,
     /// `data_received` as the engine counts it: status line, headers and the body as decoded.
     pub received: u64,
     /// Body bytes (decoded) of the response being read.
     body_len: usize,
+}
+
+impl Progress {
+    pub fn new(start: Instant) -> Progress {
+        Progress {
+            start,
+            timings: Timings::default(),
+            received: 0,
+            body_len: 0,
+        }
+    }
 }
 
 /// A response head, with what the engine reads from it.
@@ -331,19 +344,20 @@ impl Pool {
         }
     }
 
-    /// The most recently used idle connection to `origin` that is still open.
-    fn checkout(&self, origin: &str) -> Option<Conn> {
+    /// The most recently used idle connection to `origin` that is still open, at `now`.
+    fn checkout(&self, origin: &str, now: Instant) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = &mut idle.iter_mut().find(|(o, _)| &**o == origin)?.1;
         while let Some(Idle { mut conn, since }) = list.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && conn.still_open() {
+            if now.saturating_duration_since(since) < IDLE_TIMEOUT && conn.still_open() {
                 return Some(conn);
             }
         }
         None
     }
 
-    fn checkin(&self, origin: &str, mut conn: Conn) {
+    /// Gives back a connection that fell idle at `since`.
+    fn checkin(&self, origin: &str, mut conn: Conn, since: Instant) {
         if conn.buf.len() > READ_BUF {
             conn.buf = vec![0; READ_BUF];
         }
@@ -358,10 +372,7 @@ impl Pool {
             }
         };
         if list.len() < self.max_idle {
-            list.push(Idle {
-                conn,
-                since: Instant::now(),
-            });
+            list.push(Idle { conn, since });
         }
     }
 }
@@ -463,9 +474,15 @@ struct Head {
 }
 
 fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Option<Head>, Error> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut headers);
-    let len = match r.parse(bytes) {
+    // Uninitialised: httparse writes what it finds, nothing is zeroed per response.
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut r,
+        bytes,
+        &mut headers,
+    ) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(Error::Protocol("too many headers")),
@@ -486,45 +503,51 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
     }
     for h in r.headers.iter() {
         header_bytes += (h.name.len() + h.value.len() + 4) as u64;
-        let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or(Error::Protocol("invalid content-length"))?;
-            if length.is_some_and(|l| l != v) {
-                return Err(Error::Protocol("conflicting content-length"));
+        let name = h.name.as_bytes();
+        // By length first: most headers are none of these, and are passed over with one compare.
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let v = decimal(h.value).ok_or(Error::Protocol("invalid content-length"))?;
+                if length.is_some_and(|l| l != v) {
+                    return Err(Error::Protocol("conflicting content-length"));
+                }
+                length = Some(v);
             }
-            length = Some(v);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            te = true;
-            chunked = h
-                .value
-                .rsplit(|&b| b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in h.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
-                    close = false;
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                te = true;
+                chunked = h
+                    .value
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
+                        close = false;
+                    }
                 }
             }
-        } else if name.eq_ignore_ascii_case("content-encoding") {
-            gzip = req.gzip && h.value.trim_ascii().eq_ignore_ascii_case(b"gzip");
-        } else if redirect && name.eq_ignore_ascii_case("location") {
-            location = std::str::from_utf8(h.value).ok().map(str::to_string);
-        } else if name.eq_ignore_ascii_case("set-cookie") {
-            if let Some((k, v)) = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|s| s.split(';').next())
-                .and_then(|kv| kv.split_once('='))
-            {
-                resp.cookies
-                    .push((k.trim().to_string(), v.trim().to_string()));
+            16 if name.eq_ignore_ascii_case(b"content-encoding") => {
+                gzip = req.gzip && h.value.trim_ascii().eq_ignore_ascii_case(b"gzip");
             }
+            8 if redirect && name.eq_ignore_ascii_case(b"location") => {
+                location = std::str::from_utf8(h.value).ok().map(str::to_string);
+            }
+            10 if name.eq_ignore_ascii_case(b"set-cookie") => {
+                if let Some((k, v)) = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|s| s.split(';').next())
+                    .and_then(|kv| kv.split_once('='))
+                {
+                    resp.cookies
+                        .push((k.trim().to_string(), v.trim().to_string()));
+                }
+            }
+            _ => {}
         }
         if let Some(map) = &mut resp.headers {
             if let (Ok(k), Ok(v)) = (
@@ -558,6 +581,22 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
         header_bytes,
         location,
     }))
+}
+
+/// A `Content-Length` value: digits only (white space around allowed), at most 19 of them.
+fn decimal(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 19 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Some(n)
 }
 
 /// Where decoded body bytes go: counted, kept when asked, capped at [`MAX_BODY`].
@@ -647,7 +686,13 @@ pub async fn exchange(
 ) -> Result<Response, Error> {
     let mut retried = false;
     loop {
-        let (mut conn, reused) = match pool.checkout(&req.target.origin) {
+        // A retry goes on a new connection.
+        let pooled = if retried {
+            None
+        } else {
+            pool.checkout(&req.target.origin, progress.start)
+        };
+        let (mut conn, reused) = match pooled {
             Some(c) => (c, true),
             None => {
                 let t0 = Instant::now();
@@ -659,12 +704,14 @@ pub async fn exchange(
             }
         };
         if reused {
-            progress.timings.got_conn = Some(Instant::now());
+            // Taking a pooled connection is a lock and a pop: no clock read for it.
+            progress.timings.got_conn = Some(progress.start);
         }
         match round_trip(&mut conn, req, progress, body).await {
             Ok((resp, keep_alive)) => {
                 if keep_alive {
-                    pool.checkin(&req.target.origin, conn);
+                    let since = progress.timings.first_byte.unwrap_or(progress.start);
+                    pool.checkin(&req.target.origin, conn, since);
                 }
                 return Ok(resp);
             }

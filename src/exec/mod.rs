@@ -384,12 +384,28 @@ async fn listen_for_signals(interrupt: CancellationToken) {
 
 /// Runs `vu.iterate` unless `hard` fires first (then the iteration counts as interrupted).
 async fn guarded(vu: &mut Vu, hard: &CancellationToken, lag: Option<Duration>) -> bool {
+    let hard = hard.cancelled();
+    tokio::pin!(hard);
+    guarded_with(vu, hard, lag).await
+}
+
+/// [`guarded`], with the wait for `hard` made once by the caller and reused from iteration to
+/// iteration (no waiter registered and removed per iteration).
+async fn guarded_with(
+    vu: &mut Vu,
+    hard: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+    lag: Option<Duration>,
+) -> bool {
     let scenario = vu.sc.index;
     let t0 = Instant::now();
     let done = tokio::select! {
         biased;
-        _ = hard.cancelled() => false,
-        _ = async { vu.ensure_setup().await; vu.iterate(lag).await } => true,
+        _ = hard => false,
+        _ = async {
+            // After the setup, the iteration starts when its first step does.
+            let t = if vu.is_set_up() { Some(t0) } else { vu.ensure_setup().await; None };
+            vu.iterate(lag, t).await
+        } => true,
     };
     if !done {
         let micros = t0.elapsed().as_micros() as u64;
@@ -443,6 +459,8 @@ async fn closed_vu(
     let g = &gauges[vu.sc.index as usize];
     let mut active = false;
     let mut done = 0u64;
+    let hard_wait = hard.cancelled();
+    tokio::pin!(hard_wait);
     if !first_delay.is_zero() {
         tokio::select! {
             _ = tokio::time::sleep(first_delay) => {}
@@ -509,7 +527,7 @@ async fn closed_vu(
                     _ = ramp_kill => { kill.cancel(); false }
                 }
             }
-            _ => guarded(&mut vu, &hard, None).await,
+            _ => guarded_with(&mut vu, hard_wait.as_mut(), None).await,
         };
         if !ok {
             if hard.is_cancelled() {

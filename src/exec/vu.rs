@@ -19,6 +19,46 @@ use crate::plan::model::{
 use crate::template::{RenderCtx, Template};
 use crate::thresholds::MetricType;
 
+/// The walk's stack of step lists: inline up to 8 levels of nesting (no allocation per
+/// iteration), on the heap past that.
+struct Stack<'a> {
+    inline: [(&'a [ExecStep], usize, u16); 8],
+    len: usize,
+    spill: Vec<(&'a [ExecStep], usize, u16)>,
+}
+
+impl<'a> Stack<'a> {
+    fn new(first: (&'a [ExecStep], usize, u16)) -> Self {
+        Stack {
+            inline: [first; 8],
+            len: 1,
+            spill: Vec::new(),
+        }
+    }
+
+    fn last_mut(&mut self) -> Option<&mut (&'a [ExecStep], usize, u16)> {
+        if let Some(top) = self.spill.last_mut() {
+            return Some(top);
+        }
+        self.len.checked_sub(1).map(|i| &mut self.inline[i])
+    }
+
+    fn push(&mut self, item: (&'a [ExecStep], usize, u16)) {
+        if self.len < self.inline.len() && self.spill.is_empty() {
+            self.inline[self.len] = item;
+            self.len += 1;
+        } else {
+            self.spill.push(item);
+        }
+    }
+
+    fn pop(&mut self) {
+        if self.spill.pop().is_none() {
+            self.len = self.len.saturating_sub(1);
+        }
+    }
+}
+
 /// A step with its group resolved to an index (0: no group).
 #[derive(Debug)]
 pub enum ExecStep {
@@ -315,6 +355,9 @@ pub struct Vu {
     rows: Vec<usize>,
     rng: SmallRng,
     set_up: bool,
+    /// When the last request ended, while nothing has run since (an iteration that ends with
+    /// a request ends then: one clock read less).
+    last_end: Option<Instant>,
     /// Buffers reused from request to request: the rendered URL, a scratch string, the
     /// rendered body, the rendered header values (and where each is), the cookie header, the
     /// HTTP/1.1 bytes sent, the response body kept for checks, the check outcomes.
@@ -378,6 +421,7 @@ impl Vu {
             rows,
             rng: SmallRng::from_entropy(),
             set_up: false,
+            last_end: None,
             url: String::new(),
             text: String::new(),
             body: Vec::new(),
@@ -391,6 +435,9 @@ impl Vu {
     }
 
     fn pick_rows(&mut self) {
+        if self.rows.is_empty() {
+            return;
+        }
         let plan = self.sc.plan.clone();
         for (i, f) in plan.feeds.iter().enumerate() {
             let n = f.rows.len().max(1) as u64;
@@ -402,6 +449,11 @@ impl Vu {
                 }
             };
         }
+    }
+
+    /// Whether the VU's setup has run.
+    pub fn is_set_up(&self) -> bool {
+        self.set_up
     }
 
     /// Runs the VU's setup steps once, before its first iteration.
@@ -419,17 +471,23 @@ impl Vu {
 
     /// One iteration of the flow, recorded. `lag` (open model) is how late it started against
     /// its schedule; it is added to the first request's duration (no coordinated omission).
-    pub async fn iterate(&mut self, lag: Option<Duration>) {
+    /// `t0`: when it starts, if the caller has just read the clock.
+    pub async fn iterate(&mut self, lag: Option<Duration>, t0: Option<Instant>) {
         let sc = self.sc.clone();
         self.pick_rows();
-        let t0 = Instant::now();
+        let t0 = t0.unwrap_or_else(Instant::now);
+        self.last_end = None;
         self.walk(&sc.flow, lag).await;
         // The pause belongs to the iteration, as a `sleep()` at the end of a k6 script does.
         if let Some(t) = &sc.think {
             let d = draw(t, &mut self.rng);
             tokio::time::sleep(d).await;
+            self.last_end = None;
         }
-        let micros = t0.elapsed().as_micros() as u64 + lag.map_or(0, |l| l.as_micros() as u64);
+        // An iteration that ends with a request ends when that request did.
+        let end = self.last_end.take().unwrap_or_else(Instant::now);
+        let micros = end.saturating_duration_since(t0).as_micros() as u64
+            + lag.map_or(0, |l| l.as_micros() as u64);
         local::record(|r| r.record_iteration(sc.index, micros, true));
         self.iteration += 1;
     }
@@ -442,7 +500,7 @@ impl Vu {
     }
 
     async fn walk(&mut self, steps: &[ExecStep], mut lag: Option<Duration>) {
-        let mut stack: Vec<(&[ExecStep], usize, u16)> = vec![(steps, 0, 0)];
+        let mut stack = Stack::new((steps, 0, 0));
         while let Some(top) = stack.last_mut() {
             let (list, i, group) = *top;
             if i >= list.len() {
@@ -455,6 +513,7 @@ impl Vu {
                 ExecStep::Think(t) => {
                     let d = draw(t, &mut self.rng);
                     tokio::time::sleep(d).await;
+                    self.last_end = None;
                 }
                 ExecStep::Group { id, steps } => stack.push((steps, 0, *id)),
                 ExecStep::Pick {
@@ -758,6 +817,7 @@ impl Vu {
                 }
             }
         }
+        self.last_end = Some(o.end);
         let scenario = sc.index;
         let received = o.received;
         local::record(|r| {
@@ -926,10 +986,12 @@ async fn send_h1(
     scratch: &mut Vec<u8>,
     resp_body: &mut Vec<u8>,
 ) -> Outcome {
-    let mut progress = http1::Progress::default();
+    let mut progress = http1::Progress::new(start);
     let keep_body = out.keep_body;
-    let result = tokio::time::timeout(
-        timeout,
+    // The deadline from the start already read: no clock read for the timer.
+    let deadline = tokio::time::Instant::from_std(start) + timeout;
+    let result = tokio::time::timeout_at(
+        deadline,
         http1::send(&sc.pool, out, scratch, &mut progress, resp_body),
     )
     .await

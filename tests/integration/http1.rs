@@ -145,7 +145,7 @@ async fn send(
         }
         gzip
     };
-    let mut progress = Progress::default();
+    let mut progress = Progress::new(std::time::Instant::now());
     let mut out_body = Vec::new();
     let mut scratch = Vec::new();
     let result = tokio::time::timeout(
