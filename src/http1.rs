@@ -504,7 +504,13 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
     for h in r.headers.iter() {
         header_bytes += (h.name.len() + h.value.len() + 4) as u64;
         let name = h.name.as_bytes();
-        // By length first: most headers are none of these, and are passed over with one compare.
+        // By length and first letter: most headers are none of these, and are passed over
+        // without a byte-by-byte comparison.
+        let first = name.first().map_or(0, |b| b | 0x20);
+        if !matches!(first, b'c' | b't' | b'l' | b's') {
+            keep_header(&mut resp.headers, h);
+            continue;
+        }
         match name.len() {
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 let v = decimal(h.value).ok_or(Error::Protocol("invalid content-length"))?;
@@ -549,14 +555,7 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
             }
             _ => {}
         }
-        if let Some(map) = &mut resp.headers {
-            if let (Ok(k), Ok(v)) = (
-                reqwest::header::HeaderName::from_bytes(h.name.as_bytes()),
-                reqwest::header::HeaderValue::from_bytes(h.value),
-            ) {
-                map.append(k, v);
-            }
-        }
+        keep_header(&mut resp.headers, h);
     }
     let framing =
         if req.head_request || (100..200).contains(&status) || status == 204 || status == 304 {
@@ -581,6 +580,18 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
         header_bytes,
         location,
     }))
+}
+
+/// Keeps a response header when every header is asked for.
+fn keep_header(map: &mut Option<reqwest::header::HeaderMap>, h: &httparse::Header<'_>) {
+    if let Some(map) = map {
+        if let (Ok(k), Ok(v)) = (
+            reqwest::header::HeaderName::from_bytes(h.name.as_bytes()),
+            reqwest::header::HeaderValue::from_bytes(h.value),
+        ) {
+            map.append(k, v);
+        }
+    }
 }
 
 /// A `Content-Length` value: digits only (white space around allowed), at most 19 of them.
