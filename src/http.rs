@@ -40,6 +40,31 @@ pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
     Ok(builder.build()?)
 }
 
+/// The `reqwest` client of a run, built when first needed: a run whose requests all go to
+/// `http://` URLs (the engine's own HTTP/1.1 client) never builds it, and never loads the TLS
+/// root certificates.
+pub struct LazyClient {
+    opts: ClientOptions,
+    cell: std::sync::OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl LazyClient {
+    pub fn new(opts: ClientOptions) -> LazyClient {
+        LazyClient {
+            opts,
+            cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The client, built on the first call.
+    pub fn get(&self) -> Result<&reqwest::Client, &str> {
+        self.cell
+            .get_or_init(|| client(&self.opts).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
 /// Sorts a transport error into a stable class.
 pub fn classify(err: &reqwest::Error) -> ErrorClass {
     if err.is_timeout() {

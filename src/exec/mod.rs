@@ -191,10 +191,10 @@ pub fn run(
         .on_thread_stop(local::uninstall)
         .build()?;
 
-    let client = crate::http::client(&crate::http::ClientOptions {
+    let client = Arc::new(crate::http::LazyClient::new(crate::http::ClientOptions {
         insecure_skip_tls_verify: sel.insecure_skip_tls_verify,
         max_idle_per_host: MAX_IDLE_PER_HOST,
-    })?;
+    }));
     let (checks, check_base) = check_table(&plan);
     let base_url = sel.base_url.trim_end_matches('/').to_string();
     let requests: Arc<Vec<RequestRt>> = Arc::new(
@@ -205,6 +205,11 @@ pub fn run(
             .collect(),
     );
     let pool = Arc::new(crate::http1::Pool::new(MAX_IDLE_PER_HOST));
+    // A request that may not be plain HTTP needs reqwest: built now, so that a client that
+    // cannot be built stops the run before it starts.
+    if requests.iter().any(|r| !r.plain_http()) {
+        client.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let mut groups = vec![String::new()];
     let feed_cursors = Arc::new(
         (0..plan.feeds.len())

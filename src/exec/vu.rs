@@ -266,6 +266,13 @@ impl RequestRt {
     }
 }
 
+impl RequestRt {
+    /// Known before the run to go to an `http://` URL through the HTTP/1.1 client.
+    pub fn plain_http(&self) -> bool {
+        self.fixed_target.is_some()
+    }
+}
+
 /// The content type the client adds to a body when the plan's headers set none.
 fn content_type_of(body: Option<&Body>) -> Option<&'static str> {
     match body {
@@ -333,7 +340,8 @@ pub struct ScenarioRt {
     pub plan: Arc<Plan>,
     /// Without a trailing slash.
     pub base_url: String,
-    pub client: reqwest::Client,
+    /// The reqwest client (`https://` and the rest), built when first needed.
+    pub client: Arc<crate::http::LazyClient>,
     /// Keep-alive connections of the HTTP/1.1 client (`http://` targets).
     pub pool: Arc<http1::Pool>,
     pub requests: Arc<Vec<RequestRt>>,
@@ -675,27 +683,30 @@ impl Vu {
                 self.out = scratch;
                 o
             }
-            (Some(url), _) => {
-                send_reqwest(
-                    &sc.client,
-                    ReqwestOut {
-                        method: rt.method.clone(),
-                        url: url.clone(),
-                        values: &values,
-                        skip_sensitive: false,
-                        cookie: cookie_opt,
-                        body: spec
-                            .body
-                            .as_ref()
-                            .map(|b| (&body[..], content_type_of(Some(b)))),
-                        timeout,
-                        keep_body: rt.needs_body,
-                    },
-                    start,
-                    &mut resp_body,
-                )
-                .await
-            }
+            (Some(url), _) => match sc.client.get() {
+                Err(_) => Outcome::failed(ErrorClass::Tls, start),
+                Ok(client) => {
+                    send_reqwest(
+                        client,
+                        ReqwestOut {
+                            method: rt.method.clone(),
+                            url: url.clone(),
+                            values: &values,
+                            skip_sensitive: false,
+                            cookie: cookie_opt,
+                            body: spec
+                                .body
+                                .as_ref()
+                                .map(|b| (&body[..], content_type_of(Some(b)))),
+                            timeout,
+                            keep_body: rt.needs_body,
+                        },
+                        start,
+                        &mut resp_body,
+                    )
+                    .await
+                }
+            },
             // A URL that does not parse fails like any request reqwest cannot build.
             (None, _) => Outcome::failed(ErrorClass::Protocol, start),
         };
@@ -1024,8 +1035,12 @@ async fn send_h1(
             ..
         }) => {
             let left = timeout.saturating_sub(start.elapsed());
+            let Ok(client) = sc.client.get() else {
+                o.error = ErrorClass::Tls;
+                return o;
+            };
             let r = send_reqwest(
-                &sc.client,
+                client,
                 ReqwestOut {
                     method: method.parse().unwrap_or(reqwest::Method::GET),
                     url,
