@@ -23,6 +23,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Demo(args) => demo(&args),
         Command::Merge(args) => crate::merge::command(&args),
         Command::Report(args) => report(&args),
+        Command::Comment(args) => crate::notify::comment(&args),
         Command::ServeFixture(_) => unreachable!("handled in lib::run"),
     }
 }
@@ -138,6 +139,7 @@ pub(crate) struct RunRequest {
     pub segment: Option<crate::segment::Segment>,
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
+    pub notify: crate::cli::NotifyArgs,
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -167,6 +169,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         .map_err(|e| UsageError(format!("--start-at: \"{t}\" is not an RFC 3339 time ({e})")))
                 })
                 .transpose()?,
+            notify: args.notify.clone(),
         },
     )
 }
@@ -251,7 +254,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         .map(|&i| schedule::max_total(&plan.scenarios[i].executor, plan.scenarios[i].graceful_stop))
         .sum();
     let tick = ticker(plan.clone(), chosen.clone(), thresholds.clone(), stop.clone(), planned, req.quiet);
+    let run_log = crate::notify::begin_run(&req.notify, &plan.secrets);
     let outcome = exec::run(plan.clone(), &sel, stop, true, tick)?;
+    drop(run_log);
 
     // Summary.
     let durations: Vec<(usize, f64)> = outcome
@@ -324,7 +329,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         scenarios,
         data: ds.to_raw(),
     };
-    Ok(finish(&summary, &req.formats, &req.out_dir))
+    let code = finish(&summary, &req.formats, &req.out_dir);
+    crate::notify::after_run(&summary, &req.notify, &req.out_dir, code);
+    Ok(code)
 }
 
 fn default_run_id() -> Option<String> {
@@ -516,6 +523,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             segment: None,
             run_id: None,
             start_at: None,
+            notify: Default::default(),
         },
     );
     server.stop();

@@ -20,6 +20,7 @@ pub mod fixture;
 pub mod exec;
 pub mod metrics;
 pub mod report;
+pub mod notify;
 pub mod http;
 pub mod suggest;
 
