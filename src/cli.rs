@@ -33,9 +33,23 @@ pub enum Command {
     Merge(MergeArgs),
     /// Re-render reports from a saved JSON summary.
     Report(ReportArgs),
+    /// Compare two JSON summaries: per scenario and endpoint, the change of p50/p95/p99, error
+    /// rate and req/s; exits 99 when a regression limit of the plan is broken.
+    Compare(CompareArgs),
     /// Post the sticky pull request comment (or merge request note) from a saved JSON summary,
     /// e.g. from a `workflow_run` job for pull requests from forks (docs/ci.md).
     Comment(CommentArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    #[arg(value_name = "CURRENT.json")]
+    pub current: PathBuf,
+    #[arg(value_name = "BASELINE.json")]
+    pub baseline: PathBuf,
+    /// The plan whose `regression` limits to judge (without it, only the deltas are shown).
+    #[arg(long, env = "KAIZEN_LOADTEST_PLAN")]
+    pub plan: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -49,7 +63,13 @@ pub struct MergeArgs {
     pub out_dir: PathBuf,
 
     /// Report formats to write, comma separated.
-    #[arg(long, env = "KAIZEN_LOADTEST_FORMAT", value_enum, value_delimiter = ',', default_value = "json,junit,markdown,html,k6")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_FORMAT",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "json,junit,markdown,html,k6"
+    )]
     pub format: Vec<ReportFormat>,
 }
 
@@ -64,7 +84,12 @@ pub struct ReportArgs {
     pub out_dir: PathBuf,
 
     /// Report formats to write, comma separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "junit,markdown,html,k6")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "junit,markdown,html,k6"
+    )]
     pub format: Vec<ReportFormat>,
 }
 
@@ -82,7 +107,11 @@ pub struct PlanArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Scenarios to run, in plan order; `all` (the default) runs every scenario.
-    #[arg(value_name = "SCENARIO", env = "KAIZEN_LOADTEST_SCENARIOS", value_delimiter = ',')]
+    #[arg(
+        value_name = "SCENARIO",
+        env = "KAIZEN_LOADTEST_SCENARIOS",
+        value_delimiter = ','
+    )]
     pub scenarios: Vec<String>,
 
     #[command(flatten)]
@@ -93,11 +122,21 @@ pub struct RunArgs {
     pub base_url: Option<String>,
 
     /// Scale every VU count of the selected scenarios so that the peak is N.
-    #[arg(long, env = "KAIZEN_LOADTEST_VUS", value_name = "N", help_heading = "Overrides")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_VUS",
+        value_name = "N",
+        help_heading = "Overrides"
+    )]
     pub vus: Option<u64>,
 
     /// Scale every duration and stage so that each scenario's total is D (e.g. 30s, 2m).
-    #[arg(long, env = "KAIZEN_LOADTEST_DURATION", value_name = "D", help_heading = "Overrides")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_DURATION",
+        value_name = "D",
+        help_heading = "Overrides"
+    )]
     pub duration: Option<String>,
 
     /// Run the selected scenarios at once on their own timelines instead of one after another.
@@ -105,7 +144,11 @@ pub struct RunArgs {
     pub parallel: bool,
 
     /// Allow scenarios not marked `protected_ok` against a protected environment.
-    #[arg(long, env = "KAIZEN_LOADTEST_ALLOW_PROTECTED", help_heading = "Overrides")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_ALLOW_PROTECTED",
+        help_heading = "Overrides"
+    )]
     pub allow_protected: bool,
 
     /// Where report files are written.
@@ -128,21 +171,50 @@ pub struct RunArgs {
     )]
     pub format: Vec<ReportFormat>,
 
+    /// A previous JSON summary to compare with: deltas in every report, and the plan's
+    /// `regression` limits judged like thresholds. A missing file is a note, not a failure.
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_BASELINE",
+        value_name = "FILE",
+        help_heading = "Reports"
+    )]
+    pub baseline: Option<PathBuf>,
+
+    /// Exit 98 when the run is inconclusive (the load generator itself was saturated) and
+    /// every threshold passed.
+    #[arg(long, env = "KAIZEN_LOADTEST_FAIL_ON_INCONCLUSIVE")]
+    pub fail_on_inconclusive: bool,
+
     /// Print the plan's timeline and exit without sending a request.
     #[arg(long)]
     pub dry_run: bool,
 
     /// Run the I-th of N equal slices of every selected scenario (I counts from 1).
-    #[arg(long, env = "KAIZEN_LOADTEST_SEGMENT", value_name = "I/N", help_heading = "Distributed runs")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_SEGMENT",
+        value_name = "I/N",
+        help_heading = "Distributed runs"
+    )]
     pub segment: Option<crate::segment::Segment>,
 
     /// Marks the parts of one distributed run [default: GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT, or
     /// CI_PIPELINE_ID].
-    #[arg(long, env = "KAIZEN_LOADTEST_RUN_ID", help_heading = "Distributed runs")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_RUN_ID",
+        help_heading = "Distributed runs"
+    )]
     pub run_id: Option<String>,
 
     /// Wait until this RFC 3339 time before starting, so that all segments ramp in step.
-    #[arg(long, env = "KAIZEN_LOADTEST_START_AT", value_name = "TIME", help_heading = "Distributed runs")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_START_AT",
+        value_name = "TIME",
+        help_heading = "Distributed runs"
+    )]
     pub start_at: Option<String>,
 
     /// No live progress lines.

@@ -1,7 +1,10 @@
 //! The one integration test binary: real processes, real servers on 127.0.0.1:0.
 
-mod fixture;
 mod engine;
+mod fixture;
+mod plans;
+mod reports;
+mod run;
 
 /// Tests that send load run one at a time: the machine has 2 cores and timing matters.
 pub fn load_lock() -> std::sync::MutexGuard<'static, ()> {
