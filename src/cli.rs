@@ -222,7 +222,7 @@ pub struct RunArgs {
     pub quiet: bool,
 
     #[command(flatten)]
-    pub notify: NotifyArgs,
+    pub notify: Box<NotifyArgs>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -279,12 +279,20 @@ pub struct FixtureArgs {
 pub struct NotifyArgs {
     /// Post the Markdown summary as a sticky pull request comment (needs GITHUB_TOKEN,
     /// GITHUB_REPOSITORY and the pull request from GITHUB_EVENT_PATH or --pr).
-    #[arg(long, env = "KAIZEN_LOADTEST_GITHUB_COMMENT", help_heading = "Notifications")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_GITHUB_COMMENT",
+        help_heading = "Notifications"
+    )]
     pub github_comment: bool,
 
     /// Post the Markdown summary as a sticky merge request note (needs GITLAB_TOKEN,
     /// CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID).
-    #[arg(long, env = "KAIZEN_LOADTEST_GITLAB_NOTE", help_heading = "Notifications")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_GITLAB_NOTE",
+        help_heading = "Notifications"
+    )]
     pub gitlab_note: bool,
 
     /// Slack incoming webhook URL (a secret: never printed).
@@ -308,7 +316,12 @@ pub struct NotifyArgs {
     pub notify: NotifyWhen,
 
     /// The pull request (or merge request) to comment on [default: from the CI event].
-    #[arg(long, env = "KAIZEN_LOADTEST_PR", value_name = "N", help_heading = "Notifications")]
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_PR",
+        value_name = "N",
+        help_heading = "Notifications"
+    )]
     pub pr: Option<u64>,
 }
 

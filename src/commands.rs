@@ -185,7 +185,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         })
                 })
                 .transpose()?,
-            notify: args.notify.clone(),
+            notify: (*args.notify).clone(),
         },
     )
 }

@@ -16,12 +16,12 @@ pub mod exit;
 pub mod fixture;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod suggest;
 pub mod template;
 pub mod thresholds;
-pub mod notify;
 pub mod yaml;
 
 use cli::{Cli, Command};

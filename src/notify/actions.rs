@@ -11,7 +11,7 @@ use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::Env;
+use super::{fmt_value, Env};
 use crate::cli::ReportFormat;
 use crate::metrics::summary::{Summary, ThresholdStatus};
 
@@ -44,7 +44,9 @@ impl Actions {
 
     /// Appends outputs to `$GITHUB_OUTPUT`.
     pub fn write_outputs(&self, outputs: &[(&str, String)]) -> std::io::Result<()> {
-        let Some(path) = &self.output else { return Ok(()) };
+        let Some(path) = &self.output else {
+            return Ok(());
+        };
         let mut text = String::new();
         for (name, value) in outputs {
             text.push_str(&output_line(name, value));
@@ -55,8 +57,12 @@ impl Actions {
     /// Appends the Markdown report to `$GITHUB_STEP_SUMMARY`, cut to what the 1 MiB cap leaves.
     /// Returns whether it had to be cut.
     pub fn write_step_summary(&self, markdown: &str) -> std::io::Result<bool> {
-        let Some(path) = &self.step_summary else { return Ok(false) };
-        let used = std::fs::metadata(path).map(|m| m.len() as usize).unwrap_or(0);
+        let Some(path) = &self.step_summary else {
+            return Ok(false);
+        };
+        let used = std::fs::metadata(path)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
         let room = STEP_SUMMARY_MAX.saturating_sub(used);
         let text = format!("{markdown}\n");
         if text.len() <= room {
@@ -78,7 +84,9 @@ impl Actions {
         let abs = if p.is_absolute() {
             p.to_path_buf()
         } else {
-            std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+            std::env::current_dir()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|_| p.to_path_buf())
         };
         if let Some(ws) = &self.workspace {
             if let Ok(rel) = abs.strip_prefix(ws) {
@@ -132,7 +140,10 @@ pub fn annotations(s: &Summary, plan_path: &str) -> Vec<String> {
             if t.line > 0 {
                 props.push_str(&format!(",line={}", t.line));
             }
-            props.push_str(&format!(",title={}", escape_property(&format!("{title}: {} {}", t.metric, t.expression))));
+            props.push_str(&format!(
+                ",title={}",
+                escape_property(&format!("{title}: {} {}", t.metric, t.expression))
+            ));
             let observed = match t.observed {
                 Some(v) => format!("observed {}", fmt_value(v, &t.unit)),
                 None => "no data".to_string(),
@@ -185,21 +196,14 @@ pub fn output_line(name: &str, value: &str) -> String {
 
 /// Escapes a workflow command's message.
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value.
 pub fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
-fn fmt_value(v: f64, unit: &str) -> String {
-    match unit {
-        "ms" => format!("{v:.1} ms"),
-        "rate" => format!("{:.2}%", v * 100.0),
-        "count" => format!("{}", v.round() as i64),
-        _ => format!("{v}"),
-    }
 }
 
 fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -222,7 +226,11 @@ mod tests {
         let a = Actions::detect(&env).unwrap();
         assert_eq!(a.output.as_deref(), Some(Path::new("/tmp/out")));
         assert_eq!(Actions::detect(&|_: &str| None), None);
-        assert_eq!(Actions::detect(&|_: &str| Some("1".to_string())), None, "only the literal true");
+        assert_eq!(
+            Actions::detect(&|_: &str| Some("1".to_string())),
+            None,
+            "only the literal true"
+        );
     }
 
     #[test]
@@ -242,8 +250,14 @@ mod tests {
     #[test]
     fn outputs_and_masks_are_well_formed() {
         assert_eq!(output_line("passed", "true"), "passed=true\n");
-        assert_eq!(output_line("x", "a\nb"), "x<<KAIZEN_LOADTEST_EOF\na\nb\nKAIZEN_LOADTEST_EOF\n");
-        assert_eq!(mask_lines(["a%b\nc", "c"]), vec!["::add-mask::a%25b", "::add-mask::c"]);
+        assert_eq!(
+            output_line("x", "a\nb"),
+            "x<<KAIZEN_LOADTEST_EOF\na\nb\nKAIZEN_LOADTEST_EOF\n"
+        );
+        assert_eq!(
+            mask_lines(["a%b\nc", "c"]),
+            vec!["::add-mask::a%25b", "::add-mask::c"]
+        );
         assert_eq!(escape_data("50%\r\n"), "50%25%0D%0A");
     }
 
@@ -252,19 +266,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("summary.md");
         std::fs::write(&path, "x".repeat(STEP_SUMMARY_MAX - 2_000)).unwrap();
-        let a = Actions { output: None, step_summary: Some(path.clone()), workspace: None };
+        let a = Actions {
+            output: None,
+            step_summary: Some(path.clone()),
+            workspace: None,
+        };
         let cut = a.write_step_summary(&"| row |\n".repeat(1_000)).unwrap();
         assert!(cut);
         let len = std::fs::metadata(&path).unwrap().len() as usize;
         assert!(len <= STEP_SUMMARY_MAX, "{len}");
-        assert!(std::fs::read_to_string(&path).unwrap().ends_with("in the run's artifacts.*\n"));
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .ends_with("in the run's artifacts.*\n"));
     }
 
     #[test]
     fn run_outputs_name_only_the_files_written() {
         let dir = tempfile::tempdir().unwrap();
         let s = summary_with(1, 1);
-        let json = dir.path().join(crate::report::file_name(&s.run.file_stem, ReportFormat::Json));
+        let json = dir.path().join(crate::report::file_name(
+            &s.run.file_stem,
+            ReportFormat::Json,
+        ));
         std::fs::write(&json, "{}").unwrap();
         let out = run_outputs(&s, dir.path(), 99);
         let get = |k: &str| out.iter().find(|(n, _)| *n == k).unwrap().1.clone();

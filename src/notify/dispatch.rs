@@ -42,7 +42,10 @@ fn begin_with(env: Env<'_>, args: &NotifyArgs, plan_secrets: &[String]) -> RunLo
         return RunLog { open: false };
     }
     let held = held_secrets(env, args);
-    let all = plan_secrets.iter().map(String::as_str).chain(held.iter().map(Secret::expose));
+    let all = plan_secrets
+        .iter()
+        .map(String::as_str)
+        .chain(held.iter().map(Secret::expose));
     for line in actions::mask_lines(all) {
         println!("{line}");
     }
@@ -76,26 +79,46 @@ pub fn after_run(summary: &Summary, args: &NotifyArgs, out_dir: &Path, exit_code
     after_run_with(&process_env, summary, args, out_dir, exit_code)
 }
 
-fn after_run_with(env: Env<'_>, summary: &Summary, args: &NotifyArgs, out_dir: &Path, exit_code: u8) {
+fn after_run_with(
+    env: Env<'_>,
+    summary: &Summary,
+    args: &NotifyArgs,
+    out_dir: &Path,
+    exit_code: u8,
+) {
     let actions = Actions::detect(env);
-    let out = Out { redactor: Redactor::new(&all_secrets(env, args)), actions: actions.is_some() };
+    let out = Out {
+        redactor: Redactor::new(&all_secrets(env, args)),
+        actions: actions.is_some(),
+    };
     let markdown = match render_markdown(summary) {
         Ok(m) => Some(m),
         Err(e) => {
-            out.warn("markdown", &format!("cannot render the Markdown summary: {e:#}"));
+            out.warn(
+                "markdown",
+                &format!("cannot render the Markdown summary: {e:#}"),
+            );
             None
         }
     };
 
     if let Some(a) = &actions {
         if let Err(e) = a.write_outputs(&actions::run_outputs(summary, out_dir, exit_code)) {
-            out.warn("github actions", &format!("cannot write GITHUB_OUTPUT: {e}"));
+            out.warn(
+                "github actions",
+                &format!("cannot write GITHUB_OUTPUT: {e}"),
+            );
         }
         if let Some(md) = &markdown {
             match a.write_step_summary(md) {
-                Ok(true) => out.note("github actions: the job summary was cut to fit its 1 MiB limit"),
+                Ok(true) => {
+                    out.note("github actions: the job summary was cut to fit its 1 MiB limit")
+                }
                 Ok(false) => {}
-                Err(e) => out.warn("github actions", &format!("cannot write GITHUB_STEP_SUMMARY: {e}")),
+                Err(e) => out.warn(
+                    "github actions",
+                    &format!("cannot write GITHUB_STEP_SUMMARY: {e}"),
+                ),
             }
         }
         for line in actions::annotations(summary, &a.annotation_path(&summary.run.plan_file)) {
@@ -104,7 +127,10 @@ fn after_run_with(env: Env<'_>, summary: &Summary, args: &NotifyArgs, out_dir: &
     }
 
     let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
-    let mut links = Links { run: summary.run.ci_run_url.clone().or_else(|| ci_run_url(env)), pull_request: None };
+    let mut links = Links {
+        run: summary.run.ci_run_url.clone().or_else(|| ci_run_url(env)),
+        pull_request: None,
+    };
     if args.github_comment {
         match GitHub::from_env(env, args.pr) {
             Ok(Setup::Ready(g)) => {
@@ -142,7 +168,11 @@ fn after_run_with(env: Env<'_>, summary: &Summary, args: &NotifyArgs, out_dir: &
                     crate::cli::NotifyWhen::Always => "always",
                     crate::cli::NotifyWhen::Failure => "failure",
                 },
-                if summary.verdict.passed { "passed" } else { "failed" }
+                if summary.verdict.passed {
+                    "passed"
+                } else {
+                    "failed"
+                }
             ));
         }
     }
@@ -150,14 +180,24 @@ fn after_run_with(env: Env<'_>, summary: &Summary, args: &NotifyArgs, out_dir: &
         return;
     }
     let Some(markdown) = markdown else {
-        out.warn("notify", "nothing posted: the Markdown summary could not be rendered");
+        out.warn(
+            "notify",
+            "nothing posted: the Markdown summary could not be rendered",
+        );
         return;
     };
-    let msg = Message { summary, markdown: &markdown, links: &links };
+    let msg = Message {
+        summary,
+        markdown: &markdown,
+        links: &links,
+    };
     for (name, result) in send_all(&notifiers, msg) {
         match result {
             Ok(d) => out.note(&delivered_text(name, &d)),
-            Err(e) => out.warn(name, &failure_text(name, &e, args.pr.or_else(|| pr_from_event(env)))),
+            Err(e) => out.warn(
+                name,
+                &failure_text(name, &e, args.pr.or_else(|| pr_from_event(env))),
+            ),
         }
     }
 }
@@ -170,7 +210,8 @@ pub fn comment(args: &CommentArgs) -> anyhow::Result<u8> {
 }
 
 fn comment_with(env: Env<'_>, args: &CommentArgs) -> anyhow::Result<u8> {
-    let summary = crate::report::read_summary(&args.from).map_err(|e| UsageError(format!("{e:#}")))?;
+    let summary =
+        crate::report::read_summary(&args.from).map_err(|e| UsageError(format!("{e:#}")))?;
     let markdown = render_markdown(&summary)?;
     let target = args.to.unwrap_or_else(|| {
         if env("GITLAB_CI").as_deref() == Some("true") {
@@ -180,45 +221,70 @@ fn comment_with(env: Env<'_>, args: &CommentArgs) -> anyhow::Result<u8> {
         }
     });
     let notifier: Box<dyn Notifier> = match target {
-        CommentTarget::Github => match GitHub::from_env(env, args.pr).map_err(|e| UsageError(format!("comment: {e}")))? {
-            Setup::Ready(g) => Box::new(g),
-            Setup::Skip(why) => {
-                eprintln!("github comment: {why}");
-                return Ok(exit::OK);
+        CommentTarget::Github => {
+            match GitHub::from_env(env, args.pr).map_err(|e| UsageError(format!("comment: {e}")))? {
+                Setup::Ready(g) => Box::new(g),
+                Setup::Skip(why) => {
+                    eprintln!("github comment: {why}");
+                    return Ok(exit::OK);
+                }
             }
-        },
-        CommentTarget::Gitlab => match GitLab::from_env(env, args.pr).map_err(|e| UsageError(format!("comment: {e}")))? {
-            Setup::Ready(g) => Box::new(g),
-            Setup::Skip(why) => {
-                eprintln!("gitlab note: {why}");
-                return Ok(exit::OK);
+        }
+        CommentTarget::Gitlab => {
+            match GitLab::from_env(env, args.pr).map_err(|e| UsageError(format!("comment: {e}")))? {
+                Setup::Ready(g) => Box::new(g),
+                Setup::Skip(why) => {
+                    eprintln!("gitlab note: {why}");
+                    return Ok(exit::OK);
+                }
             }
-        },
+        }
     };
     let redactor = Redactor::new(&notifier.secrets());
-    let links = Links { run: summary.run.ci_run_url.clone(), pull_request: None };
-    let msg = Message { summary: &summary, markdown: &markdown, links: &links };
+    let links = Links {
+        run: summary.run.ci_run_url.clone(),
+        pull_request: None,
+    };
+    let msg = Message {
+        summary: &summary,
+        markdown: &markdown,
+        links: &links,
+    };
     let name = notifier.name();
-    let (_, result) = send_all(std::slice::from_ref(&notifier), msg).pop().expect("one notifier");
+    let (_, result) = send_all(std::slice::from_ref(&notifier), msg)
+        .pop()
+        .expect("one notifier");
     match result {
         Ok(d) => {
             eprintln!("{}", redactor.redact(&delivered_text(name, &d)));
             Ok(exit::OK)
         }
         Err(e) => {
-            eprintln!("error: {}", redactor.redact(&format!("{name}: {}", failure_text(name, &e, args.pr))));
+            eprintln!(
+                "error: {}",
+                redactor.redact(&format!("{name}: {}", failure_text(name, &e, args.pr)))
+            );
             Ok(exit::RUN_ERROR)
         }
     }
 }
 
 /// Sends to each notifier in turn on a small runtime of its own (the run's is gone by now).
-fn send_all<'a>(notifiers: &'a [Box<dyn Notifier>], msg: Message<'a>) -> Vec<(&'static str, Result<Delivered, NotifyError>)> {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+fn send_all<'a>(
+    notifiers: &'a [Box<dyn Notifier>],
+    msg: Message<'a>,
+) -> Vec<(&'static str, Result<Delivered, NotifyError>)> {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             let msg = format!("cannot start the notifier runtime: {e}");
-            return notifiers.iter().map(|n| (n.name(), Err(NotifyError::Transport(msg.clone())))).collect();
+            return notifiers
+                .iter()
+                .map(|n| (n.name(), Err(NotifyError::Transport(msg.clone()))))
+                .collect();
         }
     };
     rt.block_on(async {
@@ -226,7 +292,10 @@ fn send_all<'a>(notifiers: &'a [Box<dyn Notifier>], msg: Message<'a>) -> Vec<(&'
         for n in notifiers {
             let r = match tokio::time::timeout(SEND_TIMEOUT, n.send(msg)).await {
                 Ok(r) => r,
-                Err(_) => Err(NotifyError::Transport(format!("no answer within {}s", SEND_TIMEOUT.as_secs()))),
+                Err(_) => Err(NotifyError::Transport(format!(
+                    "no answer within {}s",
+                    SEND_TIMEOUT.as_secs()
+                ))),
             };
             out.push((n.name(), r));
         }
@@ -289,14 +358,23 @@ impl Out {
 /// Every secret that could turn up in a message: the notifiers' and the CI's own tokens.
 fn all_secrets(env: Env<'_>, args: &NotifyArgs) -> Vec<Secret> {
     let mut out = held_secrets(env, args);
-    for name in ["GITHUB_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN", "ACTIONS_RUNTIME_TOKEN"] {
+    for name in [
+        "GITHUB_TOKEN",
+        "GITLAB_TOKEN",
+        "CI_JOB_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+    ] {
         out.extend(env(name).map(Secret::new));
     }
     out
 }
 
 fn ci_run_url(env: Env<'_>) -> Option<String> {
-    if let (Some(server), Some(repo), Some(id)) = (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY"), env("GITHUB_RUN_ID")) {
+    if let (Some(server), Some(repo), Some(id)) = (
+        env("GITHUB_SERVER_URL"),
+        env("GITHUB_REPOSITORY"),
+        env("GITHUB_RUN_ID"),
+    ) {
         return Some(format!("{server}/{repo}/actions/runs/{id}"));
     }
     env("CI_PIPELINE_URL")
@@ -314,9 +392,14 @@ fn pull_request_url(env: Env<'_>, pr: Option<u64>) -> Option<String> {
         let server = env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into());
         return Some(format!("{}/{repo}/pull/{n}", server.trim_end_matches('/')));
     }
-    let iid = pr.map(|n| n.to_string()).or_else(|| env("CI_MERGE_REQUEST_IID"))?;
+    let iid = pr
+        .map(|n| n.to_string())
+        .or_else(|| env("CI_MERGE_REQUEST_IID"))?;
     let project = env("CI_MERGE_REQUEST_PROJECT_URL").or_else(|| env("CI_PROJECT_URL"))?;
-    Some(format!("{}/-/merge_requests/{iid}", project.trim_end_matches('/')))
+    Some(format!(
+        "{}/-/merge_requests/{iid}",
+        project.trim_end_matches('/')
+    ))
 }
 
 #[cfg(test)]
@@ -329,22 +412,37 @@ mod tests {
             "GITHUB_REPOSITORY" => Some("k/s".to_string()),
             _ => None,
         };
-        assert_eq!(pull_request_url(&gh, Some(4)).as_deref(), Some("https://github.com/k/s/pull/4"));
+        assert_eq!(
+            pull_request_url(&gh, Some(4)).as_deref(),
+            Some("https://github.com/k/s/pull/4")
+        );
         assert_eq!(pull_request_url(&gh, None), None);
         let gl = |k: &str| match k {
             "CI_MERGE_REQUEST_IID" => Some("9".to_string()),
             "CI_MERGE_REQUEST_PROJECT_URL" => Some("https://gitlab.example.com/k/s".to_string()),
             _ => None,
         };
-        assert_eq!(pull_request_url(&gl, None).as_deref(), Some("https://gitlab.example.com/k/s/-/merge_requests/9"));
+        assert_eq!(
+            pull_request_url(&gl, None).as_deref(),
+            Some("https://gitlab.example.com/k/s/-/merge_requests/9")
+        );
     }
 
     #[test]
     fn the_fork_warning_says_what_to_do() {
-        let e = NotifyError::Forbidden { status: 403, message: "Resource not accessible by integration".into() };
+        let e = NotifyError::Forbidden {
+            status: 403,
+            message: "Resource not accessible by integration".into(),
+        };
         let t = failure_text("github comment", &e, Some(7));
-        assert!(t.contains("pull request #7 (HTTP 403: Resource not accessible by integration)"), "{t}");
-        assert!(t.contains("workflow_run") && t.contains("pull-requests: write"), "{t}");
+        assert!(
+            t.contains("pull request #7 (HTTP 403: Resource not accessible by integration)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("workflow_run") && t.contains("pull-requests: write"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{marker_of, truncate, Delivered, Env, Message, Notifier, NotifyError, Secret, SendFuture};
+use super::{
+    marker_of, truncate, Delivered, Env, Message, Notifier, NotifyError, Secret, SendFuture,
+};
 
 /// GitHub's default REST API root.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -56,24 +58,32 @@ impl GitHub {
     /// (`pr`, else the event at `GITHUB_EVENT_PATH`).
     pub fn from_env(env: Env<'_>, pr: Option<u64>) -> Result<Setup<GitHub>, NotifyError> {
         let repository = env("GITHUB_REPOSITORY").ok_or_else(|| {
-            NotifyError::Config("GITHUB_REPOSITORY is not set (owner/name of the repository)".into())
+            NotifyError::Config(
+                "GITHUB_REPOSITORY is not set (owner/name of the repository)".into(),
+            )
         })?;
         let (owner, repo) = repository
             .trim()
             .split_once('/')
             .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
             .ok_or_else(|| {
-                NotifyError::Config(format!("GITHUB_REPOSITORY is \"{repository}\", not owner/name"))
+                NotifyError::Config(format!(
+                    "GITHUB_REPOSITORY is \"{repository}\", not owner/name"
+                ))
             })?;
         let pr = match pr {
             Some(n) => n,
             None => match env("GITHUB_EVENT_PATH") {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path).map_err(|e| {
-                        NotifyError::Config(format!("cannot read the event at GITHUB_EVENT_PATH ({path}): {e}"))
+                        NotifyError::Config(format!(
+                            "cannot read the event at GITHUB_EVENT_PATH ({path}): {e}"
+                        ))
                     })?;
                     let event: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                        NotifyError::Config(format!("the event at GITHUB_EVENT_PATH ({path}) is not JSON: {e}"))
+                        NotifyError::Config(format!(
+                            "the event at GITHUB_EVENT_PATH ({path}) is not JSON: {e}"
+                        ))
                     })?;
                     match pr_number(&event) {
                         Some(n) => n,
@@ -94,14 +104,20 @@ impl GitHub {
         };
         let token = env("GITHUB_TOKEN").map(Secret::new).ok_or_else(|| {
             NotifyError::Config(
-                "GITHUB_TOKEN is not set: the comment needs a token with pull-requests: write".into(),
+                "GITHUB_TOKEN is not set: the comment needs a token with pull-requests: write"
+                    .into(),
             )
         })?;
         if token.expose().chars().any(|c| c.is_control() || c == ' ') {
-            return Err(NotifyError::Config("GITHUB_TOKEN is not a valid token (it has spaces or control characters)".into()));
+            return Err(NotifyError::Config(
+                "GITHUB_TOKEN is not a valid token (it has spaces or control characters)".into(),
+            ));
         }
         Ok(Setup::Ready(GitHub {
-            api_url: env("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into()).trim_end_matches('/').to_string(),
+            api_url: env("GITHUB_API_URL")
+                .unwrap_or_else(|| DEFAULT_API_URL.into())
+                .trim_end_matches('/')
+                .to_string(),
             owner: owner.to_string(),
             repo: repo.to_string(),
             pr,
@@ -113,7 +129,13 @@ impl GitHub {
 
     /// The pull request's web page.
     pub fn pull_request_url(&self) -> String {
-        format!("{}/{}/{}/pull/{}", self.server_url.trim_end_matches('/'), self.owner, self.repo, self.pr)
+        format!(
+            "{}/{}/{}/pull/{}",
+            self.server_url.trim_end_matches('/'),
+            self.owner,
+            self.repo,
+            self.pr
+        )
     }
 
     fn client(&self) -> Result<octocrab::Octocrab, NotifyError> {
@@ -122,18 +144,28 @@ impl GitHub {
             .base_uri(self.api_url.as_str())
             .map_err(|e| NotifyError::Config(format!("GITHUB_API_URL is not a URL: {e}")))?
             .personal_token(self.token.expose().to_string())
-            .add_header(reqwest::header::ACCEPT, "application/vnd.github+json".into())
-            .add_header(reqwest::header::HeaderName::from_static("x-github-api-version"), "2022-11-28".into())
+            .add_header(
+                reqwest::header::ACCEPT,
+                "application/vnd.github+json".into(),
+            )
+            .add_header(
+                reqwest::header::HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".into(),
+            )
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(30)))
             .set_write_timeout(Some(Duration::from_secs(30)));
-        builder.build().map_err(|e| NotifyError::Transport(error_text(e)))
+        builder
+            .build()
+            .map_err(|e| NotifyError::Transport(error_text(e)))
     }
 
     /// Posts or updates the sticky comment.
     pub async fn post(&self, markdown: &str) -> Result<Delivered, NotifyError> {
         let marker = marker_of(markdown).ok_or_else(|| {
-            NotifyError::Config("the Markdown report has no kaizen-loadtest marker on its first line".into())
+            NotifyError::Config(
+                "the Markdown report has no kaizen-loadtest marker on its first line".into(),
+            )
         })?;
         let crab = self.client()?;
         let author = match &self.author {
@@ -142,8 +174,14 @@ impl GitHub {
         };
         let existing = self.find(&crab, marker, &author).await?;
         match self.write(&crab, existing, markdown).await {
-            Err(NotifyError::Status { status: 422, message }) if message.to_lowercase().contains("too long") => {
-                let cut = cut_body(markdown, (markdown.chars().count() / 2).min(MAX_BODY_CHARS - 1_024));
+            Err(NotifyError::Status {
+                status: 422,
+                message,
+            }) if message.to_lowercase().contains("too long") => {
+                let cut = cut_body(
+                    markdown,
+                    (markdown.chars().count() / 2).min(MAX_BODY_CHARS - 1_024),
+                );
                 self.write(&crab, existing, &cut).await
             }
             other => other,
@@ -163,8 +201,16 @@ impl GitHub {
     }
 
     /// The id of our sticky comment, reading every page.
-    async fn find(&self, crab: &octocrab::Octocrab, marker: &str, author: &str) -> Result<Option<u64>, NotifyError> {
-        let route = format!("/repos/{}/{}/issues/{}/comments", self.owner, self.repo, self.pr);
+    async fn find(
+        &self,
+        crab: &octocrab::Octocrab,
+        marker: &str,
+        author: &str,
+    ) -> Result<Option<u64>, NotifyError> {
+        let route = format!(
+            "/repos/{}/{}/issues/{}/comments",
+            self.owner, self.repo, self.pr
+        );
         let mut page: octocrab::Page<ListedComment> = crab
             .get(&route, Some(&[("per_page", "100")]))
             .await
@@ -173,7 +219,11 @@ impl GitHub {
             if let Some(c) = page.items.iter().find(|c| c.is_ours(marker, author)) {
                 return Ok(Some(c.id));
             }
-            match crab.get_page::<ListedComment>(&page.next).await.map_err(map_error)? {
+            match crab
+                .get_page::<ListedComment>(&page.next)
+                .await
+                .map_err(map_error)?
+            {
                 Some(next) => page = next,
                 None => return Ok(None),
             }
@@ -181,17 +231,27 @@ impl GitHub {
         Ok(None)
     }
 
-    async fn write(&self, crab: &octocrab::Octocrab, existing: Option<u64>, body: &str) -> Result<Delivered, NotifyError> {
+    async fn write(
+        &self,
+        crab: &octocrab::Octocrab,
+        existing: Option<u64>,
+        body: &str,
+    ) -> Result<Delivered, NotifyError> {
         let payload = serde_json::json!({ "body": body });
         match existing {
             Some(id) => {
                 let route = format!("/repos/{}/{}/issues/comments/{id}", self.owner, self.repo);
-                let c: WrittenComment = crab.patch(route, Some(&payload)).await.map_err(map_error)?;
+                let c: WrittenComment =
+                    crab.patch(route, Some(&payload)).await.map_err(map_error)?;
                 Ok(Delivered::Updated(c.html_url))
             }
             None => {
-                let route = format!("/repos/{}/{}/issues/{}/comments", self.owner, self.repo, self.pr);
-                let c: WrittenComment = crab.post(route, Some(&payload)).await.map_err(map_error)?;
+                let route = format!(
+                    "/repos/{}/{}/issues/{}/comments",
+                    self.owner, self.repo, self.pr
+                );
+                let c: WrittenComment =
+                    crab.post(route, Some(&payload)).await.map_err(map_error)?;
                 Ok(Delivered::Created(c.html_url))
             }
         }
@@ -228,8 +288,14 @@ struct Login {
 
 impl ListedComment {
     fn is_ours(&self, marker: &str, author: &str) -> bool {
-        let body_matches = self.body.as_deref().is_some_and(|b| b.trim_start().starts_with(marker));
-        let author_matches = self.user.as_ref().is_some_and(|u| u.login.eq_ignore_ascii_case(author));
+        let body_matches = self
+            .body
+            .as_deref()
+            .is_some_and(|b| b.trim_start().starts_with(marker));
+        let author_matches = self
+            .user
+            .as_ref()
+            .is_some_and(|u| u.login.eq_ignore_ascii_case(author));
         body_matches && author_matches
     }
 }
@@ -243,7 +309,10 @@ struct WrittenComment {
 /// `pull_request_review`, an `issue_comment` on a pull request, or the first pull request of a
 /// `workflow_run` (GitHub fills that list only for pull requests from the same repository).
 pub fn pr_number(event: &serde_json::Value) -> Option<u64> {
-    if let Some(n) = event.pointer("/pull_request/number").and_then(|v| v.as_u64()) {
+    if let Some(n) = event
+        .pointer("/pull_request/number")
+        .and_then(|v| v.as_u64())
+    {
         return Some(n);
     }
     if event.pointer("/issue/pull_request").is_some() {
@@ -251,7 +320,9 @@ pub fn pr_number(event: &serde_json::Value) -> Option<u64> {
             return Some(n);
         }
     }
-    event.pointer("/workflow_run/pull_requests/0/number").and_then(|v| v.as_u64())
+    event
+        .pointer("/workflow_run/pull_requests/0/number")
+        .and_then(|v| v.as_u64())
 }
 
 /// The body cut to at most `max_chars` characters at a line boundary, the marker kept first and
@@ -260,7 +331,10 @@ pub fn cut_body(body: &str, max_chars: usize) -> String {
     const NOTE: &str = "\n\n---\n*Cut to fit GitHub's comment size limit: the full report is in the run's artifacts.*\n";
     let budget = max_chars.saturating_sub(NOTE.chars().count());
     // Characters to bytes: find the byte index of the budget-th character.
-    let byte_end = body.char_indices().nth(budget).map_or(body.len(), |(i, _)| i);
+    let byte_end = body
+        .char_indices()
+        .nth(budget)
+        .map_or(body.len(), |(i, _)| i);
     let mut kept = truncate(body, byte_end);
     if let Some(nl) = kept.rfind('\n') {
         if nl > 0 {
@@ -315,16 +389,36 @@ mod tests {
 
     #[test]
     fn pr_number_from_each_event_kind() {
-        assert_eq!(pr_number(&json!({"number": 7, "pull_request": {"number": 7}})), Some(7));
-        assert_eq!(pr_number(&json!({"issue": {"number": 9, "pull_request": {"url": "x"}}})), Some(9));
-        assert_eq!(pr_number(&json!({"issue": {"number": 9}})), None, "an issue, not a PR");
-        assert_eq!(pr_number(&json!({"workflow_run": {"pull_requests": [{"number": 3}]}})), Some(3));
-        assert_eq!(pr_number(&json!({"workflow_run": {"pull_requests": []}})), None);
+        assert_eq!(
+            pr_number(&json!({"number": 7, "pull_request": {"number": 7}})),
+            Some(7)
+        );
+        assert_eq!(
+            pr_number(&json!({"issue": {"number": 9, "pull_request": {"url": "x"}}})),
+            Some(9)
+        );
+        assert_eq!(
+            pr_number(&json!({"issue": {"number": 9}})),
+            None,
+            "an issue, not a PR"
+        );
+        assert_eq!(
+            pr_number(&json!({"workflow_run": {"pull_requests": [{"number": 3}]}})),
+            Some(3)
+        );
+        assert_eq!(
+            pr_number(&json!({"workflow_run": {"pull_requests": []}})),
+            None
+        );
         assert_eq!(pr_number(&json!({"ref": "refs/heads/main"})), None);
     }
 
     fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -335,27 +429,51 @@ mod tests {
             ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
             ("GITHUB_SERVER_URL", "https://ghe.example.com"),
         ]);
-        let Setup::Ready(g) = GitHub::from_env(&env, Some(12)).unwrap() else { panic!() };
-        assert_eq!((g.owner.as_str(), g.repo.as_str(), g.pr), ("kaizen", "studio", 12));
+        let Setup::Ready(g) = GitHub::from_env(&env, Some(12)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (g.owner.as_str(), g.repo.as_str(), g.pr),
+            ("kaizen", "studio", 12)
+        );
         assert_eq!(g.api_url, "https://ghe.example.com/api/v3");
-        assert_eq!(g.pull_request_url(), "https://ghe.example.com/kaizen/studio/pull/12");
-        assert_eq!(format!("{g:?}").matches("ghs_abc").count(), 0, "the token never prints");
+        assert_eq!(
+            g.pull_request_url(),
+            "https://ghe.example.com/kaizen/studio/pull/12"
+        );
+        assert_eq!(
+            format!("{g:?}").matches("ghs_abc").count(),
+            0,
+            "the token never prints"
+        );
     }
 
     #[test]
     fn from_env_without_a_pull_request_skips_and_without_a_token_is_an_error() {
-        let env = env_of(&[("GITHUB_REPOSITORY", "kaizen/studio"), ("GITHUB_TOKEN", "t0ken")]);
-        assert!(matches!(GitHub::from_env(&env, None).unwrap(), Setup::Skip(_)));
+        let env = env_of(&[
+            ("GITHUB_REPOSITORY", "kaizen/studio"),
+            ("GITHUB_TOKEN", "t0ken"),
+        ]);
+        assert!(matches!(
+            GitHub::from_env(&env, None).unwrap(),
+            Setup::Skip(_)
+        ));
         let env = env_of(&[("GITHUB_REPOSITORY", "kaizen/studio")]);
         let err = GitHub::from_env(&env, Some(1)).unwrap_err().to_string();
         assert!(err.contains("GITHUB_TOKEN is not set"), "{err}");
         let env = env_of(&[("GITHUB_REPOSITORY", "studio"), ("GITHUB_TOKEN", "t0ken")]);
-        assert!(GitHub::from_env(&env, Some(1)).unwrap_err().to_string().contains("owner/name"));
+        assert!(GitHub::from_env(&env, Some(1))
+            .unwrap_err()
+            .to_string()
+            .contains("owner/name"));
     }
 
     #[test]
     fn cut_body_keeps_the_marker_and_fits() {
-        let body = format!("<!-- kaizen-loadtest:p:e -->\n## ❌ failed\n{}", "| row | é |\n".repeat(10_000));
+        let body = format!(
+            "<!-- kaizen-loadtest:p:e -->\n## ❌ failed\n{}",
+            "| row | é |\n".repeat(10_000)
+        );
         let cut = cut_body(&body, 5_000);
         assert!(cut.starts_with("<!-- kaizen-loadtest:p:e -->\n## ❌ failed\n"));
         assert!(cut.chars().count() <= 5_000, "{}", cut.chars().count());
@@ -368,7 +486,9 @@ mod tests {
         let c = |body: &str, login: &str| ListedComment {
             id: 1,
             body: Some(body.into()),
-            user: Some(Login { login: login.into() }),
+            user: Some(Login {
+                login: login.into(),
+            }),
         };
         let m = "<!-- kaizen-loadtest:p:e -->";
         assert!(c("<!-- kaizen-loadtest:p:e -->\nx", "github-actions[bot]").is_ours(m, ACTIONS_BOT));

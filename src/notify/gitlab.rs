@@ -11,7 +11,10 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::github::Setup;
-use super::{http_client, marker_of, transport_text, truncate, Delivered, Env, Message, Notifier, NotifyError, Secret, SendFuture};
+use super::{
+    http_client, marker_of, transport_text, truncate, Delivered, Env, Message, Notifier,
+    NotifyError, Secret, SendFuture,
+};
 
 /// Pages of 100 notes read at most while looking for the sticky one.
 const MAX_PAGES: usize = 100;
@@ -33,15 +36,17 @@ pub struct GitLab {
 impl GitLab {
     /// Reads `GITLAB_TOKEN`, `CI_API_V4_URL`, `CI_PROJECT_ID` and `CI_MERGE_REQUEST_IID` (or `mr`).
     pub fn from_env(env: Env<'_>, mr: Option<u64>) -> Result<Setup<GitLab>, NotifyError> {
-        let Some(iid) = mr.map(|n| n.to_string()).or_else(|| env("CI_MERGE_REQUEST_IID")) else {
+        let Some(iid) = mr
+            .map(|n| n.to_string())
+            .or_else(|| env("CI_MERGE_REQUEST_IID"))
+        else {
             return Ok(Setup::Skip(
                 "not a merge request pipeline (no CI_MERGE_REQUEST_IID): no note".into(),
             ));
         };
-        let mr: u64 = iid
-            .trim()
-            .parse()
-            .map_err(|_| NotifyError::Config(format!("CI_MERGE_REQUEST_IID is \"{iid}\", not a number")))?;
+        let mr: u64 = iid.trim().parse().map_err(|_| {
+            NotifyError::Config(format!("CI_MERGE_REQUEST_IID is \"{iid}\", not a number"))
+        })?;
         let token = match env("GITLAB_TOKEN") {
             Some(t) => Secret::new(t.trim()),
             None if env("CI_JOB_TOKEN").is_some() => {
@@ -60,7 +65,8 @@ impl GitLab {
         let api_url = env("CI_API_V4_URL")
             .or_else(|| env("CI_SERVER_URL").map(|s| format!("{}/api/v4", s.trim_end_matches('/'))))
             .ok_or_else(|| NotifyError::Config("CI_API_V4_URL is not set".into()))?;
-        let project = env("CI_PROJECT_ID").ok_or_else(|| NotifyError::Config("CI_PROJECT_ID is not set".into()))?;
+        let project = env("CI_PROJECT_ID")
+            .ok_or_else(|| NotifyError::Config("CI_PROJECT_ID is not set".into()))?;
         let web_url = env("CI_MERGE_REQUEST_PROJECT_URL")
             .or_else(|| env("CI_PROJECT_URL"))
             .map(|p| format!("{}/-/merge_requests/{mr}", p.trim_end_matches('/')));
@@ -85,7 +91,9 @@ impl GitLab {
     /// Posts or updates the sticky note.
     pub async fn post(&self, markdown: &str) -> Result<Delivered, NotifyError> {
         let marker = marker_of(markdown).ok_or_else(|| {
-            NotifyError::Config("the Markdown report has no kaizen-loadtest marker on its first line".into())
+            NotifyError::Config(
+                "the Markdown report has no kaizen-loadtest marker on its first line".into(),
+            )
         })?;
         let body = if markdown.chars().count() > MAX_BODY_CHARS {
             super::github::cut_body(markdown, MAX_BODY_CHARS)
@@ -115,7 +123,12 @@ impl GitLab {
         })
     }
 
-    fn request(&self, client: &reqwest::Client, method: Method, url: &str) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        url: &str,
+    ) -> reqwest::RequestBuilder {
         client
             .request(method, url)
             .header("PRIVATE-TOKEN", self.token.expose())
@@ -137,7 +150,12 @@ impl GitLab {
         Ok(u.username)
     }
 
-    async fn find(&self, client: &reqwest::Client, marker: &str, me: &str) -> Result<Option<u64>, NotifyError> {
+    async fn find(
+        &self,
+        client: &reqwest::Client,
+        marker: &str,
+        me: &str,
+    ) -> Result<Option<u64>, NotifyError> {
         #[derive(Deserialize)]
         struct Note {
             id: u64,
@@ -152,7 +170,10 @@ impl GitLab {
         }
         let mut page = "1".to_string();
         for _ in 0..MAX_PAGES {
-            let url = format!("{}?sort=asc&order_by=created_at&per_page=100&page={page}", self.notes_url());
+            let url = format!(
+                "{}?sort=asc&order_by=created_at&per_page=100&page={page}",
+                self.notes_url()
+            );
             let resp = self
                 .request(client, Method::GET, &url)
                 .send()
@@ -168,7 +189,9 @@ impl GitLab {
             let notes: Vec<Note> = read_json(resp, "listing the notes").await?;
             let found = notes.iter().find(|n| {
                 !n.system
-                    && n.body.as_deref().is_some_and(|b| b.trim_start().starts_with(marker))
+                    && n.body
+                        .as_deref()
+                        .is_some_and(|b| b.trim_start().starts_with(marker))
                     && n.author.as_ref().is_some_and(|a| a.username == me)
             });
             if let Some(n) = found {
@@ -218,19 +241,32 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response, NotifyError
         message
     };
     let status_u16 = status.as_u16();
-    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
-        Err(NotifyError::Forbidden { status: status_u16, message })
+    if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+    ) {
+        Err(NotifyError::Forbidden {
+            status: status_u16,
+            message,
+        })
     } else {
-        Err(NotifyError::Status { status: status_u16, message })
+        Err(NotifyError::Status {
+            status: status_u16,
+            message,
+        })
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &str) -> Result<T, NotifyError> {
+async fn read_json<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+    what: &str,
+) -> Result<T, NotifyError> {
     let bytes = resp
         .bytes()
         .await
         .map_err(|e| NotifyError::Transport(format!("{what}: {}", transport_text(e))))?;
-    serde_json::from_slice(&bytes).map_err(|e| NotifyError::Transport(format!("{what}: unexpected answer: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| NotifyError::Transport(format!("{what}: unexpected answer: {e}")))
 }
 
 /// A project path (`group/sub/project`) as one URL path segment, as GitLab's API wants it.
@@ -238,7 +274,9 @@ fn encode_path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -250,7 +288,11 @@ mod tests {
     use super::*;
 
     fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -262,7 +304,10 @@ mod tests {
             ("CI_PROJECT_ID", "12"),
         ]);
         let err = GitLab::from_env(&env, None).unwrap_err().to_string();
-        assert!(err.contains("CI_JOB_TOKEN") && err.contains("GITLAB_TOKEN"), "{err}");
+        assert!(
+            err.contains("CI_JOB_TOKEN") && err.contains("GITLAB_TOKEN"),
+            "{err}"
+        );
         assert!(!err.contains("job-secret"));
     }
 
@@ -273,12 +318,26 @@ mod tests {
             ("GITLAB_TOKEN", "glpat-x"),
             ("CI_API_V4_URL", "https://gitlab.example.com/api/v4/"),
             ("CI_PROJECT_ID", "kaizen/studio"),
-            ("CI_MERGE_REQUEST_PROJECT_URL", "https://gitlab.example.com/kaizen/studio"),
+            (
+                "CI_MERGE_REQUEST_PROJECT_URL",
+                "https://gitlab.example.com/kaizen/studio",
+            ),
         ]);
-        let Setup::Ready(g) = GitLab::from_env(&env, None).unwrap() else { panic!() };
-        assert_eq!(g.notes_url(), "https://gitlab.example.com/api/v4/projects/kaizen%2Fstudio/merge_requests/4/notes");
-        assert_eq!(g.web_url.as_deref(), Some("https://gitlab.example.com/kaizen/studio/-/merge_requests/4"));
+        let Setup::Ready(g) = GitLab::from_env(&env, None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            g.notes_url(),
+            "https://gitlab.example.com/api/v4/projects/kaizen%2Fstudio/merge_requests/4/notes"
+        );
+        assert_eq!(
+            g.web_url.as_deref(),
+            Some("https://gitlab.example.com/kaizen/studio/-/merge_requests/4")
+        );
         let env = env_of(&[("GITLAB_TOKEN", "glpat-x")]);
-        assert!(matches!(GitLab::from_env(&env, None).unwrap(), Setup::Skip(_)));
+        assert!(matches!(
+            GitLab::from_env(&env, None).unwrap(),
+            Setup::Skip(_)
+        ));
     }
 }

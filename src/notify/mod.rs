@@ -138,6 +138,19 @@ pub(crate) fn transport_text(e: reqwest::Error) -> String {
     text
 }
 
+/// A threshold's value in its unit: `968.2 ms`, `1.50 s`, `0.001 ms`, `4.20%`, `1200`.
+pub(crate) fn fmt_value(v: f64, unit: &str) -> String {
+    match unit {
+        "ms" if v >= 1000.0 => format!("{:.2} s", v / 1000.0),
+        "ms" if v >= 1.0 || v == 0.0 => format!("{v:.1} ms"),
+        "ms" => format!("{v:.3} ms"),
+        "rate" => format!("{:.2}%", v * 100.0),
+        "count" => format!("{}", v.round() as i64),
+        _ if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
+        _ => format!("{v:.3}"),
+    }
+}
+
 /// At most `max` bytes of `s`, cut at a character boundary.
 pub(crate) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {

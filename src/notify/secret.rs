@@ -104,7 +104,9 @@ mod tests {
         let c = Secret::new("token-123");
         let r = Redactor::new([&b, &a, &c]);
         assert_eq!(
-            r.redact("error sending to https://hooks.slack.com/services/T0/B0/xyz with token-123 (xyz)"),
+            r.redact(
+                "error sending to https://hooks.slack.com/services/T0/B0/xyz with token-123 (xyz)"
+            ),
             "error sending to *** with *** (xyz)"
         );
     }

@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{http_client, transport_text, truncate, Delivered, Links, Message, Notifier, NotifyError, Secret, SendFuture};
+use super::{
+    fmt_value as value, http_client, transport_text, truncate, Delivered, Links, Message, Notifier,
+    NotifyError, Secret, SendFuture,
+};
 use crate::cli::NotifyWhen;
 use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdResult, ThresholdStatus};
 
@@ -42,7 +45,11 @@ pub struct Retry {
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { attempts: 4, backoff: Duration::from_secs(1), max_wait: Duration::from_secs(30) }
+        Retry {
+            attempts: 4,
+            backoff: Duration::from_secs(1),
+            max_wait: Duration::from_secs(30),
+        }
     }
 }
 
@@ -63,12 +70,18 @@ pub fn wanted(when: NotifyWhen, s: &Summary) -> bool {
 
 impl Slack {
     pub fn new(webhook: Secret) -> Result<Slack, NotifyError> {
-        let url = reqwest::Url::parse(webhook.expose().trim())
-            .map_err(|_| NotifyError::Config("--slack-webhook is not a URL (value hidden)".into()))?;
+        let url = reqwest::Url::parse(webhook.expose().trim()).map_err(|_| {
+            NotifyError::Config("--slack-webhook is not a URL (value hidden)".into())
+        })?;
         if !matches!(url.scheme(), "https" | "http") {
-            return Err(NotifyError::Config("--slack-webhook is not an http(s) URL (value hidden)".into()));
+            return Err(NotifyError::Config(
+                "--slack-webhook is not an http(s) URL (value hidden)".into(),
+            ));
         }
-        Ok(Slack { webhook, retry: Retry::default() })
+        Ok(Slack {
+            webhook,
+            retry: Retry::default(),
+        })
     }
 
     /// Posts the message, retrying as the module says.
@@ -125,9 +138,15 @@ impl Slack {
                             message: format!("{message} (gave up after {attempt} tries)"),
                         });
                     } else if matches!(code, 401 | 403 | 404 | 410) {
-                        return Err(NotifyError::Forbidden { status: code, message });
+                        return Err(NotifyError::Forbidden {
+                            status: code,
+                            message,
+                        });
                     } else {
-                        return Err(NotifyError::Status { status: code, message });
+                        return Err(NotifyError::Status {
+                            status: code,
+                            message,
+                        });
                     }
                 }
             };
@@ -157,7 +176,10 @@ pub fn message(s: &Summary, links: &Links) -> Value {
     let (icon, word) = headline(s);
     let scenarios = s.run.scenarios.join(", ");
     let mut blocks = Vec::new();
-    let header = format!("{icon} Load test {word} · {} · {}", s.run.plan_name, s.run.environment);
+    let header = format!(
+        "{icon} Load test {word} · {} · {}",
+        s.run.plan_name, s.run.environment
+    );
     blocks.push(json!({
         "type": "header",
         "text": { "type": "plain_text", "text": cut_chars(&header, MAX_HEADER), "emoji": true }
@@ -165,7 +187,11 @@ pub fn message(s: &Summary, links: &Links) -> Value {
 
     let mut overview = format!("*Scenarios* {}\n*Thresholds* ", esc(&scenarios));
     let v = &s.verdict;
-    let _ = write!(overview, "{} of {} failed", v.thresholds_failed, v.thresholds_total);
+    let _ = write!(
+        overview,
+        "{} of {} failed",
+        v.thresholds_failed, v.thresholds_total
+    );
     if v.thresholds_no_data > 0 {
         let _ = write!(overview, " · {} without data", v.thresholds_no_data);
     }
@@ -177,7 +203,11 @@ pub fn message(s: &Summary, links: &Links) -> Value {
         overview.push_str("\n_Interrupted: the figures cover what ran._");
     }
     if let Some(why) = &s.run.aborted_by {
-        let _ = write!(overview, "\n_Stopped early by an abort_on_fail threshold: {}_", esc(why));
+        let _ = write!(
+            overview,
+            "\n_Stopped early by an abort_on_fail threshold: {}_",
+            esc(why)
+        );
     }
     blocks.push(section(&overview));
 
@@ -196,12 +226,17 @@ pub fn message(s: &Summary, links: &Links) -> Value {
                     esc(sc),
                     esc(&t.metric),
                     esc(&t.expression),
-                    t.observed.map_or_else(|| "no data".to_string(), |o| value(o, &t.unit)),
+                    t.observed
+                        .map_or_else(|| "no data".to_string(), |o| value(o, &t.unit)),
                     value(t.limit, &t.unit)
                 )
             })
             .collect();
-        blocks.push(section(&fit_lines("*Failed thresholds*", &lines, MAX_SECTION)));
+        blocks.push(section(&fit_lines(
+            "*Failed thresholds*",
+            &lines,
+            MAX_SECTION,
+        )));
     }
 
     // Header, overview, failed thresholds, actions and context leave the rest to scenarios.
@@ -212,8 +247,14 @@ pub fn message(s: &Summary, links: &Links) -> Value {
     }
 
     let mut buttons = Vec::new();
-    for (label, url) in [("CI run", &links.run), ("Pull request", &links.pull_request)] {
-        if let Some(url) = url.as_deref().filter(|u| u.len() <= 3_000 && u.starts_with("http")) {
+    for (label, url) in [
+        ("CI run", &links.run),
+        ("Pull request", &links.pull_request),
+    ] {
+        if let Some(url) = url
+            .as_deref()
+            .filter(|u| u.len() <= 3_000 && u.starts_with("http"))
+        {
             buttons.push(json!({
                 "type": "button",
                 "text": { "type": "plain_text", "text": label },
@@ -224,9 +265,17 @@ pub fn message(s: &Summary, links: &Links) -> Value {
     if !buttons.is_empty() {
         blocks.push(json!({ "type": "actions", "elements": buttons }));
     }
-    let mut context = format!("kaizen-loadtest {} · {}", s.tool.version, esc(&s.run.base_url));
+    let mut context = format!(
+        "kaizen-loadtest {} · {}",
+        s.tool.version,
+        esc(&s.run.base_url)
+    );
     if shown < s.scenarios.len() {
-        let _ = write!(context, " · {} more scenarios in the report", s.scenarios.len() - shown);
+        let _ = write!(
+            context,
+            " · {} more scenarios in the report",
+            s.scenarios.len() - shown
+        );
     }
     blocks.push(json!({
         "type": "context",
@@ -262,8 +311,16 @@ fn figures(sc: &ScenarioSummary) -> Value {
         .get("http_req_duration")
         .and_then(|m| m.values.get("p(95)"))
         .map_or_else(|| "-".to_string(), |v| value(*v, "ms"));
-    let error_rate = if sc.requests == 0 { 0.0 } else { sc.requests_failed as f64 / sc.requests as f64 };
-    let failed = sc.thresholds.iter().filter(|t| t.status == ThresholdStatus::Fail).count();
+    let error_rate = if sc.requests == 0 {
+        0.0
+    } else {
+        sc.requests_failed as f64 / sc.requests as f64
+    };
+    let failed = sc
+        .thresholds
+        .iter()
+        .filter(|t| t.status == ThresholdStatus::Fail)
+        .count();
     let mark = if failed > 0 { "❌" } else { "✅" };
     let left = format!(
         "{mark} *{}*\n{} requests · {:.1} req/s",
@@ -271,7 +328,12 @@ fn figures(sc: &ScenarioSummary) -> Value {
         sc.requests,
         sc.rps
     );
-    let right = format!("p95 {p95} · errors {}\n{} VUs max · {}", value(error_rate, "rate"), sc.vus_max, duration(sc.duration_s));
+    let right = format!(
+        "p95 {p95} · errors {}\n{} VUs max · {}",
+        value(error_rate, "rate"),
+        sc.vus_max,
+        duration(sc.duration_s)
+    );
     json!([
         { "type": "mrkdwn", "text": cut_chars(&left, MAX_FIELD) },
         { "type": "mrkdwn", "text": cut_chars(&right, MAX_FIELD) }
@@ -295,7 +357,9 @@ fn fit_lines(title: &str, lines: &[String], max: usize) -> String {
 
 /// Slack's mrkdwn needs only these three escaped.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn cut_chars(s: &str, max: usize) -> String {
@@ -305,23 +369,6 @@ fn cut_chars(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max - 1).collect();
     out.push('…');
     out
-}
-
-/// A threshold's value in its unit: `968.2 ms`, `4.20%`, `1200`.
-fn value(v: f64, unit: &str) -> String {
-    match unit {
-        "ms" if v >= 1000.0 => format!("{:.2} s", v / 1000.0),
-        "ms" => format!("{v:.1} ms"),
-        "rate" => format!("{:.2}%", v * 100.0),
-        "count" => format!("{}", v.round() as i64),
-        _ => {
-            if v.fract() == 0.0 {
-                format!("{}", v as i64)
-            } else {
-                format!("{v:.3}")
-            }
-        }
-    }
 }
 
 fn duration(secs: f64) -> String {
@@ -348,13 +395,25 @@ mod tests {
         let m = message(&s, &links);
         let blocks = m["blocks"].as_array().unwrap();
         assert_eq!(blocks[0]["type"], "header");
-        assert_eq!(blocks[0]["text"]["text"], "❌ Load test failed · kaizen-studio · staging");
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            "❌ Load test failed · kaizen-studio · staging"
+        );
         let failed = blocks[2]["text"]["text"].as_str().unwrap();
         assert!(failed.starts_with("*Failed thresholds*\n• *s0* `http_req_duration` `p(95)&lt;500`: observed 812.0 ms, limit 500.0 ms"), "{failed}");
         let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
-        assert_eq!(actions["elements"][0]["url"], "https://github.com/k/s/actions/runs/1");
-        assert_eq!(actions["elements"][1]["url"], "https://github.com/k/s/pull/7");
-        assert!(m["text"].as_str().unwrap().starts_with("❌ Load test failed: kaizen-studio on staging"));
+        assert_eq!(
+            actions["elements"][0]["url"],
+            "https://github.com/k/s/actions/runs/1"
+        );
+        assert_eq!(
+            actions["elements"][1]["url"],
+            "https://github.com/k/s/pull/7"
+        );
+        assert!(m["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("❌ Load test failed: kaizen-studio on staging"));
     }
 
     #[test]
@@ -374,10 +433,21 @@ mod tests {
                 assert!(f["text"].as_str().unwrap().chars().count() <= MAX_FIELD);
             }
         }
-        assert!(blocks[2]["text"]["text"].as_str().unwrap().contains("more"), "the cut is counted");
-        let context = blocks.last().unwrap()["elements"][0]["text"].as_str().unwrap();
-        assert!(context.contains("more scenarios in the report"), "{context}");
-        assert!(blocks.iter().all(|b| b["type"] != "actions"), "no links, no buttons");
+        assert!(
+            blocks[2]["text"]["text"].as_str().unwrap().contains("more"),
+            "the cut is counted"
+        );
+        let context = blocks.last().unwrap()["elements"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert!(
+            context.contains("more scenarios in the report"),
+            "{context}"
+        );
+        assert!(
+            blocks.iter().all(|b| b["type"] != "actions"),
+            "no links, no buttons"
+        );
     }
 
     #[test]
@@ -396,13 +466,16 @@ mod tests {
         assert_eq!(value(1500.0, "ms"), "1.50 s");
         assert_eq!(value(0.042, "rate"), "4.20%");
         assert_eq!(value(12.0, "count"), "12");
+        assert_eq!(value(0.001, "ms"), "0.001 ms");
         assert_eq!(esc("p(95)<500 & >"), "p(95)&lt;500 &amp; &gt;");
         assert_eq!(duration(90.4), "1m 30s");
     }
 
     #[test]
     fn a_bad_webhook_is_refused_without_printing_it() {
-        let err = Slack::new(Secret::new("not a url secret-part")).unwrap_err().to_string();
+        let err = Slack::new(Secret::new("not a url secret-part"))
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret-part"), "{err}");
     }
 }

@@ -22,7 +22,11 @@ pub(crate) fn summary_with(scenarios: usize, failed_each: usize) -> Summary {
         }];
         for j in 0..failed_each {
             thresholds.push(ThresholdResult {
-                metric: if j == 0 { "http_req_duration".into() } else { format!("http_req_duration{{name:req{j}}}") },
+                metric: if j == 0 {
+                    "http_req_duration".into()
+                } else {
+                    format!("http_req_duration{{name:req{j}}}")
+                },
                 expression: "p(95)<500".into(),
                 observed: Some(812.0 + j as f64),
                 limit: 500.0,
@@ -35,7 +39,10 @@ pub(crate) fn summary_with(scenarios: usize, failed_each: usize) -> Summary {
         let mut metrics = BTreeMap::new();
         metrics.insert(
             "http_req_duration".to_string(),
-            Metric { kind: "trend".into(), values: [("p(95)".to_string(), 812.0)].into_iter().collect() },
+            Metric {
+                kind: "trend".into(),
+                values: [("p(95)".to_string(), 812.0)].into_iter().collect(),
+            },
         );
         // Through JSON, so that fields added later with a serde default need no change here.
         let sc: ScenarioSummary = serde_json::from_value(serde_json::json!({
