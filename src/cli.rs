@@ -273,6 +273,20 @@ pub struct FixtureArgs {
     pub concurrency_limit: Option<usize>,
 }
 
+/// Removes every empty `KAIZEN_LOADTEST_*` variable, so that it counts as unset: CI systems pass
+/// an input left empty as an empty variable (a GitHub Action's `env:`, a GitLab component's
+/// inputs), and clap would take "" as a value (`--vus ""`). Call it before parsing, while the
+/// process has one thread.
+pub fn unset_empty_env() {
+    let empty: Vec<_> = std::env::vars_os()
+        .filter(|(k, v)| v.is_empty() && k.to_string_lossy().starts_with("KAIZEN_LOADTEST_"))
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        std::env::remove_var(k);
+    }
+}
+
 /// Where a run is announced besides its report files (docs/ci.md). None of it changes the exit
 /// code.
 #[derive(Debug, Clone, Default, Args)]

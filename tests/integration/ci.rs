@@ -967,3 +967,144 @@ fn slack_gives_up_after_bounded_retries_and_reports_slacks_error_text() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The shipped YAML: the Action, the workflows, the GitLab template and component.
+
+fn root() -> PathBuf {
+    crate::reports::root()
+}
+
+/// Validates files against one of check-jsonschema's vendored schemas. A missing
+/// check-jsonschema fails the test with how to install it.
+fn check_schema(schema: &str, files: &[PathBuf]) {
+    let python = crate::reports::python();
+    let out = output(
+        Command::new(python)
+            .args(["-m", "check_jsonschema", "--builtin-schema", schema])
+            .args(files)
+            .stdin(Stdio::null()),
+    );
+    assert!(
+        out.status.success(),
+        "{schema}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn yaml_docs(path: &Path) -> Vec<yaml_rust2::Yaml> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    yaml_rust2::YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn workflows() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = ["examples/github", ".github/workflows"]
+        .iter()
+        .flat_map(|d| files(&root().join(d)))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_action_and_every_workflow_pass_githubs_schemas() {
+    check_schema("vendor.github-actions", &[root().join("action.yml")]);
+    let wf = workflows();
+    let names: Vec<String> = wf.iter().map(|p| p.strip_prefix(root()).unwrap().display().to_string()).collect();
+    for want in [
+        ".github/workflows/ci.yml",
+        ".github/workflows/release.yml",
+        ".github/workflows/action-self-test.yml",
+        "examples/github/loadtest.yml",
+        "examples/github/loadtest-comment.yml",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} is missing: {names:?}");
+    }
+    check_schema("vendor.github-workflows", &wf);
+}
+
+/// Every `run:` script of the Action and of the workflows gets its values through `env:`: an
+/// expression inside a script is a shell injection waiting for a branch name.
+#[test]
+fn no_expression_inside_a_run_script() {
+    let mut scripts = Vec::new();
+    let action = &yaml_docs(&root().join("action.yml"))[0];
+    for step in action["runs"]["steps"].as_vec().unwrap() {
+        if let Some(run) = step["run"].as_str() {
+            scripts.push(("action.yml".to_string(), run.to_string()));
+        }
+    }
+    for wf in workflows() {
+        let doc = &yaml_docs(&wf)[0];
+        for (_, job) in doc["jobs"].as_hash().unwrap() {
+            for step in job["steps"].as_vec().into_iter().flatten() {
+                if let Some(run) = step["run"].as_str() {
+                    scripts.push((wf.display().to_string(), run.to_string()));
+                }
+            }
+        }
+    }
+    assert!(scripts.len() > 10);
+    for (file, script) in scripts {
+        assert!(!script.contains("${{"), "{file}: an expression in a run: script:\n{script}");
+    }
+    // And every input of the Action is used somewhere.
+    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let used = names_after(&text, "inputs.");
+    for (name, _) in action["inputs"].as_hash().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(used.contains(name), "input {name} is never used");
+    }
+}
+
+/// The identifiers (letters, digits, `-`, `_`) that follow each `prefix` in `text`.
+fn names_after(text: &str, prefix: &str) -> std::collections::BTreeSet<String> {
+    text.match_indices(prefix)
+        .map(|(i, _)| {
+            text[i + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_gitlab_template_and_component_pass_gitlabs_schema() {
+    let template = root().join("templates/loadtest.gitlab-ci.yml");
+    check_schema("vendor.gitlab-ci", std::slice::from_ref(&template));
+    let job = &yaml_docs(&template)[0][".kaizen-loadtest"];
+    assert_eq!(job["artifacts"]["reports"]["junit"].as_str(), Some("${KAIZEN_LOADTEST_OUT_DIR}/*_junit.xml"));
+    assert_eq!(job["artifacts"]["reports"]["load_performance"].as_str(), Some("gl-load-performance-report.json"));
+
+    // The component: a spec document, then the job; each checked as its own document.
+    let component = root().join("templates/loadtest/template.yml");
+    let text = std::fs::read_to_string(&component).unwrap();
+    let (spec, body) = text.split_once("\n---\n").expect("two YAML documents");
+    let dir = tempfile::tempdir().unwrap();
+    let (spec_file, body_file) = (dir.path().join("spec.yml"), dir.path().join("body.yml"));
+    std::fs::write(&spec_file, spec).unwrap();
+    std::fs::write(&body_file, body).unwrap();
+    check_schema("vendor.gitlab-ci", &[spec_file, body_file]);
+
+    let docs = yaml_docs(&component);
+    assert_eq!(docs.len(), 2);
+    let declared: std::collections::BTreeSet<String> = docs[0]["spec"]["inputs"]
+        .as_hash()
+        .expect("spec: inputs")
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let re_used = names_after(body, "$[[ inputs.");
+    assert_eq!(re_used, declared, "the body uses exactly the inputs the spec declares");
+    let (_, job) = docs[1].as_hash().unwrap().iter().next().unwrap();
+    assert_eq!(job["artifacts"]["reports"]["junit"].as_str(), Some("$[[ inputs.out-dir ]]/*_junit.xml"));
+    assert_eq!(job["artifacts"]["reports"]["load_performance"].as_str(), Some("gl-load-performance-report.json"));
+    assert_eq!(job["script"], docs_script(&template), "the component runs the template's script");
+}
+
+fn docs_script(template: &Path) -> yaml_rust2::Yaml {
+    yaml_docs(template)[0][".kaizen-loadtest"]["script"].clone()
+}
