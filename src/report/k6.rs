@@ -134,7 +134,11 @@ fn metrics(s: &Summary) -> Map<String, Value> {
     out
 }
 
+/// A number as JavaScript prints it: integral values without `.0` (`"count": 300`, as k6).
 fn num(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        return Value::from(v as i64);
+    }
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
@@ -419,23 +423,20 @@ mod tests {
             keys,
             ["avg", "max", "med", "min", "p(90)", "p(95)", "thresholds"]
         );
-        assert_eq!(d["p(95)"], json!(m["http_req_duration"].values["p(95)"]));
+        assert_eq!(d["p(95)"], num(m["http_req_duration"].values["p(95)"]));
         assert_eq!(
             d["thresholds"],
             json!({"p(95)<500": false, "p(99)<1000": false})
         );
-        assert_eq!(
-            k["metrics"]["http_reqs"],
-            json!({"count": 300.0, "rate": 10.0})
-        );
+        assert_eq!(k["metrics"]["http_reqs"], json!({"count": 300, "rate": 10}));
         let failed = &k["metrics"]["http_req_failed"];
-        assert_eq!(failed["value"], 0.0);
+        assert_eq!(failed["value"], 0);
         assert!(
             failed.get("rate").is_none(),
             "k6 renames a rate's rate to value"
         );
-        assert_eq!(k["metrics"]["checks"]["passes"], 300.0);
-        assert_eq!(k["metrics"]["vus"]["max"], 5.0);
+        assert_eq!(k["metrics"]["checks"]["passes"], 300);
+        assert_eq!(k["metrics"]["vus"]["max"], 5);
         assert!(k["metrics"]["http_req_waiting"]["p(90)"].is_number());
         // Four-space indentation, as k6 writes it.
         let text = String::from_utf8(K6.render(&s).unwrap()).unwrap();
@@ -452,10 +453,7 @@ mod tests {
         let (a, b) = (&s.scenarios[0], &s.scenarios[1]);
         let count =
             |sc: &crate::metrics::summary::ScenarioSummary| sc.metrics["http_reqs"].values["count"];
-        assert_eq!(
-            k["metrics"]["http_reqs"]["count"],
-            json!(count(a) + count(b))
-        );
+        assert_eq!(k["metrics"]["http_reqs"]["count"], num(count(a) + count(b)));
         assert_eq!(
             k["metrics"]["http_reqs"]["rate"],
             json!((count(a) + count(b)) / s.run.duration_s)
@@ -468,12 +466,12 @@ mod tests {
                 .unwrap();
         }
         let p95 = all.value_at_quantile(0.95) as f64 / 1000.0;
-        assert_eq!(k["metrics"]["http_req_duration"]["p(95)"], json!(p95));
+        assert_eq!(k["metrics"]["http_req_duration"]["p(95)"], num(p95));
         assert!(p95 > b.metrics["http_req_duration"].values["p(95)"]);
         assert!(p95 < a.metrics["http_req_duration"].values["p(95)"]);
         assert_eq!(
             k["metrics"]["http_req_duration"]["max"],
-            json!(a.metrics["http_req_duration"].values["max"])
+            num(a.metrics["http_req_duration"].values["max"])
         );
 
         // A threshold failed in one scenario is failed.
@@ -492,7 +490,7 @@ mod tests {
             .flat_map(|sc| &sc.checks)
             .map(|c| c.fails)
             .sum();
-        assert_eq!(k["metrics"]["checks"]["fails"], json!(fails as f64));
+        assert_eq!(k["metrics"]["checks"]["fails"], json!(fails));
         assert_eq!(k["root_group"]["checks"].as_object().unwrap().len(), 5);
     }
 
