@@ -397,7 +397,7 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
 }
 
 fn time_charts(sc: &ScenarioSummary) -> (String, String) {
-    let buckets = chart::downsample(&sc.timeseries, CHART_POINTS);
+    let buckets = chart::downsample(&sc.timeseries, sc.duration_s, CHART_POINTS);
     let x: Vec<f64> = buckets.iter().map(|b| b.t).collect();
     let load_title = format!("{}: VUs, requests/s and errors/s over time", sc.name);
     let load = chart::line_svg(&LineChart {
@@ -634,14 +634,14 @@ mod tests {
         assert_eq!(bins.iter().map(|b| b.1).sum::<f64>(), 10_000.0);
         assert_eq!(bins.last().unwrap().0, "1s");
     }
-}
 
-#[cfg(test)]
-#[test]
-#[ignore = "writes /tmp/kaizen-report-*.html to look at"]
-fn dump_fixture_pages() {
-    for name in crate::report::testdata::NAMES {
-        let html = Html.render(&crate::report::testdata::load(name)).unwrap();
-        std::fs::write(format!("/tmp/kaizen-report-{name}.html"), html).unwrap();
+    #[test]
+    #[ignore = "writes the fixtures' pages to the temp directory, to look at"]
+    fn dump_fixture_pages() {
+        for name in testdata::NAMES {
+            let path = std::env::temp_dir().join(format!("kaizen-report-{name}.html"));
+            std::fs::write(&path, render(&testdata::load(name))).unwrap();
+            println!("{}", path.display());
+        }
     }
 }

@@ -317,7 +317,10 @@ fn scenario(sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
     let chart = if detail >= Detail::NoCharts || sc.timeseries.points.is_empty() {
         String::new()
     } else {
-        chart::mermaid(&sc.name, &chart::downsample(&sc.timeseries, CHART_POINTS))
+        chart::mermaid(
+            &sc.name,
+            &chart::downsample(&sc.timeseries, sc.duration_s, CHART_POINTS),
+        )
     };
     ScenarioView {
         name: sc.name.clone(),
