@@ -28,6 +28,55 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the in-memory reference Kaizen Studio API until SIGINT/SIGTERM.
     ServeFixture(FixtureArgs),
+    /// Combine the JSON summaries of the segments of one run exactly, judge the thresholds on
+    /// the whole and write every report.
+    Merge(MergeArgs),
+    /// Re-render reports from a saved JSON summary.
+    Report(ReportArgs),
+    /// Compare two JSON summaries: per scenario and endpoint, the change of p50/p95/p99, error
+    /// rate and req/s; exits 99 when a regression limit of the plan is broken.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    #[arg(value_name = "CURRENT.json")]
+    pub current: PathBuf,
+    #[arg(value_name = "BASELINE.json")]
+    pub baseline: PathBuf,
+    /// The plan whose `regression` limits to judge (without it, only the deltas are shown).
+    #[arg(long, env = "KAIZEN_LOADTEST_PLAN")]
+    pub plan: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The parts' JSON summaries (one per segment).
+    #[arg(required = true, value_name = "PART.json")]
+    pub parts: Vec<PathBuf>,
+
+    /// Where report files are written.
+    #[arg(long, env = "KAIZEN_LOADTEST_OUT_DIR", default_value = "reports")]
+    pub out_dir: PathBuf,
+
+    /// Report formats to write, comma separated.
+    #[arg(long, env = "KAIZEN_LOADTEST_FORMAT", value_enum, value_delimiter = ',', default_value = "json,junit,markdown,html,k6")]
+    pub format: Vec<ReportFormat>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A JSON summary written by `run` or `merge`.
+    #[arg(value_name = "SUMMARY.json")]
+    pub summary: PathBuf,
+
+    /// Where report files are written.
+    #[arg(long, default_value = "reports")]
+    pub out_dir: PathBuf,
+
+    /// Report formats to write, comma separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "junit,markdown,html,k6")]
+    pub format: Vec<ReportFormat>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -90,9 +139,32 @@ pub struct RunArgs {
     )]
     pub format: Vec<ReportFormat>,
 
+    /// A previous JSON summary to compare with: deltas in every report, and the plan's
+    /// `regression` limits judged like thresholds. A missing file is a note, not a failure.
+    #[arg(long, env = "KAIZEN_LOADTEST_BASELINE", value_name = "FILE", help_heading = "Reports")]
+    pub baseline: Option<PathBuf>,
+
+    /// Exit 98 when the run is inconclusive (the load generator itself was saturated) and
+    /// every threshold passed.
+    #[arg(long, env = "KAIZEN_LOADTEST_FAIL_ON_INCONCLUSIVE")]
+    pub fail_on_inconclusive: bool,
+
     /// Print the plan's timeline and exit without sending a request.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Run the I-th of N equal slices of every selected scenario (I counts from 1).
+    #[arg(long, env = "KAIZEN_LOADTEST_SEGMENT", value_name = "I/N", help_heading = "Distributed runs")]
+    pub segment: Option<crate::segment::Segment>,
+
+    /// Marks the parts of one distributed run [default: GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT, or
+    /// CI_PIPELINE_ID].
+    #[arg(long, env = "KAIZEN_LOADTEST_RUN_ID", help_heading = "Distributed runs")]
+    pub run_id: Option<String>,
+
+    /// Wait until this RFC 3339 time before starting, so that all segments ramp in step.
+    #[arg(long, env = "KAIZEN_LOADTEST_START_AT", value_name = "TIME", help_heading = "Distributed runs")]
+    pub start_at: Option<String>,
 
     /// No live progress lines.
     #[arg(long, short, env = "KAIZEN_LOADTEST_QUIET")]

@@ -20,6 +20,7 @@ pub mod fixture;
 pub mod exec;
 pub mod metrics;
 pub mod report;
+pub mod http;
 pub mod suggest;
 
 use cli::{Cli, Command};
@@ -59,3 +60,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 mod commands;
+mod describe;
+pub mod segment;
+mod merge;
+pub mod compare;
+pub mod analysis;

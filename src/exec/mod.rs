@@ -1,3 +1,682 @@
-//! The load engine.
+//! The load engine: runs the selected scenarios of a [`Plan`] on a tokio runtime of its own and
+//! hands back what the collector gathered.
+//!
+//! Each scenario's executor turns its schedule (see [`schedule`]) into VU tasks. Two tokens stop
+//! a scenario: `soft` (stop starting iterations: the duration ran out, a signal, an
+//! abort-on-fail threshold) and `hard` (interrupt what is still running: the graceful stop ran
+//! out). Workers record into thread-local recorders (`metrics::local`) that the collector thread
+//! merges.
 
 pub mod schedule;
+pub mod vu;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::collector::{self, Collected, Gauges, TickFn};
+use crate::metrics::local::{self, Sink};
+use crate::plan::model::{Executor, Plan, Scenario};
+use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
+
+/// What to run.
+pub struct Selection {
+    /// Indices into `plan.scenarios`, in the order to run them.
+    pub scenarios: Vec<usize>,
+    pub env: String,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub parallel: bool,
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// How a run is stopped from outside: a signal, or a threshold with `abort_on_fail`.
+#[derive(Clone, Default)]
+pub struct Stop {
+    /// Cancelled by the first SIGINT/SIGTERM.
+    pub interrupt: CancellationToken,
+    /// Cancelled by an abort-on-fail threshold; `abort_reason` says which.
+    pub abort: CancellationToken,
+    pub abort_reason: Arc<Mutex<Option<String>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScenarioStatus {
+    Completed,
+    Aborted,
+    Interrupted,
+    /// Not started: an earlier scenario was interrupted or aborted.
+    Skipped,
+}
+
+impl ScenarioStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScenarioStatus::Completed => "completed",
+            ScenarioStatus::Aborted => "aborted",
+            ScenarioStatus::Interrupted => "interrupted",
+            ScenarioStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioRun {
+    pub index: usize,
+    pub started_after: Duration,
+    pub duration: Duration,
+    pub status: ScenarioStatus,
+}
+
+/// What a run leaves for the summary.
+pub struct Outcome {
+    pub collected: Collected,
+    pub runs: Vec<ScenarioRun>,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub interrupted: bool,
+    pub aborted_by: Option<String>,
+    /// Group names by index (0 is "").
+    pub groups: Vec<String>,
+    /// Check names by check id, with the request each belongs to.
+    pub checks: Vec<(String, usize)>,
+}
+
+/// The check table: each request's `expect` checks, then one per capture.
+pub fn check_table(plan: &Plan) -> (Vec<(String, usize)>, Vec<u32>) {
+    let mut names = Vec::new();
+    let mut base = Vec::with_capacity(plan.requests.len());
+    for (id, r) in plan.requests.iter().enumerate() {
+        base.push(names.len() as u32);
+        for c in &r.expect.checks {
+            names.push((c.name.clone(), id));
+        }
+        for c in &r.captures {
+            names.push((format!("{}: captured {}", r.name, plan.captures[c.slot]), id));
+        }
+    }
+    (names, base)
+}
+
+/// The time-series interval for a run of `planned` length: 1 s, widened so that a long run keeps
+/// at most ~1800 points per scenario.
+pub fn series_interval(planned: Duration) -> Duration {
+    let secs = (planned.as_secs_f64() / 1800.0).ceil().max(1.0);
+    Duration::from_secs(secs as u64)
+}
+
+/// The soak-drift window of a scenario: the plan's `drift_window`, else 10 minutes, or a tenth
+/// of the scenario when that is shorter (at least 1 s).
+pub fn drift_window(configured: Option<Duration>, scenario: Duration) -> Duration {
+    configured.unwrap_or_else(|| (scenario / 10).min(Duration::from_secs(600)).max(Duration::from_secs(1)))
+}
+
+/// Runs the selection to its end (or until stopped) and returns what was measured.
+pub fn run(
+    plan: Arc<Plan>,
+    sel: &Selection,
+    stop: Stop,
+    handle_signals: bool,
+    on_tick: TickFn,
+) -> anyhow::Result<Outcome> {
+    let planned: Duration = if sel.parallel {
+        sel.scenarios
+            .iter()
+            .map(|&i| {
+                let s = &plan.scenarios[i];
+                s.start_time + schedule::max_total(&s.executor, s.graceful_stop)
+            })
+            .max()
+            .unwrap_or_default()
+    } else {
+        sel.scenarios
+            .iter()
+            .map(|&i| {
+                let s = &plan.scenarios[i];
+                schedule::max_total(&s.executor, s.graceful_stop)
+            })
+            .sum()
+    };
+    let interval = series_interval(planned);
+    let gauges: Arc<Vec<Gauges>> =
+        Arc::new((0..plan.scenarios.len()).map(|_| Gauges::default()).collect());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let epoch = Arc::new(AtomicU64::new(0));
+    let sink = Sink { tx, epoch: epoch.clone() };
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let windows = plan
+        .scenarios
+        .iter()
+        .map(|s| drift_window(plan.drift_window, s.executor.duration()))
+        .collect();
+    let collector = collector::spawn(rx, epoch, gauges.clone(), interval, windows, started, on_tick);
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (start_sink, park_sink) = (sink.clone(), ());
+    let _ = park_sink;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .thread_name("vu-worker")
+        .on_thread_start(move || local::install(start_sink.clone()))
+        .on_thread_park(local::flush_if_stale)
+        .on_thread_stop(local::uninstall)
+        .build()?;
+
+    let client = crate::http::client(&crate::http::ClientOptions {
+        insecure_skip_tls_verify: sel.insecure_skip_tls_verify,
+        max_idle_per_host: 1024,
+    })?;
+    let (checks, check_base) = check_table(&plan);
+    let requests: Arc<Vec<RequestRt>> = Arc::new(
+        plan.requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                use crate::plan::model::{CaptureSource, CheckKind};
+                let needs_json = r.expect.checks.iter().any(|c| {
+                    matches!(c.kind, CheckKind::JsonPresent(_) | CheckKind::JsonEquals(..))
+                }) || r
+                    .captures
+                    .iter()
+                    .any(|c| matches!(c.source, CaptureSource::Json(_)));
+                let needs_body = needs_json
+                    || r.expect.checks.iter().any(|c| {
+                        matches!(c.kind, CheckKind::BodyContains(_) | CheckKind::HeaderPresent(_))
+                    })
+                    || r.captures
+                        .iter()
+                        .any(|c| matches!(c.source, CaptureSource::Header(_)));
+                RequestRt {
+                    method: r.method.parse().unwrap_or(reqwest::Method::GET),
+                    check_base: check_base[i],
+                    needs_body,
+                    needs_json,
+                }
+            })
+            .collect(),
+    );
+    let mut groups = vec![String::new()];
+    let feed_cursors = Arc::new(
+        (0..plan.feeds.len())
+            .map(|_| AtomicU64::new(0))
+            .collect::<Vec<_>>(),
+    );
+    let scenario_rts: Vec<Arc<ScenarioRt>> = sel
+        .scenarios
+        .iter()
+        .map(|&i| {
+            let s = &plan.scenarios[i];
+            Arc::new(ScenarioRt {
+                index: i as u16,
+                name: s.name.as_str().into(),
+                env: sel.env.as_str().into(),
+                plan: plan.clone(),
+                base_url: sel.base_url.trim_end_matches('/').to_string(),
+                client: client.clone(),
+                requests: requests.clone(),
+                setup: compile_steps(&s.setup, &mut groups),
+                flow: compile_steps(&s.flow, &mut groups),
+                teardown: compile_steps(&s.teardown, &mut groups),
+                think: s.think.or(plan.defaults.think),
+                feed_cursors: feed_cursors.clone(),
+            })
+        })
+        .collect();
+
+    // Any stop from outside ends every scenario's `soft` token.
+    let outer = CancellationToken::new();
+    let vu_ids = Arc::new(AtomicU64::new(1));
+    let runs = runtime.block_on(async {
+        if handle_signals {
+            tokio::spawn(listen_for_signals(stop.interrupt.clone()));
+        }
+        {
+            let outer = outer.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.interrupt.cancelled() => {}
+                    _ = stop.abort.cancelled() => {}
+                }
+                outer.cancel();
+            });
+        }
+        let mut runs = Vec::new();
+        if sel.parallel {
+            let mut set = JoinSet::new();
+            for sc in &scenario_rts {
+                let s = plan.scenarios[sc.index as usize].clone();
+                let (sc, g, o, ids) = (sc.clone(), gauges.clone(), outer.clone(), vu_ids.clone());
+                set.spawn(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(s.start_time) => {}
+                        _ = o.cancelled() => {}
+                    }
+                    let offset = started.elapsed();
+                    let status = if o.is_cancelled() {
+                        ScenarioStatus::Skipped
+                    } else {
+                        run_scenario(sc.clone(), &s, g, o, ids, started).await
+                    };
+                    ScenarioRun {
+                        index: sc.index as usize,
+                        started_after: offset,
+                        duration: started.elapsed() - offset,
+                        status,
+                    }
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                runs.push(r.expect("scenario task"));
+            }
+            runs.sort_by_key(|r| {
+                sel.scenarios
+                    .iter()
+                    .position(|&i| i == r.index)
+                    .unwrap_or(usize::MAX)
+            });
+        } else {
+            for sc in &scenario_rts {
+                let s = &plan.scenarios[sc.index as usize];
+                let offset = started.elapsed();
+                let status = if outer.is_cancelled() {
+                    ScenarioStatus::Skipped
+                } else {
+                    run_scenario(
+                        sc.clone(),
+                        s,
+                        gauges.clone(),
+                        outer.clone(),
+                        vu_ids.clone(),
+                        started,
+                    )
+                    .await
+                };
+                runs.push(ScenarioRun {
+                    index: sc.index as usize,
+                    started_after: offset,
+                    duration: started.elapsed() - offset,
+                    status,
+                });
+            }
+        }
+        runs
+    });
+    let interrupted = stop.interrupt.is_cancelled();
+    let aborted_by = stop.abort_reason.lock().expect("abort reason").clone();
+    let runs = runs
+        .into_iter()
+        .map(|mut r| {
+            if r.status == ScenarioStatus::Completed && outer.is_cancelled() {
+                r.status = if interrupted {
+                    ScenarioStatus::Interrupted
+                } else {
+                    ScenarioStatus::Aborted
+                };
+            }
+            r
+        })
+        .collect();
+    // Dropping the runtime joins its worker threads, each of which hands over its recorder.
+    drop(scenario_rts);
+    drop(runtime);
+    drop(sink);
+    let collected = collector.join().expect("collector thread");
+    Ok(Outcome {
+        collected,
+        runs,
+        started_at,
+        duration: started.elapsed(),
+        interrupted,
+        aborted_by,
+        groups,
+        checks,
+    })
+}
+
+async fn listen_for_signals(interrupt: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                eprintln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to quit at once");
+                interrupt.cancel();
+            } else {
+                eprintln!("\nstopped at once: a second signal");
+                std::process::exit(i32::from(crate::exit::INTERRUPTED));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.cancel();
+        }
+    }
+}
+
+/// Runs `vu.iterate` unless `hard` fires first (then the iteration counts as interrupted).
+async fn guarded(vu: &mut Vu, hard: &CancellationToken, lag: Option<Duration>) -> bool {
+    let scenario = vu.sc.index;
+    let t0 = Instant::now();
+    let done = tokio::select! {
+        biased;
+        _ = hard.cancelled() => false,
+        _ = async { vu.ensure_setup().await; vu.iterate(lag).await } => true,
+    };
+    if !done {
+        let micros = t0.elapsed().as_micros() as u64;
+        local::record(|r| r.record_iteration(scenario, micros, false));
+    }
+    done
+}
+
+async fn teardown(vu: &mut Vu, hard: &CancellationToken) {
+    tokio::select! {
+        biased;
+        _ = hard.cancelled() => {}
+        _ = vu.teardown() => {}
+    }
+}
+
+/// How a closed-model VU decides whether to start another iteration.
+enum Mode {
+    Forever,
+    Iterations(u64),
+    Shared(Arc<AtomicU64>, u64),
+    Ramping {
+        target: watch::Receiver<u64>,
+        index: u64,
+        ramp_down: Duration,
+    },
+}
+
+async fn closed_vu(
+    mut vu: Vu,
+    mut mode: Mode,
+    soft: CancellationToken,
+    hard: CancellationToken,
+    gauges: Arc<Vec<Gauges>>,
+) {
+    let g = &gauges[vu.sc.index as usize];
+    let mut active = false;
+    let mut done = 0u64;
+    loop {
+        if soft.is_cancelled() || hard.is_cancelled() {
+            break;
+        }
+        match &mut mode {
+            Mode::Forever => {}
+            Mode::Iterations(n) => {
+                if done >= *n {
+                    break;
+                }
+            }
+            Mode::Shared(counter, total) => {
+                if counter.fetch_add(1, Ordering::Relaxed) >= *total {
+                    break;
+                }
+            }
+            Mode::Ramping { target, index, .. } => {
+                if *target.borrow() <= *index {
+                    if active {
+                        active = false;
+                        g.active.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    tokio::select! {
+                        r = target.wait_for(|t| *t > *index) => if r.is_err() { break },
+                        _ = soft.cancelled() => break,
+                    }
+                }
+            }
+        }
+        if !active {
+            active = true;
+            g.active.fetch_add(1, Ordering::Relaxed);
+        }
+        let ok = match &mode {
+            Mode::Ramping {
+                target,
+                index,
+                ramp_down,
+            } => {
+                let mut t = target.clone();
+                let (index, ramp_down) = (*index, *ramp_down);
+                // A VU ramped down mid-iteration gets graceful_ramp_down to finish it.
+                let ramp_kill = async move {
+                    loop {
+                        if t.wait_for(|v| *v <= index).await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                        tokio::time::sleep(ramp_down).await;
+                        if *t.borrow() <= index {
+                            return;
+                        }
+                    }
+                };
+                let local_hard = hard.child_token();
+                let kill = local_hard.clone();
+                tokio::select! {
+                    ok = guarded(&mut vu, &local_hard, None) => ok,
+                    _ = ramp_kill => { kill.cancel(); false }
+                }
+            }
+            _ => guarded(&mut vu, &hard, None).await,
+        };
+        if !ok {
+            if hard.is_cancelled() {
+                break;
+            }
+            let scenario = vu.sc.index;
+            local::record(|r| r.record_iteration(scenario, 0, false));
+            continue;
+        }
+        done += 1;
+    }
+    teardown(&mut vu, &hard).await;
+    if active {
+        g.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn run_scenario(
+    sc: Arc<ScenarioRt>,
+    s: &Scenario,
+    gauges: Arc<Vec<Gauges>>,
+    outer: CancellationToken,
+    vu_ids: Arc<AtomicU64>,
+    run_started: Instant,
+) -> ScenarioStatus {
+    let g = &gauges[sc.index as usize];
+    g.started_ms
+        .store(run_started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    g.running.store(true, Ordering::Relaxed);
+    let soft = outer.child_token();
+    let hard = CancellationToken::new();
+    let mut set = JoinSet::new();
+    let start = tokio::time::Instant::now();
+    let new_vu = |sc: &Arc<ScenarioRt>| Vu::new(vu_ids.fetch_add(1, Ordering::Relaxed), sc.clone());
+    let mut scheduler: Option<tokio::task::JoinHandle<()>> = None;
+
+    match &s.executor {
+        Executor::ConstantVus { vus, .. } => {
+            g.allocated.store(*vus, Ordering::Relaxed);
+            for _ in 0..*vus {
+                set.spawn(closed_vu(new_vu(&sc), Mode::Forever, soft.clone(), hard.clone(), gauges.clone()));
+            }
+        }
+        Executor::PerVuIterations { vus, iterations, .. } => {
+            g.allocated.store(*vus, Ordering::Relaxed);
+            for _ in 0..*vus {
+                set.spawn(closed_vu(new_vu(&sc), Mode::Iterations(*iterations), soft.clone(), hard.clone(), gauges.clone()));
+            }
+        }
+        Executor::SharedIterations { vus, iterations, .. } => {
+            g.allocated.store(*vus, Ordering::Relaxed);
+            let counter = Arc::new(AtomicU64::new(0));
+            for _ in 0..*vus {
+                set.spawn(closed_vu(new_vu(&sc), Mode::Shared(counter.clone(), *iterations), soft.clone(), hard.clone(), gauges.clone()));
+            }
+        }
+        Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
+            let max = s.executor.max_vus();
+            g.allocated.store(max, Ordering::Relaxed);
+            let (tx, rx) = watch::channel(*start_vus);
+            for i in 0..max {
+                let mode = Mode::Ramping { target: rx.clone(), index: i, ramp_down: *graceful_ramp_down };
+                set.spawn(closed_vu(new_vu(&sc), mode, soft.clone(), hard.clone(), gauges.clone()));
+            }
+            let (start_vus, stages, soft2) = (*start_vus, stages.clone(), soft.clone());
+            let total = s.executor.duration();
+            scheduler = Some(tokio::spawn(async move {
+                loop {
+                    let t = start.elapsed();
+                    let v = schedule::ramping_vus_at(start_vus, &stages, t.min(total));
+                    tx.send_if_modified(|cur| std::mem::replace(cur, v) != v);
+                    if t >= total {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = soft2.cancelled() => break,
+                    }
+                }
+                // Keep the sender alive until the scenario stops, so VUs see the last target.
+                soft2.cancelled().await;
+            }));
+        }
+        Executor::ConstantArrivalRate { pre_allocated_vus, max_vus, .. }
+        | Executor::RampingArrivalRate { pre_allocated_vus, max_vus, .. } => {
+            let (start_rate, stages, unit) = schedule::arrival_stages(&s.executor).expect("arrival executor");
+            let pool: Arc<Mutex<Vec<Vu>>> = Arc::new(Mutex::new(
+                (0..*pre_allocated_vus).map(|_| new_vu(&sc)).collect(),
+            ));
+            g.allocated.store(*pre_allocated_vus, Ordering::Relaxed);
+            let max_vus = (*max_vus).max(*pre_allocated_vus);
+            let (sc2, soft2, hard2, gauges2, ids) = (sc.clone(), soft.clone(), hard.clone(), gauges.clone(), vu_ids.clone());
+            let pool2 = pool.clone();
+            scheduler = Some(tokio::spawn(async move {
+                let g = &gauges2[sc2.index as usize];
+                let mut running = JoinSet::new();
+                let mut n = 0u64;
+                while let Some(at) = schedule::arrival_time(start_rate, &stages, unit, n) {
+                    n += 1;
+                    let deadline = start + at;
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = soft2.cancelled() => break,
+                    }
+                    let lag = tokio::time::Instant::now().saturating_duration_since(deadline);
+                    let vu = pool2.lock().expect("pool").pop();
+                    let mut vu = match vu {
+                        Some(vu) => vu,
+                        None if g.allocated.load(Ordering::Relaxed) < max_vus => {
+                            g.allocated.fetch_add(1, Ordering::Relaxed);
+                            Vu::new(ids.fetch_add(1, Ordering::Relaxed), sc2.clone())
+                        }
+                        None => {
+                            let scenario = sc2.index;
+                            local::record(|r| r.scenario_mut(scenario).dropped += 1);
+                            continue;
+                        }
+                    };
+                    let (hard3, pool3, gauges3) = (hard2.clone(), pool2.clone(), gauges2.clone());
+                    running.spawn(async move {
+                        let g = &gauges3[vu.sc.index as usize];
+                        g.active.fetch_add(1, Ordering::Relaxed);
+                        guarded(&mut vu, &hard3, Some(lag)).await;
+                        g.active.fetch_sub(1, Ordering::Relaxed);
+                        pool3.lock().expect("pool").push(vu);
+                    });
+                    // Reap finished iterations so the set stays small.
+                    while running.try_join_next().is_some() {}
+                }
+                while running.join_next().await.is_some() {}
+            }));
+            // Teardown of pool VUs is run after the scheduler finishes (below).
+            let pool_for_teardown = pool;
+            let hard_td = hard.clone();
+            set.spawn(async move {
+                // Wait for the scenario to stop starting iterations, then for its in-flight ones.
+                soft_wait(&pool_for_teardown, &hard_td).await;
+            });
+        }
+    }
+
+    if let Some(h) = scheduler {
+        set.spawn(async move {
+            let _ = h.await;
+        });
+    }
+    // Run for the planned duration (or until every VU is done, or a stop), then stop starting
+    // iterations and give in-flight ones the graceful stop.
+    let total = s.executor.duration();
+    let iteration_based = matches!(
+        s.executor,
+        Executor::PerVuIterations { .. } | Executor::SharedIterations { .. }
+    );
+    let mut all_done = false;
+    tokio::select! {
+        _ = async { while set.join_next().await.is_some() {} }, if iteration_based => { all_done = true; }
+        _ = tokio::time::sleep(total) => {}
+        _ = soft.cancelled() => {}
+    }
+    soft.cancel();
+    let grace = match &s.executor {
+        Executor::RampingVus { graceful_ramp_down, .. } => s.graceful_stop.max(*graceful_ramp_down),
+        _ => s.graceful_stop,
+    };
+    if !all_done {
+        let drained = tokio::time::timeout(grace, async {
+            while set.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            hard.cancel();
+            while set.join_next().await.is_some() {}
+        }
+    }
+    g.running.store(false, Ordering::Relaxed);
+    g.finished.store(true, Ordering::Relaxed);
+    if outer.is_cancelled() {
+        ScenarioStatus::Interrupted // refined by the caller into aborted/interrupted
+    } else {
+        ScenarioStatus::Completed
+    }
+}
+
+/// Runs the teardown of every pooled arrival-rate VU once the scenario stops starting
+/// iterations, bounded by `hard`.
+async fn soft_wait(pool: &Arc<Mutex<Vec<Vu>>>, hard: &CancellationToken) {
+    // The pool is complete when no iteration is in flight; the scheduler has been awaited by
+    // the caller before this set is drained, so poll briefly.
+    loop {
+        tokio::select! {
+            _ = hard.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        if Arc::strong_count(pool) <= 1 {
+            break;
+        }
+    }
+    let vus: Vec<Vu> = std::mem::take(&mut *pool.lock().expect("pool"));
+    for mut vu in vus {
+        teardown(&mut vu, hard).await;
+    }
+}

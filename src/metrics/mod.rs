@@ -3,3 +3,7 @@
 
 pub mod recorder;
 pub mod summary;
+pub mod build;
+pub mod collector;
+pub mod dataset;
+pub mod local;

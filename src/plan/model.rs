@@ -43,6 +43,12 @@ pub struct Plan {
     pub secrets: Vec<String>,
     /// Warnings found while validating (an unset `${VAR}` that no request uses, ...).
     pub warnings: Vec<String>,
+    /// Regression limits against a baseline (`regression:`), judged like thresholds.
+    pub regressions: Vec<crate::compare::RegressionRule>,
+    /// Soak-drift limits: how much worse the last window may be than the first (`drift:`).
+    pub drift: Vec<crate::compare::RegressionRule>,
+    /// The drift window (`drift_window:`); default 10 minutes, or a tenth of a shorter scenario.
+    pub drift_window: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -366,7 +372,7 @@ impl Plan {
         let mut out: Vec<Threshold> = self.thresholds.clone();
         let mut overlay = |layer: &[Threshold]| {
             for t in layer {
-                if let Some(slot) = out.iter_mut().find(|o| o.key.source == t.key.source) {
+                if let Some(slot) = out.iter_mut().find(|o| o.key == t.key) {
                     *slot = t.clone();
                 } else {
                     out.push(t.clone());

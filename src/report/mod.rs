@@ -14,6 +14,7 @@ mod json;
 mod junit;
 mod k6;
 mod markdown;
+mod outline;
 #[cfg(test)]
 mod testdata;
 

@@ -1,4 +1,13 @@
 //! The one integration test binary: real processes, real servers on 127.0.0.1:0.
 
+mod engine;
 mod fixture;
+mod plans;
 mod reports;
+mod run;
+
+/// Tests that send load run one at a time: the machine has 2 cores and timing matters.
+pub fn load_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

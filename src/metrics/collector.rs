@@ -1,0 +1,274 @@
+//! The collector: one thread that owns the run's merged [`Recorder`] and its time series.
+//!
+//! It receives every worker's hand-over ([`Flush`]) on one channel, folds it into the totals and
+//! into the interval it was recorded in, and every interval bumps the epoch (which tells the
+//! workers to hand over), samples the VU gauges, closes intervals that can no longer receive
+//! data, and calls the tick callback (live progress, abort-on-fail). It ends when every sender is
+//! gone, i.e. after the runtime's worker threads have stopped and flushed.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::local::Flush;
+use super::recorder::{IntervalStats, Recorder};
+use super::summary::Point;
+
+/// Live figures of one scenario, written by the executors, read by the collector.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// VUs running an iteration or waiting to start one.
+    pub active: AtomicU64,
+    /// VUs allocated so far (arrival-rate executors grow their pool).
+    pub allocated: AtomicU64,
+    /// Milliseconds from the run's start to the scenario's start (set when it starts).
+    pub started_ms: AtomicU64,
+    pub running: AtomicBool,
+    pub finished: AtomicBool,
+    /// Arrival-rate iterations dropped for lack of a free VU (counted by the scheduler).
+    pub dropped: AtomicU64,
+}
+
+/// What the tick callback sees.
+pub struct Tick<'a> {
+    pub elapsed: Duration,
+    pub total: &'a Recorder,
+    /// Per scenario: the last closed interval.
+    pub last: &'a [Option<Point>],
+}
+
+pub struct Collected {
+    pub total: Recorder,
+    /// Per scenario.
+    pub series: Vec<Vec<Point>>,
+    pub interval: Duration,
+    /// Per scenario: the first and the last drift window (exact histograms).
+    pub windows: Vec<Option<Windows>>,
+}
+
+/// The first and last window of a scenario, for soak drift: exact figures over each.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    pub window: Duration,
+    pub first: IntervalStats,
+    /// Seconds the first window really covers (shorter if the scenario was).
+    pub first_span_s: f64,
+    pub last: IntervalStats,
+    pub last_span_s: f64,
+}
+
+/// Accumulates the first window whole, and the last window as a ring of ten buckets.
+#[derive(Debug, Clone)]
+struct WindowAcc {
+    window: Duration,
+    first: IntervalStats,
+    first_end_s: f64,
+    ring: std::collections::VecDeque<(u64, IntervalStats)>,
+    last_t_s: f64,
+}
+
+impl WindowAcc {
+    const BUCKETS: u64 = 10;
+
+    fn new(window: Duration) -> Self {
+        WindowAcc { window, first: IntervalStats::default(), first_end_s: 0.0, ring: Default::default(), last_t_s: 0.0 }
+    }
+
+    fn add(&mut self, t_s: f64, width_s: f64, iv: &IntervalStats) {
+        let w = self.window.as_secs_f64().max(1e-3);
+        if t_s < w {
+            self.first.merge(iv);
+            self.first_end_s = self.first_end_s.max((t_s + width_s).min(w));
+        }
+        let bucket_s = w / Self::BUCKETS as f64;
+        let b = (t_s / bucket_s).floor() as u64;
+        match self.ring.back_mut() {
+            Some((last, acc)) if *last == b => acc.merge(iv),
+            _ => {
+                let mut acc = IntervalStats::default();
+                acc.merge(iv);
+                self.ring.push_back((b, acc));
+            }
+        }
+        while self.ring.front().is_some_and(|(f, _)| b.saturating_sub(*f) >= Self::BUCKETS) {
+            self.ring.pop_front();
+        }
+        self.last_t_s = self.last_t_s.max(t_s + width_s);
+    }
+
+    fn finish(&self) -> Option<Windows> {
+        let first_bucket = self.ring.front()?.0;
+        let w = self.window.as_secs_f64();
+        let mut last = IntervalStats::default();
+        for (_, iv) in &self.ring {
+            last.merge(iv);
+        }
+        let start = first_bucket as f64 * w / Self::BUCKETS as f64;
+        Some(Windows {
+            window: self.window,
+            first: self.first.clone(),
+            first_span_s: self.first_end_s,
+            last,
+            last_span_s: (self.last_t_s - start).max(1e-3),
+        })
+    }
+}
+
+pub type TickFn = Box<dyn FnMut(&Tick<'_>) + Send>;
+
+pub fn spawn(
+    rx: Receiver<Flush>,
+    epoch: Arc<AtomicU64>,
+    gauges: Arc<Vec<Gauges>>,
+    interval: Duration,
+    windows: Vec<Duration>,
+    started: Instant,
+    mut on_tick: TickFn,
+) -> JoinHandle<Collected> {
+    std::thread::Builder::new()
+        .name("collector".into())
+        .spawn(move || {
+            let n = gauges.len();
+            let mut c = State {
+                total: Recorder::default(),
+                open: BTreeMap::new(),
+                vus: BTreeMap::new(),
+                series: vec![Vec::new(); n],
+                last: vec![None; n],
+                interval,
+                gauges,
+                windows: windows.into_iter().map(WindowAcc::new).collect(),
+            };
+            let mut next_tick = started + interval;
+            loop {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(flush) => c.absorb(flush),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if Instant::now() >= next_tick {
+                    let e = epoch.fetch_add(1, Ordering::Relaxed);
+                    c.sample_vus(e);
+                    // Interval e-1 had a whole interval to be handed over: close it.
+                    c.close_before(e);
+                    next_tick += interval;
+                    if next_tick < Instant::now() {
+                        next_tick = Instant::now() + interval;
+                    }
+                    on_tick(&Tick {
+                        elapsed: started.elapsed(),
+                        total: &c.total,
+                        last: &c.last,
+                    });
+                }
+            }
+            let e = epoch.load(Ordering::Relaxed);
+            c.sample_vus(e);
+            c.close_before(u64::MAX);
+            Collected {
+                windows: c.windows.iter().map(WindowAcc::finish).collect(),
+                total: c.total,
+                series: c.series,
+                interval,
+            }
+        })
+        .expect("spawn the collector thread")
+}
+
+struct State {
+    total: Recorder,
+    /// Interval figures per epoch, per scenario, not yet closed.
+    open: BTreeMap<u64, Vec<IntervalStats>>,
+    /// VUs sampled at the end of each epoch, per scenario.
+    vus: BTreeMap<u64, Vec<u64>>,
+    series: Vec<Vec<Point>>,
+    last: Vec<Option<Point>>,
+    interval: Duration,
+    gauges: Arc<Vec<Gauges>>,
+    windows: Vec<WindowAcc>,
+}
+
+impl State {
+    fn absorb(&mut self, mut flush: Flush) {
+        let intervals = flush.recorder.take_interval();
+        self.total.merge(&flush.recorder);
+        let slot = self.open.entry(flush.epoch).or_default();
+        for (i, iv) in intervals.iter().enumerate() {
+            if slot.len() <= i {
+                slot.resize_with(i + 1, Default::default);
+            }
+            slot[i].merge(iv);
+        }
+    }
+
+    fn sample_vus(&mut self, epoch: u64) {
+        let v = self
+            .gauges
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let active = g.active.load(Ordering::Relaxed);
+                let s = self.total.scenario_mut(i as u16);
+                s.vus_max = s.vus_max.max(active);
+                s.vus_last = active;
+                if g.running.load(Ordering::Relaxed) || active > 0 {
+                    active
+                } else {
+                    u64::MAX // not running: no point
+                }
+            })
+            .collect();
+        self.vus.insert(epoch, v);
+    }
+
+    fn close_before(&mut self, epoch: u64) {
+        let keys: Vec<u64> = self
+            .open
+            .keys()
+            .chain(self.vus.keys())
+            .copied()
+            .filter(|e| *e < epoch)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for e in keys {
+            let stats = self.open.remove(&e).unwrap_or_default();
+            let vus = self.vus.remove(&e).unwrap_or_default();
+            for (i, g) in self.gauges.iter().enumerate() {
+                let iv = stats.get(i).cloned().unwrap_or_default();
+                let v = vus.get(i).copied().unwrap_or(u64::MAX);
+                if v == u64::MAX && iv.requests == 0 && iv.iterations == 0 {
+                    continue;
+                }
+                let start = Duration::from_millis(g.started_ms.load(Ordering::Relaxed));
+                let at = self.interval * e as u32;
+                let t = at.saturating_sub(start).as_secs_f64();
+                let pct = |q: f64| {
+                    iv.duration
+                        .as_ref()
+                        .filter(|h| !h.is_empty())
+                        .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+                };
+                let p = Point {
+                    t,
+                    requests: iv.requests,
+                    failed: iv.failed,
+                    iterations: iv.iterations,
+                    vus: if v == u64::MAX { 0 } else { v },
+                    p50: pct(0.50),
+                    p95: pct(0.95),
+                    p99: pct(0.99),
+                };
+                if let Some(w) = self.windows.get_mut(i) {
+                    w.add(t, self.interval.as_secs_f64(), &iv);
+                }
+                self.last[i] = Some(p.clone());
+                self.series[i].push(p);
+            }
+        }
+    }
+}

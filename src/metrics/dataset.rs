@@ -1,0 +1,490 @@
+//! `Dataset`: the run's measurements with names for tags, decoded and ready to aggregate. It is
+//! built from the collector's recorder (end of a run, and every 2 s for abort-on-fail) or from a
+//! summary's raw data (`merge`, `report`), so thresholds and every figure of the summary are
+//! computed by one piece of code whichever way the data came.
+
+use std::collections::BTreeMap;
+
+use super::recorder::{new_hist, ErrorClass, Hist, Recorder, TRENDS};
+use super::summary::{decode_hist, encode_hist, RawCheck, RawCustom, RawData, RawScenario, RawSeries};
+use crate::plan::model::Plan;
+use crate::thresholds::{Aggregation, MetricKey, MetricType};
+
+#[derive(Debug, Clone)]
+pub struct DSeries {
+    pub scenario: String,
+    pub name: String,
+    pub method: String,
+    pub group: String,
+    pub status: u16,
+    pub error: ErrorClass,
+    pub failed: bool,
+    pub count: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Indexed like `recorder::TRENDS`.
+    pub hists: Vec<Option<Hist>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DScenario {
+    pub name: String,
+    pub duration_s: f64,
+    pub iterations: u64,
+    pub interrupted: u64,
+    pub dropped: u64,
+    pub vus_max: u64,
+    pub iteration_duration: Option<Hist>,
+    pub start_lag: Option<Hist>,
+    pub raw_duration: Option<Hist>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DCustom {
+    pub scenario: String,
+    pub metric: String,
+    pub kind: MetricType,
+    pub name: String,
+    pub count: u64,
+    pub trues: u64,
+    pub hist: Option<Hist>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    pub series: Vec<DSeries>,
+    pub scenarios: Vec<DScenario>,
+    pub checks: Vec<RawCheck>,
+    pub custom: Vec<DCustom>,
+}
+
+/// Names the engine's indices stand for.
+pub struct Names<'a> {
+    pub plan: &'a Plan,
+    pub groups: &'a [String],
+    pub checks: &'a [(String, usize)],
+    /// Per scenario index: how long it ran (s); scenarios absent here are left out.
+    pub durations: &'a [(usize, f64)],
+}
+
+fn kind_name(t: MetricType) -> &'static str {
+    match t {
+        MetricType::Trend => "trend",
+        MetricType::Counter => "counter",
+        MetricType::Rate => "rate",
+        MetricType::Gauge => "gauge",
+    }
+}
+
+fn kind_of(s: &str) -> MetricType {
+    match s {
+        "counter" => MetricType::Counter,
+        "rate" => MetricType::Rate,
+        "gauge" => MetricType::Gauge,
+        _ => MetricType::Trend,
+    }
+}
+
+impl Dataset {
+    pub fn from_recorder(r: &Recorder, n: &Names<'_>) -> Dataset {
+        let plan = n.plan;
+        let ran = |i: usize| n.durations.iter().any(|(s, _)| *s == i);
+        let mut ds = Dataset::default();
+        for (k, v) in &r.series {
+            if !ran(k.scenario as usize) {
+                continue;
+            }
+            let req = &plan.requests[k.request as usize];
+            ds.series.push(DSeries {
+                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                name: req.name.clone(),
+                method: req.method.clone(),
+                group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
+                status: k.status,
+                error: k.error,
+                failed: k.failed,
+                count: v.count,
+                bytes_sent: v.bytes_sent,
+                bytes_received: v.bytes_received,
+                hists: v.hists.iter().map(|h| h.as_deref().cloned()).collect(),
+            });
+        }
+        ds.series.sort_by(|a, b| {
+            (&a.scenario, &a.name, &a.group, a.status, a.error, a.failed).cmp(&(
+                &b.scenario, &b.name, &b.group, b.status, b.error, b.failed,
+            ))
+        });
+        for &(i, dur) in n.durations {
+            let st = r.scenarios.get(i).cloned().unwrap_or_default();
+            ds.scenarios.push(DScenario {
+                name: plan.scenarios[i].name.clone(),
+                duration_s: dur,
+                iterations: st.iterations,
+                interrupted: st.interrupted,
+                dropped: st.dropped,
+                vus_max: st.vus_max,
+                iteration_duration: st.iteration_duration.as_deref().cloned(),
+                start_lag: st.start_lag.as_deref().cloned(),
+                raw_duration: st.raw_duration.as_deref().cloned(),
+            });
+        }
+        let mut checks: Vec<_> = r.checks.iter().filter(|(k, _)| ran(k.scenario as usize)).collect();
+        checks.sort_by_key(|(k, _)| **k);
+        for (k, v) in checks {
+            let (name, req) = &n.checks[k.check as usize];
+            ds.checks.push(RawCheck {
+                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                name: name.clone(),
+                request: plan.requests[*req].name.clone(),
+                passes: v.passes,
+                fails: v.fails,
+            });
+        }
+        let mut custom: Vec<_> = r.custom.iter().filter(|(k, _)| ran(k.scenario as usize)).collect();
+        custom.sort_by_key(|(k, _)| **k);
+        for (k, v) in custom {
+            let m = &plan.metrics[k.metric as usize];
+            ds.custom.push(DCustom {
+                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                metric: m.name.clone(),
+                kind: m.kind,
+                name: plan.requests[k.request as usize].name.clone(),
+                count: v.count,
+                trues: v.trues,
+                hist: v.hist.as_deref().cloned(),
+            });
+        }
+        ds
+    }
+
+    pub fn from_raw(raw: &RawData) -> anyhow::Result<Dataset> {
+        let dec = |m: &BTreeMap<String, String>, k: &str| -> anyhow::Result<Option<Hist>> {
+            m.get(k).map(|s| decode_hist(s)).transpose()
+        };
+        let mut ds = Dataset::default();
+        for s in &raw.series {
+            let mut hists = Vec::with_capacity(TRENDS.len());
+            for (_, name) in TRENDS {
+                hists.push(dec(&s.hists, name)?);
+            }
+            ds.series.push(DSeries {
+                scenario: s.scenario.clone(),
+                name: s.name.clone(),
+                method: s.method.clone(),
+                group: s.group.clone(),
+                status: s.status,
+                error: s.error,
+                failed: s.failed,
+                count: s.count,
+                bytes_sent: s.bytes_sent,
+                bytes_received: s.bytes_received,
+                hists,
+            });
+        }
+        for s in &raw.scenarios {
+            ds.scenarios.push(DScenario {
+                name: s.name.clone(),
+                duration_s: s.duration_s,
+                iterations: s.iterations,
+                interrupted: s.interrupted,
+                dropped: s.dropped,
+                vus_max: s.vus_max,
+                iteration_duration: dec(&s.hists, "iteration_duration")?,
+                start_lag: dec(&s.hists, "start_lag")?,
+                raw_duration: dec(&s.hists, "raw_duration")?,
+            });
+        }
+        ds.checks = raw.checks.clone();
+        for c in &raw.custom {
+            ds.custom.push(DCustom {
+                scenario: c.scenario.clone(),
+                metric: c.metric.clone(),
+                kind: kind_of(&c.kind),
+                name: c.name.clone(),
+                count: c.count,
+                trues: c.trues,
+                hist: c.hist.as_deref().map(decode_hist).transpose()?,
+            });
+        }
+        Ok(ds)
+    }
+
+    pub fn to_raw(&self) -> RawData {
+        let enc = |h: &Option<Hist>| h.as_ref().filter(|h| !h.is_empty()).map(encode_hist);
+        RawData {
+            series: self
+                .series
+                .iter()
+                .map(|s| RawSeries {
+                    scenario: s.scenario.clone(),
+                    name: s.name.clone(),
+                    method: s.method.clone(),
+                    group: s.group.clone(),
+                    status: s.status,
+                    error: s.error,
+                    failed: s.failed,
+                    count: s.count,
+                    bytes_sent: s.bytes_sent,
+                    bytes_received: s.bytes_received,
+                    hists: TRENDS
+                        .iter()
+                        .zip(&s.hists)
+                        .filter_map(|((_, n), h)| enc(h).map(|e| (n.to_string(), e)))
+                        .collect(),
+                })
+                .collect(),
+            scenarios: self
+                .scenarios
+                .iter()
+                .map(|s| RawScenario {
+                    name: s.name.clone(),
+                    duration_s: s.duration_s,
+                    iterations: s.iterations,
+                    interrupted: s.interrupted,
+                    dropped: s.dropped,
+                    vus_max: s.vus_max,
+                    hists: [
+                        ("iteration_duration", &s.iteration_duration),
+                        ("start_lag", &s.start_lag),
+                        ("raw_duration", &s.raw_duration),
+                    ]
+                    .into_iter()
+                    .filter_map(|(n, h)| enc(h).map(|e| (n.to_string(), e)))
+                    .collect(),
+                })
+                .collect(),
+            checks: self.checks.clone(),
+            custom: self
+                .custom
+                .iter()
+                .map(|c| RawCustom {
+                    scenario: c.scenario.clone(),
+                    metric: c.metric.clone(),
+                    kind: kind_name(c.kind).to_string(),
+                    name: c.name.clone(),
+                    count: c.count,
+                    trues: c.trues,
+                    hist: enc(&c.hist),
+                })
+                .collect(),
+        }
+    }
+
+    /// Folds another dataset in, exactly: same tag sets add up, histograms merge. Scenario
+    /// durations take the longest (parts of one run run side by side).
+    pub fn absorb(&mut self, other: Dataset) {
+        fn add(a: &mut Option<Hist>, b: Option<Hist>) {
+            match (a.as_mut(), b) {
+                (Some(x), Some(y)) => x.add(&y).expect("same bounds"),
+                (None, Some(y)) => *a = Some(y),
+                _ => {}
+            }
+        }
+        for s in other.series {
+            match self.series.iter_mut().find(|x| {
+                (&x.scenario, &x.name, &x.method, &x.group, x.status, x.error, x.failed)
+                    == (&s.scenario, &s.name, &s.method, &s.group, s.status, s.error, s.failed)
+            }) {
+                Some(x) => {
+                    x.count += s.count;
+                    x.bytes_sent += s.bytes_sent;
+                    x.bytes_received += s.bytes_received;
+                    for (a, b) in x.hists.iter_mut().zip(s.hists) {
+                        add(a, b);
+                    }
+                }
+                None => self.series.push(s),
+            }
+        }
+        for s in other.scenarios {
+            match self.scenarios.iter_mut().find(|x| x.name == s.name) {
+                Some(x) => {
+                    x.duration_s = x.duration_s.max(s.duration_s);
+                    x.iterations += s.iterations;
+                    x.interrupted += s.interrupted;
+                    x.dropped += s.dropped;
+                    x.vus_max += s.vus_max;
+                    add(&mut x.iteration_duration, s.iteration_duration);
+                    add(&mut x.start_lag, s.start_lag);
+                    add(&mut x.raw_duration, s.raw_duration);
+                }
+                None => self.scenarios.push(s),
+            }
+        }
+        for c in other.checks {
+            match self.checks.iter_mut().find(|x| x.scenario == c.scenario && x.name == c.name && x.request == c.request) {
+                Some(x) => {
+                    x.passes += c.passes;
+                    x.fails += c.fails;
+                }
+                None => self.checks.push(c),
+            }
+        }
+        for c in other.custom {
+            match self.custom.iter_mut().find(|x| x.scenario == c.scenario && x.metric == c.metric && x.name == c.name) {
+                Some(x) => {
+                    x.count += c.count;
+                    x.trues += c.trues;
+                    add(&mut x.hist, c.hist);
+                }
+                None => self.custom.push(c),
+            }
+        }
+    }
+
+    pub fn scenario(&self, name: &str) -> Option<&DScenario> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+}
+
+/// Does a request series carry every tag of a sub-metric selector?
+pub fn series_matches(s: &DSeries, tags: &[(String, String)]) -> bool {
+    tags.iter().all(|(k, v)| match k.as_str() {
+        "scenario" => s.scenario == *v,
+        "name" => s.name == *v,
+        "method" => s.method.eq_ignore_ascii_case(v),
+        "status" => s.status.to_string() == *v,
+        "group" => s.group == *v || (s.group.is_empty() && v.is_empty()),
+        "expected_response" => (!s.failed).to_string() == *v,
+        "error" | "error_code" => s.error.as_str() == v,
+        _ => false,
+    })
+}
+
+/// The values a metric takes in one scenario, restricted to a sub-metric's tags.
+#[derive(Debug, Clone)]
+pub enum Observed {
+    Trend(Hist),
+    Counter { count: f64, duration_s: f64 },
+    Rate { trues: u64, total: u64 },
+    Gauge { value: f64, min: f64, max: f64 },
+}
+
+impl Observed {
+    /// The aggregated value a threshold compares (trends in ms), `None` with no data.
+    pub fn aggregate(&self, agg: Aggregation) -> Option<f64> {
+        match (self, agg) {
+            (Observed::Trend(h), _) if h.is_empty() => None,
+            (Observed::Trend(h), Aggregation::Avg) => Some(h.mean() / 1000.0),
+            (Observed::Trend(h), Aggregation::Min) => Some(h.min() as f64 / 1000.0),
+            (Observed::Trend(h), Aggregation::Max) => Some(h.max() as f64 / 1000.0),
+            (Observed::Trend(h), Aggregation::Med) => Some(h.value_at_quantile(0.5) as f64 / 1000.0),
+            (Observed::Trend(h), Aggregation::Percentile(p)) => {
+                Some(h.value_at_quantile(p / 100.0) as f64 / 1000.0)
+            }
+            (Observed::Counter { count, .. }, _) if *count == 0.0 => None,
+            (Observed::Counter { count, .. }, Aggregation::Count) => Some(*count),
+            (Observed::Counter { count, duration_s }, Aggregation::Rate) => {
+                Some(if *duration_s > 0.0 { count / duration_s } else { 0.0 })
+            }
+            (Observed::Rate { total: 0, .. }, _) => None,
+            (Observed::Rate { trues, total }, Aggregation::Rate) => Some(*trues as f64 / *total as f64),
+            (Observed::Gauge { value, .. }, Aggregation::Value) => Some(*value),
+            _ => None,
+        }
+    }
+}
+
+fn merged<'a>(it: impl Iterator<Item = &'a Hist>) -> Hist {
+    let mut out = new_hist();
+    for h in it {
+        out.add(h).expect("same bounds");
+    }
+    out
+}
+
+/// Observes `key` within scenario `scenario` of the dataset. `None` when the metric is unknown.
+pub fn observe(ds: &Dataset, plan_metric_type: Option<MetricType>, scenario: &str, key: &MetricKey) -> Option<Observed> {
+    let sc = ds.scenario(scenario);
+    let duration_s = sc.map_or(0.0, |s| s.duration_s);
+    let in_scope = |s: &&DSeries| s.scenario == scenario && series_matches(s, &key.tags);
+    let name = key.metric.as_str();
+    if let Some(i) = TRENDS.iter().position(|(_, n)| *n == name) {
+        return Some(Observed::Trend(merged(
+            ds.series.iter().filter(in_scope).filter_map(|s| s.hists[i].as_ref()),
+        )));
+    }
+    let only_scenario_tags = key.tags.iter().all(|(k, v)| k == "scenario" && v == scenario);
+    match name {
+        "http_reqs" => Some(Observed::Counter {
+            count: ds.series.iter().filter(in_scope).map(|s| s.count).sum::<u64>() as f64,
+            duration_s,
+        }),
+        "http_req_failed" => {
+            let (mut t, mut n) = (0, 0);
+            for s in ds.series.iter().filter(in_scope) {
+                n += s.count;
+                if s.failed {
+                    t += s.count;
+                }
+            }
+            Some(Observed::Rate { trues: t, total: n })
+        }
+        "data_sent" | "data_received" => Some(Observed::Counter {
+            count: ds
+                .series
+                .iter()
+                .filter(in_scope)
+                .map(|s| if name == "data_sent" { s.bytes_sent } else { s.bytes_received })
+                .sum::<u64>() as f64,
+            duration_s,
+        }),
+        "iterations" | "dropped_iterations" if only_scenario_tags => Some(Observed::Counter {
+            count: sc.map_or(0, |s| if name == "iterations" { s.iterations } else { s.dropped }) as f64,
+            duration_s,
+        }),
+        "iteration_duration" if only_scenario_tags => Some(Observed::Trend(
+            sc.and_then(|s| s.iteration_duration.clone()).unwrap_or_else(new_hist),
+        )),
+        "vus" | "vus_max" if only_scenario_tags => {
+            let v = sc.map_or(0, |s| s.vus_max) as f64;
+            Some(Observed::Gauge { value: v, min: 0.0, max: v })
+        }
+        "checks" => {
+            let (mut t, mut n) = (0, 0);
+            for c in ds.checks.iter().filter(|c| c.scenario == scenario) {
+                let ok = key.tags.iter().all(|(k, v)| match k.as_str() {
+                    "scenario" => c.scenario == *v,
+                    "name" => c.request == *v,
+                    "check" => c.name == *v,
+                    _ => false,
+                });
+                if ok {
+                    t += c.passes;
+                    n += c.passes + c.fails;
+                }
+            }
+            Some(Observed::Rate { trues: t, total: n })
+        }
+        _ => {
+            let kind = plan_metric_type.or_else(|| {
+                ds.custom.iter().find(|c| c.metric == name).map(|c| c.kind)
+            })?;
+            let rows = ds.custom.iter().filter(|c| {
+                c.scenario == scenario
+                    && c.metric == name
+                    && key.tags.iter().all(|(k, v)| match k.as_str() {
+                        "scenario" => c.scenario == *v,
+                        "name" => c.name == *v,
+                        _ => false,
+                    })
+            });
+            Some(match kind {
+                MetricType::Trend => Observed::Trend(merged(rows.filter_map(|c| c.hist.as_ref()))),
+                MetricType::Counter => Observed::Counter {
+                    count: rows.map(|c| c.count).sum::<u64>() as f64,
+                    duration_s,
+                },
+                MetricType::Rate => {
+                    let (mut t, mut n) = (0, 0);
+                    for c in rows {
+                        t += c.trues;
+                        n += c.count;
+                    }
+                    Observed::Rate { trues: t, total: n }
+                }
+                MetricType::Gauge => Observed::Gauge { value: 0.0, min: 0.0, max: 0.0 },
+            })
+        }
+    }
+}

@@ -1,0 +1,733 @@
+//! `requests:` — the API client: method and URL, headers, query, body, expectations (k6 checks),
+//! captures and the custom metrics each request feeds. Every template is compiled here.
+
+use std::sync::Arc;
+
+use crate::plan::model::{
+    Body, Capture, CaptureSource, Check, CheckKind, CustomMetric, Expect, Header, JsonPathSpec,
+    MetricId, RequestSpec,
+};
+use crate::suggest;
+use crate::template::{self, JsonTemplate, Scope, Template};
+use crate::thresholds::builtin_metric;
+use crate::yaml::{Node, Value};
+
+use super::tree::{
+    int_of, kind, name_of, positive_duration_of, seq_of, str_of, text_of, Fields, P,
+};
+use super::Cx;
+
+pub(crate) const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
+
+const REQUEST_KEYS: [&str; 16] = [
+    "get", "post", "put", "patch", "delete", "head", "options", "headers", "query", "json", "body",
+    "form", "expect", "capture", "metric", "timeout",
+];
+
+/// The capture names a request declares, before anything is compiled: templates anywhere in the
+/// plan may read any of them, so slots are assigned first.
+pub(crate) fn capture_names(node: &Node) -> Vec<(&str, &Node)> {
+    let Value::Map(req) = &node.value else {
+        return Vec::new();
+    };
+    let Some((_, capture)) = req
+        .iter()
+        .find(|(k, _)| matches!(&k.value, Value::Str(s) if s == "capture"))
+    else {
+        return Vec::new();
+    };
+    let Value::Map(entries) = &capture.value else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|(k, _)| match &k.value {
+            Value::Str(s) => Some((s.as_str(), k)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Compiles a template held by `node` (a string, or a number/boolean taken as its text).
+pub(crate) fn template_of(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    scope: &dyn Scope,
+) -> Option<Template> {
+    let src = text_of(cx, node, path)?;
+    compile_text(cx, node, path, &src, scope)
+}
+
+pub(crate) fn compile_text(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    src: &str,
+    scope: &dyn Scope,
+) -> Option<Template> {
+    match template::compile(src, scope) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            cx.error(node, path, template_message(src, &e.message, e.offset));
+            None
+        }
+    }
+}
+
+/// The template error, with the template quoted when it is short enough to read.
+fn template_message(src: &str, message: &str, offset: usize) -> String {
+    if src.len() <= 80 && !src.contains('\n') {
+        format!("in template {src:?}: {message}")
+    } else {
+        format!("in template (at byte {offset}): {message}")
+    }
+}
+
+/// `name: template` pairs, in order (headers, query, form fields).
+pub(crate) fn pairs(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    scope: &dyn Scope,
+    what: &str,
+) -> Option<Vec<(String, Template)>> {
+    let f = Fields::of(cx, node, path, what)?;
+    let mut out = Vec::with_capacity(f.entries.len());
+    let mut ok = true;
+    for (k, _, v) in &f.entries {
+        match template_of(cx, v, &path.key(k), scope) {
+            Some(t) => out.push((k.to_string(), t)),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+pub(crate) fn headers(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    scope: &dyn Scope,
+) -> Option<Vec<Header>> {
+    let f = Fields::of(
+        cx,
+        node,
+        path,
+        "headers by name, e.g. { accept: application/json }",
+    )?;
+    let mut out = Vec::with_capacity(f.entries.len());
+    let mut ok = true;
+    for (k, knode, v) in &f.entries {
+        let p = path.key(k);
+        if !is_header_name(k) {
+            cx.error(
+                knode,
+                &p,
+                format!("\"{k}\" is not a valid HTTP header name"),
+            );
+            ok = false;
+            continue;
+        }
+        match template_of(cx, v, &p, scope) {
+            Some(value) => out.push(Header {
+                name: k.to_string(),
+                value,
+            }),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Everything a request needs from the rest of the plan.
+pub(crate) struct Env<'a> {
+    pub scope: &'a dyn Scope,
+    pub captures: &'a [String],
+    pub metrics: &'a [CustomMetric],
+}
+
+pub(crate) fn request(
+    cx: &mut Cx,
+    name: &str,
+    node: &Node,
+    path: &P,
+    env: &Env,
+) -> Option<RequestSpec> {
+    let f = Fields::of(cx, node, path, "a request such as { get: /health }")?;
+    f.only(cx, &REQUEST_KEYS);
+    let mut ok = true;
+
+    // Exactly one method key.
+    let given: Vec<&str> = METHODS
+        .iter()
+        .copied()
+        .filter(|m| f.get(m).is_some())
+        .collect();
+    let url = match given.as_slice() {
+        [] => {
+            cx.error(
+                node,
+                path,
+                "no method; give exactly one of get, post, put, patch, delete, head, options with the URL, e.g. `get: /health`",
+            );
+            None
+        }
+        [m] => {
+            let unode = f.get(m).expect("present");
+            url_of(cx, unode, &path.key(m), env.scope)
+        }
+        [first, rest @ ..] => {
+            for m in rest {
+                cx.error(
+                    f.key_node(m).expect("present"),
+                    &path.key(m),
+                    format!("\"{first}\" and \"{m}\" both given; a request has exactly one method"),
+                );
+            }
+            None
+        }
+    };
+    let method = given.first().map(|m| m.to_ascii_uppercase());
+
+    let headers = match f.get("headers") {
+        Some(h) => headers(cx, h, &path.key("headers"), env.scope),
+        None => Some(Vec::new()),
+    };
+    let query = match f.get("query") {
+        Some(q) => pairs(
+            cx,
+            q,
+            &path.key("query"),
+            env.scope,
+            "query parameters, e.g. { page: 1 }",
+        ),
+        None => Some(Vec::new()),
+    };
+
+    // At most one body.
+    let bodies: Vec<&str> = ["json", "body", "form"]
+        .into_iter()
+        .filter(|k| f.get(k).is_some())
+        .collect();
+    if bodies.len() > 1 {
+        for k in &bodies[1..] {
+            cx.error(
+                f.key_node(k).expect("present"),
+                &path.key(k),
+                format!(
+                    "\"{}\" and \"{k}\" both given; a request has at most one body",
+                    bodies[0]
+                ),
+            );
+        }
+        ok = false;
+    }
+    let body = match bodies.first().copied() {
+        None => Some(None),
+        Some("json") => json_body(
+            cx,
+            f.get("json").expect("present"),
+            &path.key("json"),
+            env.scope,
+        )
+        .map(|j| Some(Body::Json(j))),
+        Some("body") => {
+            let b = f.get("body").expect("present");
+            let bp = path.key("body");
+            str_of(cx, b, &bp)
+                .map(str::to_string)
+                .and_then(|s| compile_text(cx, b, &bp, &s, env.scope))
+                .map(|t| Some(Body::Text(t)))
+        }
+        Some(_) => pairs(
+            cx,
+            f.get("form").expect("present"),
+            &path.key("form"),
+            env.scope,
+            "form fields, e.g. { user: x }",
+        )
+        .map(|p| Some(Body::Form(p))),
+    };
+
+    let expect = match f.get("expect") {
+        Some(e) => expect(cx, name, e, &path.key("expect")),
+        None => Some(Expect::default()),
+    };
+    let captures = match f.get("capture") {
+        Some(c) => captures(cx, c, &path.key("capture"), env.captures),
+        None => Some(Vec::new()),
+    };
+    let metrics = match f.get("metric") {
+        Some(m) => metric_refs(cx, m, &path.key("metric"), env.metrics),
+        None => Some(Vec::new()),
+    };
+    let timeout = match f.get("timeout") {
+        Some(t) => positive_duration_of(cx, t, &path.key("timeout")).map(Some),
+        None => Some(None),
+    };
+
+    if !ok {
+        return None;
+    }
+    Some(RequestSpec {
+        name: name.to_string(),
+        method: method?,
+        url: url?,
+        query: query?,
+        headers: headers?,
+        body: body?,
+        expect: expect?,
+        captures: captures?,
+        metrics: metrics?,
+        timeout: timeout?,
+        line: node.mark.line,
+    })
+}
+
+/// A URL template: a path joined to the environment's base URL, or an absolute http(s) URL.
+fn url_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Template> {
+    let src = name_of(cx, node, path)?;
+    let lower = src.to_ascii_lowercase();
+    let absolute = lower.starts_with("http://") || lower.starts_with("https://");
+    if !(src.starts_with('/') || absolute || src.starts_with("{{")) {
+        let hint = if lower.contains("://") {
+            " (only http and https are supported)".to_string()
+        } else {
+            format!("; did you mean \"/{src}\"?")
+        };
+        cx.error(
+            node,
+            path,
+            format!("URL {src:?} must be a path starting with / or an absolute http(s) URL{hint}"),
+        );
+        return None;
+    }
+    if src.chars().any(char::is_whitespace) {
+        cx.error(
+            node,
+            path,
+            format!("URL {src:?} contains white space; encode it as %20"),
+        );
+        return None;
+    }
+    compile_text(cx, node, path, src, scope)
+}
+
+fn json_body(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<JsonTemplate> {
+    // Compile each string where it stands first, so every broken template in the body is
+    // reported at its own line with its own path; the whole body is compiled after that.
+    if !json_strings(cx, node, path, scope) {
+        return None;
+    }
+    let value = to_json(cx, node, path)?;
+    match template::compile_json(&value, scope) {
+        Ok(t) => Some(t),
+        Err((at, e)) => {
+            let p = match at.as_str() {
+                "" => path.to_string(),
+                a if a.starts_with('[') => format!("{path}{a}"),
+                a => format!("{path}.{a}"),
+            };
+            cx.error_at_path(node, p, e.message);
+            None
+        }
+    }
+}
+
+/// Compiles every string of a JSON body in place; `false` when any fails.
+fn json_strings(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> bool {
+    match &node.value {
+        Value::Str(s) => compile_text(cx, node, path, s, scope).is_some(),
+        Value::Seq(items) => items.iter().enumerate().fold(true, |ok, (i, item)| {
+            json_strings(cx, item, &path.index(i), scope) && ok
+        }),
+        Value::Map(entries) => {
+            let mut ok = true;
+            for (k, v) in entries {
+                let Some(key) = k.as_str() else { continue };
+                let kp = path.key(key);
+                if key.contains("{{") {
+                    cx.error(
+                        k,
+                        &kp,
+                        "keys of a JSON body cannot be templates; only values can",
+                    );
+                    ok = false;
+                }
+                ok &= json_strings(cx, v, &kp, scope);
+            }
+            ok
+        }
+        _ => true,
+    }
+}
+
+/// A YAML value as JSON: mappings need string keys, numbers must be finite.
+pub(crate) fn to_json(cx: &mut Cx, node: &Node, path: &P) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    Some(match &node.value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => J::Number(n),
+            None => {
+                cx.error(node, path, format!("{f} cannot be written in JSON"));
+                return None;
+            }
+        },
+        Value::Str(s) => J::String(s.clone()),
+        Value::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            let mut ok = true;
+            for (i, item) in items.iter().enumerate() {
+                match to_json(cx, item, &path.index(i)) {
+                    Some(v) => out.push(v),
+                    None => ok = false,
+                }
+            }
+            if !ok {
+                return None;
+            }
+            J::Array(out)
+        }
+        Value::Map(_) => {
+            let f = Fields::of(cx, node, path, "a JSON object")?;
+            let mut out = serde_json::Map::new();
+            let mut ok = true;
+            for (k, _, v) in &f.entries {
+                match to_json(cx, v, &path.key(k)) {
+                    Some(v) => {
+                        out.insert(k.to_string(), v);
+                    }
+                    None => ok = false,
+                }
+            }
+            if !ok {
+                return None;
+            }
+            J::Object(out)
+        }
+    })
+}
+
+/// `access_token` → `$.access_token`; `$...` as written.
+pub(crate) fn json_path(cx: &mut Cx, node: &Node, path: &P, src: &str) -> Option<JsonPathSpec> {
+    let full = if src.starts_with('$') {
+        src.to_string()
+    } else {
+        format!("$.{src}")
+    };
+    match serde_json_path::JsonPath::parse(&full) {
+        Ok(p) => Some(JsonPathSpec {
+            source: full,
+            path: Arc::new(p),
+        }),
+        Err(e) => {
+            cx.error(node, path, format!("invalid JSON path {src:?}: {e}"));
+            None
+        }
+    }
+}
+
+fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
+    let f = Fields::of(
+        cx,
+        node,
+        path,
+        "expectations, e.g. { status: 200, json: [id] }",
+    )?;
+    f.only(
+        cx,
+        &["status", "json", "body_contains", "headers", "max_duration"],
+    );
+    let mut out = Expect::default();
+    let mut ok = true;
+
+    if let Some(s) = f.get("status") {
+        let sp = path.key("status");
+        let items: Vec<(&Node, P)> = match &s.value {
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n, sp.index(i)))
+                .collect(),
+            _ => vec![(s, sp.clone())],
+        };
+        if items.is_empty() {
+            cx.error(s, &sp, "no status given; write e.g. 200 or [200, 201]");
+            ok = false;
+        }
+        for (n, p) in items {
+            match int_of(cx, n, &p, 100, 599, "(an HTTP status)") {
+                Some(code) => {
+                    let code = code as u16;
+                    if !out.status.contains(&code) {
+                        out.status.push(code);
+                    }
+                }
+                None => ok = false,
+            }
+        }
+        if ok {
+            let label = match out.status.as_slice() {
+                [one] => format!("{request}: status is {one}"),
+                many => format!(
+                    "{request}: status in [{}]",
+                    many.iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            out.checks.push(Check {
+                name: label,
+                kind: CheckKind::Status(out.status.clone()),
+            });
+        }
+    }
+
+    if let Some(j) = f.get("json") {
+        let jp = path.key("json");
+        match &j.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let ip = jp.index(i);
+                    let Some(src) = name_of(cx, item, &ip) else {
+                        ok = false;
+                        continue;
+                    };
+                    match json_path(cx, item, &ip, src) {
+                        Some(spec) => out.checks.push(Check {
+                            name: format!("{request}: has {src}"),
+                            kind: CheckKind::JsonPresent(spec),
+                        }),
+                        None => ok = false,
+                    }
+                }
+            }
+            Value::Map(_) => {
+                let m = Fields::of(cx, j, &jp, "")?;
+                for (k, knode, v) in &m.entries {
+                    let kp = jp.key(k);
+                    let spec = json_path(cx, knode, &kp, k);
+                    let value = to_json(cx, v, &kp);
+                    match (spec, value) {
+                        (Some(spec), Some(value)) => out.checks.push(Check {
+                            name: format!("{request}: {k} is {value}"),
+                            kind: CheckKind::JsonEquals(spec, value),
+                        }),
+                        _ => ok = false,
+                    }
+                }
+            }
+            Value::Str(s) => match json_path(cx, j, &jp, s) {
+                Some(spec) => out.checks.push(Check {
+                    name: format!("{request}: has {s}"),
+                    kind: CheckKind::JsonPresent(spec),
+                }),
+                None => ok = false,
+            },
+            other => {
+                cx.error(
+                    j,
+                    &jp,
+                    format!(
+                        "expected a list of JSON paths that must exist, or a mapping of paths to expected values, found {}",
+                        kind(other)
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+
+    if let Some(b) = f.get("body_contains") {
+        let bp = path.key("body_contains");
+        match name_of(cx, b, &bp) {
+            Some(s) => out.checks.push(Check {
+                name: format!("{request}: body contains {s:?}"),
+                kind: CheckKind::BodyContains(s.to_string()),
+            }),
+            None => ok = false,
+        }
+    }
+
+    if let Some(h) = f.get("headers") {
+        let hp = path.key("headers");
+        let items: Vec<(&Node, P)> = match &h.value {
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n, hp.index(i)))
+                .collect(),
+            _ => vec![(h, hp.clone())],
+        };
+        for (n, p) in items {
+            match name_of(cx, n, &p) {
+                Some(name) if is_header_name(name) => out.checks.push(Check {
+                    name: format!("{request}: has header {}", name.to_ascii_lowercase()),
+                    kind: CheckKind::HeaderPresent(name.to_ascii_lowercase()),
+                }),
+                Some(name) => {
+                    cx.error(n, &p, format!("\"{name}\" is not a valid HTTP header name"));
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+    }
+
+    if let Some(d) = f.get("max_duration") {
+        match positive_duration_of(cx, d, &path.key("max_duration")) {
+            Some(limit) => out.checks.push(Check {
+                name: format!(
+                    "{request}: duration < {}",
+                    crate::plan::duration::format_duration(limit)
+                ),
+                kind: CheckKind::MaxDuration(limit),
+            }),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn captures(cx: &mut Cx, node: &Node, path: &P, slots: &[String]) -> Option<Vec<Capture>> {
+    let f = Fields::of(
+        cx,
+        node,
+        path,
+        "captures by name, e.g. { token: $.access_token }",
+    )?;
+    let mut out = Vec::with_capacity(f.entries.len());
+    let mut ok = true;
+    for (name, _, v) in &f.entries {
+        let p = path.key(name);
+        // Slots were assigned from the same names; a name that failed its checks has none.
+        let Some(slot) = slots.iter().position(|s| s == name) else {
+            ok = false;
+            continue;
+        };
+        let source = match &v.value {
+            Value::Str(s) => json_path(cx, v, &p, s).map(CaptureSource::Json),
+            Value::Map(_) => {
+                let Some(c) = Fields::of(cx, v, &p, "") else {
+                    ok = false;
+                    continue;
+                };
+                c.only(cx, &["json", "header", "cookie"]);
+                let given: Vec<&(&str, &Node, &Node)> = c
+                    .entries
+                    .iter()
+                    .filter(|(k, _, _)| ["json", "header", "cookie"].contains(k))
+                    .collect();
+                match given.as_slice() {
+                    [(k, _, src)] => {
+                        let sp = p.key(k);
+                        name_of(cx, src, &sp).and_then(|s| match *k {
+                            "json" => json_path(cx, src, &sp, s).map(CaptureSource::Json),
+                            "header" if is_header_name(s) => {
+                                Some(CaptureSource::Header(s.to_ascii_lowercase()))
+                            }
+                            "header" => {
+                                cx.error(
+                                    src,
+                                    &sp,
+                                    format!("\"{s}\" is not a valid HTTP header name"),
+                                );
+                                None
+                            }
+                            _ => Some(CaptureSource::Cookie(s.to_string())),
+                        })
+                    }
+                    [] => {
+                        cx.error(
+                            v,
+                            &p,
+                            "say where to capture from: { json: \"$.path\" }, { header: name } or { cookie: name }",
+                        );
+                        None
+                    }
+                    _ => {
+                        cx.error(v, &p, "capture from one place only: json, header or cookie");
+                        None
+                    }
+                }
+            }
+            other => {
+                cx.error(
+                    v,
+                    &p,
+                    format!(
+                        "expected a JSON path such as $.access_token, or {{ header: name }} / {{ cookie: name }}, found {}",
+                        kind(other)
+                    ),
+                );
+                None
+            }
+        };
+        match source {
+            Some(source) => out.push(Capture { slot, source }),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn metric_refs(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    metrics: &[CustomMetric],
+) -> Option<Vec<MetricId>> {
+    let items: Vec<(&Node, P)> = match &node.value {
+        Value::Seq(_) => seq_of(cx, node, path)?
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n, path.index(i)))
+            .collect(),
+        _ => vec![(node, path.clone())],
+    };
+    let mut out: Vec<MetricId> = Vec::new();
+    let mut ok = true;
+    for (n, p) in items {
+        let Some(name) = name_of(cx, n, &p) else {
+            ok = false;
+            continue;
+        };
+        match metrics.iter().position(|m| m.name == name) {
+            Some(id) if out.contains(&id) => {
+                cx.error(n, &p, format!("metric \"{name}\" is listed twice"));
+                ok = false;
+            }
+            Some(id) => out.push(id),
+            None if builtin_metric(name).is_some() => {
+                cx.error(
+                    n,
+                    &p,
+                    format!("\"{name}\" is a built-in metric; every request feeds it already"),
+                );
+                ok = false;
+            }
+            None => {
+                let hint = suggest::hint(name, metrics.iter().map(|m| m.name.as_str()));
+                let declare = if hint.is_empty() {
+                    format!("; declare it under `metrics:` (e.g. `{name}: trend`)")
+                } else {
+                    String::new()
+                };
+                cx.error(n, &p, format!("unknown metric \"{name}\"{hint}{declare}"));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}

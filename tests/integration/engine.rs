@@ -1,0 +1,261 @@
+//! The engine driven with plans built in code, against the reference API on 127.0.0.1:0:
+//! what the scheduler issued, what was recorded, and how thresholds judge it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kaizen_loadtest::exec::{self, Selection, Stop};
+use kaizen_loadtest::fixture::{self, FixtureConfig};
+use kaizen_loadtest::metrics::dataset::{Dataset, Names};
+use kaizen_loadtest::plan::model::*;
+use kaizen_loadtest::template::{self, Scope, VarRef};
+
+struct NoVars;
+impl Scope for NoVars {
+    fn resolve(&self, path: &str) -> Result<VarRef, String> {
+        Err(format!("unknown variable {path}"))
+    }
+}
+
+fn get(name: &str, path: &str) -> RequestSpec {
+    RequestSpec {
+        name: name.into(),
+        method: "GET".into(),
+        url: template::compile(path, &NoVars).unwrap(),
+        query: vec![],
+        headers: vec![],
+        body: None,
+        expect: Expect::default(),
+        captures: vec![],
+        metrics: vec![],
+        timeout: None,
+        line: 1,
+    }
+}
+
+pub fn plan_with(executor: Executor, requests: Vec<RequestSpec>) -> Plan {
+    let flow = (0..requests.len()).map(Step::Request).collect();
+    Plan {
+        name: "engine".into(),
+        file: "engine.yaml".into(),
+        hash: "0".into(),
+        environments: vec![],
+        default_environment: None,
+        defaults: Defaults::default(),
+        feeds: vec![],
+        requests,
+        metrics: vec![],
+        captures: vec![],
+        thresholds: vec![],
+        scenarios: vec![Scenario {
+            name: "s".into(),
+            executor,
+            start_time: Duration::ZERO,
+            graceful_stop: Duration::from_secs(5),
+            setup: vec![],
+            flow,
+            teardown: vec![],
+            thresholds: vec![],
+            protected_ok: false,
+            think: None,
+            line: 1,
+        }],
+        secrets: vec![],
+        warnings: vec![],
+        regressions: vec![],
+        drift: vec![],
+        drift_window: None,
+    }
+}
+
+pub fn run_plan(plan: Plan, base_url: String) -> (exec::Outcome, Dataset) {
+    let plan = Arc::new(plan);
+    let sel = Selection {
+        scenarios: vec![0],
+        env: "test".into(),
+        base_url,
+        parallel: false,
+        insecure_skip_tls_verify: false,
+    };
+    let outcome = exec::run(plan.clone(), &sel, Stop::default(), false, Box::new(|_| {})).unwrap();
+    let durations: Vec<_> = outcome.runs.iter().map(|r| (r.index, r.duration.as_secs_f64())).collect();
+    let ds = Dataset::from_recorder(
+        &outcome.collected.total,
+        &Names { plan: &plan, groups: &outcome.groups, checks: &outcome.checks, durations: &durations },
+    );
+    (outcome, ds)
+}
+
+#[test]
+fn per_vu_iterations_issue_exactly_vus_times_iterations() {
+    let _load = crate::load_lock();
+    let server = fixture::spawn("127.0.0.1:0".parse().unwrap(), FixtureConfig::default()).unwrap();
+    let plan = plan_with(
+        Executor::PerVuIterations { vus: 3, iterations: 7, max_duration: Duration::from_secs(30) },
+        vec![get("health", "/health"), get("missing", "/nope")],
+    );
+    let (outcome, ds) = run_plan(plan, server.base_url());
+    let total = &outcome.collected.total;
+    assert_eq!(total.scenarios[0].iterations, 21);
+    let health: u64 = ds.series.iter().filter(|s| s.name == "health").map(|s| s.count).sum();
+    let missing: Vec<_> = ds.series.iter().filter(|s| s.name == "missing").collect();
+    assert_eq!(health, 21);
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0].status, 404);
+    assert!(missing[0].failed, "a 404 is a failed request by k6's default");
+    assert_eq!(missing[0].count, 21);
+    server.stop();
+}
+
+fn server_with(latency: &str, error_rate: f64) -> fixture::FixtureHandle {
+    fixture::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        FixtureConfig { latency: latency.parse().unwrap(), error_rate, ..Default::default() },
+    )
+    .unwrap()
+}
+
+#[test]
+fn shared_iterations_are_shared_exactly() {
+    let _load = crate::load_lock();
+    let server = server_with("1ms", 0.0);
+    let plan = plan_with(
+        Executor::SharedIterations { vus: 4, iterations: 37, max_duration: Duration::from_secs(30) },
+        vec![get("health", "/health")],
+    );
+    let (outcome, ds) = run_plan(plan, server.base_url());
+    assert_eq!(outcome.collected.total.scenarios[0].iterations, 37);
+    assert_eq!(ds.series.iter().map(|s| s.count).sum::<u64>(), 37);
+}
+
+#[test]
+fn constant_arrival_rate_starts_what_the_schedule_says() {
+    let _load = crate::load_lock();
+    let server = server_with("2ms", 0.0);
+    let plan = plan_with(
+        Executor::ConstantArrivalRate {
+            rate: 40,
+            time_unit: Duration::from_secs(1),
+            duration: Duration::from_secs(2),
+            pre_allocated_vus: 5,
+            max_vus: 10,
+        },
+        vec![get("health", "/health")],
+    );
+    let (outcome, ds) = run_plan(plan, server.base_url());
+    let s = &outcome.collected.total.scenarios[0];
+    // 40/s for 2 s: the schedule has exactly 80 start times; none may be dropped with 10 VUs
+    // free for 2 ms requests.
+    assert_eq!(s.iterations + s.dropped, 80, "{s:?}");
+    assert_eq!(s.dropped, 0);
+    assert_eq!(ds.series.iter().map(|x| x.count).sum::<u64>(), 80);
+    assert!(s.start_lag.is_some(), "open model records its start lag");
+}
+
+#[test]
+fn arrival_rate_drops_iterations_when_no_vu_is_free() {
+    let _load = crate::load_lock();
+    let server = server_with("300ms", 0.0);
+    let plan = plan_with(
+        Executor::ConstantArrivalRate {
+            rate: 20,
+            time_unit: Duration::from_secs(1),
+            duration: Duration::from_secs(1),
+            pre_allocated_vus: 1,
+            max_vus: 2,
+        },
+        vec![get("health", "/health")],
+    );
+    let (outcome, _) = run_plan(plan, server.base_url());
+    let s = &outcome.collected.total.scenarios[0];
+    assert_eq!(s.iterations + s.dropped, 20, "{s:?}");
+    // Two VUs busy 300 ms each can start at most ~8 of the 20 in one second.
+    assert!(s.dropped >= 8, "{s:?}");
+}
+
+#[test]
+fn graceful_stop_interrupts_what_runs_too_long() {
+    let _load = crate::load_lock();
+    let server = server_with("3s", 0.0);
+    let mut plan = plan_with(
+        Executor::ConstantVus { vus: 2, duration: Duration::from_millis(300) },
+        vec![get("slow", "/health")],
+    );
+    plan.scenarios[0].graceful_stop = Duration::from_millis(200);
+    let t0 = std::time::Instant::now();
+    let (outcome, _) = run_plan(plan, server.base_url());
+    let s = &outcome.collected.total.scenarios[0];
+    assert_eq!(s.iterations, 0);
+    assert_eq!(s.interrupted, 2, "{s:?}");
+    assert!(t0.elapsed() < Duration::from_secs(3), "the run did not wait for the 3 s requests");
+}
+
+#[test]
+fn ramping_vus_follow_the_stages() {
+    let _load = crate::load_lock();
+    let server = server_with("5ms", 0.0);
+    let plan = plan_with(
+        Executor::RampingVus {
+            start_vus: 0,
+            stages: vec![
+                Stage { duration: Duration::from_millis(1500), target: 6 },
+                Stage { duration: Duration::from_millis(1500), target: 6 },
+                Stage { duration: Duration::from_millis(500), target: 0 },
+            ],
+            graceful_ramp_down: Duration::from_secs(1),
+        },
+        vec![get("health", "/health")],
+    );
+    let (outcome, _) = run_plan(plan, server.base_url());
+    let s = &outcome.collected.total.scenarios[0];
+    assert_eq!(s.vus_max, 6, "{s:?}");
+    let series = &outcome.collected.series[0];
+    assert!(series.iter().any(|p| p.vus == 6), "{series:?}");
+    assert!(series.first().map_or(false, |p| p.vus < 6), "{series:?}");
+}
+
+fn threshold(key: &str, cond: &str) -> Threshold {
+    let key = kaizen_loadtest::thresholds::parse_metric_key(key).unwrap();
+    let metric_type = kaizen_loadtest::thresholds::builtin_metric(&key.metric).unwrap();
+    Threshold {
+        key,
+        metric_type,
+        conditions: vec![ThresholdCondition {
+            condition: kaizen_loadtest::thresholds::parse_condition(cond).unwrap(),
+            abort_on_fail: false,
+            delay_abort_eval: Duration::ZERO,
+        }],
+        line: 1,
+    }
+}
+
+#[test]
+fn thresholds_judge_the_injected_error_rate_and_latency() {
+    use kaizen_loadtest::metrics::build::evaluate;
+    use kaizen_loadtest::metrics::summary::ThresholdStatus::*;
+    let _load = crate::load_lock();
+    let server = server_with("20ms", 0.25);
+    let plan = plan_with(
+        Executor::PerVuIterations { vus: 2, iterations: 20, max_duration: Duration::from_secs(30) },
+        vec![get("health", "/health")],
+    );
+    let (_, ds) = run_plan(plan.clone(), server.base_url());
+    let judged = evaluate(
+        Some(&plan),
+        &ds,
+        "s",
+        &[
+            threshold("http_req_failed", "rate<0.1"),
+            threshold("http_req_failed", "rate<0.3"),
+            threshold("http_req_duration", "p(95)>=20"),
+            threshold("http_req_duration", "max<1"),
+            threshold("http_req_duration{status:500}", "count>0"),
+            threshold("http_reqs", "count==40"),
+            threshold("http_req_duration{name:nothing}", "p(95)<1"),
+        ],
+    );
+    let statuses: Vec<_> = judged.iter().map(|t| t.status).collect();
+    // The reference API fails exactly 25% of requests: 10 of 40.
+    assert_eq!(judged[0].observed, Some(0.25));
+    assert_eq!(statuses, vec![Fail, Pass, Pass, Fail, NoData, Pass, NoData], "{judged:#?}");
+}

@@ -1,0 +1,380 @@
+//! `run`, `demo`, `merge`, `compare` and `report` as a user runs them: the real binary, as a
+//! child process, against the reference API on 127.0.0.1:0 started by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kaizen_loadtest::fixture::{self, FixtureConfig, FixtureHandle};
+use kaizen_loadtest::metrics::summary::Summary;
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kaizen-loadtest"));
+    // Nothing from the developer's or CI's environment may steer these runs.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KAIZEN_LOADTEST_") || k.starts_with("GITHUB_") || k.starts_with("CI_") {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+fn api(latency: &str, error_rate: f64) -> FixtureHandle {
+    fixture::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        FixtureConfig { latency: latency.parse().unwrap(), error_rate, seed_users: 50, ..Default::default() },
+    )
+    .unwrap()
+}
+
+/// A small plan against the reference API: a session per VU, then reads.
+fn plan(dir: &Path, executor: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"version: 1
+name: run-test
+environments:
+  local: {{ base_url: "http://127.0.0.1:9" }}
+  production: {{ base_url: "http://127.0.0.1:9", protected: true }}
+vars: {{ password: "LoadTest123!" }}
+requests:
+  health: {{ get: /health, expect: {{ status: 200 }} }}
+  register:
+    post: /api/v1/auth/register
+    json: {{ email: "{{{{random_email}}}}", password: "{{{{vars.password}}}}" }}
+    expect: {{ status: 201 }}
+    capture: {{ email: $.email }}
+  login:
+    post: /api/v1/auth/login
+    json: {{ email: "{{{{email}}}}", password: "{{{{vars.password}}}}" }}
+    expect: {{ status: 200, json: [access_token] }}
+    capture: {{ token: $.access_token }}
+  agents:
+    get: /api/v1/agents
+    headers: {{ authorization: "Bearer {{{{token}}}}" }}
+    expect: {{ status: 200 }}
+thresholds:
+  http_req_failed: ["rate<0.1"]
+  http_req_duration: ["p(95)<2000"]
+{extra}
+scenarios:
+  smoke:
+    {executor}
+    setup: [register, login]
+    flow: [health, agents]
+  other:
+    executor: per-vu-iterations
+    vus: 1
+    iterations: 1
+    flow: [health]
+"#
+    );
+    let p = dir.join("plan.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn summary_in(dir: &Path) -> (PathBuf, Summary) {
+    let p = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_summary.json"))
+        .unwrap_or_else(|| panic!("no JSON summary in {}", dir.display()));
+    let s = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    (p, s)
+}
+
+fn text(o: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn demo_runs_a_complete_load_test() {
+    let _load = crate::load_lock();
+    let out = tempfile::tempdir().unwrap();
+    let o = bin().args(["demo", "--duration", "3s", "--out-dir"]).arg(out.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, s) = summary_in(out.path());
+    assert!(s.verdict.passed);
+    let smoke = &s.scenarios[0];
+    assert_eq!(smoke.name, "smoke");
+    assert!(smoke.requests > 20, "{}", smoke.requests);
+    assert_eq!(smoke.requests_failed, 0);
+    let names: Vec<_> = smoke.endpoints.iter().map(|e| e.name.as_str()).collect();
+    for n in ["health", "register", "login", "me", "list_agents", "create_agent", "metrics", "logout"] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    // Captured tokens were used: every check passed, so no 401s.
+    assert!(smoke.checks.iter().all(|c| c.fails == 0), "{:?}", smoke.checks);
+}
+
+#[test]
+fn thresholds_fail_with_99_when_the_target_errs() {
+    let _load = crate::load_lock();
+    let server = api("1ms", 0.5);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), "executor: per-vu-iterations\n    vus: 2\n    iterations: 10", "");
+    let o = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--out-dir"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let (_, s) = summary_in(&dir.path().join("out"));
+    assert!(!s.verdict.passed);
+    assert!(s.verdict.failed.iter().any(|f| f == "http_req_failed rate<0.1"), "{:?}", s.verdict.failed);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("http_req_failed"), "{stdout}");
+}
+
+#[test]
+fn a_passing_run_exits_0_and_names_its_files() {
+    let _load = crate::load_lock();
+    let server = api("1ms", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), "executor: constant-vus\n    vus: 3\n    duration: 2s", "");
+    let o = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--out-dir"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (path, s) = summary_in(&dir.path().join("out"));
+    assert!(path.file_name().unwrap().to_string_lossy().starts_with("smoke_local_"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&*path.file_name().unwrap().to_string_lossy()));
+    assert_eq!(s.run.scenarios, vec!["smoke"]);
+    assert_eq!(s.scenarios[0].vus_max, 3);
+    assert!(s.scenarios[0].timeseries.points.len() >= 1);
+    // Sessions were set up once per VU: 3 registrations.
+    let reg = s.scenarios[0].endpoints.iter().find(|e| e.name == "register").unwrap();
+    assert_eq!(reg.requests, 3);
+}
+
+#[test]
+fn dry_run_and_bad_input_send_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), "executor: constant-vus\n    vus: 3\n    duration: 2m", "");
+    // Port 9 on loopback: nothing listens, and nothing must be sent.
+    let o = bin().args(["run", "all", "--dry-run", "--vus", "30", "--duration", "10m", "--plan"]).arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("30 VUs for 10m"), "{stdout}");
+    assert!(stdout.contains("nothing was sent"), "{stdout}");
+
+    let o = bin().args(["run", "smok", "--plan"]).arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean \"smoke\""), "{}", text(&o));
+
+    let o = bin().args(["run", "smoke", "--env", "production", "--plan"]).arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("protected"), "{}", text(&o));
+
+    let o = bin().args(["run", "smoke", "--duration", "soon", "--plan"]).arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    let o = bin().args(["run", "smoke", "--segment", "3/2", "--plan"]).arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn interrupted_run_writes_its_reports_and_exits_130() {
+    let _load = crate::load_lock();
+    let server = api("5ms", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), "executor: constant-vus\n    vus: 4\n    duration: 60s", "");
+    let child = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--out-dir"])
+        .arg(dir.path().join("out"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(t0.elapsed() < Duration::from_secs(20), "graceful stop took {:?}", t0.elapsed());
+    let (_, s) = summary_in(&dir.path().join("out"));
+    assert!(s.run.interrupted);
+    assert_eq!(s.scenarios[0].status, "interrupted");
+    assert!(s.scenarios[0].requests > 0);
+}
+
+#[test]
+fn segments_merge_exactly_into_the_whole() {
+    let _load = crate::load_lock();
+    let server = api("1ms", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), "executor: per-vu-iterations\n    vus: 5\n    iterations: 6", "");
+    let run = |out: &str, seg: Option<&str>| {
+        let mut c = bin();
+        c.args(["run", "smoke", "--run-id", "r1", "--plan"])
+            .arg(&p)
+            .args(["--base-url", &server.base_url(), "--format", "json", "--out-dir"])
+            .arg(dir.path().join(out));
+        if let Some(s) = seg {
+            c.args(["--segment", s]);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        summary_in(&dir.path().join(out))
+    };
+    let (_, whole) = run("whole", None);
+    let (p1, s1) = run("p1", Some("1/2"));
+    let (p2, s2) = run("p2", Some("2/2"));
+    // 5 VUs over 2 segments is 3 + 2.
+    assert_eq!(s1.scenarios[0].iterations, 18);
+    assert_eq!(s2.scenarios[0].iterations, 12);
+
+    let o = bin().args(["merge"]).arg(&p1).arg(&p2).args(["--format", "json", "--out-dir"]).arg(dir.path().join("merged")).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, merged) = summary_in(&dir.path().join("merged"));
+    let m = &merged.scenarios[0];
+    let w = &whole.scenarios[0];
+    assert_eq!(m.iterations, w.iterations);
+    assert_eq!(m.requests, w.requests);
+    for (a, b) in m.endpoints.iter().zip(&w.endpoints) {
+        assert_eq!((&a.name, a.requests), (&b.name, b.requests));
+    }
+    // The merged histogram is exactly the two parts' histograms added.
+    let parts: Vec<_> = [&s1, &s2]
+        .iter()
+        .map(|s| kaizen_loadtest::metrics::dataset::Dataset::from_raw(&s.data).unwrap())
+        .collect();
+    let mut sum = kaizen_loadtest::metrics::recorder::new_hist();
+    for d in &parts {
+        for s in &d.series {
+            if let Some(h) = &s.hists[0] {
+                sum.add(h).unwrap();
+            }
+        }
+    }
+    let md = kaizen_loadtest::metrics::dataset::Dataset::from_raw(&merged.data).unwrap();
+    let mut mh = kaizen_loadtest::metrics::recorder::new_hist();
+    for s in &md.series {
+        if let Some(h) = &s.hists[0] {
+            mh.add(h).unwrap();
+        }
+    }
+    assert_eq!(mh, sum);
+    assert_eq!(merged.verdict.thresholds_total, whole.verdict.thresholds_total);
+
+    // Parts that do not belong together are refused, naming the file.
+    let o = bin().args(["merge"]).arg(&p1).arg(&p1).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("both segment 1/2"), "{}", text(&o));
+    let o = bin().args(["merge"]).arg(&p1).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2/2 missing"), "{}", text(&o));
+}
+
+#[test]
+fn baseline_regressions_fail_like_thresholds() {
+    let _load = crate::load_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        "executor: per-vu-iterations\n    vus: 2\n    iterations: 10",
+        "regression:\n  http_req_duration: \"p(95) +50%\"\n",
+    );
+    let run = |out: &str, latency: &str, baseline: Option<&Path>| {
+        let server = api(latency, 0.0);
+        let mut c = bin();
+        c.args(["run", "smoke", "--plan"])
+            .arg(&p)
+            .args(["--base-url", &server.base_url(), "--format", "json", "--out-dir"])
+            .arg(dir.path().join(out));
+        if let Some(b) = baseline {
+            c.arg("--baseline").arg(b);
+        }
+        let o = c.output().unwrap();
+        (o, dir.path().join(out))
+    };
+    let (o, base_dir) = run("base", "10ms", None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (base, _) = summary_in(&base_dir);
+    let (o, slow_dir) = run("slow", "60ms", Some(&base));
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let (slow_path, slow) = summary_in(&slow_dir);
+    let c = slow.baseline.as_ref().expect("comparison stored");
+    assert_eq!(c.regressions.len(), 1);
+    assert!(slow.verdict.failed.iter().any(|f| f.starts_with("regression:")), "{:?}", slow.verdict.failed);
+
+    let o = bin().args(["compare"]).arg(&slow_path).arg(&base).arg("--plan").arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("p95"), "{}", text(&o));
+    let o = bin().args(["compare"]).arg(&base).arg(&base).arg("--plan").arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // A missing baseline is a note, not a failure.
+    let (o, _) = run("missing", "10ms", Some(&dir.path().join("nope.json")));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn stress_capacity_names_the_known_breaking_point() {
+    let _load = crate::load_lock();
+    // 4 requests served at once, 20 ms each: beyond 4 VUs requests queue, and p95 ≈ 20 ms × VUs / 4
+    // crosses 60 ms at about 12 VUs.
+    let server = fixture::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        FixtureConfig { latency: "20ms".parse().unwrap(), concurrency_limit: Some(4), ..Default::default() },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        "executor: ramping-vus\n    start_vus: 1\n    stages: [{ duration: 10s, target: 24 }]\n    graceful_ramp_down: 1s\n    thresholds: { http_req_duration: [\"p(95)<60\"] }",
+        "",
+    );
+    let o = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--format", "json", "--out-dir"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let (_, s) = summary_in(&dir.path().join("out"));
+    let c = s.scenarios[0].capacity.as_ref().expect("a ramping scenario gets a capacity analysis");
+    assert_eq!(c.broken_by.as_deref(), Some("p95 crossed 60 ms"), "{c:?}");
+    let at = c.at.as_ref().unwrap();
+    assert!((8.0..=18.0).contains(&at.load), "broke at {} VUs: {c:?}", at.load);
+    // The server's capacity is 4 / 20 ms = 200 req/s; what was held cannot exceed it by much.
+    assert!(c.held_rps < 260.0, "{c:?}");
+}
+
+#[test]
+fn soak_drift_compares_the_first_window_with_the_last() {
+    let _load = crate::load_lock();
+    // Latency grows by 2 ms every second of the server's life.
+    let server = api("2ms+2ms*secs", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        "executor: constant-vus\n    vus: 2\n    duration: 8s",
+        "drift:\n  http_req_duration: \"p(95) +50%\"\n",
+    );
+    let o = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--format", "json", "--out-dir"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let (_, s) = summary_in(&dir.path().join("out"));
+    let d = s.scenarios[0].drift.as_ref().expect("drift is reported");
+    let (first, last) = (d.first.p95.unwrap(), d.last.p95.unwrap());
+    assert!(last > first * 1.5, "first {first} last {last}");
+    assert!(d.slopes.p95_ms_per_h.unwrap() > 0.0);
+    assert_eq!(d.rules.len(), 1);
+    assert_eq!(s.verdict.drift_failed, 1, "{:?}", s.verdict);
+}
