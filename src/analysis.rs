@@ -8,17 +8,20 @@
 //! - **Generator health**: a run whose own process was saturated (CPU, start lag, dropped
 //!   iterations, a large coordinated-omission correction) is marked inconclusive.
 
-use crate::compare::{Allowed, RegressionResult, RegressionRule};
+use crate::compare::RegressionRule;
 use crate::metrics::collector::Windows;
 use crate::metrics::recorder::IntervalStats;
 use crate::metrics::summary::{
-    BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, ThresholdStatus, TimeSeries, WindowFigures,
+    BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, TimeSeries, WindowFigures,
 };
 use crate::thresholds::{self, Aggregation, Operator};
 
 fn window_figures(iv: &IntervalStats, span_s: f64) -> WindowFigures {
     let pct = |q: f64| {
-        iv.duration.as_ref().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+        iv.duration
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
     };
     WindowFigures {
         span_s,
@@ -61,46 +64,48 @@ fn window_value(w: &WindowFigures, r: &RegressionRule) -> Option<f64> {
 }
 
 /// Drift of one scenario, when the collector kept its windows.
-pub fn drift(scenario: &str, windows: &Windows, series: &TimeSeries, rules: &[RegressionRule]) -> Drift {
+pub fn drift(
+    scenario: &str,
+    windows: &Windows,
+    series: &TimeSeries,
+    rules: &[RegressionRule],
+) -> Drift {
     let first = window_figures(&windows.first, windows.first_span_s.max(1e-3));
     let last = window_figures(&windows.last, windows.last_span_s);
     let iv = series.interval_s.max(1e-3);
     let with_reqs: Vec<&Point> = series.points.iter().filter(|p| p.requests > 0).collect();
     let slopes = Slopes {
-        p95_ms_per_h: slope_per_hour(&with_reqs.iter().filter_map(|p| p.p95.map(|v| (p.t, v))).collect::<Vec<_>>()),
-        error_rate_per_h: slope_per_hour(
-            &with_reqs.iter().map(|p| (p.t, p.failed as f64 / p.requests as f64)).collect::<Vec<_>>(),
+        p95_ms_per_h: slope_per_hour(
+            &with_reqs
+                .iter()
+                .filter_map(|p| p.p95.map(|v| (p.t, v)))
+                .collect::<Vec<_>>(),
         ),
-        rps_per_h: slope_per_hour(&series.points.iter().map(|p| (p.t, p.requests as f64 / iv)).collect::<Vec<_>>()),
+        error_rate_per_h: slope_per_hour(
+            &with_reqs
+                .iter()
+                .map(|p| (p.t, p.failed as f64 / p.requests as f64))
+                .collect::<Vec<_>>(),
+        ),
+        rps_per_h: slope_per_hour(
+            &series
+                .points
+                .iter()
+                .map(|p| (p.t, p.requests as f64 / iv))
+                .collect::<Vec<_>>(),
+        ),
     };
     let results = rules
         .iter()
-        .map(|r| {
-            let b = window_value(&first, r);
-            let c = window_value(&last, r);
-            let (limit, status) = match (b, c) {
-                (Some(b), Some(c)) => {
-                    let limit = match r.allowed {
-                        Allowed::Percent(p) => b * (1.0 + p / 100.0),
-                        Allowed::Factor(f) => b * f,
-                        Allowed::Absolute(a) => b + a,
-                    };
-                    (Some(limit), if c <= limit { ThresholdStatus::Pass } else { ThresholdStatus::Fail })
-                }
-                _ => (None, ThresholdStatus::NoData),
-            };
-            RegressionResult {
-                scenario: scenario.to_string(),
-                metric: r.key.source.clone(),
-                rule: r.source.clone(),
-                baseline: b,
-                current: c,
-                limit,
-                status,
-            }
-        })
+        .map(|r| r.judge(scenario, window_value(&first, r), window_value(&last, r)))
         .collect();
-    Drift { window_s: windows.window.as_secs_f64(), first, last, slopes, rules: results }
+    Drift {
+        window_s: windows.window.as_secs_f64(),
+        first,
+        last,
+        slopes,
+        rules: results,
+    }
 }
 
 /// The SLO a capacity search looks for: the scenario's own p95 and error-rate thresholds.
@@ -108,7 +113,9 @@ fn slo_limits(s: &ScenarioSummary) -> (Option<f64>, Option<f64>) {
     let mut p95 = None;
     let mut err = None;
     for t in &s.thresholds {
-        let Ok(c) = thresholds::parse_condition(&t.expression) else { continue };
+        let Ok(c) = thresholds::parse_condition(&t.expression) else {
+            continue;
+        };
         if !matches!(c.operator, Operator::Lt | Operator::Le) {
             continue;
         }
@@ -116,7 +123,9 @@ fn slo_limits(s: &ScenarioSummary) -> (Option<f64>, Option<f64>) {
             ("http_req_duration", Aggregation::Percentile(p)) if (p - 95.0).abs() < 1e-9 => {
                 p95 = Some(p95.map_or(c.limit, |v: f64| v.min(c.limit)))
             }
-            ("http_req_failed", Aggregation::Rate) => err = Some(err.map_or(c.limit, |v: f64| v.min(c.limit))),
+            ("http_req_failed", Aggregation::Rate) => {
+                err = Some(err.map_or(c.limit, |v: f64| v.min(c.limit)))
+            }
             _ => {}
         }
     }
@@ -127,13 +136,21 @@ fn slo_limits(s: &ScenarioSummary) -> (Option<f64>, Option<f64>) {
 /// schedule asked for at `t` seconds (VUs or iterations per second).
 pub fn capacity(s: &ScenarioSummary, unit: &str, load_at: &dyn Fn(f64) -> f64) -> Option<Capacity> {
     let iv = s.timeseries.interval_s.max(1e-3);
-    let pts: Vec<(f64, f64, f64, Option<f64>, Option<f64>)> = s
+    // (t, load, rps, p95, error rate) per interval.
+    type Row = (f64, f64, f64, Option<f64>, Option<f64>);
+    let pts: Vec<Row> = s
         .timeseries
         .points
         .iter()
         .map(|p| {
             let err = (p.requests > 0).then(|| p.failed as f64 / p.requests as f64);
-            (p.t, load_at(p.t + iv / 2.0), p.requests as f64 / iv, p.p95, err)
+            (
+                p.t,
+                load_at(p.t + iv / 2.0),
+                p.requests as f64 / iv,
+                p.p95,
+                err,
+            )
         })
         .collect();
     if pts.len() < 3 {
@@ -174,7 +191,10 @@ pub fn capacity(s: &ScenarioSummary, unit: &str, load_at: &dyn Fn(f64) -> f64) -
                 continue;
             }
             let (bi, _) = best;
-            if i >= bi + 3 && pts[i].1 >= pts[bi].1 * 1.2 && (bi + 1..=i).all(|k| pts[k].2 <= best.1 * 1.05) {
+            if i >= bi + 3
+                && pts[i].1 >= pts[bi].1 * 1.2
+                && (bi + 1..=i).all(|k| pts[k].2 <= best.1 * 1.05)
+            {
                 broke = Some((bi + 1, "throughput stopped growing".to_string()));
                 break;
             }
@@ -185,7 +205,13 @@ pub fn capacity(s: &ScenarioSummary, unit: &str, load_at: &dyn Fn(f64) -> f64) -
     let held_rps = pts[..upto].iter().map(|p| p.2).fold(0.0, f64::max);
     let at = broke.as_ref().map(|(i, _)| {
         let p = pts[*i];
-        BreakPoint { t_s: p.0, load: p.1, rps: p.2, p95_ms: p.3, error_rate: p.4 }
+        BreakPoint {
+            t_s: p.0,
+            load: p.1,
+            rps: p.2,
+            p95_ms: p.3,
+            error_rate: p.4,
+        }
     });
     let text = match (&broke, &at) {
         (Some((_, why)), Some(b)) => format!(
@@ -196,7 +222,14 @@ pub fn capacity(s: &ScenarioSummary, unit: &str, load_at: &dyn Fn(f64) -> f64) -
             "no breaking point: held up to {held_load:.0} {unit} / {held_rps:.0} req/s within the SLO"
         ),
     };
-    Some(Capacity { unit: unit.to_string(), held_load, held_rps, broken_by: broke.map(|b| b.1), at, text })
+    Some(Capacity {
+        unit: unit.to_string(),
+        held_load,
+        held_rps,
+        broken_by: broke.map(|b| b.1),
+        at,
+        text,
+    })
 }
 
 /// Judges whether the generator kept up.
@@ -204,7 +237,9 @@ pub fn health(cpu_percent: Option<f64>, scenarios: &[ScenarioSummary]) -> Health
     let mut reasons = Vec::new();
     if let Some(c) = cpu_percent {
         if c >= 90.0 {
-            reasons.push(format!("the load generator used {c:.0}% of the machine's CPU"));
+            reasons.push(format!(
+                "the load generator used {c:.0}% of the machine's CPU"
+            ));
         }
     }
     for s in scenarios {
@@ -216,9 +251,16 @@ pub fn health(cpu_percent: Option<f64>, scenarios: &[ScenarioSummary]) -> Health
         }
         if let Some(o) = &s.open_model {
             if o.start_lag_p99_ms > 50.0 {
-                reasons.push(format!("{}: iterations started late (p99 {:.1} ms behind schedule)", s.name, o.start_lag_p99_ms));
+                reasons.push(format!(
+                    "{}: iterations started late (p99 {:.1} ms behind schedule)",
+                    s.name, o.start_lag_p99_ms
+                ));
             }
-            if let Some(p99) = s.metrics.get("http_req_duration").and_then(|m| m.values.get("p(99)")) {
+            if let Some(p99) = s
+                .metrics
+                .get("http_req_duration")
+                .and_then(|m| m.values.get("p(99)"))
+            {
                 if o.raw_p99_ms > 0.0 && *p99 > o.raw_p99_ms * 1.5 && *p99 - o.raw_p99_ms > 10.0 {
                     reasons.push(format!(
                         "{}: the coordinated-omission correction is large (p99 {:.1} ms corrected vs {:.1} ms raw)",
@@ -229,7 +271,11 @@ pub fn health(cpu_percent: Option<f64>, scenarios: &[ScenarioSummary]) -> Health
         }
     }
     Health {
-        status: if reasons.is_empty() { "ok".into() } else { "inconclusive".into() },
+        status: if reasons.is_empty() {
+            "ok".into()
+        } else {
+            "inconclusive".into()
+        },
         reasons,
         cpu_percent,
     }
@@ -255,7 +301,7 @@ pub fn process_cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::summary::{ThresholdResult, TimeSeries};
+    use crate::metrics::summary::{ThresholdResult, ThresholdStatus, TimeSeries};
     use std::collections::BTreeMap;
 
     fn scenario(points: Vec<Point>, thresholds: Vec<(&str, &str, f64)>) -> ScenarioSummary {
@@ -291,7 +337,10 @@ mod tests {
                     line: 0,
                 })
                 .collect(),
-            timeseries: TimeSeries { interval_s: 1.0, points },
+            timeseries: TimeSeries {
+                interval_s: 1.0,
+                points,
+            },
             open_model: None,
             drift: None,
             capacity: None,
@@ -299,7 +348,16 @@ mod tests {
     }
 
     fn pt(t: f64, requests: u64, failed: u64, p95: f64) -> Point {
-        Point { t, requests, failed, iterations: requests, vus: t as u64, p50: Some(p95 / 2.0), p95: Some(p95), p99: Some(p95), }
+        Point {
+            t,
+            requests,
+            failed,
+            iterations: requests,
+            vus: t as u64,
+            p50: Some(p95 / 2.0),
+            p95: Some(p95),
+            p99: Some(p95),
+        }
     }
 
     #[test]
@@ -307,7 +365,11 @@ mod tests {
         // Load = t VUs; p95 stays at 50 ms up to 30 VUs, then climbs past 1000 ms.
         let points: Vec<Point> = (0..60)
             .map(|t| {
-                let p95 = if t < 30 { 50.0 } else { 50.0 + (t - 30) as f64 * 100.0 };
+                let p95 = if t < 30 {
+                    50.0
+                } else {
+                    50.0 + (t - 30) as f64 * 100.0
+                };
                 pt(t as f64, 10 * t.min(30) as u64, 0, p95)
             })
             .collect();
@@ -323,7 +385,9 @@ mod tests {
     #[test]
     fn capacity_finds_the_knee_without_thresholds() {
         // Throughput grows with load up to 20, then stays flat while load keeps rising.
-        let points: Vec<Point> = (0..40).map(|t| pt(t as f64, 10 * t.min(20) as u64, 0, 5.0)).collect();
+        let points: Vec<Point> = (0..40)
+            .map(|t| pt(t as f64, 10 * t.min(20) as u64, 0, 5.0))
+            .collect();
         let s = scenario(points, vec![]);
         let c = capacity(&s, "VUs", &|t| t.floor()).unwrap();
         assert_eq!(c.broken_by.as_deref(), Some("throughput stopped growing"));
@@ -332,7 +396,9 @@ mod tests {
 
     #[test]
     fn no_break_is_said_plainly() {
-        let points: Vec<Point> = (0..10).map(|t| pt(t as f64, 10 * t as u64 + 10, 0, 5.0)).collect();
+        let points: Vec<Point> = (0..10)
+            .map(|t| pt(t as f64, 10 * t as u64 + 10, 0, 5.0))
+            .collect();
         let s = scenario(points, vec![("http_req_duration", "p(95)<1000", 1000.0)]);
         let c = capacity(&s, "VUs", &|t| t.floor()).unwrap();
         assert!(c.broken_by.is_none());
@@ -341,7 +407,9 @@ mod tests {
 
     #[test]
     fn slopes_are_per_hour() {
-        let pts: Vec<(f64, f64)> = (0..10).map(|i| (i as f64 * 60.0, 100.0 + i as f64)).collect();
+        let pts: Vec<(f64, f64)> = (0..10)
+            .map(|i| (i as f64 * 60.0, 100.0 + i as f64))
+            .collect();
         // +1 per minute is +60 per hour.
         assert!((slope_per_hour(&pts).unwrap() - 60.0).abs() < 1e-9);
     }

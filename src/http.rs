@@ -60,7 +60,10 @@ pub fn classify(err: &reqwest::Error) -> ErrorClass {
                 TimedOut => return ErrorClass::Timeout,
                 _ => {}
             }
-            if io.get_ref().is_some_and(|e| e.downcast_ref::<rustls::Error>().is_some()) {
+            if io
+                .get_ref()
+                .is_some_and(|e| e.downcast_ref::<rustls::Error>().is_some())
+            {
                 return ErrorClass::Tls;
             }
         }
@@ -102,6 +105,9 @@ mod tests {
             strip_credentials("https://bob:hunter2@api.example.com/v1"),
             "https://api.example.com/v1"
         );
-        assert_eq!(strip_credentials("http://127.0.0.1:8000"), "http://127.0.0.1:8000");
+        assert_eq!(
+            strip_credentials("http://127.0.0.1:8000"),
+            "http://127.0.0.1:8000"
+        );
     }
 }

@@ -74,7 +74,13 @@ impl WindowAcc {
     const BUCKETS: u64 = 10;
 
     fn new(window: Duration) -> Self {
-        WindowAcc { window, first: IntervalStats::default(), first_end_s: 0.0, ring: Default::default(), last_t_s: 0.0 }
+        WindowAcc {
+            window,
+            first: IntervalStats::default(),
+            first_end_s: 0.0,
+            ring: Default::default(),
+            last_t_s: 0.0,
+        }
     }
 
     fn add(&mut self, t_s: f64, width_s: f64, iv: &IntervalStats) {
@@ -93,7 +99,11 @@ impl WindowAcc {
                 self.ring.push_back((b, acc));
             }
         }
-        while self.ring.front().is_some_and(|(f, _)| b.saturating_sub(*f) >= Self::BUCKETS) {
+        while self
+            .ring
+            .front()
+            .is_some_and(|(f, _)| b.saturating_sub(*f) >= Self::BUCKETS)
+        {
             self.ring.pop_front();
         }
         self.last_t_s = self.last_t_s.max(t_s + width_s);

@@ -5,7 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
+
+use crate::metrics::recorder::{new_hist, Hist};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -261,7 +266,8 @@ pub struct ThresholdResult {
     /// The aggregated value it was judged on (trend values in ms), absent with no data.
     pub observed: Option<f64>,
     pub limit: f64,
-    /// `ms` for trends, `rate` for rates (0..1), `count` for counters, `` for gauges.
+    /// `ms` for trends, `rate` for rate metrics (0..1), `count` for a `count` condition, `per_s`
+    /// for a counter's `rate`, `` for gauges.
     pub unit: String,
     pub status: ThresholdStatus,
     pub abort_on_fail: bool,
@@ -361,27 +367,64 @@ pub struct RawCustom {
     pub hist: Option<String>,
 }
 
-/// Serializes a histogram as HDR V2, deflate-compressed, base64 (standard alphabet).
-pub fn encode_hist(h: &crate::metrics::recorder::Hist) -> String {
-    use base64::Engine as _;
-    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+/// Why a serialized histogram could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum HistDecodeError {
+    #[error("histogram is not valid base64")]
+    Base64(#[source] base64::DecodeError),
+    #[error("histogram is not a valid HDR V2 (deflate) encoding")]
+    Hdr(#[source] hdrhistogram::serialization::DeserializeError),
+    #[error("histogram holds values outside 1 µs..1 h")]
+    Bounds(#[source] hdrhistogram::AdditionError),
+}
+
+/// Serializes a histogram for [`RawData`]: HDR V2 with deflate, then standard base64 (the
+/// encoding HdrHistogram's other implementations read too).
+pub fn encode_hist(h: &Hist) -> String {
     let mut buf = Vec::new();
     V2DeflateSerializer::new()
         .serialize(h, &mut buf)
-        .expect("serializing into memory cannot fail");
-    base64::engine::general_purpose::STANDARD.encode(buf)
+        .expect("serializing into a Vec cannot fail");
+    BASE64.encode(buf)
 }
 
-/// Reads a histogram written by [`encode_hist`], re-bounded to the fixed bounds so that it adds
-/// to any other.
-pub fn decode_hist(s: &str) -> anyhow::Result<crate::metrics::recorder::Hist> {
-    use base64::Engine as _;
-    use hdrhistogram::serialization::Deserializer;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim())?;
-    let h: crate::metrics::recorder::Hist = Deserializer::new()
-        .deserialize(&mut std::io::Cursor::new(bytes))
-        .map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
-    let mut out = crate::metrics::recorder::new_hist();
-    out.add(&h).map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
+/// Reads a histogram written by [`encode_hist`]. The result always has the recorder's fixed
+/// bounds, so it merges with any other histogram of the run with `add`.
+pub fn decode_hist(s: &str) -> Result<Hist, HistDecodeError> {
+    let bytes = BASE64.decode(s.trim()).map_err(HistDecodeError::Base64)?;
+    let read: Hist = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(HistDecodeError::Hdr)?;
+    let mut out = new_hist();
+    out.add(&read).map_err(HistDecodeError::Bounds)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_survive_encoding() {
+        let mut h = new_hist();
+        for v in (1..5000u64).map(|i| i * 37) {
+            h.record(v).unwrap();
+        }
+        h.record(3_000_000_000).unwrap();
+        let s = encode_hist(&h);
+        assert!(s.is_ascii());
+        let back = decode_hist(&s).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.value_at_quantile(0.95), h.value_at_quantile(0.95));
+        assert_eq!(decode_hist(&encode_hist(&new_hist())).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(matches!(
+            decode_hist("%%%"),
+            Err(HistDecodeError::Base64(_))
+        ));
+        assert!(matches!(decode_hist("AAAA"), Err(HistDecodeError::Hdr(_))));
+    }
 }

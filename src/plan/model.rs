@@ -358,12 +358,8 @@ impl Plan {
 
     /// The type of a metric name, built-in or declared by the plan.
     pub fn metric_type(&self, name: &str) -> Option<MetricType> {
-        crate::thresholds::builtin_metric(name).or_else(|| {
-            self.metrics
-                .iter()
-                .find(|m| m.name == name)
-                .map(|m| m.kind)
-        })
+        crate::thresholds::builtin_metric(name)
+            .or_else(|| self.metrics.iter().find(|m| m.name == name).map(|m| m.kind))
     }
 
     /// The thresholds that apply to a scenario in an environment: plan-wide, replaced per key
