@@ -104,7 +104,11 @@ fn metrics(s: &Summary) -> Map<String, Value> {
             .filter_map(|sc| sc.metrics.get(key))
             .collect();
         let mut values = match found.first() {
-            None => Map::new(),
+            // A sub-metric only a threshold names (`http_req_duration{name:login}`): its
+            // figures come from the raw histograms, as k6 would have tracked them.
+            None => merged_hist(s, key)
+                .map(|h| trend_of(&h))
+                .unwrap_or_default(),
             Some(first) if s.scenarios.len() == 1 => flat(first),
             Some(first) => fold(s, key, &first.kind, &found),
         };
@@ -172,6 +176,19 @@ fn flat(m: &Metric) -> Map<String, Value> {
     out
 }
 
+/// A trend's k6 values from its histogram (µs), in ms.
+fn trend_of(h: &Hist) -> Map<String, Value> {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let mut out = Map::new();
+    out.insert("avg".into(), num(h.mean() / 1000.0));
+    out.insert("min".into(), num(ms(h.min())));
+    out.insert("med".into(), num(ms(h.value_at_quantile(0.5))));
+    out.insert("max".into(), num(ms(h.max())));
+    out.insert("p(90)".into(), num(ms(h.value_at_quantile(0.90))));
+    out.insert("p(95)".into(), num(ms(h.value_at_quantile(0.95))));
+    out
+}
+
 /// One metric over several scenarios.
 fn fold(s: &Summary, key: &str, kind: &str, found: &[&Metric]) -> Map<String, Value> {
     let sum = |k: &str| found.iter().filter_map(|m| m.values.get(k)).sum::<f64>();
@@ -185,13 +202,7 @@ fn fold(s: &Summary, key: &str, kind: &str, found: &[&Metric]) -> Map<String, Va
     match kind {
         "trend" => {
             if let Some(h) = merged_hist(s, key) {
-                let ms = |us: u64| us as f64 / 1000.0;
-                out.insert("avg".into(), num(h.mean() / 1000.0));
-                out.insert("min".into(), num(ms(h.min())));
-                out.insert("med".into(), num(ms(h.value_at_quantile(0.5))));
-                out.insert("max".into(), num(ms(h.max())));
-                out.insert("p(90)".into(), num(ms(h.value_at_quantile(0.90))));
-                out.insert("p(95)".into(), num(ms(h.value_at_quantile(0.95))));
+                out = trend_of(&h);
             } else {
                 // No histogram to merge: exact where the figures allow (min, max, a
                 // count-weighted mean), the worst scenario's percentiles otherwise.
@@ -492,6 +503,23 @@ mod tests {
             .sum();
         assert_eq!(k["metrics"]["checks"]["fails"], json!(fails));
         assert_eq!(k["root_group"]["checks"].as_object().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn a_sub_metric_named_only_by_a_threshold_gets_its_figures() {
+        let mut s = testdata::load("passed");
+        let mut t = s.scenarios[0].thresholds[0].clone();
+        t.metric = "http_req_duration{name:me}".into();
+        s.scenarios[0].thresholds.push(t);
+        let k: Value = serde_json::from_slice(&K6.render(&s).unwrap()).unwrap();
+        let me = s.scenarios[0]
+            .endpoints
+            .iter()
+            .find(|e| e.name == "me")
+            .unwrap();
+        let m = &k["metrics"]["http_req_duration{name:me}"];
+        assert_eq!(m["p(95)"], num(me.latency.p95), "{m}");
+        assert_eq!(m["thresholds"], json!({"p(95)<500": false}));
     }
 
     #[test]
