@@ -386,6 +386,51 @@ fn segments_merge_exactly_into_the_whole() {
         whole.verdict.thresholds_total
     );
 
+    // Four segments (2 + 1 + 1 + 1 VUs) merge into the same whole.
+    let quarters: Vec<_> = (1..=4)
+        .map(|i| run(&format!("q{i}"), Some(&format!("{i}/4"))))
+        .collect();
+    let vus: Vec<u64> = quarters
+        .iter()
+        .map(|(_, s)| s.scenarios[0].iterations / 6)
+        .collect();
+    assert_eq!(vus, vec![2, 1, 1, 1]);
+    let o = bin()
+        .arg("merge")
+        .args(quarters.iter().map(|(p, _)| p))
+        .args(["--format", "json", "--out-dir"])
+        .arg(dir.path().join("merged4"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, merged4) = summary_in(&dir.path().join("merged4"));
+    assert_eq!(merged4.scenarios[0].requests, w.requests);
+    assert_eq!(merged4.scenarios[0].iterations, w.iterations);
+    assert_eq!(merged4.verdict.passed, whole.verdict.passed);
+
+    // Parts of another run are refused, naming the file.
+    let other = dir.path().join("other.json");
+    let mut foreign = s2.clone();
+    foreign.run.run_id = Some("r2".into());
+    std::fs::write(&other, serde_json::to_vec(&foreign).unwrap()).unwrap();
+    let o = bin().args(["merge"]).arg(&p1).arg(&other).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("other.json belongs to run r2"),
+        "{}",
+        text(&o)
+    );
+    foreign.run.run_id = Some("r1".into());
+    foreign.run.plan_hash = "0".repeat(64);
+    std::fs::write(&other, serde_json::to_vec(&foreign).unwrap()).unwrap();
+    let o = bin().args(["merge"]).arg(&p1).arg(&other).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("another plan"),
+        "{}",
+        text(&o)
+    );
+
     // Parts that do not belong together are refused, naming the file.
     let o = bin().args(["merge"]).arg(&p1).arg(&p1).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
