@@ -6,6 +6,7 @@ mod fixture;
 mod plans;
 mod reports;
 mod run;
+mod soak_size;
 
 /// Tests that send load run one at a time: the machine has 2 cores and timing matters.
 pub fn load_lock() -> std::sync::MutexGuard<'static, ()> {
