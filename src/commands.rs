@@ -24,6 +24,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Merge(args) => crate::merge::command(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
+        Command::Comment(args) => crate::notify::comment(&args),
         Command::ServeFixture(_) => unreachable!("handled in lib::run"),
     }
 }
@@ -150,6 +151,7 @@ pub(crate) struct RunRequest {
     pub segment: Option<crate::segment::Segment>,
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
+    pub notify: crate::cli::NotifyArgs,
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -183,6 +185,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         })
                 })
                 .transpose()?,
+            notify: (*args.notify).clone(),
         },
     )
 }
@@ -293,7 +296,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         req.quiet,
     );
     let cpu_before = crate::analysis::process_cpu_seconds();
+    let run_log = crate::notify::begin_run(&req.notify, &plan.secrets);
     let outcome = exec::run(plan.clone(), &sel, stop, true, tick)?;
+    drop(run_log);
     let cpu_percent = match (cpu_before, crate::analysis::process_cpu_seconds()) {
         (Some(a), Some(b)) if outcome.duration.as_secs_f64() > 0.0 => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -435,11 +440,12 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             build::apply_regressions(&mut summary.verdict, c);
         }
     }
-    let code = finish(&summary, &req.formats, &req.out_dir);
+    let mut code = finish(&summary, &req.formats, &req.out_dir);
     if code == exit::OK && summary.verdict.inconclusive && req.fail_on_inconclusive {
         eprintln!("inconclusive: {}", summary.health.reasons.join("; "));
-        return Ok(exit::INCONCLUSIVE);
+        code = exit::INCONCLUSIVE;
     }
+    crate::notify::after_run(&summary, &req.notify, &req.out_dir, code);
     Ok(code)
 }
 
@@ -733,6 +739,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             segment: None,
             run_id: None,
             start_at: None,
+            notify: Default::default(),
         },
     );
     server.stop();

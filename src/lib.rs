@@ -16,6 +16,7 @@ pub mod exit;
 pub mod fixture;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod suggest;
