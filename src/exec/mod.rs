@@ -222,7 +222,11 @@ pub fn run(
                     .defaults
                     .headers
                     .iter()
-                    .filter(|d| !r.headers.iter().any(|h| h.name.eq_ignore_ascii_case(&d.name)))
+                    .filter(|d| {
+                        !r.headers
+                            .iter()
+                            .any(|h| h.name.eq_ignore_ascii_case(&d.name))
+                    })
                     .chain(r.headers.iter())
                     .cloned()
                     .collect();
@@ -348,7 +352,9 @@ pub fn run(
     let runs = runs
         .into_iter()
         .map(|mut r| {
-            if r.status == ScenarioStatus::Completed && outer.is_cancelled() {
+            // A scenario stopped from outside was interrupted by a signal or aborted by a
+            // threshold; run_scenario cannot tell which.
+            if r.status == ScenarioStatus::Interrupted {
                 r.status = if interrupted {
                     ScenarioStatus::Interrupted
                 } else {

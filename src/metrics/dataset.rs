@@ -394,9 +394,20 @@ pub fn series_matches(s: &DSeries, tags: &[(String, String)]) -> bool {
 pub enum Observed {
     Trend(Hist),
     /// `samples`: how many values were added (a counter fed only zeroes has data).
-    Counter { count: f64, duration_s: f64, samples: u64 },
-    Rate { trues: u64, total: u64 },
-    Gauge { value: f64, min: f64, max: f64 },
+    Counter {
+        count: f64,
+        duration_s: f64,
+        samples: u64,
+    },
+    Rate {
+        trues: u64,
+        total: u64,
+    },
+    Gauge {
+        value: f64,
+        min: f64,
+        max: f64,
+    },
 }
 
 impl Observed {
@@ -415,13 +426,16 @@ impl Observed {
             }
             (Observed::Counter { samples: 0, .. }, _) => None,
             (Observed::Counter { count, .. }, Aggregation::Count) => Some(*count),
-            (Observed::Counter { count, duration_s, .. }, Aggregation::Rate) => {
-                Some(if *duration_s > 0.0 {
-                    count / duration_s
-                } else {
-                    0.0
-                })
-            }
+            (
+                Observed::Counter {
+                    count, duration_s, ..
+                },
+                Aggregation::Rate,
+            ) => Some(if *duration_s > 0.0 {
+                count / duration_s
+            } else {
+                0.0
+            }),
             (Observed::Rate { total: 0, .. }, _) => None,
             (Observed::Rate { trues, total }, Aggregation::Rate) => {
                 Some(*trues as f64 / *total as f64)
@@ -560,7 +574,11 @@ pub fn observe(
                         count += c.count;
                         samples += c.trues;
                     }
-                    Observed::Counter { count: count as f64, duration_s, samples }
+                    Observed::Counter {
+                        count: count as f64,
+                        duration_s,
+                        samples,
+                    }
                 }
                 MetricType::Rate => {
                     let (mut t, mut n) = (0, 0);
