@@ -463,7 +463,27 @@ fn baseline_for(
         regressions: vec![],
         note: Some(n),
     };
-    match crate::report::read_summary(path) {
+    // `github-artifact:BRANCH`: the last successful run's summary, fetched (docs/ci.md).
+    let fetched = match crate::notify::baseline::fetch(path, summary) {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("note: baseline not used: {why}");
+            return note(format!("baseline not used: {why}"));
+        }
+    };
+    if let Some(f) = &fetched {
+        eprintln!(
+            "baseline: {source} is run {} ({}), artifact {}",
+            f.run_id,
+            &f.head_sha[..f.head_sha.len().min(12)],
+            f.artifact
+        );
+    }
+    let read = crate::report::read_summary(fetched.as_ref().map_or(path, |f| f.path.as_path()));
+    if let Some(f) = &fetched {
+        let _ = std::fs::remove_file(&f.path);
+    }
+    match read {
         Err(e) => {
             eprintln!("warning: baseline not used: {e:#}");
             note(format!("baseline not used: {e:#}"))
