@@ -344,7 +344,9 @@ pub enum NotifyWhen {
     /// Only when a threshold failed or the run was interrupted.
     #[default]
     Failure,
+    /// After every run.
     Always,
+    /// Not at all (the webhook is ignored).
     Never,
 }
 

@@ -885,6 +885,15 @@ fn slack_retries_after_429_and_a_job_token_alone_is_only_a_warning() {
     server.stop();
 }
 
+#[test]
+fn help_never_shows_the_webhook() {
+    let webhook = format!("https://hooks.slack.com{SLACK_PATH}");
+    let o = output(bin().args(["run", "--help"]).env("KAIZEN_LOADTEST_SLACK_WEBHOOK", &webhook));
+    let (stdout, _) = text(&o);
+    assert!(stdout.contains("--slack-webhook <URL>"), "{stdout}");
+    assert!(!stdout.contains("hooksecret"), "{stdout}");
+}
+
 /// Slack's failure answers, through the library with short waits.
 #[test]
 fn slack_gives_up_after_bounded_retries_and_reports_slacks_error_text() {
