@@ -888,7 +888,11 @@ fn slack_retries_after_429_and_a_job_token_alone_is_only_a_warning() {
 #[test]
 fn help_never_shows_the_webhook() {
     let webhook = format!("https://hooks.slack.com{SLACK_PATH}");
-    let o = output(bin().args(["run", "--help"]).env("KAIZEN_LOADTEST_SLACK_WEBHOOK", &webhook));
+    let o = output(
+        bin()
+            .args(["run", "--help"])
+            .env("KAIZEN_LOADTEST_SLACK_WEBHOOK", &webhook),
+    );
     let (stdout, _) = text(&o);
     assert!(stdout.contains("--slack-webhook <URL>"), "{stdout}");
     assert!(!stdout.contains("hooksecret"), "{stdout}");
