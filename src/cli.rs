@@ -71,6 +71,10 @@ pub struct MergeArgs {
         default_value = "json,junit,markdown,html,k6"
     )]
     pub format: Vec<ReportFormat>,
+
+    /// The merged run is announced like a run: PR comment, MR note, Slack.
+    #[command(flatten)]
+    pub notify: Box<NotifyArgs>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1803,3 +1803,66 @@ fn baseline_main_is_the_summary_in_the_last_successful_runs_artifact() {
     );
     server.stop();
 }
+
+#[test]
+fn merge_announces_the_merged_run_on_slack_without_printing_the_webhook() {
+    let _lock = crate::load_lock();
+    let rt = runtime();
+    let stand_in = rt.block_on(MockServer::start());
+    rt.block_on(async {
+        Mock::given(method("POST"))
+            .and(path(SLACK_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&stand_in)
+            .await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let server = api();
+    // Two segments of a failing run (each in its own directory), then their merge.
+    let seg_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for (seg, d) in ["1/2", "2/2"].iter().zip(&seg_dirs) {
+        let mut c = run_cmd(d.path(), &server, true);
+        c.args([
+            "--segment",
+            seg,
+            "--run-id",
+            "m1",
+            "--format",
+            "json",
+            "--notify",
+            "never",
+        ]);
+        let o = output(&mut c);
+        // The plan has 1 VU: segment 2/2 gets none, sends nothing and has no data to fail on.
+        assert!(
+            matches!(o.status.code(), Some(0) | Some(99)),
+            "{:?}",
+            text(&o)
+        );
+    }
+    let parts: Vec<PathBuf> = seg_dirs
+        .iter()
+        .flat_map(|d| files(&d.path().join("reports")))
+        .filter(|p| p.to_string_lossy().ends_with("_summary.json"))
+        .collect();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    let webhook = format!("{}{SLACK_PATH}", stand_in.uri());
+    let mut c = bin();
+    c.current_dir(dir.path()).arg("merge").args(&parts).args([
+        "--out-dir",
+        "merged",
+        "--slack-webhook",
+        &webhook,
+    ]);
+    let o = output(&mut c);
+    assert_eq!(o.status.code(), Some(99), "{:?}", text(&o));
+    let reqs = requests(&rt, &stand_in);
+    assert_eq!(reqs.len(), 1, "{:?}", lines(&reqs));
+    let sent = body(&reqs[0]).to_string();
+    assert!(sent.contains("http_req_duration"), "{sent}");
+    assert_no_secret(
+        &o,
+        &dir.path().join("merged"),
+        &[SLACK_PATH, "hooksecret0do0not0print"],
+    );
+}
