@@ -235,6 +235,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             std::thread::sleep(wait.unsigned_abs());
         }
     }
+    if plan.tls.insecure_skip_verify {
+        eprintln!("warning: tls.insecure_skip_verify is on: the target's certificate is not checked");
+    }
     let plan = Arc::new(plan);
     let sel = Selection {
         scenarios: chosen.clone(),

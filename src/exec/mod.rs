@@ -158,7 +158,8 @@ pub fn run(
         .build()?;
 
     let client = crate::http::client(&crate::http::ClientOptions {
-        insecure_skip_tls_verify: sel.insecure_skip_tls_verify,
+        insecure_skip_tls_verify: sel.insecure_skip_tls_verify || plan.tls.insecure_skip_verify,
+        ca_pem: plan.tls.ca_pem.clone(),
         max_idle_per_host: 1024,
     })?;
     let (checks, check_base) = check_table(&plan);

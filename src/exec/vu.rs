@@ -374,16 +374,21 @@ impl Vu {
                 if rt.needs_body {
                     headers = Some(resp.headers().clone());
                 }
+                // Read to the end, counting every byte; keep the body only when a check or a
+                // capture reads it. Past MAX_BODY (decoded) the read stops: memory stays
+                // bounded whatever the target sends, a gzip bomb included.
+                let mut body_len = 0usize;
                 loop {
                     match resp.chunk().await {
                         Ok(Some(chunk)) => {
                             received += chunk.len() as u64;
-                            if rt.needs_body && body.len() + chunk.len() <= MAX_BODY {
-                                body.extend_from_slice(&chunk);
-                            }
-                            if received as usize > MAX_BODY + 64 * 1024 {
+                            body_len += chunk.len();
+                            if body_len > MAX_BODY {
                                 error = ErrorClass::BodyTooLarge;
                                 break;
+                            }
+                            if rt.needs_body {
+                                body.extend_from_slice(&chunk);
                             }
                         }
                         Ok(None) => break,
@@ -418,9 +423,12 @@ impl Vu {
         } else {
             None
         };
+        // A response that broke off (reset, timeout, too large, ...) fails every check, as in
+        // k6, where such a response has no status.
+        let broken = !matches!(error, ErrorClass::None | ErrorClass::Status);
         let mut outcomes: Vec<bool> = Vec::with_capacity(spec.expect.checks.len());
         for c in &spec.expect.checks {
-            let ok = match &c.kind {
+            let ok = !broken && match &c.kind {
                 CheckKind::Status(list) => list.contains(&status),
                 CheckKind::JsonPresent(p) => json
                     .as_ref()

@@ -45,6 +45,19 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Regression limits against a baseline (`regression:`), judged like thresholds.
     pub regressions: Vec<crate::compare::RegressionRule>,
+    /// How the target's certificate is checked (`tls:`).
+    pub tls: TlsOptions,
+}
+
+/// `tls:` — by default certificates are checked against the web PKI roots.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Accept any certificate: self-signed, expired, another host's.
+    pub insecure_skip_verify: bool,
+    /// Extra trusted roots (a private CA), as the plan named the file.
+    pub ca_file: Option<PathBuf>,
+    /// The file's PEM certificates, read and checked at validation.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]

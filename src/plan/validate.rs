@@ -24,6 +24,7 @@ mod requests;
 mod scope;
 mod steps;
 mod threshold;
+mod tls;
 mod tree;
 
 use std::path::Path;
@@ -58,7 +59,7 @@ pub enum PlanError {
     Invalid(String),
 }
 
-const TOP_KEYS: [&str; 13] = [
+const TOP_KEYS: [&str; 14] = [
     "version",
     "name",
     "default_environment",
@@ -72,6 +73,7 @@ const TOP_KEYS: [&str; 13] = [
     "thresholds",
     "regression",
     "scenarios",
+    "tls",
 ];
 
 /// The only plan version this build reads.
@@ -403,6 +405,11 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
         }
     }
 
+    let tls = match top.get("tls") {
+        Some(n) => tls::tls(cx, n, &at("tls"), dir),
+        None => Some(Default::default()),
+    };
+
     secrets.retain(|s| !s.is_empty());
     secrets.sort();
     secrets.dedup();
@@ -422,6 +429,7 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
         secrets,
         warnings: Vec::new(),
         regressions,
+        tls: tls?,
     })
 }
 

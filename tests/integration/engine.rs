@@ -63,6 +63,7 @@ pub fn plan_with(executor: Executor, requests: Vec<RequestSpec>) -> Plan {
         secrets: vec![],
         warnings: vec![],
         regressions: vec![],
+        tls: Default::default(),
     }
 }
 
