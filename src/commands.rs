@@ -14,6 +14,7 @@ use crate::metrics::dataset::{Dataset, Names};
 use crate::metrics::summary::{self, RunMeta, Summary, ThresholdStatus, TimeSeries, Tool};
 use crate::plan::model::{Environment, Plan};
 use crate::plan::{self, LoadOptions};
+use crate::redact::{self, err, errln, out, outln};
 use crate::{exit, UsageError};
 
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
@@ -34,8 +35,10 @@ fn load(args: &PlanArgs, strict_env: bool) -> anyhow::Result<Plan> {
         strict_env,
     };
     let plan = plan::load(&args.plan, &opts)?;
+    // Before anything about the plan is printed.
+    redact::extend(|r| r.add_plan(&plan));
     for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     Ok(plan)
 }
@@ -78,8 +81,8 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     let plan = load(&args.plan, false)?;
     let env = env_name(&plan, &args.plan);
     let chosen = select(&plan, &args.scenarios)?;
-    print!("{}", describe_plan(&plan, &chosen, plan.environment(&env)));
-    println!(
+    out!("{}", describe_plan(&plan, &chosen, plan.environment(&env)));
+    outln!(
         "plan \"{}\" is valid: {} scenarios, {} requests, {} environments",
         plan.name,
         plan.scenarios.len(),
@@ -175,6 +178,12 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
 }
 
 pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
+    redact::extend(|r| {
+        r.add_plan(&plan);
+        if let Some(u) = &req.base_url {
+            r.add_url(u);
+        }
+    });
     let chosen = select(&plan, &req.scenarios)?;
     let env = plan.environment(&req.env).cloned();
     if env.is_none() && req.base_url.is_none() {
@@ -210,11 +219,11 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     apply_overrides(&mut plan, &chosen, req.vus, req.duration.as_deref())?;
     if let Some(seg) = req.segment {
         seg.apply_to_plan(&mut plan);
-        eprintln!("segment {seg}: running this slice of every selected scenario");
+        errln!("segment {seg}: running this slice of every selected scenario");
     }
     if req.dry_run {
-        print!("{}", describe_plan(&plan, &chosen, env.as_ref()));
-        println!("dry run: nothing was sent");
+        out!("{}", describe_plan(&plan, &chosen, env.as_ref()));
+        outln!("dry run: nothing was sent");
         return Ok(exit::OK);
     }
     let base_url = req
@@ -231,12 +240,12 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             return Err(UsageError("--start-at: more than 24 hours away".into()).into());
         }
         if wait.is_positive() {
-            eprintln!("waiting {:.1}s for --start-at", wait.as_seconds_f64());
+            errln!("waiting {:.1}s for --start-at", wait.as_seconds_f64());
             std::thread::sleep(wait.unsigned_abs());
         }
     }
     if plan.tls.insecure_skip_verify {
-        eprintln!("warning: tls.insecure_skip_verify is on: the target's certificate is not checked");
+        errln!("warning: tls.insecure_skip_verify is on: the target's certificate is not checked");
     }
     let plan = Arc::new(plan);
     let sel = Selection {
@@ -358,7 +367,7 @@ fn baseline_for(
     };
     match crate::report::read_summary(path) {
         Err(e) => {
-            eprintln!("warning: baseline not used: {e:#}");
+            errln!("warning: baseline not used: {e:#}");
             note(format!("baseline not used: {e:#}"))
         }
         Ok(base) => match crate::compare::compare(summary, &base, &source, rules) {
@@ -380,7 +389,7 @@ fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<u8> {
         None => vec![],
     };
     let c = crate::compare::compare(&current, &baseline, &args.baseline.display().to_string(), &rules)?;
-    print!("{}", crate::compare::render_text(&c));
+    out!("{}", crate::compare::render_text(&c));
     Ok(if c.regressions.iter().any(|r| r.status == ThresholdStatus::Fail) {
         exit::THRESHOLDS_FAILED
     } else {
@@ -400,7 +409,7 @@ fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
     let summary = crate::report::read_summary(&args.summary)?;
     let files = crate::report::write_all(&summary, &args.format, &args.out_dir)?;
     for f in &files {
-        println!("{}", f.display());
+        outln!("{}", f.display());
     }
     Ok(exit::OK)
 }
@@ -408,23 +417,34 @@ fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
 /// Prints the console summary, writes the reports and says where; the exit code follows the
 /// verdict (or 1 when the reports could not be written).
 pub(crate) fn finish(summary: &Summary, formats: &[ReportFormat], out_dir: &std::path::Path) -> u8 {
+    // Every format is rendered from the summary: masking its strings masks every report.
+    let summary = &redacted(summary);
     let files = crate::report::write_all(summary, formats, out_dir);
-    println!();
-    print!("{}", crate::report::console(summary));
+    outln!();
+    out!("{}", crate::report::console(summary));
     let files = match files {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: could not write the reports: {e:#}");
+            errln!("error: could not write the reports: {e:#}");
             return exit::RUN_ERROR;
         }
     };
     if !files.is_empty() {
-        println!("\nreports:");
+        outln!("\nreports:");
         for f in &files {
-            println!("  {}", f.display());
+            outln!("  {}", f.display());
         }
     }
     exit_code(summary)
+}
+
+/// The summary with every secret in its text masked, but for the serialized histograms
+/// (base64, in which a secret could match by chance and break `merge`).
+fn redacted(s: &Summary) -> Summary {
+    let r = redact::global();
+    let Ok(mut v) = serde_json::to_value(s) else { return s.clone() };
+    r.redact_json(&mut v, &["hists", "hist"]);
+    serde_json::from_value(v).unwrap_or_else(|_| s.clone())
 }
 
 pub(crate) fn exit_code(s: &Summary) -> u8 {
@@ -509,9 +529,9 @@ fn ticker(
                 err
             );
             if tty {
-                eprint!("\r{line}\x1b[K");
+                err!("\r{line}\x1b[K");
             } else {
-                eprintln!("{line}");
+                errln!("{line}");
             }
         }
         if has_abort && ticks % 2 == 0 && !stop.abort.is_cancelled() {
@@ -536,7 +556,7 @@ fn ticker(
                 let results = build::evaluate(Some(&plan), &ds, &plan.scenarios[i].name, &armed);
                 if let Some(f) = results.iter().find(|r| r.status == ThresholdStatus::Fail) {
                     let reason = format!("{}: {} {}", plan.scenarios[i].name, f.metric, f.expression);
-                    eprintln!("\nabort: threshold {reason} failed (abort_on_fail)");
+                    errln!("\nabort: threshold {reason} failed (abort_on_fail)");
                     *stop.abort_reason.lock().expect("abort reason") = Some(reason);
                     stop.abort.cancel();
                     break;
@@ -554,7 +574,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
         "127.0.0.1:0".parse().expect("loopback address"),
         crate::fixture::FixtureConfig { seed_users: 200, ..Default::default() },
     )?;
-    eprintln!("reference API listening on {}", server.base_url());
+    errln!("reference API listening on {}", server.base_url());
     let dir = tempdir_for_demo()?;
     let plan_path = dir.join("demo.yaml");
     std::fs::write(&plan_path, DEMO_PLAN)?;

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod report;
 pub mod http;
 pub mod suggest;
+pub mod redact;
 
 use cli::{Cli, Command};
 
@@ -40,6 +41,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> Option<u8> {
 
 /// Carries out one command and returns its exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    redact::extend(|r| r.add_env(std::env::vars()));
     match cli.command {
         Command::ServeFixture(args) => {
             let mut cfg = fixture::FixtureConfig::default();

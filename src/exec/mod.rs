@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::collector::{self, Collected, Gauges, TickFn};
 use crate::metrics::local::{self, Sink};
 use crate::plan::model::{Executor, Plan, Scenario};
+use crate::redact::errln;
 use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
 /// What to run.
@@ -345,10 +346,10 @@ async fn listen_for_signals(interrupt: CancellationToken) {
             }
             seen += 1;
             if seen == 1 {
-                eprintln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to quit at once");
+                errln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to quit at once");
                 interrupt.cancel();
             } else {
-                eprintln!("\nstopped at once: a second signal");
+                errln!("\nstopped at once: a second signal");
                 std::process::exit(i32::from(crate::exit::INTERRUPTED));
             }
         }

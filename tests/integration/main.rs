@@ -4,6 +4,7 @@ mod fixture;
 mod engine;
 mod run;
 mod faults;
+mod secrets;
 
 /// Tests that send load run one at a time: the machine has 2 cores and timing matters.
 pub fn load_lock() -> std::sync::MutexGuard<'static, ()> {
