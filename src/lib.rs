@@ -11,18 +11,17 @@
 //! ```
 
 pub mod cli;
+pub mod exec;
 pub mod exit;
-pub mod yaml;
+pub mod fixture;
+pub mod http;
+pub mod metrics;
 pub mod plan;
+pub mod report;
+pub mod suggest;
 pub mod template;
 pub mod thresholds;
-pub mod fixture;
-pub mod exec;
-pub mod metrics;
-pub mod report;
-pub mod http;
-pub mod suggest;
-pub mod redact;
+pub mod yaml;
 
 use cli::{Cli, Command};
 
@@ -33,7 +32,8 @@ pub struct UsageError(pub String);
 
 /// The exit code an error maps to, when it is not the default [`exit::RUN_ERROR`].
 pub fn exit_code_for(err: &anyhow::Error) -> Option<u8> {
-    if err.downcast_ref::<UsageError>().is_some() || err.downcast_ref::<plan::PlanError>().is_some() {
+    if err.downcast_ref::<UsageError>().is_some() || err.downcast_ref::<plan::PlanError>().is_some()
+    {
         return Some(exit::INVALID_PLAN);
     }
     None
@@ -46,10 +46,16 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::ServeFixture(args) => {
             let mut cfg = fixture::FixtureConfig::default();
             if let Some(l) = &args.latency {
-                cfg.latency = l.parse().map_err(|e: String| UsageError(format!("--latency: {e}")))?;
+                cfg.latency = l
+                    .parse()
+                    .map_err(|e: String| UsageError(format!("--latency: {e}")))?;
             }
             if !(0.0..=1.0).contains(&args.error_rate) {
-                return Err(UsageError(format!("--error-rate: {} is not between 0 and 1", args.error_rate)).into());
+                return Err(UsageError(format!(
+                    "--error-rate: {} is not between 0 and 1",
+                    args.error_rate
+                ))
+                .into());
             }
             cfg.error_rate = args.error_rate;
             cfg.seed_users = args.seed_users;
@@ -61,8 +67,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+pub mod analysis;
 mod commands;
-mod describe;
-pub mod segment;
-mod merge;
 pub mod compare;
+mod describe;
+mod merge;
+pub mod redact;
+pub mod segment;

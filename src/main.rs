@@ -4,6 +4,11 @@ use clap::Parser;
 use kaizen_loadtest::{cli::Cli, exit};
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`validate | head`), like other command-line tools.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match kaizen_loadtest::run(cli) {
         Ok(code) => ExitCode::from(code),

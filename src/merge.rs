@@ -24,7 +24,11 @@ pub(crate) fn command(args: &MergeArgs) -> anyhow::Result<u8> {
         parts.push((p.clone(), s));
     }
     let merged = merge(&parts)?;
-    Ok(crate::commands::finish(&merged, &args.format, &args.out_dir))
+    Ok(crate::commands::finish(
+        &merged,
+        &args.format,
+        &args.out_dir,
+    ))
 }
 
 fn name(p: &Path) -> String {
@@ -56,14 +60,28 @@ pub fn check_parts(parts: &[(PathBuf, Summary)]) -> Result<(), UsageError> {
             )));
         }
     }
-    let ids: Vec<_> = parts.iter().filter_map(|(p, s)| s.run.run_id.as_ref().map(|id| (p, id))).collect();
+    let ids: Vec<_> = parts
+        .iter()
+        .filter_map(|(p, s)| s.run.run_id.as_ref().map(|id| (p, id)))
+        .collect();
     if let Some((p0, id0)) = ids.first() {
         if ids.len() != parts.len() {
-            let (p, _) = parts.iter().find(|(_, s)| s.run.run_id.is_none()).expect("one without");
-            return Err(UsageError(format!("{} has no run id, but {} has run id {id0}", name(p), name(p0))));
+            let (p, _) = parts
+                .iter()
+                .find(|(_, s)| s.run.run_id.is_none())
+                .expect("one without");
+            return Err(UsageError(format!(
+                "{} has no run id, but {} has run id {id0}",
+                name(p),
+                name(p0)
+            )));
         }
         if let Some((p, id)) = ids.iter().find(|(_, id)| id != id0) {
-            return Err(UsageError(format!("{} belongs to run {id}, {} to run {id0}", name(p), name(p0))));
+            return Err(UsageError(format!(
+                "{} belongs to run {id}, {} to run {id0}",
+                name(p),
+                name(p0)
+            )));
         }
     }
     let mut seen: BTreeMap<u32, &Path> = BTreeMap::new();
@@ -73,7 +91,10 @@ pub fn check_parts(parts: &[(PathBuf, Summary)]) -> Result<(), UsageError> {
             if parts.len() == 1 {
                 return Ok(());
             }
-            return Err(UsageError(format!("{} is not a segment of a distributed run (no --segment)", name(p))));
+            return Err(UsageError(format!(
+                "{} is not a segment of a distributed run (no --segment)",
+                name(p)
+            )));
         };
         match count {
             None => count = Some(seg.count),
@@ -94,9 +115,15 @@ pub fn check_parts(parts: &[(PathBuf, Summary)]) -> Result<(), UsageError> {
         }
     }
     let n = count.unwrap_or(1);
-    let missing: Vec<String> = (1..=n).filter(|i| !seen.contains_key(i)).map(|i| format!("{i}/{n}")).collect();
+    let missing: Vec<String> = (1..=n)
+        .filter(|i| !seen.contains_key(i))
+        .map(|i| format!("{i}/{n}"))
+        .collect();
     if !missing.is_empty() {
-        return Err(UsageError(format!("segment(s) {} missing: give every part of the run", missing.join(", "))));
+        return Err(UsageError(format!(
+            "segment(s) {} missing: give every part of the run",
+            missing.join(", ")
+        )));
     }
     Ok(())
 }
@@ -106,14 +133,26 @@ fn short(h: &str) -> &str {
 }
 
 /// Re-reads a scenario's thresholds from its results.
-fn thresholds_of(s: &crate::metrics::summary::ScenarioSummary, ds: &Dataset) -> anyhow::Result<Vec<Threshold>> {
+fn thresholds_of(
+    s: &crate::metrics::summary::ScenarioSummary,
+    ds: &Dataset,
+) -> anyhow::Result<Vec<Threshold>> {
     let mut out: Vec<Threshold> = Vec::new();
     for r in &s.thresholds {
         let key = thresholds::parse_metric_key(&r.metric)?;
         let cond = thresholds::parse_condition(&r.expression)?;
         let metric_type = thresholds::builtin_metric(&key.metric)
-            .or_else(|| ds.custom.iter().find(|c| c.metric == key.metric).map(|c| c.kind))
-            .or_else(|| s.metrics.get(&key.metric).and_then(|m| m.kind.parse::<MetricType>().ok()))
+            .or_else(|| {
+                ds.custom
+                    .iter()
+                    .find(|c| c.metric == key.metric)
+                    .map(|c| c.kind)
+            })
+            .or_else(|| {
+                s.metrics
+                    .get(&key.metric)
+                    .and_then(|m| m.kind.parse::<MetricType>().ok())
+            })
             .unwrap_or(MetricType::Trend);
         let c = ThresholdCondition {
             condition: cond,
@@ -122,7 +161,12 @@ fn thresholds_of(s: &crate::metrics::summary::ScenarioSummary, ds: &Dataset) -> 
         };
         match out.iter_mut().find(|t| t.key == key) {
             Some(t) => t.conditions.push(c),
-            None => out.push(Threshold { key, metric_type, conditions: vec![c], line: r.line }),
+            None => out.push(Threshold {
+                key,
+                metric_type,
+                conditions: vec![c],
+                line: r.line,
+            }),
         }
     }
     Ok(out)
@@ -159,20 +203,27 @@ fn merge_series(series: &[&TimeSeries]) -> TimeSeries {
             e.p99 = max(e.p99, p.p99);
         }
     }
-    TimeSeries { interval_s: interval, points: points.into_values().collect() }
+    TimeSeries {
+        interval_s: interval,
+        points: points.into_values().collect(),
+    }
 }
 
 pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
     check_parts(parts)?;
     let mut ds = Dataset::default();
     for (p, s) in parts {
-        let d = Dataset::from_raw(&s.data).map_err(|e| UsageError(format!("{}: {e:#}", name(p))))?;
+        let d =
+            Dataset::from_raw(&s.data).map_err(|e| UsageError(format!("{}: {e:#}", name(p))))?;
         ds.absorb(d);
     }
     let first = &parts[0].1;
     let mut scenarios = Vec::new();
     for sc in &first.scenarios {
-        let same: Vec<_> = parts.iter().filter_map(|(_, s)| s.scenarios.iter().find(|x| x.name == sc.name)).collect();
+        let same: Vec<_> = parts
+            .iter()
+            .filter_map(|(_, s)| s.scenarios.iter().find(|x| x.name == sc.name))
+            .collect();
         let status = if same.iter().any(|s| s.status == "interrupted") {
             "interrupted"
         } else if same.iter().any(|s| s.status == "aborted") {
@@ -187,7 +238,10 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
             ScenarioInput {
                 name: sc.name.clone(),
                 executor: sc.executor.clone(),
-                started_after_s: same.iter().map(|s| s.started_after_s).fold(f64::MAX, f64::min),
+                started_after_s: same
+                    .iter()
+                    .map(|s| s.started_after_s)
+                    .fold(f64::MAX, f64::min),
                 duration_s: same.iter().map(|s| s.duration_s).fold(0.0, f64::max),
                 planned_duration_s: sc.planned_duration_s,
                 status: status.into(),
@@ -197,23 +251,52 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
             },
         ));
     }
-    let started = parts.iter().map(|(_, s)| s.run.started_at.clone()).min().unwrap_or_default();
-    let ended = parts.iter().map(|(_, s)| s.run.ended_at.clone()).max().unwrap_or_default();
-    let stamp: String = started.chars().filter(|c| c.is_ascii_digit()).take(14).collect();
-    let stamp = if stamp.len() == 14 { format!("{}_{}", &stamp[..8], &stamp[8..]) } else { stamp };
-    let prefix = first.run.file_stem.split('_').next().unwrap_or("merged").to_string();
+    let started = parts
+        .iter()
+        .map(|(_, s)| s.run.started_at.clone())
+        .min()
+        .unwrap_or_default();
+    let ended = parts
+        .iter()
+        .map(|(_, s)| s.run.ended_at.clone())
+        .max()
+        .unwrap_or_default();
+    let stamp: String = started
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    let stamp = if stamp.len() == 14 {
+        format!("{}_{}", &stamp[..8], &stamp[8..])
+    } else {
+        stamp
+    };
+    let prefix = first
+        .run
+        .file_stem
+        .split('_')
+        .next()
+        .unwrap_or("merged")
+        .to_string();
     let run = RunMeta {
         started_at: started,
         ended_at: ended,
-        duration_s: parts.iter().map(|(_, s)| s.run.duration_s).fold(0.0, f64::max),
+        duration_s: parts
+            .iter()
+            .map(|(_, s)| s.run.duration_s)
+            .fold(0.0, f64::max),
         mode: "merge".into(),
-        file_stem: format!("{prefix}_{}_{stamp}_merged", crate::commands::sanitize(&first.run.environment)),
+        file_stem: format!(
+            "{prefix}_{}_{stamp}_merged",
+            crate::commands::sanitize(&first.run.environment)
+        ),
         interrupted: parts.iter().any(|(_, s)| s.run.interrupted),
         aborted_by: parts.iter().find_map(|(_, s)| s.run.aborted_by.clone()),
         segment: None,
         host_cpus: parts.iter().map(|(_, s)| s.run.host_cpus).sum(),
         ..first.run.clone()
     };
+    let scenarios_for_health = scenarios.clone();
     Ok(Summary {
         schema: first.schema,
         tool: first.tool.clone(),
@@ -221,6 +304,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
         verdict: build::verdict(&scenarios),
         scenarios,
         baseline: None,
+        health: crate::analysis::health(None, &scenarios_for_health),
         data: ds.to_raw(),
     })
 }

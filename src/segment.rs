@@ -27,13 +27,23 @@ impl FromStr for Segment {
         let (i, n) = s
             .split_once('/')
             .ok_or_else(|| format!("\"{s}\" is not I/N (e.g. 1/4)"))?;
-        let index: u32 = i.trim().parse().map_err(|_| format!("\"{i}\" is not a whole number"))?;
-        let count: u32 = n.trim().parse().map_err(|_| format!("\"{n}\" is not a whole number"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{i}\" is not a whole number"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{n}\" is not a whole number"))?;
         if count == 0 || count > 10_000 {
-            return Err(format!("the number of segments must be 1 to 10000, not {count}"));
+            return Err(format!(
+                "the number of segments must be 1 to 10000, not {count}"
+            ));
         }
         if index == 0 || index > count {
-            return Err(format!("segment {index} is not in 1..={count} (segments count from 1)"));
+            return Err(format!(
+                "segment {index} is not in 1..={count} (segments count from 1)"
+            ));
         }
         Ok(Segment { index, count })
     }
@@ -58,20 +68,35 @@ impl Segment {
         let s = |v: &mut u64| *v = self.share(*v);
         match e {
             Executor::ConstantVus { vus, .. } | Executor::PerVuIterations { vus, .. } => s(vus),
-            Executor::SharedIterations { vus, iterations, .. } => {
+            Executor::SharedIterations {
+                vus, iterations, ..
+            } => {
                 s(vus);
                 s(iterations);
             }
-            Executor::RampingVus { start_vus, stages, .. } => {
+            Executor::RampingVus {
+                start_vus, stages, ..
+            } => {
                 s(start_vus);
                 stages.iter_mut().for_each(|st| s(&mut st.target));
             }
-            Executor::ConstantArrivalRate { rate, pre_allocated_vus, max_vus, .. } => {
+            Executor::ConstantArrivalRate {
+                rate,
+                pre_allocated_vus,
+                max_vus,
+                ..
+            } => {
                 s(rate);
                 s(pre_allocated_vus);
                 s(max_vus);
             }
-            Executor::RampingArrivalRate { start_rate, stages, pre_allocated_vus, max_vus, .. } => {
+            Executor::RampingArrivalRate {
+                start_rate,
+                stages,
+                pre_allocated_vus,
+                max_vus,
+                ..
+            } => {
                 s(start_rate);
                 stages.iter_mut().for_each(|st| s(&mut st.target));
                 s(pre_allocated_vus);
@@ -89,7 +114,13 @@ impl Segment {
             if f.order == FeedOrder::Unique && self.count > 1 {
                 let n = self.count as usize;
                 let k = self.index as usize - 1;
-                let rows: Vec<_> = f.rows.iter().enumerate().filter(|(i, _)| i % n == k).map(|(_, r)| r.clone()).collect();
+                let rows: Vec<_> = f
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % n == k)
+                    .map(|(_, r)| r.clone())
+                    .collect();
                 f.rows = Arc::new(rows);
             }
         }
@@ -104,7 +135,10 @@ mod tests {
     #[test]
     fn parses_and_refuses() {
         assert_eq!("2/4".parse::<Segment>(), Ok(Segment { index: 2, count: 4 }));
-        assert!("0/4".parse::<Segment>().unwrap_err().contains("count from 1"));
+        assert!("0/4"
+            .parse::<Segment>()
+            .unwrap_err()
+            .contains("count from 1"));
         assert!("5/4".parse::<Segment>().is_err());
         assert!("1/0".parse::<Segment>().is_err());
         assert!("1-4".parse::<Segment>().unwrap_err().contains("I/N"));
@@ -114,7 +148,9 @@ mod tests {
     fn shares_add_up_exactly() {
         for n in 1..=7u32 {
             for v in [0u64, 1, 2, 5, 7, 10, 99, 1000, 1001] {
-                let total: u64 = (1..=n).map(|i| Segment { index: i, count: n }.share(v)).sum();
+                let total: u64 = (1..=n)
+                    .map(|i| Segment { index: i, count: n }.share(v))
+                    .sum();
                 assert_eq!(total, v, "v={v} n={n}");
             }
         }
@@ -127,7 +163,10 @@ mod tests {
         let mut e = Executor::RampingArrivalRate {
             start_rate: 10,
             time_unit: Duration::from_secs(1),
-            stages: vec![crate::plan::model::Stage { duration: Duration::from_secs(10), target: 101 }],
+            stages: vec![crate::plan::model::Stage {
+                duration: Duration::from_secs(10),
+                target: 101,
+            }],
             pre_allocated_vus: 9,
             max_vus: 21,
         };
@@ -137,7 +176,10 @@ mod tests {
             Executor::RampingArrivalRate {
                 start_rate: 3,
                 time_unit: Duration::from_secs(1),
-                stages: vec![crate::plan::model::Stage { duration: Duration::from_secs(10), target: 25 }],
+                stages: vec![crate::plan::model::Stage {
+                    duration: Duration::from_secs(10),
+                    target: 25
+                }],
                 pre_allocated_vus: 2,
                 max_vus: 5,
             }

@@ -97,7 +97,10 @@ pub fn check_table(plan: &Plan) -> (Vec<(String, usize)>, Vec<u32>) {
             names.push((c.name.clone(), id));
         }
         for c in &r.captures {
-            names.push((format!("{}: captured {}", r.name, plan.captures[c.slot]), id));
+            names.push((
+                format!("{}: captured {}", r.name, plan.captures[c.slot]),
+                id,
+            ));
         }
     }
     (names, base)
@@ -108,6 +111,16 @@ pub fn check_table(plan: &Plan) -> (Vec<(String, usize)>, Vec<u32>) {
 pub fn series_interval(planned: Duration) -> Duration {
     let secs = (planned.as_secs_f64() / 1800.0).ceil().max(1.0);
     Duration::from_secs(secs as u64)
+}
+
+/// The soak-drift window of a scenario: the plan's `drift_window`, else 10 minutes, or a tenth
+/// of the scenario when that is shorter (at least 1 s).
+pub fn drift_window(configured: Option<Duration>, scenario: Duration) -> Duration {
+    configured.unwrap_or_else(|| {
+        (scenario / 10)
+            .min(Duration::from_secs(600))
+            .max(Duration::from_secs(1))
+    })
 }
 
 /// Runs the selection to its end (or until stopped) and returns what was measured.
@@ -137,18 +150,36 @@ pub fn run(
             .sum()
     };
     let interval = series_interval(planned);
-    let gauges: Arc<Vec<Gauges>> =
-        Arc::new((0..plan.scenarios.len()).map(|_| Gauges::default()).collect());
+    let gauges: Arc<Vec<Gauges>> = Arc::new(
+        (0..plan.scenarios.len())
+            .map(|_| Gauges::default())
+            .collect(),
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     let epoch = Arc::new(AtomicU64::new(0));
-    let sink = Sink { tx, epoch: epoch.clone() };
+    let sink = Sink {
+        tx,
+        epoch: epoch.clone(),
+    };
     let started = Instant::now();
     let started_at = SystemTime::now();
-    let collector = collector::spawn(rx, epoch, gauges.clone(), interval, started, on_tick);
+    let windows = plan
+        .scenarios
+        .iter()
+        .map(|s| drift_window(plan.drift_window, s.executor.duration()))
+        .collect();
+    let collector = collector::spawn(
+        rx,
+        epoch,
+        gauges.clone(),
+        interval,
+        windows,
+        started,
+        on_tick,
+    );
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (start_sink, park_sink) = (sink.clone(), ());
-    let _ = park_sink;
+    let start_sink = sink.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -171,23 +202,42 @@ pub fn run(
             .map(|(i, r)| {
                 use crate::plan::model::{CaptureSource, CheckKind};
                 let needs_json = r.expect.checks.iter().any(|c| {
-                    matches!(c.kind, CheckKind::JsonPresent(_) | CheckKind::JsonEquals(..))
+                    matches!(
+                        c.kind,
+                        CheckKind::JsonPresent(_) | CheckKind::JsonEquals(..)
+                    )
                 }) || r
                     .captures
                     .iter()
                     .any(|c| matches!(c.source, CaptureSource::Json(_)));
                 let needs_body = needs_json
                     || r.expect.checks.iter().any(|c| {
-                        matches!(c.kind, CheckKind::BodyContains(_) | CheckKind::HeaderPresent(_))
+                        matches!(
+                            c.kind,
+                            CheckKind::BodyContains(_) | CheckKind::HeaderPresent(_)
+                        )
                     })
                     || r.captures
                         .iter()
                         .any(|c| matches!(c.source, CaptureSource::Header(_)));
+                let headers = plan
+                    .defaults
+                    .headers
+                    .iter()
+                    .filter(|d| {
+                        !r.headers
+                            .iter()
+                            .any(|h| h.name.eq_ignore_ascii_case(&d.name))
+                    })
+                    .chain(r.headers.iter())
+                    .cloned()
+                    .collect();
                 RequestRt {
                     method: r.method.parse().unwrap_or(reqwest::Method::GET),
                     check_base: check_base[i],
                     needs_body,
                     needs_json,
+                    headers,
                 }
             })
             .collect(),
@@ -304,7 +354,9 @@ pub fn run(
     let runs = runs
         .into_iter()
         .map(|mut r| {
-            if r.status == ScenarioStatus::Completed && outer.is_cancelled() {
+            // A scenario stopped from outside was interrupted by a signal or aborted by a
+            // threshold; run_scenario cannot tell which.
+            if r.status == ScenarioStatus::Interrupted {
                 r.status = if interrupted {
                     ScenarioStatus::Interrupted
                 } else {
@@ -335,7 +387,10 @@ async fn listen_for_signals(interrupt: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         let mut seen = 0;
@@ -509,29 +564,65 @@ async fn run_scenario(
         Executor::ConstantVus { vus, .. } => {
             g.allocated.store(*vus, Ordering::Relaxed);
             for _ in 0..*vus {
-                set.spawn(closed_vu(new_vu(&sc), Mode::Forever, soft.clone(), hard.clone(), gauges.clone()));
+                set.spawn(closed_vu(
+                    new_vu(&sc),
+                    Mode::Forever,
+                    soft.clone(),
+                    hard.clone(),
+                    gauges.clone(),
+                ));
             }
         }
-        Executor::PerVuIterations { vus, iterations, .. } => {
+        Executor::PerVuIterations {
+            vus, iterations, ..
+        } => {
             g.allocated.store(*vus, Ordering::Relaxed);
             for _ in 0..*vus {
-                set.spawn(closed_vu(new_vu(&sc), Mode::Iterations(*iterations), soft.clone(), hard.clone(), gauges.clone()));
+                set.spawn(closed_vu(
+                    new_vu(&sc),
+                    Mode::Iterations(*iterations),
+                    soft.clone(),
+                    hard.clone(),
+                    gauges.clone(),
+                ));
             }
         }
-        Executor::SharedIterations { vus, iterations, .. } => {
+        Executor::SharedIterations {
+            vus, iterations, ..
+        } => {
             g.allocated.store(*vus, Ordering::Relaxed);
             let counter = Arc::new(AtomicU64::new(0));
             for _ in 0..*vus {
-                set.spawn(closed_vu(new_vu(&sc), Mode::Shared(counter.clone(), *iterations), soft.clone(), hard.clone(), gauges.clone()));
+                set.spawn(closed_vu(
+                    new_vu(&sc),
+                    Mode::Shared(counter.clone(), *iterations),
+                    soft.clone(),
+                    hard.clone(),
+                    gauges.clone(),
+                ));
             }
         }
-        Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
+        Executor::RampingVus {
+            start_vus,
+            stages,
+            graceful_ramp_down,
+        } => {
             let max = s.executor.max_vus();
             g.allocated.store(max, Ordering::Relaxed);
             let (tx, rx) = watch::channel(*start_vus);
             for i in 0..max {
-                let mode = Mode::Ramping { target: rx.clone(), index: i, ramp_down: *graceful_ramp_down };
-                set.spawn(closed_vu(new_vu(&sc), mode, soft.clone(), hard.clone(), gauges.clone()));
+                let mode = Mode::Ramping {
+                    target: rx.clone(),
+                    index: i,
+                    ramp_down: *graceful_ramp_down,
+                };
+                set.spawn(closed_vu(
+                    new_vu(&sc),
+                    mode,
+                    soft.clone(),
+                    hard.clone(),
+                    gauges.clone(),
+                ));
             }
             let (start_vus, stages, soft2) = (*start_vus, stages.clone(), soft.clone());
             let total = s.executor.duration();
@@ -552,15 +643,30 @@ async fn run_scenario(
                 soft2.cancelled().await;
             }));
         }
-        Executor::ConstantArrivalRate { pre_allocated_vus, max_vus, .. }
-        | Executor::RampingArrivalRate { pre_allocated_vus, max_vus, .. } => {
-            let (start_rate, stages, unit) = schedule::arrival_stages(&s.executor).expect("arrival executor");
+        Executor::ConstantArrivalRate {
+            pre_allocated_vus,
+            max_vus,
+            ..
+        }
+        | Executor::RampingArrivalRate {
+            pre_allocated_vus,
+            max_vus,
+            ..
+        } => {
+            let (start_rate, stages, unit) =
+                schedule::arrival_stages(&s.executor).expect("arrival executor");
             let pool: Arc<Mutex<Vec<Vu>>> = Arc::new(Mutex::new(
                 (0..*pre_allocated_vus).map(|_| new_vu(&sc)).collect(),
             ));
             g.allocated.store(*pre_allocated_vus, Ordering::Relaxed);
             let max_vus = (*max_vus).max(*pre_allocated_vus);
-            let (sc2, soft2, hard2, gauges2, ids) = (sc.clone(), soft.clone(), hard.clone(), gauges.clone(), vu_ids.clone());
+            let (sc2, soft2, hard2, gauges2, ids) = (
+                sc.clone(),
+                soft.clone(),
+                hard.clone(),
+                gauges.clone(),
+                vu_ids.clone(),
+            );
             let pool2 = pool.clone();
             scheduler = Some(tokio::spawn(async move {
                 let g = &gauges2[sc2.index as usize];
@@ -630,14 +736,14 @@ async fn run_scenario(
     }
     soft.cancel();
     let grace = match &s.executor {
-        Executor::RampingVus { graceful_ramp_down, .. } => s.graceful_stop.max(*graceful_ramp_down),
+        Executor::RampingVus {
+            graceful_ramp_down, ..
+        } => s.graceful_stop.max(*graceful_ramp_down),
         _ => s.graceful_stop,
     };
     if !all_done {
-        let drained = tokio::time::timeout(grace, async {
-            while set.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(grace, async { while set.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             hard.cancel();
             while set.join_next().await.is_some() {}

@@ -54,7 +54,12 @@ pub fn arrivals_until(start_rate: u64, stages: &[Stage], time_unit: Duration, t:
 /// The time at which the `n`-th iteration (0-based) of an arrival-rate executor starts, or
 /// `None` when the schedule ends before it. Solved per stage from the trapezoid integral, so
 /// start times are absolute deadlines and never drift.
-pub fn arrival_time(start_rate: u64, stages: &[Stage], time_unit: Duration, n: u64) -> Option<Duration> {
+pub fn arrival_time(
+    start_rate: u64,
+    stages: &[Stage],
+    time_unit: Duration,
+    n: u64,
+) -> Option<Duration> {
     let unit = time_unit.as_secs_f64();
     let want = n as f64;
     let mut total = 0.0;
@@ -212,7 +217,9 @@ pub fn scale_vus(exec: &mut Executor, peak: u64) {
     let current = exec.max_vus().max(1);
     let f = |v: &mut u64| {
         if *v > 0 {
-            *v = ((*v as f64) * peak as f64 / current as f64).round().max(1.0) as u64;
+            *v = ((*v as f64) * peak as f64 / current as f64)
+                .round()
+                .max(1.0) as u64;
         }
     };
     match exec {
@@ -300,8 +307,14 @@ mod tests {
         let stages = [st(10, 5)];
         let unit = Duration::from_secs(1);
         assert_eq!(arrival_time(5, &stages, unit, 0), Some(Duration::ZERO));
-        assert_eq!(arrival_time(5, &stages, unit, 1), Some(Duration::from_millis(200)));
-        assert_eq!(arrival_time(5, &stages, unit, 49).map(|d| d.as_millis()), Some(9800));
+        assert_eq!(
+            arrival_time(5, &stages, unit, 1),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            arrival_time(5, &stages, unit, 49).map(|d| d.as_millis()),
+            Some(9800)
+        );
         assert_eq!(arrival_time(5, &stages, unit, 50), None);
         assert!((arrivals_until(5, &stages, unit, Duration::from_secs(10)) - 50.0).abs() < 1e-9);
     }
@@ -325,7 +338,10 @@ mod tests {
     fn time_unit_scales_the_rate() {
         let stages = [st(60, 30)];
         let unit = Duration::from_secs(60);
-        assert_eq!(arrival_time(30, &stages, unit, 1), Some(Duration::from_secs(2)));
+        assert_eq!(
+            arrival_time(30, &stages, unit, 1),
+            Some(Duration::from_secs(2))
+        );
     }
 
     #[test]
@@ -337,9 +353,15 @@ mod tests {
         };
         scale_vus(&mut e, 10);
         assert_eq!(e.max_vus(), 10);
-        if let Executor::RampingVus { start_vus, stages, .. } = &e {
+        if let Executor::RampingVus {
+            start_vus, stages, ..
+        } = &e
+        {
             assert_eq!(*start_vus, 1);
-            assert_eq!(stages.iter().map(|s| s.target).collect::<Vec<_>>(), vec![5, 10, 0]);
+            assert_eq!(
+                stages.iter().map(|s| s.target).collect::<Vec<_>>(),
+                vec![5, 10, 0]
+            );
         }
     }
 

@@ -12,9 +12,7 @@ use rand::{Rng, SeedableRng};
 use crate::http::{classify, MAX_BODY};
 use crate::metrics::local;
 use crate::metrics::recorder::{CheckKey, CustomKey, ErrorClass, SeriesKey, Trend};
-use crate::plan::model::{
-    Body, CaptureSource, CheckKind, FeedOrder, Plan, RequestId, Step, Think,
-};
+use crate::plan::model::{Body, CaptureSource, CheckKind, FeedOrder, Plan, RequestId, Step, Think};
 use crate::template::RenderCtx;
 use crate::thresholds::MetricType;
 
@@ -73,6 +71,9 @@ pub struct RequestRt {
     pub check_base: u32,
     pub needs_body: bool,
     pub needs_json: bool,
+    /// The plan's default headers the request does not set itself, then the request's own: a
+    /// request's header replaces a default of the same name.
+    pub headers: Vec<crate::plan::model::Header>,
 }
 
 /// Everything VUs of one scenario share.
@@ -197,13 +198,14 @@ impl Vu {
         self.pick_rows();
         let t0 = Instant::now();
         self.walk(&sc.flow, lag).await;
-        let micros = t0.elapsed().as_micros() as u64 + lag.map_or(0, |l| l.as_micros() as u64);
-        local::record(|r| r.record_iteration(sc.index, micros, true));
-        self.iteration += 1;
+        // The pause belongs to the iteration, as a `sleep()` at the end of a k6 script does.
         if let Some(t) = &sc.think {
             let d = draw(t, &mut self.rng);
             tokio::time::sleep(d).await;
         }
+        let micros = t0.elapsed().as_micros() as u64 + lag.map_or(0, |l| l.as_micros() as u64);
+        local::record(|r| r.record_iteration(sc.index, micros, true));
+        self.iteration += 1;
     }
 
     pub async fn teardown(&mut self) {
@@ -264,7 +266,11 @@ impl Vu {
             }
         }
         for (i, (k, v)) in spec.query.iter().enumerate() {
-            url.push(if i == 0 && !url.contains('?') { '?' } else { '&' });
+            url.push(if i == 0 && !url.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
             url.push_str(&urlencode(k));
             url.push('=');
             let mut val = String::new();
@@ -273,7 +279,7 @@ impl Vu {
         }
         let mut sent = (spec.method.len() + url.len() + 12) as u64;
         let mut rb = sc.client.request(rt.method.clone(), url.as_str());
-        for h in plan.defaults.headers.iter().chain(spec.headers.iter()) {
+        for h in &rt.headers {
             let mut v = String::new();
             h.value.render(self, &mut v);
             sent += (h.name.len() + v.len() + 4) as u64;
@@ -440,9 +446,9 @@ impl Vu {
                 CheckKind::BodyContains(s) => {
                     memfind(&body, s.as_bytes()) && error == ErrorClass::None
                 }
-                CheckKind::HeaderPresent(h) => {
-                    headers.as_ref().is_some_and(|hs| hs.contains_key(h.as_str()))
-                }
+                CheckKind::HeaderPresent(h) => headers
+                    .as_ref()
+                    .is_some_and(|hs| hs.contains_key(h.as_str())),
                 CheckKind::MaxDuration(d) => error == ErrorClass::None && elapsed <= *d,
             };
             outcomes.push(ok);
@@ -480,7 +486,11 @@ impl Vu {
             error,
             failed,
         };
-        let mut timings = [(Trend::Duration, duration_us), (Trend::Waiting, 0), (Trend::Receiving, 0)];
+        let mut timings = [
+            (Trend::Duration, duration_us),
+            (Trend::Waiting, 0),
+            (Trend::Receiving, 0),
+        ];
         let n = match waiting {
             Some(w) => {
                 timings[1].1 = w.as_micros() as u64 + lag_us;
@@ -494,7 +504,10 @@ impl Vu {
             r.record_request(key, &timings[..n], sent, received);
             if lag.is_some() {
                 let s = r.scenario_mut(scenario);
-                crate::metrics::recorder::record_opt(&mut s.raw_duration, elapsed.as_micros() as u64);
+                crate::metrics::recorder::record_opt(
+                    &mut s.raw_duration,
+                    elapsed.as_micros() as u64,
+                );
                 crate::metrics::recorder::record_opt(&mut s.start_lag, lag_us);
             }
             for (i, ok) in outcomes.iter().enumerate() {
@@ -531,7 +544,9 @@ fn json_equal(got: &serde_json::Value, want: &serde_json::Value) -> bool {
     // A YAML scalar `200` and a JSON string "200" (or the reverse) compare by text.
     match (got, want) {
         (serde_json::Value::String(g), w) => *g == w.to_string().trim_matches('"'),
-        (g, serde_json::Value::String(w)) => g.to_string() == *w,
+        (g, serde_json::Value::String(w)) => {
+            serde_json::from_str::<serde_json::Value>(w).is_ok_and(|v| v == *g)
+        }
         _ => false,
     }
 }
@@ -583,8 +598,14 @@ mod tests {
 
     #[test]
     fn json_equality_tolerates_scalar_text() {
-        assert!(json_equal(&serde_json::json!("bearer"), &serde_json::json!("bearer")));
-        assert!(json_equal(&serde_json::json!("200"), &serde_json::json!(200)));
+        assert!(json_equal(
+            &serde_json::json!("bearer"),
+            &serde_json::json!("bearer")
+        ));
+        assert!(json_equal(
+            &serde_json::json!("200"),
+            &serde_json::json!(200)
+        ));
         assert!(!json_equal(&serde_json::json!(1), &serde_json::json!(2)));
     }
 }

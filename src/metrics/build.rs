@@ -68,16 +68,27 @@ fn unit_of(t: MetricType) -> &'static str {
 }
 
 /// Judges one scenario's thresholds on the dataset.
-pub fn evaluate(plan: Option<&Plan>, ds: &Dataset, scenario: &str, thresholds: &[Threshold]) -> Vec<ThresholdResult> {
+pub fn evaluate(
+    plan: Option<&Plan>,
+    ds: &Dataset,
+    scenario: &str,
+    thresholds: &[Threshold],
+) -> Vec<ThresholdResult> {
     let mut out = Vec::new();
     for t in thresholds {
-        let ptype = plan.and_then(|p| p.metric_type(&t.key.metric)).or(Some(t.metric_type));
+        let ptype = plan
+            .and_then(|p| p.metric_type(&t.key.metric))
+            .or(Some(t.metric_type));
         let obs = observe(ds, ptype, scenario, &t.key);
         for c in &t.conditions {
-            let observed = obs.as_ref().and_then(|o| o.aggregate(c.condition.aggregation));
+            let observed = obs
+                .as_ref()
+                .and_then(|o| o.aggregate(c.condition.aggregation));
             let status = match observed {
                 None => ThresholdStatus::NoData,
-                Some(v) if c.condition.operator.holds(v, c.condition.limit) => ThresholdStatus::Pass,
+                Some(v) if c.condition.operator.holds(v, c.condition.limit) => {
+                    ThresholdStatus::Pass
+                }
                 Some(_) => ThresholdStatus::Fail,
             };
             out.push(ThresholdResult {
@@ -85,10 +96,16 @@ pub fn evaluate(plan: Option<&Plan>, ds: &Dataset, scenario: &str, thresholds: &
                 expression: c.condition.source.clone(),
                 observed,
                 limit: c.condition.limit,
-                unit: if matches!(c.condition.aggregation, crate::thresholds::Aggregation::Count) {
+                unit: if matches!(
+                    c.condition.aggregation,
+                    crate::thresholds::Aggregation::Count
+                ) {
                     "count".into()
                 } else if t.metric_type == MetricType::Counter
-                    && matches!(c.condition.aggregation, crate::thresholds::Aggregation::Rate)
+                    && matches!(
+                        c.condition.aggregation,
+                        crate::thresholds::Aggregation::Rate
+                    )
                 {
                     "per_s".into()
                 } else {
@@ -104,7 +121,11 @@ pub fn evaluate(plan: Option<&Plan>, ds: &Dataset, scenario: &str, thresholds: &
 }
 
 /// Per-scenario figures, from the dataset.
-pub fn scenario_summary(plan: Option<&Plan>, ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
+pub fn scenario_summary(
+    plan: Option<&Plan>,
+    ds: &Dataset,
+    input: ScenarioInput,
+) -> ScenarioSummary {
     let name = input.name.as_str();
     let series: Vec<_> = ds.series.iter().filter(|s| s.scenario == name).collect();
     let sc = ds.scenario(name);
@@ -123,17 +144,29 @@ pub fn scenario_summary(plan: Option<&Plan>, ds: &Dataset, input: ScenarioInput)
             }
         }
         if !h.is_empty() {
-            metrics.insert(mname.to_string(), Metric { kind: "trend".into(), values: trend_values(&h) });
+            metrics.insert(
+                mname.to_string(),
+                Metric {
+                    kind: "trend".into(),
+                    values: trend_values(&h),
+                },
+            );
         }
     }
     let counter = |count: u64| Metric {
         kind: "counter".into(),
-        values: BTreeMap::from([("count".into(), count as f64), ("rate".into(), count as f64 / dur)]),
+        values: BTreeMap::from([
+            ("count".into(), count as f64),
+            ("rate".into(), count as f64 / dur),
+        ]),
     };
     let rate = |t: u64, n: u64| Metric {
         kind: "rate".into(),
         values: BTreeMap::from([
-            ("rate".into(), if n == 0 { 0.0 } else { t as f64 / n as f64 }),
+            (
+                "rate".into(),
+                if n == 0 { 0.0 } else { t as f64 / n as f64 },
+            ),
             ("passes".into(), t as f64),
             ("fails".into(), (n - t) as f64),
         ]),
@@ -142,18 +175,29 @@ pub fn scenario_summary(plan: Option<&Plan>, ds: &Dataset, input: ScenarioInput)
     metrics.insert("http_req_failed".into(), rate(failed, requests));
     metrics.insert("data_sent".into(), counter(sent));
     metrics.insert("data_received".into(), counter(received));
-    let (iterations, interrupted, dropped, vus_max) =
-        sc.map_or((0, 0, 0, 0), |s| (s.iterations, s.interrupted, s.dropped, s.vus_max));
+    let (iterations, interrupted, dropped, vus_max) = sc.map_or((0, 0, 0, 0), |s| {
+        (s.iterations, s.interrupted, s.dropped, s.vus_max)
+    });
     metrics.insert("iterations".into(), counter(iterations));
     if dropped > 0 {
         metrics.insert("dropped_iterations".into(), counter(dropped));
     }
     if let Some(h) = sc.and_then(|s| s.iteration_duration.as_ref()) {
-        metrics.insert("iteration_duration".into(), Metric { kind: "trend".into(), values: trend_values(h) });
+        metrics.insert(
+            "iteration_duration".into(),
+            Metric {
+                kind: "trend".into(),
+                values: trend_values(h),
+            },
+        );
     }
     let gauge = |v: u64| Metric {
         kind: "gauge".into(),
-        values: BTreeMap::from([("value".into(), v as f64), ("min".into(), 0.0), ("max".into(), v as f64)]),
+        values: BTreeMap::from([
+            ("value".into(), v as f64),
+            ("min".into(), 0.0),
+            ("max".into(), v as f64),
+        ]),
     };
     metrics.insert("vus_max".into(), gauge(vus_max));
     metrics.insert("vus".into(), gauge(vus_max));
@@ -161,21 +205,38 @@ pub fn scenario_summary(plan: Option<&Plan>, ds: &Dataset, input: ScenarioInput)
         .checks
         .iter()
         .filter(|c| c.scenario == name)
-        .map(|c| CheckResult { name: c.name.clone(), request: c.request.clone(), passes: c.passes, fails: c.fails })
+        .map(|c| CheckResult {
+            name: c.name.clone(),
+            request: c.request.clone(),
+            passes: c.passes,
+            fails: c.fails,
+        })
         .collect();
     if !checks.is_empty() {
         let p: u64 = checks.iter().map(|c| c.passes).sum();
         let f: u64 = checks.iter().map(|c| c.fails).sum();
         metrics.insert("checks".into(), rate(p, p + f));
     }
-    let mut custom_names: Vec<&str> = ds.custom.iter().filter(|c| c.scenario == name).map(|c| c.metric.as_str()).collect();
+    let mut custom_names: Vec<&str> = ds
+        .custom
+        .iter()
+        .filter(|c| c.scenario == name)
+        .map(|c| c.metric.as_str())
+        .collect();
     custom_names.dedup();
     for m in custom_names {
-        let key = crate::thresholds::MetricKey { source: m.to_string(), metric: m.to_string(), tags: vec![] };
+        let key = crate::thresholds::MetricKey {
+            source: m.to_string(),
+            metric: m.to_string(),
+            tags: vec![],
+        };
         let ptype = plan.and_then(|p| p.metric_type(m));
         if let Some(o) = observe(ds, ptype, name, &key) {
             let metric = match o {
-                Observed::Trend(h) => Metric { kind: "trend".into(), values: trend_values(&h) },
+                Observed::Trend(h) => Metric {
+                    kind: "trend".into(),
+                    values: trend_values(&h),
+                },
                 Observed::Counter { count, .. } => counter(count as u64),
                 Observed::Rate { trues, total } => rate(trues, total),
                 Observed::Gauge { value, .. } => gauge(value as u64),
@@ -187,15 +248,20 @@ pub fn scenario_summary(plan: Option<&Plan>, ds: &Dataset, input: ScenarioInput)
     // Endpoints: one row per (request name, group), in first-seen order of the plan.
     let mut endpoints: Vec<Endpoint> = Vec::new();
     let mut hists: Vec<Hist> = Vec::new();
-    let order = |n: &str| match plan {
-        Some(p) => p.requests.iter().position(|r| r.name == n),
-        None => input.endpoint_order.iter().position(|r| r == n),
-    }
-    .unwrap_or(usize::MAX);
+    let order = |n: &str| {
+        match plan {
+            Some(p) => p.requests.iter().position(|r| r.name == n),
+            None => input.endpoint_order.iter().position(|r| r == n),
+        }
+        .unwrap_or(usize::MAX)
+    };
     let mut rows: Vec<_> = series.clone();
     rows.sort_by_key(|s| (order(&s.name), s.name.clone(), s.group.clone()));
     for s in rows {
-        let i = match endpoints.iter().position(|e| e.name == s.name && e.group == s.group) {
+        let i = match endpoints
+            .iter()
+            .position(|e| e.name == s.name && e.group == s.group)
+        {
             Some(i) => i,
             None => {
                 endpoints.push(Endpoint {
@@ -265,12 +331,17 @@ pub fn scenario_summary(plan: Option<&Plan>, ds: &Dataset, input: ScenarioInput)
         thresholds,
         timeseries: input.series,
         open_model,
+        drift: None,
+        capacity: None,
     }
 }
 
 /// The verdict over every scenario's thresholds.
 pub fn verdict(scenarios: &[ScenarioSummary]) -> Verdict {
-    let all: Vec<_> = scenarios.iter().flat_map(|s| s.thresholds.iter().map(move |t| (s, t))).collect();
+    let all: Vec<_> = scenarios
+        .iter()
+        .flat_map(|s| s.thresholds.iter().map(move |t| (s, t)))
+        .collect();
     let failed: Vec<String> = all
         .iter()
         .filter(|(_, t)| t.status == ThresholdStatus::Fail)
@@ -286,10 +357,31 @@ pub fn verdict(scenarios: &[ScenarioSummary]) -> Verdict {
         passed: failed.is_empty(),
         thresholds_total: all.len(),
         thresholds_failed: failed.len(),
-        thresholds_no_data: all.iter().filter(|(_, t)| t.status == ThresholdStatus::NoData).count(),
+        thresholds_no_data: all
+            .iter()
+            .filter(|(_, t)| t.status == ThresholdStatus::NoData)
+            .count(),
         failed,
         regressions_failed: 0,
+        drift_failed: 0,
+        inconclusive: false,
     }
+}
+
+/// Folds broken drift limits and the generator's health into the verdict.
+pub fn apply_drift(s: &mut Summary) {
+    for sc in &s.scenarios {
+        if let Some(d) = &sc.drift {
+            for r in d.rules.iter().filter(|r| r.status == ThresholdStatus::Fail) {
+                s.verdict.drift_failed += 1;
+                s.verdict
+                    .failed
+                    .push(format!("drift: {}: {} {}", r.scenario, r.metric, r.rule));
+            }
+        }
+    }
+    s.verdict.passed = s.verdict.failed.is_empty();
+    s.verdict.inconclusive = s.health.status == "inconclusive";
 }
 
 /// Folds a baseline comparison's broken regression limits into the verdict.
@@ -297,7 +389,10 @@ pub fn apply_regressions(v: &mut Verdict, c: &crate::compare::Comparison) {
     for r in &c.regressions {
         if r.status == ThresholdStatus::Fail {
             v.regressions_failed += 1;
-            v.failed.push(format!("regression: {}: {} {}", r.scenario, r.metric, r.rule));
+            v.failed.push(format!(
+                "regression: {}: {} {}",
+                r.scenario, r.metric, r.rule
+            ));
         }
     }
     v.passed = v.failed.is_empty();

@@ -45,6 +45,86 @@ pub struct Collected {
     /// Per scenario.
     pub series: Vec<Vec<Point>>,
     pub interval: Duration,
+    /// Per scenario: the first and the last drift window (exact histograms).
+    pub windows: Vec<Option<Windows>>,
+}
+
+/// The first and last window of a scenario, for soak drift: exact figures over each.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    pub window: Duration,
+    pub first: IntervalStats,
+    /// Seconds the first window really covers (shorter if the scenario was).
+    pub first_span_s: f64,
+    pub last: IntervalStats,
+    pub last_span_s: f64,
+}
+
+/// Accumulates the first window whole, and the last window as a ring of ten buckets.
+#[derive(Debug, Clone)]
+struct WindowAcc {
+    window: Duration,
+    first: IntervalStats,
+    first_end_s: f64,
+    ring: std::collections::VecDeque<(u64, IntervalStats)>,
+    last_t_s: f64,
+}
+
+impl WindowAcc {
+    const BUCKETS: u64 = 10;
+
+    fn new(window: Duration) -> Self {
+        WindowAcc {
+            window,
+            first: IntervalStats::default(),
+            first_end_s: 0.0,
+            ring: Default::default(),
+            last_t_s: 0.0,
+        }
+    }
+
+    fn add(&mut self, t_s: f64, width_s: f64, iv: &IntervalStats) {
+        let w = self.window.as_secs_f64().max(1e-3);
+        if t_s < w {
+            self.first.merge(iv);
+            self.first_end_s = self.first_end_s.max((t_s + width_s).min(w));
+        }
+        let bucket_s = w / Self::BUCKETS as f64;
+        let b = (t_s / bucket_s).floor() as u64;
+        match self.ring.back_mut() {
+            Some((last, acc)) if *last == b => acc.merge(iv),
+            _ => {
+                let mut acc = IntervalStats::default();
+                acc.merge(iv);
+                self.ring.push_back((b, acc));
+            }
+        }
+        while self
+            .ring
+            .front()
+            .is_some_and(|(f, _)| b.saturating_sub(*f) >= Self::BUCKETS)
+        {
+            self.ring.pop_front();
+        }
+        self.last_t_s = self.last_t_s.max(t_s + width_s);
+    }
+
+    fn finish(&self) -> Option<Windows> {
+        let first_bucket = self.ring.front()?.0;
+        let w = self.window.as_secs_f64();
+        let mut last = IntervalStats::default();
+        for (_, iv) in &self.ring {
+            last.merge(iv);
+        }
+        let start = first_bucket as f64 * w / Self::BUCKETS as f64;
+        Some(Windows {
+            window: self.window,
+            first: self.first.clone(),
+            first_span_s: self.first_end_s,
+            last,
+            last_span_s: (self.last_t_s - start).max(1e-3),
+        })
+    }
 }
 
 pub type TickFn = Box<dyn FnMut(&Tick<'_>) + Send>;
@@ -54,6 +134,7 @@ pub fn spawn(
     epoch: Arc<AtomicU64>,
     gauges: Arc<Vec<Gauges>>,
     interval: Duration,
+    windows: Vec<Duration>,
     started: Instant,
     mut on_tick: TickFn,
 ) -> JoinHandle<Collected> {
@@ -69,6 +150,7 @@ pub fn spawn(
                 last: vec![None; n],
                 interval,
                 gauges,
+                windows: windows.into_iter().map(WindowAcc::new).collect(),
             };
             let mut next_tick = started + interval;
             loop {
@@ -98,6 +180,7 @@ pub fn spawn(
             c.sample_vus(e);
             c.close_before(u64::MAX);
             Collected {
+                windows: c.windows.iter().map(WindowAcc::finish).collect(),
                 total: c.total,
                 series: c.series,
                 interval,
@@ -116,6 +199,7 @@ struct State {
     last: Vec<Option<Point>>,
     interval: Duration,
     gauges: Arc<Vec<Gauges>>,
+    windows: Vec<WindowAcc>,
 }
 
 impl State {
@@ -189,6 +273,9 @@ impl State {
                     p95: pct(0.95),
                     p99: pct(0.99),
                 };
+                if let Some(w) = self.windows.get_mut(i) {
+                    w.add(t, self.interval.as_secs_f64(), &iv);
+                }
                 self.last[i] = Some(p.clone());
                 self.series[i].push(p);
             }

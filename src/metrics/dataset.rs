@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use super::recorder::{new_hist, ErrorClass, Hist, Recorder, TRENDS};
-use super::summary::{decode_hist, encode_hist, RawCheck, RawCustom, RawData, RawScenario, RawSeries};
+use super::summary::{
+    decode_hist, encode_hist, RawCheck, RawCustom, RawData, RawScenario, RawSeries,
+};
 use crate::plan::model::Plan;
 use crate::thresholds::{Aggregation, MetricKey, MetricType};
 
@@ -111,7 +113,12 @@ impl Dataset {
         }
         ds.series.sort_by(|a, b| {
             (&a.scenario, &a.name, &a.group, a.status, a.error, a.failed).cmp(&(
-                &b.scenario, &b.name, &b.group, b.status, b.error, b.failed,
+                &b.scenario,
+                &b.name,
+                &b.group,
+                b.status,
+                b.error,
+                b.failed,
             ))
         });
         for &(i, dur) in n.durations {
@@ -128,7 +135,11 @@ impl Dataset {
                 raw_duration: st.raw_duration.as_deref().cloned(),
             });
         }
-        let mut checks: Vec<_> = r.checks.iter().filter(|(k, _)| ran(k.scenario as usize)).collect();
+        let mut checks: Vec<_> = r
+            .checks
+            .iter()
+            .filter(|(k, _)| ran(k.scenario as usize))
+            .collect();
         checks.sort_by_key(|(k, _)| **k);
         for (k, v) in checks {
             let (name, req) = &n.checks[k.check as usize];
@@ -140,7 +151,11 @@ impl Dataset {
                 fails: v.fails,
             });
         }
-        let mut custom: Vec<_> = r.custom.iter().filter(|(k, _)| ran(k.scenario as usize)).collect();
+        let mut custom: Vec<_> = r
+            .custom
+            .iter()
+            .filter(|(k, _)| ran(k.scenario as usize))
+            .collect();
         custom.sort_by_key(|(k, _)| **k);
         for (k, v) in custom {
             let m = &plan.metrics[k.metric as usize];
@@ -159,7 +174,7 @@ impl Dataset {
 
     pub fn from_raw(raw: &RawData) -> anyhow::Result<Dataset> {
         let dec = |m: &BTreeMap<String, String>, k: &str| -> anyhow::Result<Option<Hist>> {
-            m.get(k).map(|s| decode_hist(s)).transpose()
+            Ok(m.get(k).map(|s| decode_hist(s)).transpose()?)
         };
         let mut ds = Dataset::default();
         for s in &raw.series {
@@ -282,8 +297,23 @@ impl Dataset {
         }
         for s in other.series {
             match self.series.iter_mut().find(|x| {
-                (&x.scenario, &x.name, &x.method, &x.group, x.status, x.error, x.failed)
-                    == (&s.scenario, &s.name, &s.method, &s.group, s.status, s.error, s.failed)
+                (
+                    &x.scenario,
+                    &x.name,
+                    &x.method,
+                    &x.group,
+                    x.status,
+                    x.error,
+                    x.failed,
+                ) == (
+                    &s.scenario,
+                    &s.name,
+                    &s.method,
+                    &s.group,
+                    s.status,
+                    s.error,
+                    s.failed,
+                )
             }) {
                 Some(x) => {
                     x.count += s.count;
@@ -312,7 +342,11 @@ impl Dataset {
             }
         }
         for c in other.checks {
-            match self.checks.iter_mut().find(|x| x.scenario == c.scenario && x.name == c.name && x.request == c.request) {
+            match self
+                .checks
+                .iter_mut()
+                .find(|x| x.scenario == c.scenario && x.name == c.name && x.request == c.request)
+            {
                 Some(x) => {
                     x.passes += c.passes;
                     x.fails += c.fails;
@@ -321,7 +355,11 @@ impl Dataset {
             }
         }
         for c in other.custom {
-            match self.custom.iter_mut().find(|x| x.scenario == c.scenario && x.metric == c.metric && x.name == c.name) {
+            match self
+                .custom
+                .iter_mut()
+                .find(|x| x.scenario == c.scenario && x.metric == c.metric && x.name == c.name)
+            {
                 Some(x) => {
                     x.count += c.count;
                     x.trues += c.trues;
@@ -355,9 +393,21 @@ pub fn series_matches(s: &DSeries, tags: &[(String, String)]) -> bool {
 #[derive(Debug, Clone)]
 pub enum Observed {
     Trend(Hist),
-    Counter { count: f64, duration_s: f64 },
-    Rate { trues: u64, total: u64 },
-    Gauge { value: f64, min: f64, max: f64 },
+    /// `samples`: how many values were added (a counter fed only zeroes has data).
+    Counter {
+        count: f64,
+        duration_s: f64,
+        samples: u64,
+    },
+    Rate {
+        trues: u64,
+        total: u64,
+    },
+    Gauge {
+        value: f64,
+        min: f64,
+        max: f64,
+    },
 }
 
 impl Observed {
@@ -368,17 +418,28 @@ impl Observed {
             (Observed::Trend(h), Aggregation::Avg) => Some(h.mean() / 1000.0),
             (Observed::Trend(h), Aggregation::Min) => Some(h.min() as f64 / 1000.0),
             (Observed::Trend(h), Aggregation::Max) => Some(h.max() as f64 / 1000.0),
-            (Observed::Trend(h), Aggregation::Med) => Some(h.value_at_quantile(0.5) as f64 / 1000.0),
+            (Observed::Trend(h), Aggregation::Med) => {
+                Some(h.value_at_quantile(0.5) as f64 / 1000.0)
+            }
             (Observed::Trend(h), Aggregation::Percentile(p)) => {
                 Some(h.value_at_quantile(p / 100.0) as f64 / 1000.0)
             }
-            (Observed::Counter { count, .. }, _) if *count == 0.0 => None,
+            (Observed::Counter { samples: 0, .. }, _) => None,
             (Observed::Counter { count, .. }, Aggregation::Count) => Some(*count),
-            (Observed::Counter { count, duration_s }, Aggregation::Rate) => {
-                Some(if *duration_s > 0.0 { count / duration_s } else { 0.0 })
-            }
+            (
+                Observed::Counter {
+                    count, duration_s, ..
+                },
+                Aggregation::Rate,
+            ) => Some(if *duration_s > 0.0 {
+                count / duration_s
+            } else {
+                0.0
+            }),
             (Observed::Rate { total: 0, .. }, _) => None,
-            (Observed::Rate { trues, total }, Aggregation::Rate) => Some(*trues as f64 / *total as f64),
+            (Observed::Rate { trues, total }, Aggregation::Rate) => {
+                Some(*trues as f64 / *total as f64)
+            }
             (Observed::Gauge { value, .. }, Aggregation::Value) => Some(*value),
             _ => None,
         }
@@ -394,22 +455,37 @@ fn merged<'a>(it: impl Iterator<Item = &'a Hist>) -> Hist {
 }
 
 /// Observes `key` within scenario `scenario` of the dataset. `None` when the metric is unknown.
-pub fn observe(ds: &Dataset, plan_metric_type: Option<MetricType>, scenario: &str, key: &MetricKey) -> Option<Observed> {
+pub fn observe(
+    ds: &Dataset,
+    plan_metric_type: Option<MetricType>,
+    scenario: &str,
+    key: &MetricKey,
+) -> Option<Observed> {
     let sc = ds.scenario(scenario);
     let duration_s = sc.map_or(0.0, |s| s.duration_s);
     let in_scope = |s: &&DSeries| s.scenario == scenario && series_matches(s, &key.tags);
     let name = key.metric.as_str();
     if let Some(i) = TRENDS.iter().position(|(_, n)| *n == name) {
         return Some(Observed::Trend(merged(
-            ds.series.iter().filter(in_scope).filter_map(|s| s.hists[i].as_ref()),
+            ds.series
+                .iter()
+                .filter(in_scope)
+                .filter_map(|s| s.hists[i].as_ref()),
         )));
     }
-    let only_scenario_tags = key.tags.iter().all(|(k, v)| k == "scenario" && v == scenario);
+    let only_scenario_tags = key
+        .tags
+        .iter()
+        .all(|(k, v)| k == "scenario" && v == scenario);
     match name {
-        "http_reqs" => Some(Observed::Counter {
-            count: ds.series.iter().filter(in_scope).map(|s| s.count).sum::<u64>() as f64,
-            duration_s,
-        }),
+        "http_reqs" => {
+            let n: u64 = ds.series.iter().filter(in_scope).map(|s| s.count).sum();
+            Some(Observed::Counter {
+                count: n as f64,
+                duration_s,
+                samples: n,
+            })
+        }
         "http_req_failed" => {
             let (mut t, mut n) = (0, 0);
             for s in ds.series.iter().filter(in_scope) {
@@ -420,25 +496,47 @@ pub fn observe(ds: &Dataset, plan_metric_type: Option<MetricType>, scenario: &st
             }
             Some(Observed::Rate { trues: t, total: n })
         }
-        "data_sent" | "data_received" => Some(Observed::Counter {
-            count: ds
-                .series
-                .iter()
-                .filter(in_scope)
-                .map(|s| if name == "data_sent" { s.bytes_sent } else { s.bytes_received })
-                .sum::<u64>() as f64,
-            duration_s,
-        }),
-        "iterations" | "dropped_iterations" if only_scenario_tags => Some(Observed::Counter {
-            count: sc.map_or(0, |s| if name == "iterations" { s.iterations } else { s.dropped }) as f64,
-            duration_s,
-        }),
+        "data_sent" | "data_received" => {
+            let (mut bytes, mut samples) = (0u64, 0u64);
+            for s in ds.series.iter().filter(in_scope) {
+                bytes += if name == "data_sent" {
+                    s.bytes_sent
+                } else {
+                    s.bytes_received
+                };
+                samples += s.count;
+            }
+            Some(Observed::Counter {
+                count: bytes as f64,
+                duration_s,
+                samples,
+            })
+        }
+        "iterations" | "dropped_iterations" if only_scenario_tags => {
+            let n = sc.map_or(0, |s| {
+                if name == "iterations" {
+                    s.iterations
+                } else {
+                    s.dropped
+                }
+            });
+            Some(Observed::Counter {
+                count: n as f64,
+                duration_s,
+                samples: n,
+            })
+        }
         "iteration_duration" if only_scenario_tags => Some(Observed::Trend(
-            sc.and_then(|s| s.iteration_duration.clone()).unwrap_or_else(new_hist),
+            sc.and_then(|s| s.iteration_duration.clone())
+                .unwrap_or_else(new_hist),
         )),
         "vus" | "vus_max" if only_scenario_tags => {
             let v = sc.map_or(0, |s| s.vus_max) as f64;
-            Some(Observed::Gauge { value: v, min: 0.0, max: v })
+            Some(Observed::Gauge {
+                value: v,
+                min: 0.0,
+                max: v,
+            })
         }
         "checks" => {
             let (mut t, mut n) = (0, 0);
@@ -457,9 +555,8 @@ pub fn observe(ds: &Dataset, plan_metric_type: Option<MetricType>, scenario: &st
             Some(Observed::Rate { trues: t, total: n })
         }
         _ => {
-            let kind = plan_metric_type.or_else(|| {
-                ds.custom.iter().find(|c| c.metric == name).map(|c| c.kind)
-            })?;
+            let kind = plan_metric_type
+                .or_else(|| ds.custom.iter().find(|c| c.metric == name).map(|c| c.kind))?;
             let rows = ds.custom.iter().filter(|c| {
                 c.scenario == scenario
                     && c.metric == name
@@ -471,10 +568,18 @@ pub fn observe(ds: &Dataset, plan_metric_type: Option<MetricType>, scenario: &st
             });
             Some(match kind {
                 MetricType::Trend => Observed::Trend(merged(rows.filter_map(|c| c.hist.as_ref()))),
-                MetricType::Counter => Observed::Counter {
-                    count: rows.map(|c| c.count).sum::<u64>() as f64,
-                    duration_s,
-                },
+                MetricType::Counter => {
+                    let (mut count, mut samples) = (0u64, 0u64);
+                    for c in rows {
+                        count += c.count;
+                        samples += c.trues;
+                    }
+                    Observed::Counter {
+                        count: count as f64,
+                        duration_s,
+                        samples,
+                    }
+                }
                 MetricType::Rate => {
                     let (mut t, mut n) = (0, 0);
                     for c in rows {
@@ -483,7 +588,11 @@ pub fn observe(ds: &Dataset, plan_metric_type: Option<MetricType>, scenario: &st
                     }
                     Observed::Rate { trues: t, total: n }
                 }
-                MetricType::Gauge => Observed::Gauge { value: 0.0, min: 0.0, max: 0.0 },
+                MetricType::Gauge => Observed::Gauge {
+                    value: 0.0,
+                    min: 0.0,
+                    max: 0.0,
+                },
             })
         }
     }

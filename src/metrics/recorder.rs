@@ -198,7 +198,7 @@ pub struct CustomKey {
 pub struct CustomStats {
     /// Counter: the sum; rate: the number of samples.
     pub count: u64,
-    /// Rate: the non-zero samples.
+    /// Rate: the non-zero samples; counter: the number of samples.
     pub trues: u64,
     pub hist: Option<Box<Hist>>,
 }
@@ -291,8 +291,12 @@ impl Recorder {
         record_opt(&mut c.hist, micros);
     }
 
+    /// A counter sample: `count` sums the values, `trues` counts the samples (a counter fed
+    /// only zeroes has data: 0).
     pub fn record_custom_counter(&mut self, key: CustomKey, add: u64) {
-        self.custom.entry(key).or_default().count += add;
+        let c = self.custom.entry(key).or_default();
+        c.count += add;
+        c.trues += 1;
     }
 
     pub fn record_custom_rate(&mut self, key: CustomKey, value: bool) {
@@ -321,7 +325,10 @@ impl Recorder {
             && self.scenarios.iter().all(|s| {
                 s.iterations == 0 && s.interrupted == 0 && s.dropped == 0 && s.vus_max == 0
             })
-            && self.interval.iter().all(|i| i.requests == 0 && i.iterations == 0)
+            && self
+                .interval
+                .iter()
+                .all(|i| i.requests == 0 && i.iterations == 0)
     }
 
     /// Folds `other` into `self`, exactly.
@@ -385,7 +392,10 @@ mod tests {
         assert_eq!(merged, single);
         assert_eq!(a.series[&key(200)].count, 1000);
         assert_eq!(a.series[&key(200)].bytes_received, 20_000);
-        assert_eq!(merged.value_at_quantile(0.95), single.value_at_quantile(0.95));
+        assert_eq!(
+            merged.value_at_quantile(0.95),
+            single.value_at_quantile(0.95)
+        );
     }
 
     #[test]

@@ -5,7 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
+
+use crate::metrics::recorder::{new_hist, Hist};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -20,6 +25,9 @@ pub struct Summary {
     /// The comparison with a baseline run (`--baseline`), when one was given.
     #[serde(default)]
     pub baseline: Option<crate::compare::Comparison>,
+    /// The load generator's own health.
+    #[serde(default)]
+    pub health: Health,
     /// The raw measurements everything above is derived from (exact, mergeable).
     pub data: RawData,
 }
@@ -76,6 +84,12 @@ pub struct Verdict {
     /// Regression limits (against `--baseline`) broken; they fail the run like thresholds.
     #[serde(default)]
     pub regressions_failed: usize,
+    /// Drift limits broken; they fail the run like thresholds.
+    #[serde(default)]
+    pub drift_failed: usize,
+    /// The load generator was saturated: see `health`.
+    #[serde(default)]
+    pub inconclusive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +124,82 @@ pub struct ScenarioSummary {
     /// Open-model executors only: how late iterations started, and latency without the
     /// correction for coordinated omission.
     pub open_model: Option<OpenModel>,
+    /// Soak drift: the first window against the last, and trend lines over the run.
+    #[serde(default)]
+    pub drift: Option<Drift>,
+    /// Ramping scenarios: the highest load held before the SLO broke or throughput stopped
+    /// growing.
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowFigures {
+    /// Seconds the window covers.
+    pub span_s: f64,
+    pub requests: u64,
+    pub rps: f64,
+    pub error_rate: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slopes {
+    /// Change per hour of the interval p95 (ms/h), error rate (per hour) and req/s (per hour),
+    /// least-squares over the time series.
+    pub p95_ms_per_h: Option<f64>,
+    pub error_rate_per_h: Option<f64>,
+    pub rps_per_h: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub window_s: f64,
+    pub first: WindowFigures,
+    pub last: WindowFigures,
+    pub slopes: Slopes,
+    /// The plan's `drift:` limits, judged last window against first.
+    pub rules: Vec<crate::compare::RegressionResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakPoint {
+    /// Seconds since the scenario started.
+    pub t_s: f64,
+    pub load: f64,
+    pub rps: f64,
+    pub p95_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// `VUs` or `iterations/s`.
+    pub unit: String,
+    /// The highest load level held before the break (or reached, when nothing broke).
+    pub held_load: f64,
+    /// The highest throughput reached before the break.
+    pub held_rps: f64,
+    /// What broke: `p95 over 1000 ms`, `error rate over 10%`, `throughput stopped growing`;
+    /// absent when nothing broke.
+    pub broken_by: Option<String>,
+    /// The first interval where it broke, with its figures (the evidence).
+    pub at: Option<BreakPoint>,
+    /// One line for people: `capacity ≈ 310 VUs / 2450 req/s; p95 crossed 1000 ms at 320 VUs`.
+    pub text: String,
+}
+
+/// Whether the load generator itself kept up; when it did not, the figures may blame the
+/// target for the generator's limits and the run is marked inconclusive.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` or `inconclusive`.
+    pub status: String,
+    pub reasons: Vec<String>,
+    /// The process's CPU time over wall time and cores, percent.
+    pub cpu_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,7 +266,8 @@ pub struct ThresholdResult {
     /// The aggregated value it was judged on (trend values in ms), absent with no data.
     pub observed: Option<f64>,
     pub limit: f64,
-    /// `ms` for trends, `rate` for rates (0..1), `count` for counters, `` for gauges.
+    /// `ms` for trends, `rate` for rates (0..1), `count` for counters, `bytes` for `data_sent`
+    /// and `data_received`, `` for gauges.
     pub unit: String,
     pub status: ThresholdStatus,
     pub abort_on_fail: bool,
@@ -276,27 +367,64 @@ pub struct RawCustom {
     pub hist: Option<String>,
 }
 
-/// Serializes a histogram as HDR V2, deflate-compressed, base64 (standard alphabet).
-pub fn encode_hist(h: &crate::metrics::recorder::Hist) -> String {
-    use base64::Engine as _;
-    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+/// Why a serialized histogram could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum HistDecodeError {
+    #[error("histogram is not valid base64")]
+    Base64(#[source] base64::DecodeError),
+    #[error("histogram is not a valid HDR V2 (deflate) encoding")]
+    Hdr(#[source] hdrhistogram::serialization::DeserializeError),
+    #[error("histogram holds values outside 1 µs..1 h")]
+    Bounds(#[source] hdrhistogram::AdditionError),
+}
+
+/// Serializes a histogram for [`RawData`]: HDR V2 with deflate, then standard base64 (the
+/// encoding HdrHistogram's other implementations read too).
+pub fn encode_hist(h: &Hist) -> String {
     let mut buf = Vec::new();
     V2DeflateSerializer::new()
         .serialize(h, &mut buf)
-        .expect("serializing into memory cannot fail");
-    base64::engine::general_purpose::STANDARD.encode(buf)
+        .expect("serializing into a Vec cannot fail");
+    BASE64.encode(buf)
 }
 
-/// Reads a histogram written by [`encode_hist`], re-bounded to the fixed bounds so that it adds
-/// to any other.
-pub fn decode_hist(s: &str) -> anyhow::Result<crate::metrics::recorder::Hist> {
-    use base64::Engine as _;
-    use hdrhistogram::serialization::Deserializer;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim())?;
-    let h: crate::metrics::recorder::Hist = Deserializer::new()
-        .deserialize(&mut std::io::Cursor::new(bytes))
-        .map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
-    let mut out = crate::metrics::recorder::new_hist();
-    out.add(&h).map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
+/// Reads a histogram written by [`encode_hist`]. The result always has the recorder's fixed
+/// bounds, so it merges with any other histogram of the run with `add`.
+pub fn decode_hist(s: &str) -> Result<Hist, HistDecodeError> {
+    let bytes = BASE64.decode(s.trim()).map_err(HistDecodeError::Base64)?;
+    let read: Hist = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(HistDecodeError::Hdr)?;
+    let mut out = new_hist();
+    out.add(&read).map_err(HistDecodeError::Bounds)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_survive_encoding() {
+        let mut h = new_hist();
+        for v in (1..5000u64).map(|i| i * 37) {
+            h.record(v).unwrap();
+        }
+        h.record(3_000_000_000).unwrap();
+        let s = encode_hist(&h);
+        assert!(s.is_ascii());
+        let back = decode_hist(&s).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.value_at_quantile(0.95), h.value_at_quantile(0.95));
+        assert_eq!(decode_hist(&encode_hist(&new_hist())).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(matches!(
+            decode_hist("%%%"),
+            Err(HistDecodeError::Base64(_))
+        ));
+        assert!(matches!(decode_hist("AAAA"), Err(HistDecodeError::Hdr(_))));
+    }
 }

@@ -45,6 +45,10 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Regression limits against a baseline (`regression:`), judged like thresholds.
     pub regressions: Vec<crate::compare::RegressionRule>,
+    /// Soak-drift limits: how much worse the last window may be than the first (`drift:`).
+    pub drift: Vec<crate::compare::RegressionRule>,
+    /// The drift window (`drift_window:`); default 10 minutes, or a tenth of a shorter scenario.
+    pub drift_window: Option<Duration>,
     /// How the target's certificate is checked (`tls:`).
     pub tls: TlsOptions,
 }
@@ -367,12 +371,8 @@ impl Plan {
 
     /// The type of a metric name, built-in or declared by the plan.
     pub fn metric_type(&self, name: &str) -> Option<MetricType> {
-        crate::thresholds::builtin_metric(name).or_else(|| {
-            self.metrics
-                .iter()
-                .find(|m| m.name == name)
-                .map(|m| m.kind)
-        })
+        crate::thresholds::builtin_metric(name)
+            .or_else(|| self.metrics.iter().find(|m| m.name == name).map(|m| m.kind))
     }
 
     /// The thresholds that apply to a scenario in an environment: plan-wide, replaced per key

@@ -18,8 +18,8 @@
 
 mod env;
 mod executor;
-mod regression;
 mod feeds;
+mod regression;
 mod requests;
 mod scope;
 mod steps;
@@ -39,7 +39,10 @@ use crate::yaml::{self, Diagnostic, Diagnostics, Limits, LoadError, Node, Value}
 
 use scope::{FeedNames, PlanScope, BUILTINS};
 use steps::Steps;
-use tree::{bool_of, duration_of, is_identifier, is_var_name, kind, name_of, positive_duration_of, think_of, Fields, P};
+use tree::{
+    bool_of, duration_of, is_identifier, is_var_name, kind, name_of, positive_duration_of,
+    think_of, Fields, P,
+};
 
 /// How to load a plan.
 pub struct LoadOptions<'a> {
@@ -59,7 +62,7 @@ pub enum PlanError {
     Invalid(String),
 }
 
-const TOP_KEYS: [&str; 14] = [
+const TOP_KEYS: [&str; 16] = [
     "version",
     "name",
     "default_environment",
@@ -72,6 +75,8 @@ const TOP_KEYS: [&str; 14] = [
     "flows",
     "thresholds",
     "regression",
+    "drift",
+    "drift_window",
     "scenarios",
     "tls",
 ];
@@ -98,7 +103,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
 }
 
 /// Validates a parsed plan. `dir` is where relative paths (CSV feeds) are resolved.
-pub(crate) fn validate(root: &Node, file: &Path, dir: &Path, hash: String, opts: &LoadOptions) -> Result<Plan, PlanError> {
+pub(crate) fn validate(
+    root: &Node,
+    file: &Path,
+    dir: &Path,
+    hash: String,
+    opts: &LoadOptions,
+) -> Result<Plan, PlanError> {
     let shown = file.display().to_string();
     let mut cx = Cx::default();
     let plan = plan(&mut cx, root, file, dir, hash, opts);
@@ -107,7 +118,9 @@ pub(crate) fn validate(root: &Node, file: &Path, dir: &Path, hash: String, opts:
         return Err(PlanError::Invalid(render(&shown, diags.into_sorted())));
     }
     let Some(mut plan) = plan else {
-        return Err(PlanError::Invalid(format!("{shown}: the plan is incomplete")));
+        return Err(PlanError::Invalid(format!(
+            "{shown}: the plan is incomplete"
+        )));
     };
     let mut warnings = warnings;
     warnings.sort();
@@ -167,14 +180,22 @@ struct Var<'n> {
     path: P,
 }
 
-fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &LoadOptions) -> Option<Plan> {
+fn plan(
+    cx: &mut Cx,
+    root: &Node,
+    file: &Path,
+    dir: &Path,
+    hash: String,
+    opts: &LoadOptions,
+) -> Option<Plan> {
     let top = Fields::of(
         cx,
         root,
         &P::root(),
         "a plan: a mapping with version, name, requests and scenarios",
     )?;
-    top.only(cx, &TOP_KEYS);
+    // `x-...` keys are the user's own (a place for YAML anchors), as in Compose files.
+    top.only_but(cx, &TOP_KEYS, |k| k.starts_with("x-"));
     let at = |k: &str| P::root().key(k);
 
     if let Some(v) = top.req(cx, "version") {
@@ -192,10 +213,15 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
             ),
         }
     }
-    let name = top.req(cx, "name").and_then(|n| name_of(cx, n, &at("name")));
+    let name = top
+        .req(cx, "name")
+        .and_then(|n| name_of(cx, n, &at("name")));
 
     let mut secrets: Vec<String> = Vec::new();
-    let vars = top.get("vars").map(|n| vars(cx, n, opts, &mut secrets)).unwrap_or_default();
+    let vars = top
+        .get("vars")
+        .map(|n| vars(cx, n, opts, &mut secrets))
+        .unwrap_or_default();
     let environments = top
         .get("environments")
         .map(|n| environments(cx, n, opts, &mut secrets))
@@ -230,15 +256,26 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
         .get("data")
         .map(|n| feeds::feeds(cx, n, &at("data"), dir))
         .unwrap_or_default();
-    let metrics = top.get("metrics").map(|n| custom_metrics(cx, n)).unwrap_or_default();
+    let metrics = top
+        .get("metrics")
+        .map(|n| custom_metrics(cx, n))
+        .unwrap_or_default();
     let metric_list: Vec<CustomMetric> = metrics.iter().map(|(m, _)| m.clone()).collect();
 
-    let request_map = top
-        .get("requests")
-        .and_then(|n| Fields::of(cx, n, &at("requests"), "requests by name, e.g. { health: { get: /health } }"));
+    let request_map = top.get("requests").and_then(|n| {
+        Fields::of(
+            cx,
+            n,
+            &at("requests"),
+            "requests by name, e.g. { health: { get: /health } }",
+        )
+    });
     let captures = capture_slots(cx, request_map.as_ref(), &feeds);
 
-    let var_pairs: Vec<(String, String)> = vars.iter().map(|v| (v.name.clone(), v.value.clone())).collect();
+    let var_pairs: Vec<(String, String)> = vars
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect();
     let feed_names: Vec<FeedNames> = feeds
         .iter()
         .map(|f| FeedNames {
@@ -284,18 +321,31 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
         if top.get("requests").is_none() {
             cx.error(at_node, &P::root(), "missing required key `requests`; a plan names its requests once and uses them in flows");
         } else if request_map.is_some() {
-            cx.error(at_node, &at("requests"), "no requests; name at least one, e.g. { health: { get: /health } }");
+            cx.error(
+                at_node,
+                &at("requests"),
+                "no requests; name at least one, e.g. { health: { get: /health } }",
+            );
         }
     }
 
     // Flows, then scenarios.
     let mut flow_defs: Vec<(&str, &Node)> = Vec::new();
     if let Some(n) = top.get("flows") {
-        if let Some(map) = Fields::of(cx, n, &at("flows"), "flows by name, e.g. { session: [register, login] }") {
+        if let Some(map) = Fields::of(
+            cx,
+            n,
+            &at("flows"),
+            "flows by name, e.g. { session: [register, login] }",
+        ) {
             for (name, knode, v) in &map.entries {
                 let p = at("flows").key(name);
                 if !is_identifier(name) {
-                    cx.error(knode, &p, format!("invalid flow name {name:?}; use letters, digits, `_` and `-`"));
+                    cx.error(
+                        knode,
+                        &p,
+                        format!("invalid flow name {name:?}; use letters, digits, `_` and `-`"),
+                    );
                 } else if request_names.iter().any(|(r, _)| r == name) {
                     cx.error(
                         knode,
@@ -314,9 +364,18 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
     let mut scenarios: Vec<(Scenario, Option<(&Node, P)>)> = Vec::new();
     let mut scenario_names: Vec<&str> = Vec::new();
     if let Some(n) = top.req(cx, "scenarios") {
-        if let Some(map) = Fields::of(cx, n, &at("scenarios"), "scenarios by name, e.g. { smoke: { executor: constant-vus, ... } }") {
+        if let Some(map) = Fields::of(
+            cx,
+            n,
+            &at("scenarios"),
+            "scenarios by name, e.g. { smoke: { executor: constant-vus, ... } }",
+        ) {
             if map.entries.is_empty() {
-                cx.error(n, &at("scenarios"), "no scenarios; a plan needs at least one");
+                cx.error(
+                    n,
+                    &at("scenarios"),
+                    "no scenarios; a plan needs at least one",
+                );
             }
             for (name, knode, v) in &map.entries {
                 scenario_names.push(name);
@@ -361,6 +420,14 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
         .get("regression")
         .map(|n| regression::regressions(cx, n, &at("regression"), &metric_list))
         .unwrap_or_default();
+
+    let drift = top
+        .get("drift")
+        .map(|n| regression::drift(cx, n, &at("drift"), &metric_list))
+        .unwrap_or_default();
+    let drift_window = top
+        .get("drift_window")
+        .and_then(|n| positive_duration_of(cx, n, &at("drift_window")));
 
     // A declared metric nobody feeds can only ever report "no data".
     let fed = fed_metrics(request_map.as_ref());
@@ -429,12 +496,19 @@ fn plan(cx: &mut Cx, root: &Node, file: &Path, dir: &Path, hash: String, opts: &
         secrets,
         warnings: Vec::new(),
         regressions,
+        drift,
+        drift_window,
         tls: tls?,
     })
 }
 
 /// `vars:` — scalars kept as text, or `{ value, secret }`; `${X}` expanded.
-fn vars<'n>(cx: &mut Cx, node: &'n Node, opts: &LoadOptions, secrets: &mut Vec<String>) -> Vec<Var<'n>> {
+fn vars<'n>(
+    cx: &mut Cx,
+    node: &'n Node,
+    opts: &LoadOptions,
+    secrets: &mut Vec<String>,
+) -> Vec<Var<'n>> {
     let mut out = Vec::new();
     let base = P::root().key("vars");
     let Some(map) = Fields::of(cx, node, &base, "vars by name, e.g. { password: secret }") else {
@@ -452,13 +526,17 @@ fn vars<'n>(cx: &mut Cx, node: &'n Node, opts: &LoadOptions, secrets: &mut Vec<S
         }
         let (value_node, value_path, secret) = match &v.value {
             Value::Map(_) => {
-                let Some(f) = Fields::of(cx, v, &p, "") else { continue };
+                let Some(f) = Fields::of(cx, v, &p, "") else {
+                    continue;
+                };
                 f.only(cx, &["value", "secret"]);
                 let secret = match f.get("secret") {
                     Some(s) => bool_of(cx, s, &p.key("secret")).unwrap_or(false),
                     None => false,
                 };
-                let Some(value) = f.req(cx, "value") else { continue };
+                let Some(value) = f.req(cx, "value") else {
+                    continue;
+                };
                 (value, p.key("value"), secret)
             }
             _ => (*v, p.clone(), false),
@@ -533,16 +611,30 @@ fn environments<'n>(
 ) -> Vec<(Environment, EnvThresholds<'n>)> {
     let mut out = Vec::new();
     let base = P::root().key("environments");
-    let Some(map) = Fields::of(cx, node, &base, "environments by name, e.g. { local: { base_url: http://localhost:8000 } }") else {
+    let Some(map) = Fields::of(
+        cx,
+        node,
+        &base,
+        "environments by name, e.g. { local: { base_url: http://localhost:8000 } }",
+    ) else {
         return out;
     };
     for (name, knode, v) in &map.entries {
         let p = base.key(name);
         if !is_identifier(name) {
-            cx.error(knode, &p, format!("invalid environment name {name:?}; use letters, digits, `_` and `-`"));
+            cx.error(
+                knode,
+                &p,
+                format!("invalid environment name {name:?}; use letters, digits, `_` and `-`"),
+            );
             continue;
         }
-        let Some(f) = Fields::of(cx, v, &p, "an environment such as { base_url: https://staging.example.com }") else {
+        let Some(f) = Fields::of(
+            cx,
+            v,
+            &p,
+            "an environment such as { base_url: https://staging.example.com }",
+        ) else {
             continue;
         };
         f.only(cx, &["base_url", "protected", "thresholds"]);
@@ -550,7 +642,9 @@ fn environments<'n>(
             Some(n) => bool_of(cx, n, &p.key("protected")),
             None => Some(false),
         };
-        let base_url = f.req(cx, "base_url").and_then(|n| base_url(cx, n, &p.key("base_url"), name, opts, secrets));
+        let base_url = f
+            .req(cx, "base_url")
+            .and_then(|n| base_url(cx, n, &p.key("base_url"), name, opts, secrets));
         let thresholds = f.get("thresholds").map(|n| (n, p.key("thresholds")));
         let (Some(base_url), Some(protected)) = (base_url, protected) else {
             continue;
@@ -571,7 +665,14 @@ fn environments<'n>(
 
 /// An http(s) URL, `${X}` expanded. An unset variable leaves the URL empty (with a warning):
 /// `run` refuses an environment without a base URL, but other environments stay usable.
-fn base_url(cx: &mut Cx, node: &Node, path: &P, env_name: &str, opts: &LoadOptions, secrets: &mut Vec<String>) -> Option<String> {
+fn base_url(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    env_name: &str,
+    opts: &LoadOptions,
+    secrets: &mut Vec<String>,
+) -> Option<String> {
     let raw = name_of(cx, node, path)?;
     let expanded = match env::expand(raw, opts.env_lookup) {
         Ok(e) => e,
@@ -606,11 +707,22 @@ fn base_url(cx: &mut Cx, node: &Node, path: &P, env_name: &str, opts: &LoadOptio
     };
     match reqwest::Url::parse(url) {
         Ok(u) if !matches!(u.scheme(), "http" | "https") => {
-            cx.error(node, path, format!("base URL {url:?}{from_env} must use http or https, not {}", u.scheme()));
+            cx.error(
+                node,
+                path,
+                format!(
+                    "base URL {url:?}{from_env} must use http or https, not {}",
+                    u.scheme()
+                ),
+            );
             None
         }
         Ok(u) if u.host_str().is_none_or(str::is_empty) => {
-            cx.error(node, path, format!("base URL {url:?}{from_env} has no host"));
+            cx.error(
+                node,
+                path,
+                format!("base URL {url:?}{from_env} has no host"),
+            );
             None
         }
         Ok(u) if u.query().is_some() || u.fragment().is_some() => {
@@ -628,7 +740,11 @@ fn base_url(cx: &mut Cx, node: &Node, path: &P, env_name: &str, opts: &LoadOptio
             } else {
                 String::new()
             };
-            cx.error(node, path, format!("invalid base URL {url:?}{from_env}: {e}{hint}"));
+            cx.error(
+                node,
+                path,
+                format!("invalid base URL {url:?}{from_env}: {e}{hint}"),
+            );
             None
         }
     }
@@ -638,13 +754,22 @@ fn base_url(cx: &mut Cx, node: &Node, path: &P, env_name: &str, opts: &LoadOptio
 fn custom_metrics<'n>(cx: &mut Cx, node: &'n Node) -> Vec<(CustomMetric, &'n Node)> {
     let mut out = Vec::new();
     let base = P::root().key("metrics");
-    let Some(map) = Fields::of(cx, node, &base, "custom metrics by name, e.g. { login_duration: trend }") else {
+    let Some(map) = Fields::of(
+        cx,
+        node,
+        &base,
+        "custom metrics by name, e.g. { login_duration: trend }",
+    ) else {
         return out;
     };
     for (name, knode, v) in &map.entries {
         let p = base.key(name);
         if builtin_metric(name).is_some() {
-            cx.error(knode, &p, format!("{name} is a built-in metric; give the custom metric another name"));
+            cx.error(
+                knode,
+                &p,
+                format!("{name} is a built-in metric; give the custom metric another name"),
+            );
             continue;
         }
         if !is_valid_metric_name(name) {
@@ -669,14 +794,21 @@ fn custom_metrics<'n>(cx: &mut Cx, node: &'n Node) -> Vec<(CustomMetric, &'n Nod
                         &p,
                         format!(
                             "unknown metric type {s:?}{}",
-                            tree::hint_or_list(suggest::hint(s, ["trend", "counter", "rate"]), "trend, counter or rate")
+                            tree::hint_or_list(
+                                suggest::hint(s, ["trend", "counter", "rate"]),
+                                "trend, counter or rate"
+                            )
                         ),
                     );
                     continue;
                 }
             },
             other => {
-                cx.error(v, &p, format!("expected trend, counter or rate, found {}", kind(other)));
+                cx.error(
+                    v,
+                    &p,
+                    format!("expected trend, counter or rate, found {}", kind(other)),
+                );
                 continue;
             }
         };
@@ -692,7 +824,11 @@ fn custom_metrics<'n>(cx: &mut Cx, node: &'n Node) -> Vec<(CustomMetric, &'n Nod
 }
 
 /// Capture names from every request, in order of first appearance: the VU's capture slots.
-fn capture_slots(cx: &mut Cx, requests: Option<&Fields>, feeds: &[super::model::Feed]) -> Vec<String> {
+fn capture_slots(
+    cx: &mut Cx,
+    requests: Option<&Fields>,
+    feeds: &[super::model::Feed],
+) -> Vec<String> {
     let mut slots: Vec<String> = Vec::new();
     let Some(requests) = requests else {
         return slots;
@@ -709,7 +845,11 @@ fn capture_slots(cx: &mut Cx, requests: Option<&Fields>, feeds: &[super::model::
                 continue;
             }
             if name == "vars" || BUILTINS.contains(&name) {
-                cx.error(knode, &p, format!("{name:?} is a built-in template name; capture into another name"));
+                cx.error(
+                    knode,
+                    &p,
+                    format!("{name:?} is a built-in template name; capture into another name"),
+                );
                 continue;
             }
             if feeds.iter().any(|f| f.name == name) {
@@ -736,7 +876,9 @@ fn fed_metrics(requests: Option<&Fields>) -> Vec<String> {
         let Some(m) = v.get("metric") else { continue };
         match &m.value {
             Value::Str(s) => out.push(s.clone()),
-            Value::Seq(items) => out.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string))),
+            Value::Seq(items) => {
+                out.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string)))
+            }
             _ => {}
         }
     }
@@ -745,7 +887,12 @@ fn fed_metrics(requests: Option<&Fields>) -> Vec<String> {
 
 fn defaults(cx: &mut Cx, node: &Node, scope: &PlanScope) -> Option<Defaults> {
     let p = P::root().key("defaults");
-    let f = Fields::of(cx, node, &p, "defaults, e.g. { timeout: 10s, headers: { accept: application/json } }")?;
+    let f = Fields::of(
+        cx,
+        node,
+        &p,
+        "defaults, e.g. { timeout: 10s, headers: { accept: application/json } }",
+    )?;
     f.only(cx, &["headers", "timeout", "think"]);
     let mut d = Defaults::default();
     let headers = match f.get("headers") {
@@ -785,10 +932,19 @@ fn scenario<'n>(
         return None;
     }
     if name == "all" {
-        cx.error(knode, &p, "\"all\" is reserved: `run all` runs every scenario");
+        cx.error(
+            knode,
+            &p,
+            "\"all\" is reserved: `run all` runs every scenario",
+        );
         return None;
     }
-    let f = Fields::of(cx, node, &p, "a scenario such as { executor: constant-vus, vus: 5, duration: 30s, flow: [...] }")?;
+    let f = Fields::of(
+        cx,
+        node,
+        &p,
+        "a scenario such as { executor: constant-vus, vus: 5, duration: 30s, flow: [...] }",
+    )?;
     let executor = executor::executor(cx, &f);
     let start_time = match f.get("start_time") {
         Some(n) => duration_of(cx, n, &p.key("start_time")),
@@ -840,4 +996,410 @@ fn scenario<'n>(
         },
         thresholds,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::plan::model::{CaptureSource, CheckKind, Executor, Step};
+    use crate::template::VarRef;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "API_TOKEN" => Some("tok-123".to_string()),
+            "HOST" => Some("staging.example.com".to_string()),
+            _ => None,
+        }
+    }
+
+    fn check(src: &str, strict_env: bool) -> Result<Plan, String> {
+        let root = yaml::parse_str(src, &Limits::default()).map_err(|e| e.to_string())?;
+        let opts = LoadOptions {
+            env_lookup: &env,
+            strict_env,
+        };
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans/valid");
+        validate(
+            &root,
+            Path::new("plan.yaml"),
+            &dir,
+            "hash".to_string(),
+            &opts,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn ok(src: &str) -> Plan {
+        check(src, false).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn err(src: &str) -> String {
+        match check(src, false) {
+            Ok(_) => panic!("the plan validated"),
+            Err(e) => e,
+        }
+    }
+
+    /// A plan around the given requests, flows and scenario flow.
+    fn plan_with(requests: &str, extra: &str, flow: &str) -> String {
+        format!(
+            "version: 1\nname: t\nrequests:\n{requests}\n{extra}\nscenarios:\n  s:\n    executor: constant-vus\n    duration: 10s\n    flow: {flow}\n"
+        )
+    }
+
+    const REQS: &str = "  login: { post: http://h/login, capture: { token: $.access_token } }\n  me: { get: http://h/me }";
+
+    #[test]
+    fn scope_resolves_every_namespace() {
+        let captures = vec!["token".to_string(), "agent_id".to_string()];
+        let vars = vec![("password".to_string(), "pw".to_string())];
+        let feeds = vec![FeedNames {
+            name: "users".to_string(),
+            columns: vec!["email".to_string(), "password".to_string()],
+        }];
+        let scope = PlanScope::new(&captures, &vars, &feeds);
+        assert_eq!(scope.lookup("agent_id"), Ok(VarRef::Capture(1)));
+        assert_eq!(
+            scope.lookup("vars.password"),
+            Ok(VarRef::Const("pw".into()))
+        );
+        assert_eq!(
+            scope.lookup("users.password"),
+            Ok(VarRef::Feed { feed: 0, column: 1 })
+        );
+        assert!(matches!(scope.lookup("vu"), Ok(VarRef::Builtin(_))));
+        assert!(scope.used_vars.borrow()[0]);
+
+        let e = scope.lookup("tokn").unwrap_err();
+        assert!(e.contains("did you mean \"token\"?"), "{e}");
+        let e = scope.lookup("vars.pasword").unwrap_err();
+        assert!(e.contains("did you mean \"vars.password\"?"), "{e}");
+        let e = scope.lookup("users.emial").unwrap_err();
+        assert!(e.contains("did you mean \"email\"?"), "{e}");
+        assert!(scope
+            .lookup("users")
+            .unwrap_err()
+            .contains("is a data feed"));
+        assert!(scope
+            .lookup("password")
+            .unwrap_err()
+            .contains("vars.password"));
+        assert!(scope
+            .lookup("token.x")
+            .unwrap_err()
+            .contains("captured value"));
+    }
+
+    #[test]
+    fn captures_get_slots_and_templates_use_them() {
+        let plan = ok(&plan_with(
+            "  login: { post: http://h/login, capture: { token: $.access_token, sid: { cookie: sid } } }\n  me: { get: http://h/me, headers: { authorization: \"Bearer {{token}}\" } }",
+            "",
+            "[login, me]",
+        ));
+        assert_eq!(plan.captures, ["token", "sid"]);
+        let login = &plan.requests[0];
+        assert!(
+            matches!(&login.captures[0].source, CaptureSource::Json(p) if p.source == "$.access_token")
+        );
+        assert!(matches!(&login.captures[1].source, CaptureSource::Cookie(c) if c == "sid"));
+        let me = &plan.requests[1];
+        assert!(me.headers[0]
+            .value
+            .variables()
+            .any(|v| *v == VarRef::Capture(0)));
+    }
+
+    #[test]
+    fn vars_are_folded_into_static_templates() {
+        let plan = ok(&plan_with(
+            "  login: { post: http://h/login, json: { password: \"{{vars.password}}\" } }",
+            "vars: { password: pw, page: 2 }",
+            "[login]",
+        ));
+        assert!(
+            matches!(&plan.requests[0].body, Some(crate::plan::model::Body::Json(j)) if j.is_static())
+        );
+    }
+
+    #[test]
+    fn thresholds_must_fit_the_metric_type() {
+        let extra = |t: &str| {
+            format!("metrics: {{ login_duration: trend, errs: counter, ok_rate: rate }}\nthresholds:\n  {t}\n")
+        };
+        let reqs = "  login: { post: http://h/login, metric: [login_duration, errs, ok_rate] }";
+        for good in [
+            "http_req_duration: [\"p(95)<500\", \"avg<100\", \"med<50\", \"max<900\", \"min>0\"]",
+            "http_req_failed: [\"rate<0.01\"]",
+            "checks: [\"rate>0.99\"]",
+            "http_reqs: [\"count>1\", \"rate>10\"]",
+            "vus: [\"value<100\"]",
+            "errs: [\"count<5\"]",
+            "ok_rate: [\"rate>0.9\"]",
+            "login_duration: [\"p(99.9)<1000\"]",
+        ] {
+            ok(&plan_with(reqs, &extra(good), "[login]"));
+        }
+        for (bad, says) in [
+            (
+                "http_req_failed: [\"avg<1\"]",
+                "does not fit rate metric \"http_req_failed\"; rate metrics support rate",
+            ),
+            (
+                "http_req_duration: [\"rate<0.1\"]",
+                "trend metrics support avg, min, max, med, p(N)",
+            ),
+            ("errs: [\"p(95)<5\"]", "counter metrics support count, rate"),
+            ("vus: [\"count<5\"]", "gauge metrics support value"),
+            (
+                "login_duraton: [\"p(95)<5\"]",
+                "unknown metric \"login_duraton\"; did you mean \"login_duration\"?",
+            ),
+            (
+                "\"http_req_duration{name:logn}\": [\"p(95)<5\"]",
+                "no request is named \"logn\"; did you mean \"login\"?",
+            ),
+            (
+                "\"http_req_duration{url:x}\": [\"p(95)<5\"]",
+                "cannot select on tag \"url\"",
+            ),
+        ] {
+            let e = err(&plan_with(reqs, &extra(bad), "[login]"));
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn threshold_layers_and_options() {
+        let plan = ok(&plan_with(
+            REQS,
+            "environments:\n  prod: { base_url: https://example.com, protected: true, thresholds: { http_req_failed: [\"rate<0.01\"] } }\nthresholds:\n  http_req_failed: [\"rate<0.05\"]\n  http_req_duration: [{ threshold: \"p(95)<500\", abort_on_fail: true, delay_abort_eval: 10s }]",
+            "[login, me]",
+        ));
+        let t = &plan.thresholds[1];
+        assert!(t.conditions[0].abort_on_fail);
+        assert_eq!(t.conditions[0].delay_abort_eval, Duration::from_secs(10));
+        let prod = plan.environment("prod").unwrap();
+        assert!(prod.protected);
+        let applied = plan.thresholds_for(&plan.scenarios[0], Some(prod));
+        let failed = applied
+            .iter()
+            .find(|t| t.key.metric == "http_req_failed")
+            .unwrap();
+        assert_eq!(failed.conditions[0].condition.limit, 0.01);
+    }
+
+    #[test]
+    fn env_vars_expand_and_mark_secrets() {
+        let plan = ok(&plan_with(
+            "  me: { get: http://h/me, headers: { authorization: \"Bearer {{vars.token}}\" } }",
+            "vars:\n  token: ${API_TOKEN}\n  pw: { value: hunter2, secret: true }\n  plain: ${MISSING:-fallback}\nenvironments:\n  staging: { base_url: \"https://${HOST}/\" }",
+            "[me]",
+        ));
+        assert_eq!(plan.environments[0].base_url, "https://staging.example.com");
+        assert!(plan.secrets.contains(&"tok-123".to_string()));
+        assert!(plan.secrets.contains(&"hunter2".to_string()));
+        assert!(!plan.secrets.contains(&"fallback".to_string()));
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    }
+
+    #[test]
+    fn unset_env_vars_warn_or_fail_when_a_request_uses_them() {
+        let used = plan_with(
+            "  me: { get: http://h/me, headers: { authorization: \"Bearer {{vars.token}}\" } }",
+            "vars:\n  token: ${NOT_SET}",
+            "[me]",
+        );
+        let plan = ok(&used);
+        assert_eq!(plan.warnings.len(), 1);
+        assert!(
+            plan.warnings[0]
+                .starts_with("plan.yaml:6:10: vars.token: environment variable NOT_SET is not set"),
+            "{:?}",
+            plan.warnings
+        );
+        let e = check(&used, true).unwrap_err();
+        assert!(e.contains("environment variable NOT_SET is not set and has no default, and a request uses vars.token"), "{e}");
+
+        let unused = plan_with(
+            "  me: { get: http://h/me }",
+            "vars:\n  token: ${NOT_SET}",
+            "[me]",
+        );
+        let plan = check(&unused, true).unwrap();
+        assert!(
+            plan.warnings[0].contains("no request uses vars.token"),
+            "{:?}",
+            plan.warnings
+        );
+
+        let base = plan_with(
+            REQS,
+            "environments:\n  prod: { base_url: \"https://${NOT_SET}\" }",
+            "[me]",
+        );
+        let plan = check(&base, true).unwrap();
+        assert_eq!(plan.environments[0].base_url, "");
+        assert!(
+            plan.warnings[0].contains("has no base URL until it is"),
+            "{:?}",
+            plan.warnings
+        );
+
+        let e = err(&plan_with(REQS, "vars: { x: \"${OOPS\" }", "[me]"));
+        assert!(e.contains("unclosed \"${\""), "{e}");
+    }
+
+    #[test]
+    fn flows_are_inlined() {
+        let plan = ok(&plan_with(
+            REQS,
+            "flows:\n  session: [login, auth]\n  auth: [me, { think: 1s..2s }]",
+            "[session, { group: g, flow: [auth] }, { pick: [{ weight: 1, flow: [me] }, { weight: 3, flow: [] }] }]",
+        ));
+        let flow = &plan.scenarios[0].flow;
+        assert!(matches!(flow[0], Step::Request(0)));
+        assert!(matches!(flow[1], Step::Request(1)));
+        assert!(
+            matches!(&flow[2], Step::Think(t) if t.min == Duration::from_secs(1) && t.max == Duration::from_secs(2))
+        );
+        assert!(matches!(&flow[3], Step::Group { name, steps } if name == "g" && steps.len() == 2));
+        assert!(
+            matches!(&flow[4], Step::Pick { cumulative, branches } if cumulative == &[1, 4] && branches[1].is_empty())
+        );
+    }
+
+    #[test]
+    fn flow_cycles_are_found_once() {
+        let e = err(&plan_with(
+            REQS,
+            "flows:\n  a: [login, b]\n  b: [c]\n  c: [a]",
+            "[a]",
+        ));
+        assert!(
+            e.contains("flows.c[0]: flow cycle: a -> b -> c -> a"),
+            "{e}"
+        );
+        assert!(e.ends_with("1 error in plan.yaml"), "{e}");
+        let e = err(&plan_with(REQS, "flows:\n  a: [a]", "[me]"));
+        assert!(e.contains("flow cycle: a -> a"), "{e}");
+    }
+
+    #[test]
+    fn runaway_flow_expansion_is_refused() {
+        let mut flows = String::from("flows:\n  f0: [me, me, me, me, me, me, me, me, me, me]\n");
+        for i in 1..8 {
+            let p = i - 1;
+            flows.push_str(&format!(
+                "  f{i}: [{}]\n",
+                vec![format!("f{p}"); 10].join(", ")
+            ));
+        }
+        let e = err(&plan_with(REQS, &flows, "[f7]"));
+        assert!(e.contains("expands to more than 100 000 steps"), "{e}");
+    }
+
+    #[test]
+    fn executors_take_k6_defaults() {
+        let plan = ok(&format!(
+            "version: 1\nname: t\nrequests:\n{REQS}\nscenarios:\n  a: {{ executor: ramping-vus, stages: [{{ duration: 1m, target: 5 }}], flow: [me] }}\n  b: {{ executor: constant-arrival-rate, rate: 5, duration: 1m, pre_allocated_vus: 3, flow: [me] }}\n  c: {{ executor: shared-iterations, flow: [me] }}\n"
+        ));
+        assert_eq!(
+            plan.scenarios[0].executor,
+            Executor::RampingVus {
+                start_vus: 1,
+                stages: vec![crate::plan::model::Stage {
+                    duration: Duration::from_secs(60),
+                    target: 5
+                }],
+                graceful_ramp_down: Duration::from_secs(30),
+            }
+        );
+        assert_eq!(
+            plan.scenarios[1].executor,
+            Executor::ConstantArrivalRate {
+                rate: 5,
+                time_unit: Duration::from_secs(1),
+                duration: Duration::from_secs(60),
+                pre_allocated_vus: 3,
+                max_vus: 3,
+            }
+        );
+        assert_eq!(
+            plan.scenarios[2].executor,
+            Executor::SharedIterations {
+                vus: 1,
+                iterations: 1,
+                max_duration: Duration::from_secs(600)
+            }
+        );
+        assert_eq!(plan.scenarios[2].graceful_stop, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn expectations_become_named_checks() {
+        let plan = ok(&plan_with(
+            "  login: { post: http://h/login, expect: { status: [200, 201], json: { \"$.token_type\": bearer }, body_contains: ok, headers: [X-Request-Id], max_duration: 500ms } }",
+            "",
+            "[login]",
+        ));
+        let e = &plan.requests[0].expect;
+        assert_eq!(e.status, [200, 201]);
+        let names: Vec<&str> = e.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "login: status in [200, 201]",
+                "login: $.token_type is \"bearer\"",
+                "login: body contains \"ok\"",
+                "login: has header x-request-id",
+                "login: duration < 500ms",
+            ]
+        );
+        assert!(
+            matches!(&e.checks[4].kind, CheckKind::MaxDuration(d) if *d == Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn every_broken_template_in_a_json_body_is_reported_where_it_is() {
+        let e = err(&plan_with(
+            "  login:\n    post: http://h/login\n    json:\n      a: \"{{tokn}}\"\n      b: [ok, \"{{vars.nope}}\"]",
+            "",
+            "[login]",
+        ));
+        assert!(
+            e.starts_with("plan.yaml:7:10: requests.login.json.a: in template \"{{tokn}}\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("plan.yaml:8:15: requests.login.json.b[1]: in template \"{{vars.nope}}\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errors_are_sorted_and_counted() {
+        let e = err("version: 3\nname: t\nrequests:\n  me: { get: /me, bogus: 1 }\nscenarios:\n  s: { executor: constant-vus, vus: 0, duration: 1s, flow: [mee] }\n");
+        let lines: Vec<&str> = e.lines().collect();
+        assert!(
+            lines[0].starts_with("plan.yaml:1:10: version: unsupported plan version 3"),
+            "{e}"
+        );
+        assert!(
+            lines[1].contains("plan.yaml:4:19: requests.me.bogus: unknown key \"bogus\""),
+            "{e}"
+        );
+        assert!(
+            lines[2].starts_with("error: plan.yaml:6:37: scenarios.s.vus: must be at least 1"),
+            "{e}"
+        );
+        assert!(
+            lines[3].contains("unknown request or flow \"mee\"; did you mean \"me\"?"),
+            "{e}"
+        );
+        assert_eq!(lines[4], "4 errors in plan.yaml");
+    }
 }

@@ -63,6 +63,8 @@ pub fn plan_with(executor: Executor, requests: Vec<RequestSpec>) -> Plan {
         secrets: vec![],
         warnings: vec![],
         regressions: vec![],
+        drift: vec![],
+        drift_window: None,
         tls: Default::default(),
     }
 }
@@ -77,10 +79,19 @@ pub fn run_plan(plan: Plan, base_url: String) -> (exec::Outcome, Dataset) {
         insecure_skip_tls_verify: false,
     };
     let outcome = exec::run(plan.clone(), &sel, Stop::default(), false, Box::new(|_| {})).unwrap();
-    let durations: Vec<_> = outcome.runs.iter().map(|r| (r.index, r.duration.as_secs_f64())).collect();
+    let durations: Vec<_> = outcome
+        .runs
+        .iter()
+        .map(|r| (r.index, r.duration.as_secs_f64()))
+        .collect();
     let ds = Dataset::from_recorder(
         &outcome.collected.total,
-        &Names { plan: &plan, groups: &outcome.groups, checks: &outcome.checks, durations: &durations },
+        &Names {
+            plan: &plan,
+            groups: &outcome.groups,
+            checks: &outcome.checks,
+            durations: &durations,
+        },
     );
     (outcome, ds)
 }
@@ -90,18 +101,30 @@ fn per_vu_iterations_issue_exactly_vus_times_iterations() {
     let _load = crate::load_lock();
     let server = fixture::spawn("127.0.0.1:0".parse().unwrap(), FixtureConfig::default()).unwrap();
     let plan = plan_with(
-        Executor::PerVuIterations { vus: 3, iterations: 7, max_duration: Duration::from_secs(30) },
+        Executor::PerVuIterations {
+            vus: 3,
+            iterations: 7,
+            max_duration: Duration::from_secs(30),
+        },
         vec![get("health", "/health"), get("missing", "/nope")],
     );
     let (outcome, ds) = run_plan(plan, server.base_url());
     let total = &outcome.collected.total;
     assert_eq!(total.scenarios[0].iterations, 21);
-    let health: u64 = ds.series.iter().filter(|s| s.name == "health").map(|s| s.count).sum();
+    let health: u64 = ds
+        .series
+        .iter()
+        .filter(|s| s.name == "health")
+        .map(|s| s.count)
+        .sum();
     let missing: Vec<_> = ds.series.iter().filter(|s| s.name == "missing").collect();
     assert_eq!(health, 21);
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert_eq!(missing[0].status, 404);
-    assert!(missing[0].failed, "a 404 is a failed request by k6's default");
+    assert!(
+        missing[0].failed,
+        "a 404 is a failed request by k6's default"
+    );
     assert_eq!(missing[0].count, 21);
     server.stop();
 }
@@ -109,7 +132,11 @@ fn per_vu_iterations_issue_exactly_vus_times_iterations() {
 fn server_with(latency: &str, error_rate: f64) -> fixture::FixtureHandle {
     fixture::spawn(
         "127.0.0.1:0".parse().unwrap(),
-        FixtureConfig { latency: latency.parse().unwrap(), error_rate, ..Default::default() },
+        FixtureConfig {
+            latency: latency.parse().unwrap(),
+            error_rate,
+            ..Default::default()
+        },
     )
     .unwrap()
 }
@@ -119,7 +146,11 @@ fn shared_iterations_are_shared_exactly() {
     let _load = crate::load_lock();
     let server = server_with("1ms", 0.0);
     let plan = plan_with(
-        Executor::SharedIterations { vus: 4, iterations: 37, max_duration: Duration::from_secs(30) },
+        Executor::SharedIterations {
+            vus: 4,
+            iterations: 37,
+            max_duration: Duration::from_secs(30),
+        },
         vec![get("health", "/health")],
     );
     let (outcome, ds) = run_plan(plan, server.base_url());
@@ -177,7 +208,10 @@ fn graceful_stop_interrupts_what_runs_too_long() {
     let _load = crate::load_lock();
     let server = server_with("3s", 0.0);
     let mut plan = plan_with(
-        Executor::ConstantVus { vus: 2, duration: Duration::from_millis(300) },
+        Executor::ConstantVus {
+            vus: 2,
+            duration: Duration::from_millis(300),
+        },
         vec![get("slow", "/health")],
     );
     plan.scenarios[0].graceful_stop = Duration::from_millis(200);
@@ -186,7 +220,10 @@ fn graceful_stop_interrupts_what_runs_too_long() {
     let s = &outcome.collected.total.scenarios[0];
     assert_eq!(s.iterations, 0);
     assert_eq!(s.interrupted, 2, "{s:?}");
-    assert!(t0.elapsed() < Duration::from_secs(3), "the run did not wait for the 3 s requests");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "the run did not wait for the 3 s requests"
+    );
 }
 
 #[test]
@@ -197,9 +234,18 @@ fn ramping_vus_follow_the_stages() {
         Executor::RampingVus {
             start_vus: 0,
             stages: vec![
-                Stage { duration: Duration::from_millis(1500), target: 6 },
-                Stage { duration: Duration::from_millis(1500), target: 6 },
-                Stage { duration: Duration::from_millis(500), target: 0 },
+                Stage {
+                    duration: Duration::from_millis(1500),
+                    target: 6,
+                },
+                Stage {
+                    duration: Duration::from_millis(1500),
+                    target: 6,
+                },
+                Stage {
+                    duration: Duration::from_millis(500),
+                    target: 0,
+                },
             ],
             graceful_ramp_down: Duration::from_secs(1),
         },
@@ -210,7 +256,7 @@ fn ramping_vus_follow_the_stages() {
     assert_eq!(s.vus_max, 6, "{s:?}");
     let series = &outcome.collected.series[0];
     assert!(series.iter().any(|p| p.vus == 6), "{series:?}");
-    assert!(series.first().map_or(false, |p| p.vus < 6), "{series:?}");
+    assert!(series.first().is_some_and(|p| p.vus < 6), "{series:?}");
 }
 
 fn threshold(key: &str, cond: &str) -> Threshold {
@@ -235,7 +281,11 @@ fn thresholds_judge_the_injected_error_rate_and_latency() {
     let _load = crate::load_lock();
     let server = server_with("20ms", 0.25);
     let plan = plan_with(
-        Executor::PerVuIterations { vus: 2, iterations: 20, max_duration: Duration::from_secs(30) },
+        Executor::PerVuIterations {
+            vus: 2,
+            iterations: 20,
+            max_duration: Duration::from_secs(30),
+        },
         vec![get("health", "/health")],
     );
     let (_, ds) = run_plan(plan.clone(), server.base_url());
@@ -256,5 +306,9 @@ fn thresholds_judge_the_injected_error_rate_and_latency() {
     let statuses: Vec<_> = judged.iter().map(|t| t.status).collect();
     // The reference API fails exactly 25% of requests: 10 of 40.
     assert_eq!(judged[0].observed, Some(0.25));
-    assert_eq!(statuses, vec![Fail, Pass, Pass, Fail, NoData, Pass, NoData], "{judged:#?}");
+    assert_eq!(
+        statuses,
+        vec![Fail, Pass, Pass, Fail, NoData, Pass, NoData],
+        "{judged:#?}"
+    );
 }

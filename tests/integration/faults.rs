@@ -634,7 +634,9 @@ fn connections_closed_after_every_response_are_not_failures() {
             assert_eq!(r.out.status.code(), Some(0), "{}", r.text());
             assert_eq!(s.requests_failed, 0);
         }
-        assert!(server.requests.load(Ordering::Relaxed) >= 4);
+        // Every success was served; a request that raced a close never reached the server.
+        let served = server.requests.load(Ordering::Relaxed);
+        assert!(served >= s.requests - s.requests_failed, "{served} served\n{}", r.text());
     }
 }
 

@@ -1,10 +1,14 @@
 //! The one integration test binary: real processes, real servers on 127.0.0.1:0.
 
-mod fixture;
+mod deploy;
 mod engine;
-mod run;
 mod faults;
+mod fixture;
+mod plans;
+mod reports;
+mod run;
 mod secrets;
+mod soak_size;
 
 /// Tests that send load run one at a time: the machine has 2 cores and timing matters.
 pub fn load_lock() -> std::sync::MutexGuard<'static, ()> {

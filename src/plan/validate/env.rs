@@ -16,7 +16,10 @@ pub(crate) struct Expanded {
 
 /// Expands `${NAME}` and `${NAME:-default}`; `$$` is a literal `$`. Any other `$` is kept as is,
 /// so `p4$$word` and `cost: 5$` both do what they look like.
-pub(crate) fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Expanded, String> {
+pub(crate) fn expand(
+    input: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Expanded, String> {
     let mut out = Expanded {
         value: String::with_capacity(input.len()),
         reads: Vec::new(),
@@ -111,7 +114,10 @@ mod tests {
 
     #[test]
     fn set_variables_and_defaults() {
-        assert_eq!(run("https://${HOST}/api").value, "https://staging.example.com/api");
+        assert_eq!(
+            run("https://${HOST}/api").value,
+            "https://staging.example.com/api"
+        );
         assert_eq!(run("${NOPE:-fallback}").value, "fallback");
         assert_eq!(run("${HOST:-fallback}").value, "staging.example.com");
         assert_eq!(run("${NOPE:-}").value, "");
@@ -137,14 +143,22 @@ mod tests {
     #[test]
     fn malformed_references_are_errors() {
         assert!(expand("${HOST", &env).unwrap_err().contains("unclosed"));
-        assert!(expand("${1X}", &env).unwrap_err().contains("invalid environment variable name"));
+        assert!(expand("${1X}", &env)
+            .unwrap_err()
+            .contains("invalid environment variable name"));
         assert!(expand("${}", &env).is_err());
         assert!(expand("${HOST-x}", &env).unwrap_err().contains(":-default"));
     }
 
     #[test]
     fn secret_names() {
-        for n in ["API_TOKEN", "slack_webhook_url", "DB_PASSWORD", "CLIENT_SECRET", "API_KEY"] {
+        for n in [
+            "API_TOKEN",
+            "slack_webhook_url",
+            "DB_PASSWORD",
+            "CLIENT_SECRET",
+            "API_KEY",
+        ] {
             assert!(is_secret_name(n), "{n}");
         }
         assert!(!is_secret_name("HOST"));

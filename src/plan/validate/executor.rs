@@ -6,7 +6,10 @@ use std::time::Duration;
 use crate::plan::model::{Executor, Stage};
 use crate::suggest;
 
-use super::tree::{duration_of, group_digits, hint_or_list, int_of, key_hint, to_snake, name_of, positive_duration_of, seq_of, Fields};
+use super::tree::{
+    duration_of, group_digits, hint_or_list, int_of, key_hint, name_of, positive_duration_of,
+    seq_of, to_snake, Fields,
+};
 use super::Cx;
 
 pub(crate) const MAX_VUS: u64 = 100_000;
@@ -30,16 +33,31 @@ pub(crate) const SCENARIO_KEYS: [&str; 9] = [
 /// Each executor's own keys, in the order the docs list them.
 pub(crate) const EXECUTORS: [(&str, &[&str]); 6] = [
     ("constant-vus", &["vus", "duration"]),
-    ("ramping-vus", &["start_vus", "stages", "graceful_ramp_down"]),
+    (
+        "ramping-vus",
+        &["start_vus", "stages", "graceful_ramp_down"],
+    ),
     ("per-vu-iterations", &["vus", "iterations", "max_duration"]),
     ("shared-iterations", &["vus", "iterations", "max_duration"]),
     (
         "constant-arrival-rate",
-        &["rate", "time_unit", "duration", "pre_allocated_vus", "max_vus"],
+        &[
+            "rate",
+            "time_unit",
+            "duration",
+            "pre_allocated_vus",
+            "max_vus",
+        ],
     ),
     (
         "ramping-arrival-rate",
-        &["start_rate", "time_unit", "stages", "pre_allocated_vus", "max_vus"],
+        &[
+            "start_rate",
+            "time_unit",
+            "stages",
+            "pre_allocated_vus",
+            "max_vus",
+        ],
     ),
 ];
 
@@ -54,7 +72,10 @@ pub(crate) fn executor(cx: &mut Cx, f: &Fields) -> Option<Executor> {
             Some((_, keys)) => Some(keys),
             None => {
                 let names: Vec<&str> = EXECUTORS.iter().map(|(n, _)| *n).collect();
-                let hint = hint_or_list(suggest::hint(name, names.iter().copied()), &format!("one of {}", names.join(", ")));
+                let hint = hint_or_list(
+                    suggest::hint(name, names.iter().copied()),
+                    &format!("one of {}", names.join(", ")),
+                );
                 cx.error(
                     name_node.expect("name came from it"),
                     &f.path.key("executor"),
@@ -79,7 +100,8 @@ pub(crate) fn executor(cx: &mut Cx, f: &Fields) -> Option<Executor> {
         "ramping-vus" => {
             let start_vus = opt_int(cx, f, "start_vus", 1, 0, MAX_VUS, "VUs");
             let stages = stages(cx, f, MAX_VUS, "VUs");
-            let graceful_ramp_down = opt_duration(cx, f, "graceful_ramp_down", Duration::from_secs(30));
+            let graceful_ramp_down =
+                opt_duration(cx, f, "graceful_ramp_down", Duration::from_secs(30));
             Some(Executor::RampingVus {
                 start_vus: start_vus?,
                 stages: stages?,
@@ -89,7 +111,8 @@ pub(crate) fn executor(cx: &mut Cx, f: &Fields) -> Option<Executor> {
         "per-vu-iterations" | "shared-iterations" => {
             let vus = opt_int(cx, f, "vus", 1, 1, MAX_VUS, "VUs");
             let iterations = opt_int(cx, f, "iterations", 1, 1, MAX_ITERATIONS, "iterations");
-            let max_duration = opt_positive_duration(cx, f, "max_duration", Duration::from_secs(600));
+            let max_duration =
+                opt_positive_duration(cx, f, "max_duration", Duration::from_secs(600));
             let (vus, iterations, max_duration) = (vus?, iterations?, max_duration?);
             if name == "per-vu-iterations" {
                 return Some(Executor::PerVuIterations {
@@ -116,9 +139,16 @@ pub(crate) fn executor(cx: &mut Cx, f: &Fields) -> Option<Executor> {
             })
         }
         "constant-arrival-rate" => {
-            let rate = f
-                .req(cx, "rate")
-                .and_then(|n| int_of(cx, n, &f.path.key("rate"), 1, MAX_RATE, "iterations per time unit"));
+            let rate = f.req(cx, "rate").and_then(|n| {
+                int_of(
+                    cx,
+                    n,
+                    &f.path.key("rate"),
+                    1,
+                    MAX_RATE,
+                    "iterations per time unit",
+                )
+            });
             let time_unit = opt_positive_duration(cx, f, "time_unit", Duration::from_secs(1));
             let duration = req_positive_duration(cx, f, "duration");
             let vus = arrival_vus(cx, f);
@@ -132,7 +162,15 @@ pub(crate) fn executor(cx: &mut Cx, f: &Fields) -> Option<Executor> {
             })
         }
         "ramping-arrival-rate" => {
-            let start_rate = opt_int(cx, f, "start_rate", 0, 0, MAX_RATE, "iterations per time unit");
+            let start_rate = opt_int(
+                cx,
+                f,
+                "start_rate",
+                0,
+                0,
+                MAX_RATE,
+                "iterations per time unit",
+            );
             let time_unit = opt_positive_duration(cx, f, "time_unit", Duration::from_secs(1));
             let stages = stages(cx, f, MAX_RATE, "iterations per time unit");
             let vus = arrival_vus(cx, f);
@@ -162,7 +200,10 @@ fn check_keys(cx: &mut Cx, f: &Fields, executor: Option<&str>, own: Option<&[&st
         }
         // k6 users write camelCase (`preAllocatedVUs`); judge the snake_case key they meant.
         let snake = to_snake(key);
-        let camel = if snake != *key && (SCENARIO_KEYS.contains(&snake.as_str()) || EXECUTORS.iter().any(|(_, k)| k.contains(&snake.as_str()))) {
+        let camel = if snake != *key
+            && (SCENARIO_KEYS.contains(&snake.as_str())
+                || EXECUTORS.iter().any(|(_, k)| k.contains(&snake.as_str())))
+        {
             format!(" (plan keys are snake_case: {snake})")
         } else {
             String::new()
@@ -172,7 +213,8 @@ fn check_keys(cx: &mut Cx, f: &Fields, executor: Option<&str>, own: Option<&[&st
             .filter(|(_, keys)| keys.contains(key) || keys.contains(&snake.as_str()))
             .map(|(n, _)| *n)
             .collect();
-        let own_has_snake = own.is_some_and(|o| o.contains(&snake.as_str())) || SCENARIO_KEYS.contains(&snake.as_str());
+        let own_has_snake = own.is_some_and(|o| o.contains(&snake.as_str()))
+            || SCENARIO_KEYS.contains(&snake.as_str());
         match (executor, own) {
             (Some(executor), Some(own)) if !owners.is_empty() && !own_has_snake => {
                 cx.error(
@@ -202,14 +244,26 @@ fn check_keys(cx: &mut Cx, f: &Fields, executor: Option<&str>, own: Option<&[&st
                     known.extend(keys.iter().copied());
                 }
                 let hint = key_hint(key, &known);
-                cx.error(knode, &f.path.key(key), format!("unknown key \"{key}\"{hint}"));
+                cx.error(
+                    knode,
+                    &f.path.key(key),
+                    format!("unknown key \"{key}\"{hint}"),
+                );
             }
             (_, None) => {}
         }
     }
 }
 
-fn opt_int(cx: &mut Cx, f: &Fields, key: &str, default: u64, min: u64, max: u64, what: &str) -> Option<u64> {
+fn opt_int(
+    cx: &mut Cx,
+    f: &Fields,
+    key: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+    what: &str,
+) -> Option<u64> {
     match f.get(key) {
         None => Some(default),
         Some(n) => int_of(cx, n, &f.path.key(key), min, max, what),
@@ -223,7 +277,12 @@ fn opt_duration(cx: &mut Cx, f: &Fields, key: &str, default: Duration) -> Option
     }
 }
 
-fn opt_positive_duration(cx: &mut Cx, f: &Fields, key: &str, default: Duration) -> Option<Duration> {
+fn opt_positive_duration(
+    cx: &mut Cx,
+    f: &Fields,
+    key: &str,
+    default: Duration,
+) -> Option<Duration> {
     match f.get(key) {
         None => Some(default),
         Some(n) => positive_duration_of(cx, n, &f.path.key(key)),
@@ -270,14 +329,22 @@ fn stages(cx: &mut Cx, f: &Fields, max_target: u64, what: &str) -> Option<Vec<St
     let path = f.path.key("stages");
     let items = seq_of(cx, node, &path)?;
     if items.is_empty() {
-        cx.error(node, &path, "needs at least one stage, e.g. [{ duration: 1m, target: 10 }]");
+        cx.error(
+            node,
+            &path,
+            "needs at least one stage, e.g. [{ duration: 1m, target: 10 }]",
+        );
         return None;
     }
     if items.len() > MAX_STAGES {
         cx.error(
             node,
             &path,
-            format!("{} stages is over the limit of {}", items.len(), group_digits(MAX_STAGES as u64)),
+            format!(
+                "{} stages is over the limit of {}",
+                items.len(),
+                group_digits(MAX_STAGES as u64)
+            ),
         );
         return None;
     }
@@ -285,12 +352,15 @@ fn stages(cx: &mut Cx, f: &Fields, max_target: u64, what: &str) -> Option<Vec<St
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         let p = path.index(i);
-        let Some(s) = Fields::of(cx, item, &p, "a stage such as { duration: 1m, target: 10 }") else {
+        let Some(s) = Fields::of(cx, item, &p, "a stage such as { duration: 1m, target: 10 }")
+        else {
             ok = false;
             continue;
         };
         s.only(cx, &["duration", "target"]);
-        let duration = s.req(cx, "duration").and_then(|n| duration_of(cx, n, &p.key("duration")));
+        let duration = s
+            .req(cx, "duration")
+            .and_then(|n| duration_of(cx, n, &p.key("duration")));
         let target = s
             .req(cx, "target")
             .and_then(|n| int_of(cx, n, &p.key("target"), 0, max_target, what));
@@ -312,7 +382,11 @@ fn stages(cx: &mut Cx, f: &Fields, max_target: u64, what: &str) -> Option<Vec<St
         return None;
     }
     if total > crate::plan::duration::MAX_DURATION {
-        cx.error(node, &path, "the stages add up to more than the 30 day maximum");
+        cx.error(
+            node,
+            &path,
+            "the stages add up to more than the 30 day maximum",
+        );
         return None;
     }
     Some(out)

@@ -48,7 +48,12 @@ pub(crate) fn feeds(cx: &mut Cx, node: &Node, path: &P, dir: &Path) -> Vec<Feed>
 }
 
 fn feed(cx: &mut Cx, name: &str, node: &Node, path: &P, dir: &Path) -> Option<Feed> {
-    let f = Fields::of(cx, node, path, "a feed such as { csv: users.csv, order: sequential }")?;
+    let f = Fields::of(
+        cx,
+        node,
+        path,
+        "a feed such as { csv: users.csv, order: sequential }",
+    )?;
     f.only(cx, &["csv", "order"]);
     let order = match f.get("order") {
         None => Some(FeedOrder::Sequential),
@@ -64,7 +69,10 @@ fn feed(cx: &mut Cx, name: &str, node: &Node, path: &P, dir: &Path) -> Option<Fe
                         &op,
                         format!(
                             "unknown order \"{other}\"{}",
-                            hint_or_list(suggest::hint(other, ORDERS), "sequential, random or unique")
+                            hint_or_list(
+                                suggest::hint(other, ORDERS),
+                                "sequential, random or unique"
+                            )
                         ),
                     );
                     None
@@ -96,7 +104,8 @@ type Rows = Vec<Vec<Arc<str>>>;
 
 /// Reads a CSV with a header row. Every problem is a message naming the file as the plan wrote it.
 pub(crate) fn read_csv(file: &PathBuf, shown: &str) -> Result<(Vec<String>, Rows), String> {
-    let meta = std::fs::metadata(file).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
+    let meta =
+        std::fs::metadata(file).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     if meta.is_dir() {
         return Err(format!("{shown} is a directory, not a CSV file"));
     }
@@ -107,10 +116,13 @@ pub(crate) fn read_csv(file: &PathBuf, shown: &str) -> Result<(Vec<String>, Rows
             MAX_CSV_BYTES / (1024 * 1024)
         ));
     }
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
+    let bytes =
+        std::fs::read(file).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(format!("{shown} is empty; a data file needs a header row and at least one row"));
+        return Err(format!(
+            "{shown} is empty; a data file needs a header row and at least one row"
+        ));
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -123,10 +135,15 @@ pub(crate) fn read_csv(file: &PathBuf, shown: &str) -> Result<(Vec<String>, Rows
     let columns: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     for (i, c) in columns.iter().enumerate() {
         if c.is_empty() {
-            return Err(format!("{shown}: column {} of the header has no name", i + 1));
+            return Err(format!(
+                "{shown}: column {} of the header has no name",
+                i + 1
+            ));
         }
         if columns[..i].contains(c) {
-            return Err(format!("{shown}: column \"{c}\" appears twice in the header"));
+            return Err(format!(
+                "{shown}: column \"{c}\" appears twice in the header"
+            ));
         }
     }
     let mut rows = Vec::new();
@@ -142,7 +159,9 @@ pub(crate) fn read_csv(file: &PathBuf, shown: &str) -> Result<(Vec<String>, Rows
 
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file (paths are relative to the plan file)".to_string(),
+        std::io::ErrorKind::NotFound => {
+            "no such file (paths are relative to the plan file)".to_string()
+        }
         _ => e.to_string(),
     }
 }
@@ -178,7 +197,11 @@ mod tests {
     #[test]
     fn reads_header_and_rows() {
         let d = tempfile::tempdir().unwrap();
-        let p = write(d.path(), "u.csv", b"\xEF\xBB\xBFemail,password\na@x,1\nb@x,2\n");
+        let p = write(
+            d.path(),
+            "u.csv",
+            b"\xEF\xBB\xBFemail,password\na@x,1\nb@x,2\n",
+        );
         let (cols, rows) = read_csv(&p, "u.csv").unwrap();
         assert_eq!(cols, ["email", "password"]);
         assert_eq!(rows.len(), 2);
@@ -189,14 +212,22 @@ mod tests {
     fn broken_files_say_why() {
         let d = tempfile::tempdir().unwrap();
         let ragged = write(d.path(), "r.csv", b"a,b\n1,2\n3\n");
-        assert!(read_csv(&ragged, "r.csv").unwrap_err().contains("line 3 has 1 fields but the header has 2"));
+        assert!(read_csv(&ragged, "r.csv")
+            .unwrap_err()
+            .contains("line 3 has 1 fields but the header has 2"));
         let empty = write(d.path(), "e.csv", b"\n");
         assert!(read_csv(&empty, "e.csv").unwrap_err().contains("is empty"));
         let header_only = write(d.path(), "h.csv", b"a,b\n");
-        assert!(read_csv(&header_only, "h.csv").unwrap_err().contains("no rows"));
+        assert!(read_csv(&header_only, "h.csv")
+            .unwrap_err()
+            .contains("no rows"));
         let dup = write(d.path(), "d.csv", b"a,a\n1,2\n");
-        assert!(read_csv(&dup, "d.csv").unwrap_err().contains("appears twice"));
+        assert!(read_csv(&dup, "d.csv")
+            .unwrap_err()
+            .contains("appears twice"));
         let missing = d.path().join("nope.csv");
-        assert!(read_csv(&missing, "nope.csv").unwrap_err().contains("no such file"));
+        assert!(read_csv(&missing, "nope.csv")
+            .unwrap_err()
+            .contains("no such file"));
     }
 }

@@ -4,27 +4,29 @@
 use std::sync::Arc;
 
 use crate::plan::model::{
-    Body, Capture, CaptureSource, Check, CheckKind, CustomMetric, Expect, Header, JsonPathSpec, MetricId,
-    RequestSpec,
+    Body, Capture, CaptureSource, Check, CheckKind, CustomMetric, Expect, Header, JsonPathSpec,
+    MetricId, RequestSpec,
 };
 use crate::suggest;
 use crate::template::{self, JsonTemplate, Scope, Template};
 use crate::thresholds::builtin_metric;
 use crate::yaml::{Node, Value};
 
-use super::tree::{int_of, kind, name_of, positive_duration_of, seq_of, str_of, text_of, Fields, P};
+use super::tree::{
+    int_of, kind, name_of, positive_duration_of, seq_of, str_of, text_of, Fields, P,
+};
 use super::Cx;
 
 pub(crate) const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
 
 const REQUEST_KEYS: [&str; 16] = [
-    "get", "post", "put", "patch", "delete", "head", "options", "headers", "query", "json", "body", "form",
-    "expect", "capture", "metric", "timeout",
+    "get", "post", "put", "patch", "delete", "head", "options", "headers", "query", "json", "body",
+    "form", "expect", "capture", "metric", "timeout",
 ];
 
 /// The capture names a request declares, before anything is compiled: templates anywhere in the
 /// plan may read any of them, so slots are assigned first.
-pub(crate) fn capture_names<'n>(node: &'n Node) -> Vec<(&'n str, &'n Node)> {
+pub(crate) fn capture_names(node: &Node) -> Vec<(&str, &Node)> {
     let Value::Map(req) = &node.value else {
         return Vec::new();
     };
@@ -47,12 +49,23 @@ pub(crate) fn capture_names<'n>(node: &'n Node) -> Vec<(&'n str, &'n Node)> {
 }
 
 /// Compiles a template held by `node` (a string, or a number/boolean taken as its text).
-pub(crate) fn template_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Template> {
+pub(crate) fn template_of(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    scope: &dyn Scope,
+) -> Option<Template> {
     let src = text_of(cx, node, path)?;
     compile_text(cx, node, path, &src, scope)
 }
 
-pub(crate) fn compile_text(cx: &mut Cx, node: &Node, path: &P, src: &str, scope: &dyn Scope) -> Option<Template> {
+pub(crate) fn compile_text(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    src: &str,
+    scope: &dyn Scope,
+) -> Option<Template> {
     match template::compile(src, scope) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -72,7 +85,13 @@ fn template_message(src: &str, message: &str, offset: usize) -> String {
 }
 
 /// `name: template` pairs, in order (headers, query, form fields).
-pub(crate) fn pairs(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope, what: &str) -> Option<Vec<(String, Template)>> {
+pub(crate) fn pairs(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    scope: &dyn Scope,
+    what: &str,
+) -> Option<Vec<(String, Template)>> {
     let f = Fields::of(cx, node, path, what)?;
     let mut out = Vec::with_capacity(f.entries.len());
     let mut ok = true;
@@ -85,14 +104,28 @@ pub(crate) fn pairs(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope, what:
     ok.then_some(out)
 }
 
-pub(crate) fn headers(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Vec<Header>> {
-    let f = Fields::of(cx, node, path, "headers by name, e.g. { accept: application/json }")?;
+pub(crate) fn headers(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    scope: &dyn Scope,
+) -> Option<Vec<Header>> {
+    let f = Fields::of(
+        cx,
+        node,
+        path,
+        "headers by name, e.g. { accept: application/json }",
+    )?;
     let mut out = Vec::with_capacity(f.entries.len());
     let mut ok = true;
     for (k, knode, v) in &f.entries {
         let p = path.key(k);
         if !is_header_name(k) {
-            cx.error(knode, &p, format!("\"{k}\" is not a valid HTTP header name"));
+            cx.error(
+                knode,
+                &p,
+                format!("\"{k}\" is not a valid HTTP header name"),
+            );
             ok = false;
             continue;
         }
@@ -120,13 +153,23 @@ pub(crate) struct Env<'a> {
     pub metrics: &'a [CustomMetric],
 }
 
-pub(crate) fn request(cx: &mut Cx, name: &str, node: &Node, path: &P, env: &Env) -> Option<RequestSpec> {
+pub(crate) fn request(
+    cx: &mut Cx,
+    name: &str,
+    node: &Node,
+    path: &P,
+    env: &Env,
+) -> Option<RequestSpec> {
     let f = Fields::of(cx, node, path, "a request such as { get: /health }")?;
     f.only(cx, &REQUEST_KEYS);
     let mut ok = true;
 
     // Exactly one method key.
-    let given: Vec<&str> = METHODS.iter().copied().filter(|m| f.get(m).is_some()).collect();
+    let given: Vec<&str> = METHODS
+        .iter()
+        .copied()
+        .filter(|m| f.get(m).is_some())
+        .collect();
     let url = match given.as_slice() {
         [] => {
             cx.error(
@@ -158,26 +201,43 @@ pub(crate) fn request(cx: &mut Cx, name: &str, node: &Node, path: &P, env: &Env)
         None => Some(Vec::new()),
     };
     let query = match f.get("query") {
-        Some(q) => pairs(cx, q, &path.key("query"), env.scope, "query parameters, e.g. { page: 1 }"),
+        Some(q) => pairs(
+            cx,
+            q,
+            &path.key("query"),
+            env.scope,
+            "query parameters, e.g. { page: 1 }",
+        ),
         None => Some(Vec::new()),
     };
 
     // At most one body.
-    let bodies: Vec<&str> = ["json", "body", "form"].into_iter().filter(|k| f.get(k).is_some()).collect();
+    let bodies: Vec<&str> = ["json", "body", "form"]
+        .into_iter()
+        .filter(|k| f.get(k).is_some())
+        .collect();
     if bodies.len() > 1 {
         for k in &bodies[1..] {
             cx.error(
                 f.key_node(k).expect("present"),
                 &path.key(k),
-                format!("\"{}\" and \"{k}\" both given; a request has at most one body", bodies[0]),
+                format!(
+                    "\"{}\" and \"{k}\" both given; a request has at most one body",
+                    bodies[0]
+                ),
             );
         }
         ok = false;
     }
     let body = match bodies.first().copied() {
         None => Some(None),
-        Some("json") => json_body(cx, f.get("json").expect("present"), &path.key("json"), env.scope)
-            .map(|j| Some(Body::Json(j))),
+        Some("json") => json_body(
+            cx,
+            f.get("json").expect("present"),
+            &path.key("json"),
+            env.scope,
+        )
+        .map(|j| Some(Body::Json(j))),
         Some("body") => {
             let b = f.get("body").expect("present");
             let bp = path.key("body");
@@ -186,8 +246,14 @@ pub(crate) fn request(cx: &mut Cx, name: &str, node: &Node, path: &P, env: &Env)
                 .and_then(|s| compile_text(cx, b, &bp, &s, env.scope))
                 .map(|t| Some(Body::Text(t)))
         }
-        Some(_) => pairs(cx, f.get("form").expect("present"), &path.key("form"), env.scope, "form fields, e.g. { user: x }")
-            .map(|p| Some(Body::Form(p))),
+        Some(_) => pairs(
+            cx,
+            f.get("form").expect("present"),
+            &path.key("form"),
+            env.scope,
+            "form fields, e.g. { user: x }",
+        )
+        .map(|p| Some(Body::Form(p))),
     };
 
     let expect = match f.get("expect") {
@@ -244,21 +310,62 @@ fn url_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Templ
         return None;
     }
     if src.chars().any(char::is_whitespace) {
-        cx.error(node, path, format!("URL {src:?} contains white space; encode it as %20"));
+        cx.error(
+            node,
+            path,
+            format!("URL {src:?} contains white space; encode it as %20"),
+        );
         return None;
     }
     compile_text(cx, node, path, src, scope)
 }
 
 fn json_body(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<JsonTemplate> {
+    // Compile each string where it stands first, so every broken template in the body is
+    // reported at its own line with its own path; the whole body is compiled after that.
+    if !json_strings(cx, node, path, scope) {
+        return None;
+    }
     let value = to_json(cx, node, path)?;
     match template::compile_json(&value, scope) {
         Ok(t) => Some(t),
         Err((at, e)) => {
-            let p = if at.is_empty() { path.to_string() } else { format!("{path}.{at}") };
+            let p = match at.as_str() {
+                "" => path.to_string(),
+                a if a.starts_with('[') => format!("{path}{a}"),
+                a => format!("{path}.{a}"),
+            };
             cx.error_at_path(node, p, e.message);
             None
         }
+    }
+}
+
+/// Compiles every string of a JSON body in place; `false` when any fails.
+fn json_strings(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> bool {
+    match &node.value {
+        Value::Str(s) => compile_text(cx, node, path, s, scope).is_some(),
+        Value::Seq(items) => items.iter().enumerate().fold(true, |ok, (i, item)| {
+            json_strings(cx, item, &path.index(i), scope) && ok
+        }),
+        Value::Map(entries) => {
+            let mut ok = true;
+            for (k, v) in entries {
+                let Some(key) = k.as_str() else { continue };
+                let kp = path.key(key);
+                if key.contains("{{") {
+                    cx.error(
+                        k,
+                        &kp,
+                        "keys of a JSON body cannot be templates; only values can",
+                    );
+                    ok = false;
+                }
+                ok &= json_strings(cx, v, &kp, scope);
+            }
+            ok
+        }
+        _ => true,
     }
 }
 
@@ -331,15 +438,27 @@ pub(crate) fn json_path(cx: &mut Cx, node: &Node, path: &P, src: &str) -> Option
 }
 
 fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
-    let f = Fields::of(cx, node, path, "expectations, e.g. { status: 200, json: [id] }")?;
-    f.only(cx, &["status", "json", "body_contains", "headers", "max_duration"]);
+    let f = Fields::of(
+        cx,
+        node,
+        path,
+        "expectations, e.g. { status: 200, json: [id] }",
+    )?;
+    f.only(
+        cx,
+        &["status", "json", "body_contains", "headers", "max_duration"],
+    );
     let mut out = Expect::default();
     let mut ok = true;
 
     if let Some(s) = f.get("status") {
         let sp = path.key("status");
         let items: Vec<(&Node, P)> = match &s.value {
-            Value::Seq(items) => items.iter().enumerate().map(|(i, n)| (n, sp.index(i))).collect(),
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n, sp.index(i)))
+                .collect(),
             _ => vec![(s, sp.clone())],
         };
         if items.is_empty() {
@@ -362,7 +481,10 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
                 [one] => format!("{request}: status is {one}"),
                 many => format!(
                     "{request}: status in [{}]",
-                    many.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             out.checks.push(Check {
@@ -392,9 +514,7 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
                 }
             }
             Value::Map(_) => {
-                let Some(m) = Fields::of(cx, j, &jp, "") else {
-                    return None;
-                };
+                let m = Fields::of(cx, j, &jp, "")?;
                 for (k, knode, v) in &m.entries {
                     let kp = jp.key(k);
                     let spec = json_path(cx, knode, &kp, k);
@@ -443,7 +563,11 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
     if let Some(h) = f.get("headers") {
         let hp = path.key("headers");
         let items: Vec<(&Node, P)> = match &h.value {
-            Value::Seq(items) => items.iter().enumerate().map(|(i, n)| (n, hp.index(i))).collect(),
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n, hp.index(i)))
+                .collect(),
             _ => vec![(h, hp.clone())],
         };
         for (n, p) in items {
@@ -477,7 +601,12 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
 }
 
 fn captures(cx: &mut Cx, node: &Node, path: &P, slots: &[String]) -> Option<Vec<Capture>> {
-    let f = Fields::of(cx, node, path, "captures by name, e.g. { token: $.access_token }")?;
+    let f = Fields::of(
+        cx,
+        node,
+        path,
+        "captures by name, e.g. { token: $.access_token }",
+    )?;
     let mut out = Vec::with_capacity(f.entries.len());
     let mut ok = true;
     for (name, _, v) in &f.entries {
@@ -505,9 +634,15 @@ fn captures(cx: &mut Cx, node: &Node, path: &P, slots: &[String]) -> Option<Vec<
                         let sp = p.key(k);
                         name_of(cx, src, &sp).and_then(|s| match *k {
                             "json" => json_path(cx, src, &sp, s).map(CaptureSource::Json),
-                            "header" if is_header_name(s) => Some(CaptureSource::Header(s.to_ascii_lowercase())),
+                            "header" if is_header_name(s) => {
+                                Some(CaptureSource::Header(s.to_ascii_lowercase()))
+                            }
                             "header" => {
-                                cx.error(src, &sp, format!("\"{s}\" is not a valid HTTP header name"));
+                                cx.error(
+                                    src,
+                                    &sp,
+                                    format!("\"{s}\" is not a valid HTTP header name"),
+                                );
                                 None
                             }
                             _ => Some(CaptureSource::Cookie(s.to_string())),
@@ -547,7 +682,12 @@ fn captures(cx: &mut Cx, node: &Node, path: &P, slots: &[String]) -> Option<Vec<
     ok.then_some(out)
 }
 
-fn metric_refs(cx: &mut Cx, node: &Node, path: &P, metrics: &[CustomMetric]) -> Option<Vec<MetricId>> {
+fn metric_refs(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    metrics: &[CustomMetric],
+) -> Option<Vec<MetricId>> {
     let items: Vec<(&Node, P)> = match &node.value {
         Value::Seq(_) => seq_of(cx, node, path)?
             .iter()

@@ -30,7 +30,11 @@ pub(crate) struct PlanScope<'a> {
 }
 
 impl<'a> PlanScope<'a> {
-    pub fn new(captures: &'a [String], vars: &'a [(String, String)], feeds: &'a [FeedNames]) -> Self {
+    pub fn new(
+        captures: &'a [String],
+        vars: &'a [(String, String)],
+        feeds: &'a [FeedNames],
+    ) -> Self {
         PlanScope {
             captures,
             vars,
@@ -65,7 +69,7 @@ impl<'a> PlanScope<'a> {
                 return match f.columns.iter().position(|c| c == tail) {
                     Some(column) => Ok(VarRef::Feed { feed, column }),
                     None => Err(format!(
-                        "data feed \"{head}\" has no column \"{tail}\"{}; its columns are {}",
+                        "data feed \"{head}\" has no column \"{tail}\"{} (columns: {})",
                         suggest::hint(tail, f.columns.iter().map(String::as_str)),
                         f.columns.join(", ")
                     )),
@@ -99,7 +103,13 @@ impl<'a> PlanScope<'a> {
         Err(self.unknown_any(name))
     }
 
-    fn unknown(&self, full: &str, what: &str, tail: &str, names: impl Fn() -> Vec<&'a str>) -> String {
+    fn unknown(
+        &self,
+        full: &str,
+        what: &str,
+        tail: &str,
+        names: impl Fn() -> Vec<&'a str>,
+    ) -> String {
         let names = names();
         let hint = suggest::did_you_mean(tail, names.iter().copied())
             .map(|s| format!("; did you mean \"vars.{s}\"?"))

@@ -37,7 +37,10 @@ pub(crate) struct Steps<'n, 'r> {
 }
 
 impl<'n, 'r> Steps<'n, 'r> {
-    pub fn new(requests: &'r [(String, Option<RequestId>)], flows: Vec<(&'n str, &'n Node)>) -> Self {
+    pub fn new(
+        requests: &'r [(String, Option<RequestId>)],
+        flows: Vec<(&'n str, &'n Node)>,
+    ) -> Self {
         let n = flows.len();
         Steps {
             requests,
@@ -104,7 +107,13 @@ impl<'n, 'r> Steps<'n, 'r> {
         }
     }
 
-    fn named(&mut self, cx: &mut Cx, node: &Node, path: &P, name: &str) -> Option<(Vec<Step>, usize)> {
+    fn named(
+        &mut self,
+        cx: &mut Cx,
+        node: &Node,
+        path: &P,
+        name: &str,
+    ) -> Option<(Vec<Step>, usize)> {
         if let Some((_, id)) = self.requests.iter().find(|(n, _)| n == name) {
             // A request with errors of its own has been reported already.
             return id.map(|id| (vec![Step::Request(id)], 1));
@@ -115,7 +124,10 @@ impl<'n, 'r> Steps<'n, 'r> {
                 State::Failed => return None,
                 State::InProgress => {
                     let start = self.stack.iter().position(|&s| s == i).unwrap_or(0);
-                    let mut cycle: Vec<&str> = self.stack[start..].iter().map(|&s| self.flows[s].0).collect();
+                    let mut cycle: Vec<&str> = self.stack[start..]
+                        .iter()
+                        .map(|&s| self.flows[s].0)
+                        .collect();
                     cycle.push(name);
                     cx.error(node, path, format!("flow cycle: {}", cycle.join(" -> ")));
                     for &s in &self.stack[start..] {
@@ -124,7 +136,9 @@ impl<'n, 'r> Steps<'n, 'r> {
                     return None;
                 }
                 State::Todo => {
-                    return self.flow(cx, i).map(|(steps, size)| (steps.as_ref().clone(), size));
+                    return self
+                        .flow(cx, i)
+                        .map(|(steps, size)| (steps.as_ref().clone(), size));
                 }
             }
         }
@@ -137,7 +151,10 @@ impl<'n, 'r> Steps<'n, 'r> {
         cx.error(
             node,
             path,
-            format!("unknown request or flow \"{name}\"{}", suggest::hint(name, all.iter().copied())),
+            format!(
+                "unknown request or flow \"{name}\"{}",
+                suggest::hint(name, all.iter().copied())
+            ),
         );
         None
     }
@@ -167,7 +184,10 @@ impl<'n, 'r> Steps<'n, 'r> {
 
     fn structured(&mut self, cx: &mut Cx, node: &'n Node, path: &P) -> Option<(Vec<Step>, usize)> {
         let f = Fields::of(cx, node, path, "a step")?;
-        let kinds: Vec<&str> = ["group", "think", "pick"].into_iter().filter(|k| f.get(k).is_some()).collect();
+        let kinds: Vec<&str> = ["group", "think", "pick"]
+            .into_iter()
+            .filter(|k| f.get(k).is_some())
+            .collect();
         match kinds.as_slice() {
             ["group"] => {
                 f.only(cx, &["group", "flow"]);
@@ -175,11 +195,17 @@ impl<'n, 'r> Steps<'n, 'r> {
                 let name = name_of(cx, f.get("group").expect("present"), &gp);
                 if let Some(n) = name {
                     if n.contains("::") {
-                        cx.error(f.get("group").expect("present"), &gp, "a group name may not contain `::` (k6 joins nested groups with it)");
+                        cx.error(
+                            f.get("group").expect("present"),
+                            &gp,
+                            "a group name may not contain `::` (k6 joins nested groups with it)",
+                        );
                         return None;
                     }
                 }
-                let steps = f.req(cx, "flow").and_then(|fl| self.list(cx, fl, &path.key("flow")));
+                let steps = f
+                    .req(cx, "flow")
+                    .and_then(|fl| self.list(cx, fl, &path.key("flow")));
                 let name = name?;
                 let (steps, size) = steps?;
                 if !self.groups.iter().any(|g| g == name) {
@@ -215,7 +241,11 @@ impl<'n, 'r> Steps<'n, 'r> {
                 None
             }
             [a, b, ..] => {
-                cx.error(node, path, format!("\"{a}\" and \"{b}\" in one step; write them as two steps"));
+                cx.error(
+                    node,
+                    path,
+                    format!("\"{a}\" and \"{b}\" in one step; write them as two steps"),
+                );
                 None
             }
             [_] => unreachable!("one of group, think, pick"),
@@ -235,13 +265,22 @@ impl<'n, 'r> Steps<'n, 'r> {
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
             let p = path.index(i);
-            let Some(b) = Fields::of(cx, item, &p, "a branch such as { weight: 30, flow: [register] }") else {
+            let Some(b) = Fields::of(
+                cx,
+                item,
+                &p,
+                "a branch such as { weight: 30, flow: [register] }",
+            ) else {
                 ok = false;
                 continue;
             };
             b.only(cx, &["weight", "flow"]);
-            let weight = b.req(cx, "weight").and_then(|w| weight_of(cx, w, &p.key("weight")));
-            let steps = b.req(cx, "flow").and_then(|fl| self.list(cx, fl, &p.key("flow")));
+            let weight = b
+                .req(cx, "weight")
+                .and_then(|w| weight_of(cx, w, &p.key("weight")));
+            let steps = b
+                .req(cx, "flow")
+                .and_then(|fl| self.list(cx, fl, &p.key("flow")));
             match (weight, steps) {
                 (Some(w), Some((steps, n))) => {
                     total += w;
@@ -259,11 +298,20 @@ impl<'n, 'r> Steps<'n, 'r> {
             cx.error(
                 node,
                 path,
-                format!("this pick expands to more than {} steps", group_digits(MAX_STEPS as u64)),
+                format!(
+                    "this pick expands to more than {} steps",
+                    group_digits(MAX_STEPS as u64)
+                ),
             );
             return None;
         }
-        Some((vec![Step::Pick { cumulative, branches }], size))
+        Some((
+            vec![Step::Pick {
+                cumulative,
+                branches,
+            }],
+            size,
+        ))
     }
 }
 

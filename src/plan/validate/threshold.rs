@@ -5,14 +5,23 @@ use std::time::Duration;
 
 use crate::plan::model::{CustomMetric, Threshold, ThresholdCondition};
 use crate::suggest;
-use crate::thresholds::{builtin_metric, parse_condition, parse_metric_key, MetricType, BUILTIN_METRICS};
+use crate::thresholds::{
+    builtin_metric, parse_condition, parse_metric_key, MetricType, BUILTIN_METRICS,
+};
 use crate::yaml::{Node, Value};
 
 use super::tree::{bool_of, duration_of, kind, str_of, Fields, P};
 use super::Cx;
 
 /// The tags a sub-metric may select on: the ones the engine records on every sample.
-pub(crate) const TAGS: [&str; 6] = ["scenario", "name", "method", "status", "group", "expected_response"];
+pub(crate) const TAGS: [&str; 6] = [
+    "scenario",
+    "name",
+    "method",
+    "status",
+    "group",
+    "expected_response",
+];
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -26,13 +35,19 @@ pub(crate) struct Names<'a> {
 
 impl Names<'_> {
     fn metric_type(&self, name: &str) -> Option<MetricType> {
-        builtin_metric(name).or_else(|| self.metrics.iter().find(|m| m.name == name).map(|m| m.kind))
+        builtin_metric(name)
+            .or_else(|| self.metrics.iter().find(|m| m.name == name).map(|m| m.kind))
     }
 }
 
 pub(crate) fn thresholds(cx: &mut Cx, node: &Node, path: &P, names: &Names) -> Vec<Threshold> {
     let mut out: Vec<Threshold> = Vec::new();
-    let Some(map) = Fields::of(cx, node, path, "thresholds by metric, e.g. { http_req_duration: [\"p(95)<500\"] }") else {
+    let Some(map) = Fields::of(
+        cx,
+        node,
+        path,
+        "thresholds by metric, e.g. { http_req_duration: [\"p(95)<500\"] }",
+    ) else {
         return out;
     };
     for (key, knode, v) in &map.entries {
@@ -56,7 +71,14 @@ pub(crate) fn thresholds(cx: &mut Cx, node: &Node, path: &P, names: &Names) -> V
     out
 }
 
-fn threshold(cx: &mut Cx, key: &str, knode: &Node, v: &Node, p: &P, names: &Names) -> Option<Threshold> {
+fn threshold(
+    cx: &mut Cx,
+    key: &str,
+    knode: &Node,
+    v: &Node,
+    p: &P,
+    names: &Names,
+) -> Option<Threshold> {
     let metric_key = match parse_metric_key(key) {
         Ok(k) => k,
         Err(e) => {
@@ -69,14 +91,20 @@ fn threshold(cx: &mut Cx, key: &str, knode: &Node, v: &Node, p: &P, names: &Name
         all.extend(names.metrics.iter().map(|m| m.name.as_str()));
         let hint = suggest::hint(&metric_key.metric, all.iter().copied());
         let declare = if hint.is_empty() {
-            format!("; declare it under `metrics:` (e.g. `{}: trend`) or use a built-in metric", metric_key.metric)
+            format!(
+                "; declare it under `metrics:` (e.g. `{}: trend`) or use a built-in metric",
+                metric_key.metric
+            )
         } else {
             String::new()
         };
         cx.error(
             knode,
             p,
-            format!("threshold on unknown metric \"{}\"{hint}{declare}", metric_key.metric),
+            format!(
+                "threshold on unknown metric \"{}\"{hint}{declare}",
+                metric_key.metric
+            ),
         );
         return None;
     };
@@ -95,19 +123,30 @@ fn threshold(cx: &mut Cx, key: &str, knode: &Node, v: &Node, p: &P, names: &Name
             cx.error(
                 v,
                 p,
-                format!("expected a list of conditions such as [\"p(95)<500\"], found {}", kind(other)),
+                format!(
+                    "expected a list of conditions such as [\"p(95)<500\"], found {}",
+                    kind(other)
+                ),
             );
             return None;
         }
     };
     if items.is_empty() {
-        cx.error(v, p, "no conditions; write at least one, e.g. [\"p(95)<500\"]");
+        cx.error(
+            v,
+            p,
+            "no conditions; write at least one, e.g. [\"p(95)<500\"]",
+        );
         return None;
     }
     let mut conditions = Vec::with_capacity(items.len());
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
-        let ip = if matches!(v.value, Value::Seq(_)) { p.index(i) } else { p.clone() };
+        let ip = if matches!(v.value, Value::Seq(_)) {
+            p.index(i)
+        } else {
+            p.clone()
+        };
         match condition(cx, item, &ip, &metric_key.metric, metric_type) {
             Some(c) => conditions.push(c),
             None => ok = false,
@@ -124,7 +163,13 @@ fn threshold(cx: &mut Cx, key: &str, knode: &Node, v: &Node, p: &P, names: &Name
     })
 }
 
-fn condition(cx: &mut Cx, node: &Node, p: &P, metric: &str, t: MetricType) -> Option<ThresholdCondition> {
+fn condition(
+    cx: &mut Cx,
+    node: &Node,
+    p: &P,
+    metric: &str,
+    t: MetricType,
+) -> Option<ThresholdCondition> {
     let (text_node, abort_on_fail, delay_abort_eval) = match &node.value {
         Value::Str(_) => (node, false, Duration::ZERO),
         Value::Map(_) => {
@@ -161,7 +206,11 @@ fn condition(cx: &mut Cx, node: &Node, p: &P, metric: &str, t: MetricType) -> Op
             return None;
         }
     };
-    let tp = if std::ptr::eq(text_node, node) { p.clone() } else { p.key("threshold") };
+    let tp = if std::ptr::eq(text_node, node) {
+        p.clone()
+    } else {
+        p.key("threshold")
+    };
     let text = str_of(cx, text_node, &tp)?;
     let condition = match parse_condition(text) {
         Ok(c) => c,
@@ -194,16 +243,23 @@ fn check_tag(tag: &str, value: &str, names: &Names) -> Result<(), String> {
                     value.to_ascii_uppercase()
                 ))
             } else {
-                Err(format!("unknown method \"{value}\"; expected one of {}", METHODS.join(", ")))
+                Err(format!(
+                    "unknown method \"{value}\"; expected one of {}",
+                    METHODS.join(", ")
+                ))
             }
         }
         "status" => match value.parse::<u16>() {
             Ok(s) if (100..=599).contains(&s) => Ok(()),
-            _ => Err(format!("status \"{value}\" is not an HTTP status (100 to 599)")),
+            _ => Err(format!(
+                "status \"{value}\" is not an HTTP status (100 to 599)"
+            )),
         },
         "expected_response" => match value {
             "true" | "false" => Ok(()),
-            _ => Err(format!("expected_response is true or false, not \"{value}\"")),
+            _ => Err(format!(
+                "expected_response is true or false, not \"{value}\""
+            )),
         },
         "group" => {
             // k6 writes group tags as `::outer::inner`; accept that or a bare name.
@@ -260,15 +316,19 @@ mod tests {
         assert!(check_tag("name", "login", &n).is_ok());
         assert_eq!(
             check_tag("name", "logn", &n).unwrap_err(),
-            "no request is named `logn`; did you mean \"login\"?"
+            "no request is named \"logn\"; did you mean \"login\"?"
         );
         assert!(check_tag("scenario", "smoke", &n).is_ok());
-        assert!(check_tag("method", "post", &n).unwrap_err().contains("upper case"));
+        assert!(check_tag("method", "post", &n)
+            .unwrap_err()
+            .contains("upper case"));
         assert!(check_tag("status", "200", &n).is_ok());
         assert!(check_tag("status", "2xx", &n).is_err());
         assert!(check_tag("group", "::crud", &n).is_ok());
         assert!(check_tag("group", "crud", &n).is_ok());
-        assert!(check_tag("group", "crd", &n).unwrap_err().contains("did you mean \"crud\""));
+        assert!(check_tag("group", "crd", &n)
+            .unwrap_err()
+            .contains("did you mean \"crud\""));
         assert!(check_tag("expected_response", "yes", &n).is_err());
         let e = check_tag("nmae", "x", &n).unwrap_err();
         assert!(e.contains("did you mean \"name\""), "{e}");

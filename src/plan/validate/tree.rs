@@ -94,16 +94,32 @@ impl<'n> Fields<'n> {
     /// A required key: an error at the mapping when it is missing.
     pub fn req(&self, cx: &mut Cx, key: &str) -> Option<&'n Node> {
         let v = self.get(key);
-        if v.is_none() {
-            cx.error(self.node, &self.path, format!("missing required key \"{key}\""));
+        // A misspelling of the key is reported as an unknown key with this suggestion; saying
+        // it is missing as well would only repeat it.
+        let misspelled = || {
+            self.entries
+                .iter()
+                .any(|(k, _, _)| to_snake(k) == key || suggest::did_you_mean(k, [key]).is_some())
+        };
+        if v.is_none() && !misspelled() {
+            cx.error(
+                self.node,
+                &self.path,
+                format!("missing required key \"{key}\""),
+            );
         }
         v
     }
 
     /// Every key not in `known` is an error, with the closest known key as a suggestion.
     pub fn only(&self, cx: &mut Cx, known: &[&str]) {
+        self.only_but(cx, known, |_| false);
+    }
+
+    /// [`only`](Self::only), also accepting the keys `extra` accepts.
+    pub fn only_but(&self, cx: &mut Cx, known: &[&str], extra: impl Fn(&str) -> bool) {
         for (key, knode, _) in &self.entries {
-            if !known.contains(key) {
+            if !known.contains(key) && !extra(key) {
                 let hint = key_hint(key, known);
                 let list = if hint.is_empty() {
                     format!("; expected one of {}", known.join(", "))
@@ -160,7 +176,11 @@ pub(crate) fn str_of<'n>(cx: &mut Cx, node: &'n Node, path: &P) -> Option<&'n st
     match &node.value {
         Value::Str(s) => Some(s),
         other => {
-            cx.error(node, path, format!("expected a string, found {}", kind(other)));
+            cx.error(
+                node,
+                path,
+                format!("expected a string, found {}", kind(other)),
+            );
             None
         }
     }
@@ -193,7 +213,10 @@ pub(crate) fn text_of(cx: &mut Cx, node: &Node, path: &P) -> Option<String> {
         cx.error(
             node,
             path,
-            format!("expected a string, number or boolean, found {}", kind(&node.value)),
+            format!(
+                "expected a string, number or boolean, found {}",
+                kind(&node.value)
+            ),
         );
     }
     t
@@ -217,18 +240,33 @@ pub(crate) fn seq_of<'n>(cx: &mut Cx, node: &'n Node, path: &P) -> Option<&'n [N
     match &node.value {
         Value::Seq(items) => Some(items),
         other => {
-            cx.error(node, path, format!("expected a list, found {}", kind(other)));
+            cx.error(
+                node,
+                path,
+                format!("expected a list, found {}", kind(other)),
+            );
             None
         }
     }
 }
 
 /// A whole number in `min..=max`; `what` names the unit in the limit message ("VUs").
-pub(crate) fn int_of(cx: &mut Cx, node: &Node, path: &P, min: u64, max: u64, what: &str) -> Option<u64> {
+pub(crate) fn int_of(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    min: u64,
+    max: u64,
+    what: &str,
+) -> Option<u64> {
     let n = match &node.value {
         Value::Int(i) => *i,
         Value::Float(f) => {
-            cx.error(node, path, format!("expected a whole number of {what}, found {f}"));
+            cx.error(
+                node,
+                path,
+                format!("expected a whole number of {what}, found {f}"),
+            );
             return None;
         }
         Value::Str(s) if s.trim().parse::<i64>().is_ok() => {
@@ -261,7 +299,10 @@ pub(crate) fn int_of(cx: &mut Cx, node: &Node, path: &P, min: u64, max: u64, wha
         cx.error(
             node,
             path,
-            format!("{n} {what} is over the limit of {} {what}", group_digits(max)),
+            format!(
+                "{n} {what} is over the limit of {} {what}",
+                group_digits(max)
+            ),
         );
         return None;
     }
@@ -304,7 +345,10 @@ pub(crate) fn duration_of(cx: &mut Cx, node: &Node, path: &P) -> Option<Duration
             cx.error(
                 node,
                 path,
-                format!("expected a duration such as \"30s\" or \"1m30s\", found {}", kind(other)),
+                format!(
+                    "expected a duration such as \"30s\" or \"1m30s\", found {}",
+                    kind(other)
+                ),
             );
             None
         }
@@ -339,7 +383,10 @@ pub(crate) fn think_of(cx: &mut Cx, node: &Node, path: &P) -> Option<Think> {
             cx.error(
                 node,
                 path,
-                format!("expected a pause such as \"1s\" or \"1s..3s\", found {}", kind(other)),
+                format!(
+                    "expected a pause such as \"1s\" or \"1s..3s\", found {}",
+                    kind(other)
+                ),
             );
             return None;
         }
@@ -373,9 +420,19 @@ mod tests {
 
     #[test]
     fn paths_print_like_the_plan() {
-        let p = P::root().key("scenarios").key("smoke").key("stages").index(1).key("target");
+        let p = P::root()
+            .key("scenarios")
+            .key("smoke")
+            .key("stages")
+            .index(1)
+            .key("target");
         assert_eq!(p.to_string(), "scenarios.smoke.stages[1].target");
-        let q = P::root().key("requests").key("login").key("expect").key("json").key("$.user.id");
+        let q = P::root()
+            .key("requests")
+            .key("login")
+            .key("expect")
+            .key("json")
+            .key("$.user.id");
         assert_eq!(q.to_string(), "requests.login.expect.json[\"$.user.id\"]");
     }
 
@@ -394,7 +451,10 @@ mod tests {
         assert_eq!(to_snake("startVUs"), "start_vus");
         assert_eq!(to_snake("timeUnit"), "time_unit");
         assert!(key_hint("preAllocatedVUs", &["pre_allocated_vus"]).contains("snake_case"));
-        assert_eq!(key_hint("duraton", &["duration"]), "; did you mean \"duration\"?");
+        assert_eq!(
+            key_hint("duraton", &["duration"]),
+            "; did you mean \"duration\"?"
+        );
     }
 
     #[test]

@@ -1,0 +1,416 @@
+//! Answers to the questions a test was for, beyond pass/fail:
+//!
+//! - **Soak drift**: the first window against the last (exact, from the collector's window
+//!   histograms), trend lines over the time series, and the plan's `drift:` limits.
+//! - **Stress capacity**: for ramping scenarios, the highest load held before the SLO (the
+//!   scenario's p95 and error-rate thresholds) first broke, or before throughput stopped growing
+//!   with load (the knee), with the interval that shows it.
+//! - **Generator health**: a run whose own process was saturated (CPU, start lag, dropped
+//!   iterations, a large coordinated-omission correction) is marked inconclusive.
+
+use crate::compare::RegressionRule;
+use crate::metrics::collector::Windows;
+use crate::metrics::recorder::IntervalStats;
+use crate::metrics::summary::{
+    BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, TimeSeries, WindowFigures,
+};
+use crate::thresholds::{self, Aggregation, Operator};
+
+fn window_figures(iv: &IntervalStats, span_s: f64) -> WindowFigures {
+    let pct = |q: f64| {
+        iv.duration
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+    };
+    WindowFigures {
+        span_s,
+        requests: iv.requests,
+        rps: iv.requests as f64 / span_s.max(1e-3),
+        error_rate: (iv.requests > 0).then(|| iv.failed as f64 / iv.requests as f64),
+        p50: pct(0.50),
+        p95: pct(0.95),
+        p99: pct(0.99),
+    }
+}
+
+/// Least-squares slope of `y` over `t` (seconds), per hour.
+fn slope_per_hour(pts: &[(f64, f64)]) -> Option<f64> {
+    if pts.len() < 3 {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let mt = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let var: f64 = pts.iter().map(|p| (p.0 - mt).powi(2)).sum();
+    if var <= 0.0 {
+        return None;
+    }
+    let cov: f64 = pts.iter().map(|p| (p.0 - mt) * (p.1 - my)).sum();
+    Some(cov / var * 3600.0)
+}
+
+fn window_value(w: &WindowFigures, r: &RegressionRule) -> Option<f64> {
+    match (r.key.metric.as_str(), r.aggregation) {
+        ("http_req_duration", Aggregation::Percentile(p)) if (p - 50.0).abs() < 1e-9 => w.p50,
+        ("http_req_duration", Aggregation::Med) => w.p50,
+        ("http_req_duration", Aggregation::Percentile(p)) if (p - 95.0).abs() < 1e-9 => w.p95,
+        ("http_req_duration", Aggregation::Percentile(p)) if (p - 99.0).abs() < 1e-9 => w.p99,
+        ("http_req_failed", Aggregation::Rate) => w.error_rate,
+        ("http_reqs", Aggregation::Rate) => Some(w.rps),
+        ("http_reqs", Aggregation::Count) => Some(w.requests as f64),
+        _ => None,
+    }
+}
+
+/// Drift of one scenario, when the collector kept its windows.
+pub fn drift(
+    scenario: &str,
+    windows: &Windows,
+    series: &TimeSeries,
+    rules: &[RegressionRule],
+) -> Drift {
+    let first = window_figures(&windows.first, windows.first_span_s.max(1e-3));
+    let last = window_figures(&windows.last, windows.last_span_s);
+    let iv = series.interval_s.max(1e-3);
+    let with_reqs: Vec<&Point> = series.points.iter().filter(|p| p.requests > 0).collect();
+    let slopes = Slopes {
+        p95_ms_per_h: slope_per_hour(
+            &with_reqs
+                .iter()
+                .filter_map(|p| p.p95.map(|v| (p.t, v)))
+                .collect::<Vec<_>>(),
+        ),
+        error_rate_per_h: slope_per_hour(
+            &with_reqs
+                .iter()
+                .map(|p| (p.t, p.failed as f64 / p.requests as f64))
+                .collect::<Vec<_>>(),
+        ),
+        rps_per_h: slope_per_hour(
+            &series
+                .points
+                .iter()
+                .map(|p| (p.t, p.requests as f64 / iv))
+                .collect::<Vec<_>>(),
+        ),
+    };
+    let results = rules
+        .iter()
+        .map(|r| r.judge(scenario, window_value(&first, r), window_value(&last, r)))
+        .collect();
+    Drift {
+        window_s: windows.window.as_secs_f64(),
+        first,
+        last,
+        slopes,
+        rules: results,
+    }
+}
+
+/// The SLO a capacity search looks for: the scenario's own p95 and error-rate thresholds.
+fn slo_limits(s: &ScenarioSummary) -> (Option<f64>, Option<f64>) {
+    let mut p95 = None;
+    let mut err = None;
+    for t in &s.thresholds {
+        let Ok(c) = thresholds::parse_condition(&t.expression) else {
+            continue;
+        };
+        if !matches!(c.operator, Operator::Lt | Operator::Le) {
+            continue;
+        }
+        match (t.metric.as_str(), c.aggregation) {
+            ("http_req_duration", Aggregation::Percentile(p)) if (p - 95.0).abs() < 1e-9 => {
+                p95 = Some(p95.map_or(c.limit, |v: f64| v.min(c.limit)))
+            }
+            ("http_req_failed", Aggregation::Rate) => {
+                err = Some(err.map_or(c.limit, |v: f64| v.min(c.limit)))
+            }
+            _ => {}
+        }
+    }
+    (p95, err)
+}
+
+/// Finds the breaking point of a ramping scenario. `load_at(t)` gives the load level the
+/// schedule asked for at `t` seconds (VUs or iterations per second).
+pub fn capacity(s: &ScenarioSummary, unit: &str, load_at: &dyn Fn(f64) -> f64) -> Option<Capacity> {
+    let iv = s.timeseries.interval_s.max(1e-3);
+    // (t, load, rps, p95, error rate) per interval.
+    type Row = (f64, f64, f64, Option<f64>, Option<f64>);
+    let pts: Vec<Row> = s
+        .timeseries
+        .points
+        .iter()
+        .map(|p| {
+            let err = (p.requests > 0).then(|| p.failed as f64 / p.requests as f64);
+            (
+                p.t,
+                load_at(p.t + iv / 2.0),
+                p.requests as f64 / iv,
+                p.p95,
+                err,
+            )
+        })
+        .collect();
+    if pts.len() < 3 {
+        return None;
+    }
+    let (p95_limit, err_limit) = slo_limits(s);
+    let breaks = |i: usize| -> Option<String> {
+        let (_, _, _, p95, err) = pts[i];
+        if let (Some(l), Some(v)) = (p95_limit, p95) {
+            if v > l {
+                return Some(format!("p95 crossed {l} ms"));
+            }
+        }
+        if let (Some(l), Some(v)) = (err_limit, err) {
+            if v > l {
+                return Some(format!("error rate crossed {:.2}%", l * 100.0));
+            }
+        }
+        None
+    };
+    // A break must hold for two intervals in a row (one noisy second is not a breaking point).
+    let mut broke: Option<(usize, String)> = None;
+    for i in 0..pts.len() {
+        if let Some(why) = breaks(i) {
+            if i + 1 == pts.len() || breaks(i + 1).is_some() {
+                broke = Some((i, why));
+                break;
+            }
+        }
+    }
+    // The knee: load kept rising by ≥ 20% over three intervals while throughput stayed within
+    // 5% of its best.
+    if broke.is_none() {
+        let mut best = (0usize, 0.0f64);
+        for i in 0..pts.len() {
+            if pts[i].2 > best.1 * 1.05 {
+                best = (i, pts[i].2);
+                continue;
+            }
+            let (bi, _) = best;
+            if i >= bi + 3
+                && pts[i].1 >= pts[bi].1 * 1.2
+                && (bi + 1..=i).all(|k| pts[k].2 <= best.1 * 1.05)
+            {
+                broke = Some((bi + 1, "throughput stopped growing".to_string()));
+                break;
+            }
+        }
+    }
+    let upto = broke.as_ref().map_or(pts.len(), |(i, _)| *i);
+    let held_load = pts[..upto].iter().map(|p| p.1).fold(0.0, f64::max);
+    let held_rps = pts[..upto].iter().map(|p| p.2).fold(0.0, f64::max);
+    let at = broke.as_ref().map(|(i, _)| {
+        let p = pts[*i];
+        BreakPoint {
+            t_s: p.0,
+            load: p.1,
+            rps: p.2,
+            p95_ms: p.3,
+            error_rate: p.4,
+        }
+    });
+    let text = match (&broke, &at) {
+        (Some((_, why)), Some(b)) => format!(
+            "capacity ≈ {held_load:.0} {unit} / {held_rps:.0} req/s; {why} at {:.0} {unit} (t = {:.0} s)",
+            b.load, b.t_s
+        ),
+        _ => format!(
+            "no breaking point: held up to {held_load:.0} {unit} / {held_rps:.0} req/s within the SLO"
+        ),
+    };
+    Some(Capacity {
+        unit: unit.to_string(),
+        held_load,
+        held_rps,
+        broken_by: broke.map(|b| b.1),
+        at,
+        text,
+    })
+}
+
+/// Judges whether the generator kept up.
+pub fn health(cpu_percent: Option<f64>, scenarios: &[ScenarioSummary]) -> Health {
+    let mut reasons = Vec::new();
+    if let Some(c) = cpu_percent {
+        if c >= 90.0 {
+            reasons.push(format!(
+                "the load generator used {c:.0}% of the machine's CPU"
+            ));
+        }
+    }
+    for s in scenarios {
+        if s.dropped_iterations > 0 {
+            reasons.push(format!(
+                "{}: {} iterations dropped (no free VU: raise max_vus)",
+                s.name, s.dropped_iterations
+            ));
+        }
+        if let Some(o) = &s.open_model {
+            if o.start_lag_p99_ms > 50.0 {
+                reasons.push(format!(
+                    "{}: iterations started late (p99 {:.1} ms behind schedule)",
+                    s.name, o.start_lag_p99_ms
+                ));
+            }
+            if let Some(p99) = s
+                .metrics
+                .get("http_req_duration")
+                .and_then(|m| m.values.get("p(99)"))
+            {
+                if o.raw_p99_ms > 0.0 && *p99 > o.raw_p99_ms * 1.5 && *p99 - o.raw_p99_ms > 10.0 {
+                    reasons.push(format!(
+                        "{}: the coordinated-omission correction is large (p99 {:.1} ms corrected vs {:.1} ms raw)",
+                        s.name, p99, o.raw_p99_ms
+                    ));
+                }
+            }
+        }
+    }
+    Health {
+        status: if reasons.is_empty() {
+            "ok".into()
+        } else {
+            "inconclusive".into()
+        },
+        reasons,
+        cpu_percent,
+    }
+}
+
+/// CPU time (user + system) this process has used so far, in seconds.
+pub fn process_cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return None;
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Some(tv(u.ru_utime) + tv(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::summary::{ThresholdResult, ThresholdStatus, TimeSeries};
+    use std::collections::BTreeMap;
+
+    fn scenario(points: Vec<Point>, thresholds: Vec<(&str, &str, f64)>) -> ScenarioSummary {
+        ScenarioSummary {
+            name: "stress".into(),
+            executor: "ramping-vus".into(),
+            started_after_s: 0.0,
+            duration_s: points.len() as f64,
+            planned_duration_s: points.len() as f64,
+            vus_max: 0,
+            status: "completed".into(),
+            requests: 0,
+            requests_failed: 0,
+            rps: 0.0,
+            iterations: 0,
+            iterations_interrupted: 0,
+            dropped_iterations: 0,
+            data_sent: 0,
+            data_received: 0,
+            metrics: BTreeMap::new(),
+            endpoints: vec![],
+            checks: vec![],
+            thresholds: thresholds
+                .into_iter()
+                .map(|(m, e, l)| ThresholdResult {
+                    metric: m.into(),
+                    expression: e.into(),
+                    observed: None,
+                    limit: l,
+                    unit: String::new(),
+                    status: ThresholdStatus::Pass,
+                    abort_on_fail: false,
+                    line: 0,
+                })
+                .collect(),
+            timeseries: TimeSeries {
+                interval_s: 1.0,
+                points,
+            },
+            open_model: None,
+            drift: None,
+            capacity: None,
+        }
+    }
+
+    fn pt(t: f64, requests: u64, failed: u64, p95: f64) -> Point {
+        Point {
+            t,
+            requests,
+            failed,
+            iterations: requests,
+            vus: t as u64,
+            p50: Some(p95 / 2.0),
+            p95: Some(p95),
+            p99: Some(p95),
+        }
+    }
+
+    #[test]
+    fn capacity_finds_where_p95_crosses_the_threshold() {
+        // Load = t VUs; p95 stays at 50 ms up to 30 VUs, then climbs past 1000 ms.
+        let points: Vec<Point> = (0..60)
+            .map(|t| {
+                let p95 = if t < 30 {
+                    50.0
+                } else {
+                    50.0 + (t - 30) as f64 * 100.0
+                };
+                pt(t as f64, 10 * t.min(30) as u64, 0, p95)
+            })
+            .collect();
+        let s = scenario(points, vec![("http_req_duration", "p(95)<1000", 1000.0)]);
+        let c = capacity(&s, "VUs", &|t| t.floor()).unwrap();
+        assert_eq!(c.broken_by.as_deref(), Some("p95 crossed 1000 ms"));
+        let at = c.at.unwrap();
+        assert_eq!(at.t_s, 40.0);
+        assert_eq!(c.held_load, 39.0);
+        assert!(c.text.starts_with("capacity ≈ 39 VUs"), "{}", c.text);
+    }
+
+    #[test]
+    fn capacity_finds_the_knee_without_thresholds() {
+        // Throughput grows with load up to 20, then stays flat while load keeps rising.
+        let points: Vec<Point> = (0..40)
+            .map(|t| pt(t as f64, 10 * t.min(20) as u64, 0, 5.0))
+            .collect();
+        let s = scenario(points, vec![]);
+        let c = capacity(&s, "VUs", &|t| t.floor()).unwrap();
+        assert_eq!(c.broken_by.as_deref(), Some("throughput stopped growing"));
+        assert!((c.held_rps - 200.0).abs() < 1e-9, "{c:?}");
+    }
+
+    #[test]
+    fn no_break_is_said_plainly() {
+        let points: Vec<Point> = (0..10)
+            .map(|t| pt(t as f64, 10 * t as u64 + 10, 0, 5.0))
+            .collect();
+        let s = scenario(points, vec![("http_req_duration", "p(95)<1000", 1000.0)]);
+        let c = capacity(&s, "VUs", &|t| t.floor()).unwrap();
+        assert!(c.broken_by.is_none());
+        assert!(c.text.starts_with("no breaking point"), "{}", c.text);
+    }
+
+    #[test]
+    fn slopes_are_per_hour() {
+        let pts: Vec<(f64, f64)> = (0..10)
+            .map(|i| (i as f64 * 60.0, 100.0 + i as f64))
+            .collect();
+        // +1 per minute is +60 per hour.
+        assert!((slope_per_hour(&pts).unwrap() - 60.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,250 @@
+//! The end-of-run summary for the terminal, laid out like k6's so a k6 user reads it at a
+//! glance: the verdict, then per scenario its thresholds (✓/✗), its checks, and one dotted line
+//! per metric. Plain text, no colour: it goes to CI logs as often as to a terminal. It says
+//! nothing about report files; the caller lists those after it.
+
+use std::fmt::Write as _;
+
+use super::format::{self, bytes, duration_s, int, k6_duration, num, percent};
+use crate::metrics::summary::{Metric, ScenarioSummary, Summary, ThresholdStatus};
+
+/// The k6-like end-of-run summary: verdict, thresholds, checks, metrics.
+pub fn console(s: &Summary) -> String {
+    let h = format::headline(s);
+    let mut out = String::new();
+    let _ = writeln!(out, "\n  {} {}", h.symbol(), h.text());
+    for note in &h.notes {
+        let _ = writeln!(out, "    {note}");
+    }
+    let _ = writeln!(
+        out,
+        "\n  plan {} · environment {} · {} · {}",
+        s.run.plan_name,
+        s.run.environment,
+        s.run.base_url,
+        duration_s(s.run.duration_s)
+    );
+    let width = s
+        .scenarios
+        .iter()
+        .flat_map(|sc| sc.metrics.keys())
+        .map(|k| display_name(k).chars().count())
+        .max()
+        .unwrap_or(0)
+        + 3;
+    for sc in &s.scenarios {
+        scenario(&mut out, sc, width.max(24));
+    }
+    out
+}
+
+fn scenario(out: &mut String, sc: &ScenarioSummary, width: usize) {
+    let status = if sc.status == "completed" {
+        String::new()
+    } else {
+        format!(" · {}", sc.status.to_uppercase())
+    };
+    let _ = writeln!(
+        out,
+        "\n  █ {} · {} · {} VUs max · {} of {} planned{status}",
+        sc.name,
+        sc.executor,
+        sc.vus_max,
+        duration_s(sc.duration_s),
+        duration_s(sc.planned_duration_s)
+    );
+
+    if !sc.thresholds.is_empty() {
+        let _ = writeln!(out, "\n    THRESHOLDS");
+        let mut last_metric = None;
+        for t in &sc.thresholds {
+            if last_metric != Some(&t.metric) {
+                let _ = writeln!(out, "\n    {}", t.metric);
+                last_metric = Some(&t.metric);
+            }
+            let (mark, value) = match t.status {
+                ThresholdStatus::Pass => ("✓", observed_as(t)),
+                ThresholdStatus::Fail => ("✗", observed_as(t)),
+                ThresholdStatus::NoData => ("○", "no data".to_string()),
+            };
+            let _ = writeln!(out, "    {mark} '{}' {value}", t.expression);
+        }
+    }
+
+    if !sc.checks.is_empty() {
+        let _ = writeln!(out, "\n    CHECKS\n");
+        for c in &sc.checks {
+            if c.fails == 0 {
+                let _ = writeln!(out, "    ✓ {}", c.name);
+            } else {
+                let total = c.passes + c.fails;
+                let _ = writeln!(
+                    out,
+                    "    ✗ {}\n     ↳  {}% — ✓ {} / ✗ {}",
+                    c.name,
+                    (c.passes as f64 / total as f64 * 100.0).floor(),
+                    c.passes,
+                    c.fails
+                );
+            }
+        }
+    }
+
+    if let Some(o) = &sc.open_model {
+        let _ = writeln!(
+            out,
+            "\n    open model: start lag p50={} p99={} max={}; from the actual send p(95)={} p(99)={}",
+            k6_duration(o.start_lag_p50_ms),
+            k6_duration(o.start_lag_p99_ms),
+            k6_duration(o.start_lag_max_ms),
+            k6_duration(o.raw_p95_ms),
+            k6_duration(o.raw_p99_ms)
+        );
+    }
+
+    if sc.metrics.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    // Sub-metrics follow their metric, as in k6.
+    let mut keys: Vec<&String> = sc.metrics.keys().collect();
+    keys.sort_by_key(|k| (base(k).to_string(), k.contains('{'), k.to_string()));
+    let rows: Vec<(String, Vec<String>, bool)> = keys
+        .iter()
+        .map(|k| {
+            let m = &sc.metrics[*k];
+            (display_name(k), cells(k, m), m.kind == "trend")
+        })
+        .collect();
+    // Columns line up within trends and within the other metrics, as in k6.
+    let widths = |trend: bool| {
+        let mut w: Vec<usize> = Vec::new();
+        for (_, cells, _) in rows.iter().filter(|r| r.2 == trend) {
+            for (i, c) in cells.iter().enumerate() {
+                let len = c.chars().count();
+                if w.len() <= i {
+                    w.push(len);
+                } else {
+                    w[i] = w[i].max(len);
+                }
+            }
+        }
+        w
+    };
+    let (trend_w, other_w) = (widths(true), widths(false));
+    for (name, cells, trend) in &rows {
+        let w = if *trend { &trend_w } else { &other_w };
+        let dots = ".".repeat(width.saturating_sub(name.chars().count()).max(1));
+        let mut line = format!("    {name}{dots}: ");
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 < cells.len() {
+                let pad = w[i].saturating_sub(c.chars().count());
+                let _ = write!(line, "{c}{} ", " ".repeat(pad));
+            } else {
+                line.push_str(c);
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+/// `p(95)=968.2 ms`: the aggregation the expression judges, with the observed value.
+fn observed_as(t: &crate::metrics::summary::ThresholdResult) -> String {
+    let method: String = t
+        .expression
+        .chars()
+        .take_while(|c| !matches!(c, '<' | '>' | '=' | '!'))
+        .collect();
+    format!("{}={}", method.trim(), format::observed(t))
+}
+
+fn base(key: &str) -> &str {
+    key.split('{').next().unwrap_or(key)
+}
+
+/// `http_req_duration{name:login}` shows as `  { name:login }` under its metric, as in k6.
+fn display_name(key: &str) -> String {
+    match key.find('{') {
+        Some(i) => format!("  {{ {} }}", key[i + 1..].trim_end_matches('}')),
+        None => key.to_string(),
+    }
+}
+
+/// Six significant digits, like k6's counter rates (`4.36938/s`).
+fn sig6(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return "0".into();
+    }
+    let decimals = (5 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    num(v, decimals)
+}
+
+fn cells(key: &str, m: &Metric) -> Vec<String> {
+    let v = |k: &str| m.values.get(k).copied().unwrap_or(0.0);
+    let is_bytes = matches!(base(key), "data_sent" | "data_received");
+    match m.kind.as_str() {
+        "trend" => ["avg", "min", "med", "max", "p(90)", "p(95)"]
+            .iter()
+            .filter(|k| m.values.contains_key(**k))
+            .map(|k| format!("{k}={}", k6_duration(v(k))))
+            .collect(),
+        "counter" if is_bytes => vec![bytes(v("count")), format!("{}/s", bytes(v("rate")))],
+        "counter" => vec![int(v("count") as u64), format!("{}/s", sig6(v("rate")))],
+        "rate" => vec![
+            percent(v("rate")),
+            format!("✓ {}", v("passes") as u64),
+            format!("✗ {}", v("fails") as u64),
+        ],
+        _ => vec![
+            num(v("value"), 3),
+            format!("min={}", num(v("min"), 3)),
+            format!("max={}", num(v("max"), 3)),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testdata;
+
+    #[test]
+    fn failed_fixture() {
+        let text = console(&testdata::load("failed"));
+        insta::assert_snapshot!("console_failed", text);
+        assert!(text.contains("\n  ✗ Load test failed — 2 thresholds failed: http_req_duration p(95)<500 (observed 968.2 ms in auth)"));
+        assert!(text.contains("\n    ✗ 'p(95)<500' p(95)=968.2 ms\n"));
+        assert!(text.contains("\n    ○ 'p(95)<150' no data\n"));
+        assert!(text.contains("\n    ✗ create_agent: status is 201\n     ↳  99% — ✓ 1196 / ✗ 4\n"));
+        assert!(!text.contains("\x1b["), "no colour");
+        assert!(
+            !text.contains(".json") && !text.contains(".xml"),
+            "no file names"
+        );
+    }
+
+    #[test]
+    fn metric_lines_are_dotted_and_aligned() {
+        let text = console(&testdata::load("passed"));
+        insta::assert_snapshot!("console_passed", text);
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("...")).collect();
+        assert!(lines.len() >= 8, "{text}");
+        let colon = lines[0].find(": ").unwrap();
+        assert!(lines.iter().all(|l| l.find(": ") == Some(colon)), "{text}");
+        assert!(text.contains("    http_reqs"));
+        assert!(
+            text.contains("    http_reqs...............: 300     10/s\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn sub_metrics_sit_under_their_metric() {
+        assert_eq!(
+            display_name("http_req_duration{name:login}"),
+            "  { name:login }"
+        );
+        assert_eq!(sig6(4.369380123), "4.36938");
+        assert_eq!(sig6(1234.5678), "1234.57");
+    }
+}

@@ -1,0 +1,1033 @@
+//! The summaries in `fixtures/summaries/`, and the code that built them.
+//!
+//! The fixtures are simulated runs, not hand-typed numbers: a small deterministic model of a
+//! service (latency that grows with load, a share of 500s and timeouts) is "measured" into real
+//! HDR histograms, and every figure of the summary is derived from those histograms exactly as a
+//! run derives them. So the readable figures and `data` agree, and `merge`/k6 aggregation can be
+//! checked against them. `fixtures_are_up_to_date` fails when the committed files drift from
+//! this code; `KAIZEN_BLESS=1 cargo test --lib fixtures_are_up_to_date` rewrites them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::metrics::recorder::{new_hist, ErrorClass, Hist};
+use crate::metrics::summary::*;
+
+pub(crate) const NAMES: [&str; 4] = ["passed", "failed", "interrupted", "aborted"];
+
+pub(crate) fn path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/summaries/{name}.json"))
+}
+
+/// A committed fixture, read the way `kaizen-loadtest report` reads it.
+pub(crate) fn load(name: &str) -> Summary {
+    super::read_summary(&path(name)).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+pub(crate) fn build(name: &str) -> Summary {
+    match name {
+        "passed" => passed(),
+        "failed" => failed(),
+        "interrupted" => interrupted(),
+        "aborted" => aborted(),
+        other => panic!("no fixture {other}"),
+    }
+}
+
+/// xorshift64*: deterministic across platforms and Rust versions.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    fn f(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Roughly normal (Irwin–Hall with 6 terms), mean 0, sd 1.
+    fn gauss(&mut self) -> f64 {
+        ((0..6).map(|_| self.f()).sum::<f64>() - 3.0) * std::f64::consts::SQRT_2
+    }
+}
+
+fn r3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn r6(v: f64) -> f64 {
+    (v * 1_000_000.0).round() / 1_000_000.0
+}
+
+#[derive(Clone, Copy)]
+struct EndpointSpec {
+    name: &'static str,
+    method: &'static str,
+    group: &'static str,
+    base_ms: f64,
+    /// Share of responses that are 500s.
+    error: f64,
+    /// Share of requests that time out (no response).
+    timeout: f64,
+    sent: u64,
+    received: u64,
+}
+
+const fn ep(name: &'static str, method: &'static str, base_ms: f64) -> EndpointSpec {
+    EndpointSpec {
+        name,
+        method,
+        group: "",
+        base_ms,
+        error: 0.0,
+        timeout: 0.0,
+        sent: 220,
+        received: 640,
+    }
+}
+
+struct ThresholdSpec {
+    metric: &'static str,
+    expression: &'static str,
+    abort_on_fail: bool,
+    line: usize,
+}
+
+const fn th(metric: &'static str, expression: &'static str, line: usize) -> ThresholdSpec {
+    ThresholdSpec {
+        metric,
+        expression,
+        abort_on_fail: false,
+        line,
+    }
+}
+
+struct ScenarioSpec {
+    name: &'static str,
+    executor: &'static str,
+    started_after_s: f64,
+    planned_s: f64,
+    /// How long it ran (shorter than planned when interrupted or aborted).
+    ran_s: f64,
+    status: &'static str,
+    /// VUs active at second t.
+    vus: Box<dyn Fn(f64) -> u64>,
+    /// Open model: iterations started per second instead of per VU.
+    arrival_rate: Option<f64>,
+    /// Latency grows by this share per active VU.
+    load_factor: f64,
+    /// Extra error share per active VU (a service that breaks under load).
+    error_per_vu: f64,
+    flow: Vec<EndpointSpec>,
+    thresholds: Vec<ThresholdSpec>,
+    /// Custom trend fed by one request: (metric, request name).
+    custom_trend: Option<(&'static str, &'static str)>,
+    iterations_interrupted: u64,
+    dropped: u64,
+}
+
+#[derive(Default)]
+struct SeriesAcc {
+    count: u64,
+    sent: u64,
+    received: u64,
+    duration: Option<Hist>,
+    waiting: Option<Hist>,
+}
+
+type SeriesKey = (
+    &'static str,
+    &'static str,
+    &'static str,
+    u16,
+    ErrorClass,
+    bool,
+);
+
+fn record(slot: &mut Option<Hist>, micros: u64) {
+    slot.get_or_insert_with(new_hist)
+        .saturating_record(micros.max(1));
+}
+
+fn trend_values(h: &Hist) -> BTreeMap<String, f64> {
+    let ms = |us: u64| r3(us as f64 / 1000.0);
+    let mut v = BTreeMap::new();
+    v.insert("avg".into(), r3(h.mean() / 1000.0));
+    v.insert("min".into(), ms(h.min()));
+    v.insert("med".into(), ms(h.value_at_quantile(0.5)));
+    v.insert("max".into(), ms(h.max()));
+    v.insert("p(90)".into(), ms(h.value_at_quantile(0.90)));
+    v.insert("p(95)".into(), ms(h.value_at_quantile(0.95)));
+    v.insert("p(99)".into(), ms(h.value_at_quantile(0.99)));
+    v.insert("p(99.9)".into(), ms(h.value_at_quantile(0.999)));
+    v.insert("count".into(), h.len() as f64);
+    v
+}
+
+fn latency(h: &Hist) -> Latency {
+    let ms = |us: u64| r3(us as f64 / 1000.0);
+    Latency {
+        avg: r3(h.mean() / 1000.0),
+        min: ms(h.min()),
+        med: ms(h.value_at_quantile(0.5)),
+        max: ms(h.max()),
+        p90: ms(h.value_at_quantile(0.90)),
+        p95: ms(h.value_at_quantile(0.95)),
+        p99: ms(h.value_at_quantile(0.99)),
+        p999: ms(h.value_at_quantile(0.999)),
+    }
+}
+
+fn metric(kind: &str, values: &[(&str, f64)]) -> Metric {
+    Metric {
+        kind: kind.into(),
+        values: values
+            .iter()
+            .map(|(k, v)| (k.to_string(), r6(*v)))
+            .collect(),
+    }
+}
+
+fn trend(h: &Hist) -> Metric {
+    Metric {
+        kind: "trend".into(),
+        values: trend_values(h),
+    }
+}
+
+struct Simulated {
+    summary: ScenarioSummary,
+    series: Vec<RawSeries>,
+    raw: RawScenario,
+    custom: Vec<RawCustom>,
+}
+
+fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
+    let mut rng = Rng(seed);
+    let mut series: BTreeMap<SeriesKey, SeriesAcc> = BTreeMap::new();
+    let mut iteration_duration: Option<Hist> = None;
+    let mut start_lag: Option<Hist> = None;
+    let mut raw_duration: Option<Hist> = None;
+    let mut custom: Option<Hist> = None;
+    let mut points = Vec::new();
+    let mut iterations = 0u64;
+    let mut vus_max = 0u64;
+    let mut vus_min = u64::MAX;
+    let mut carry = 0.0f64;
+    let seconds = spec.ran_s.ceil() as usize;
+    for sec in 0..seconds {
+        let t = sec as f64;
+        let width = (spec.ran_s - t).min(1.0);
+        let vus = (spec.vus)(t);
+        vus_max = vus_max.max(vus);
+        vus_min = vus_min.min(vus);
+        // An iteration of this flow takes ~2.5 s with think time, so a VU starts ~0.4 a second.
+        carry += match spec.arrival_rate {
+            Some(rate) => rate * width,
+            None => vus as f64 * 0.4 * width,
+        };
+        let starts = carry.floor() as u64;
+        carry -= starts as f64;
+        let mut interval: Option<Hist> = None;
+        let (mut requests, mut failed) = (0u64, 0u64);
+        for _ in 0..starts {
+            let mut iteration_ms = 1000.0 + 2000.0 * rng.f();
+            if spec.arrival_rate.is_some() {
+                let lag_ms = (rng.f() * 3.0 + vus as f64 * 0.05).max(0.001);
+                record(&mut start_lag, (lag_ms * 1000.0) as u64);
+            }
+            for e in &spec.flow {
+                let load = 1.0 + spec.load_factor * vus as f64;
+                let mut ms = e.base_ms * load * (0.35 * rng.gauss()).exp();
+                if rng.f() < 0.01 {
+                    ms *= 3.0 + 3.0 * rng.f();
+                }
+                let roll = rng.f();
+                let error_share = e.error + spec.error_per_vu * vus as f64;
+                let (status, error, fail) = if roll < e.timeout {
+                    ms = 10_000.0;
+                    (0u16, ErrorClass::Timeout, true)
+                } else if roll < e.timeout + error_share {
+                    (500, ErrorClass::Status, true)
+                } else {
+                    (
+                        if e.method == "POST" { 201 } else { 200 },
+                        ErrorClass::None,
+                        false,
+                    )
+                };
+                let us = (ms * 1000.0) as u64;
+                let acc = series
+                    .entry((e.name, e.method, e.group, status, error, fail))
+                    .or_default();
+                acc.count += 1;
+                acc.sent += e.sent;
+                acc.received += if status == 0 { 0 } else { e.received };
+                record(&mut acc.duration, us);
+                if status != 0 {
+                    record(&mut acc.waiting, us * 9 / 10);
+                }
+                if spec.arrival_rate.is_some() {
+                    record(&mut raw_duration, us.saturating_sub(us / 20));
+                }
+                if spec.custom_trend.is_some_and(|(_, req)| req == e.name) {
+                    record(&mut custom, us);
+                }
+                record(&mut interval, us);
+                requests += 1;
+                failed += fail as u64;
+                iteration_ms += ms;
+            }
+            record(&mut iteration_duration, (iteration_ms * 1000.0) as u64);
+            iterations += 1;
+        }
+        let q = |h: &Option<Hist>, p: f64| {
+            h.as_ref()
+                .map(|h| r3(h.value_at_quantile(p) as f64 / 1000.0))
+        };
+        points.push(Point {
+            t,
+            requests,
+            failed,
+            iterations: starts,
+            vus,
+            p50: q(&interval, 0.5),
+            p95: q(&interval, 0.95),
+            p99: q(&interval, 0.99),
+        });
+    }
+
+    // Everything below is derived from the histograms and counters above.
+    let mut all = new_hist();
+    let mut waiting_all = new_hist();
+    let (mut requests, mut requests_failed, mut sent, mut received) = (0u64, 0u64, 0u64, 0u64);
+    for acc in series.values() {
+        requests += acc.count;
+        sent += acc.sent;
+        received += acc.received;
+        if let Some(h) = &acc.duration {
+            all.add(h).unwrap();
+        }
+        if let Some(h) = &acc.waiting {
+            waiting_all.add(h).unwrap();
+        }
+    }
+    for (k, acc) in &series {
+        if k.5 {
+            requests_failed += acc.count;
+        }
+    }
+    let duration_s = r3(spec.ran_s);
+    let per_s = |n: u64| r3(n as f64 / duration_s);
+
+    let mut endpoints = Vec::new();
+    let mut checks = Vec::new();
+    for e in &spec.flow {
+        if endpoints.iter().any(|x: &Endpoint| x.name == e.name) {
+            continue;
+        }
+        let mut h = new_hist();
+        let (mut n, mut bad) = (0u64, 0u64);
+        let mut statuses = BTreeMap::new();
+        let mut errors = BTreeMap::new();
+        for (k, acc) in series.iter().filter(|(k, _)| k.0 == e.name) {
+            n += acc.count;
+            if k.5 {
+                bad += acc.count;
+            }
+            *statuses.entry(k.3.to_string()).or_insert(0) += acc.count;
+            if k.4 != ErrorClass::None {
+                *errors.entry(k.4.as_str().to_string()).or_insert(0) += acc.count;
+            }
+            if let Some(d) = &acc.duration {
+                h.add(d).unwrap();
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        endpoints.push(Endpoint {
+            name: e.name.into(),
+            method: e.method.into(),
+            group: e.group.into(),
+            requests: n,
+            failed: bad,
+            rps: per_s(n),
+            latency: latency(&h),
+            statuses,
+            errors,
+        });
+        let expected = if e.method == "POST" { 201 } else { 200 };
+        checks.push(CheckResult {
+            name: format!("{}: status is {expected}", e.name),
+            request: e.name.into(),
+            passes: n - bad,
+            fails: bad,
+        });
+    }
+    let check_passes: u64 = checks.iter().map(|c| c.passes).sum();
+    let check_fails: u64 = checks.iter().map(|c| c.fails).sum();
+    let iteration_hist = iteration_duration.clone().unwrap_or_else(new_hist);
+
+    let mut metrics = BTreeMap::new();
+    metrics.insert(
+        "http_reqs".to_string(),
+        metric(
+            "counter",
+            &[
+                ("count", requests as f64),
+                ("rate", requests as f64 / duration_s),
+            ],
+        ),
+    );
+    metrics.insert("http_req_duration".into(), trend(&all));
+    metrics.insert("http_req_waiting".into(), trend(&waiting_all));
+    let fail_rate = requests_failed as f64 / requests.max(1) as f64;
+    metrics.insert(
+        "http_req_failed".into(),
+        metric(
+            "rate",
+            &[
+                ("rate", fail_rate),
+                ("passes", requests_failed as f64),
+                ("fails", (requests - requests_failed) as f64),
+            ],
+        ),
+    );
+    metrics.insert(
+        "iterations".into(),
+        metric(
+            "counter",
+            &[
+                ("count", iterations as f64),
+                ("rate", iterations as f64 / duration_s),
+            ],
+        ),
+    );
+    metrics.insert("iteration_duration".into(), trend(&iteration_hist));
+    let check_rate = check_passes as f64 / (check_passes + check_fails).max(1) as f64;
+    metrics.insert(
+        "checks".into(),
+        metric(
+            "rate",
+            &[
+                ("rate", check_rate),
+                ("passes", check_passes as f64),
+                ("fails", check_fails as f64),
+            ],
+        ),
+    );
+    metrics.insert(
+        "data_sent".into(),
+        metric(
+            "counter",
+            &[("count", sent as f64), ("rate", sent as f64 / duration_s)],
+        ),
+    );
+    metrics.insert(
+        "data_received".into(),
+        metric(
+            "counter",
+            &[
+                ("count", received as f64),
+                ("rate", received as f64 / duration_s),
+            ],
+        ),
+    );
+    let vus_last = points.last().map_or(0, |p| p.vus);
+    metrics.insert(
+        "vus".into(),
+        metric(
+            "gauge",
+            &[
+                ("value", vus_last as f64),
+                ("min", vus_min as f64),
+                ("max", vus_max as f64),
+            ],
+        ),
+    );
+    metrics.insert(
+        "vus_max".into(),
+        metric(
+            "gauge",
+            &[
+                ("value", vus_max as f64),
+                ("min", vus_max as f64),
+                ("max", vus_max as f64),
+            ],
+        ),
+    );
+    if spec.arrival_rate.is_some() {
+        metrics.insert(
+            "dropped_iterations".into(),
+            metric(
+                "counter",
+                &[
+                    ("count", spec.dropped as f64),
+                    ("rate", spec.dropped as f64 / duration_s),
+                ],
+            ),
+        );
+    }
+    if let (Some((name, _)), Some(h)) = (spec.custom_trend, &custom) {
+        metrics.insert(name.to_string(), trend(h));
+    }
+
+    let thresholds = spec.thresholds.iter().map(|t| judge(t, &metrics)).collect();
+
+    let open_model = spec.arrival_rate.map(|_| {
+        let lag = start_lag.clone().unwrap_or_else(new_hist);
+        let raw = raw_duration.clone().unwrap_or_else(new_hist);
+        let ms = |us: u64| r3(us as f64 / 1000.0);
+        OpenModel {
+            start_lag_p50_ms: ms(lag.value_at_quantile(0.5)),
+            start_lag_p99_ms: ms(lag.value_at_quantile(0.99)),
+            start_lag_max_ms: ms(lag.max()),
+            raw_p95_ms: ms(raw.value_at_quantile(0.95)),
+            raw_p99_ms: ms(raw.value_at_quantile(0.99)),
+        }
+    });
+
+    let summary = ScenarioSummary {
+        name: spec.name.into(),
+        executor: spec.executor.into(),
+        started_after_s: spec.started_after_s,
+        duration_s,
+        planned_duration_s: spec.planned_s,
+        vus_max,
+        status: spec.status.into(),
+        requests,
+        requests_failed,
+        rps: per_s(requests),
+        iterations,
+        iterations_interrupted: spec.iterations_interrupted,
+        dropped_iterations: spec.dropped,
+        data_sent: sent,
+        data_received: received,
+        metrics,
+        endpoints,
+        checks,
+        thresholds,
+        timeseries: TimeSeries {
+            interval_s: 1.0,
+            points,
+        },
+        open_model,
+        drift: None,
+        capacity: None,
+    };
+    let mut summary = summary;
+    if spec.executor.starts_with("ramping") {
+        let vus: Vec<(f64, f64)> = summary
+            .timeseries
+            .points
+            .iter()
+            .map(|p| (p.t, p.vus as f64))
+            .collect();
+        summary.capacity = crate::analysis::capacity(&summary, "VUs", &move |t| {
+            vus.iter()
+                .rev()
+                .find(|(pt, _)| *pt <= t)
+                .map_or(0.0, |(_, v)| *v)
+        });
+    }
+
+    let raw_series = series
+        .into_iter()
+        .map(|((name, method, group, status, error, failed), acc)| {
+            let mut hists = BTreeMap::new();
+            if let Some(h) = &acc.duration {
+                hists.insert("http_req_duration".to_string(), encode_hist(h));
+            }
+            if let Some(h) = &acc.waiting {
+                hists.insert("http_req_waiting".to_string(), encode_hist(h));
+            }
+            RawSeries {
+                scenario: spec.name.into(),
+                name: name.into(),
+                method: method.into(),
+                group: group.into(),
+                status,
+                error,
+                failed,
+                count: acc.count,
+                bytes_sent: acc.sent,
+                bytes_received: acc.received,
+                hists,
+            }
+        })
+        .collect();
+    let mut scenario_hists = BTreeMap::new();
+    if let Some(h) = &iteration_duration {
+        scenario_hists.insert("iteration_duration".to_string(), encode_hist(h));
+    }
+    if let Some(h) = &start_lag {
+        scenario_hists.insert("start_lag".to_string(), encode_hist(h));
+    }
+    if let Some(h) = &raw_duration {
+        scenario_hists.insert("raw_duration".to_string(), encode_hist(h));
+    }
+    let raw = RawScenario {
+        name: spec.name.into(),
+        duration_s,
+        iterations,
+        interrupted: spec.iterations_interrupted,
+        dropped: spec.dropped,
+        vus_max,
+        hists: scenario_hists,
+    };
+    let custom = match (spec.custom_trend, &custom) {
+        (Some((metric, request)), Some(h)) => vec![RawCustom {
+            scenario: spec.name.into(),
+            metric: metric.into(),
+            kind: "trend".into(),
+            name: request.into(),
+            count: h.len(),
+            trues: 0,
+            hist: Some(encode_hist(h)),
+        }],
+        _ => Vec::new(),
+    };
+    Simulated {
+        summary,
+        series: raw_series,
+        raw,
+        custom,
+    }
+}
+
+/// Judges a threshold the way `thresholds::evaluate` does, on the scenario's metrics.
+fn judge(t: &ThresholdSpec, metrics: &BTreeMap<String, Metric>) -> ThresholdResult {
+    let (method, op, limit) = split_expression(t.expression);
+    let m = metrics.get(t.metric);
+    let unit = match m.map(|m| m.kind.as_str()) {
+        Some("trend") => "ms",
+        Some("rate") => "rate",
+        Some("counter") => "count",
+        Some(_) => "",
+        None if t.metric.starts_with("http_req_duration") => "ms",
+        None => "",
+    };
+    let observed = m.and_then(|m| m.values.get(method).copied());
+    let status = match observed {
+        None => ThresholdStatus::NoData,
+        Some(v) => {
+            let ok = match op {
+                "<" => v < limit,
+                "<=" => v <= limit,
+                ">" => v > limit,
+                ">=" => v >= limit,
+                _ => unreachable!("fixture thresholds use < <= > >="),
+            };
+            if ok {
+                ThresholdStatus::Pass
+            } else {
+                ThresholdStatus::Fail
+            }
+        }
+    };
+    ThresholdResult {
+        metric: t.metric.into(),
+        expression: t.expression.into(),
+        observed,
+        limit,
+        unit: unit.into(),
+        status,
+        abort_on_fail: t.abort_on_fail,
+        line: t.line,
+    }
+}
+
+fn split_expression(e: &str) -> (&str, &str, f64) {
+    let at = e.find(['<', '>', '=', '!']).expect("an operator");
+    let rest = &e[at..];
+    let op_len = rest.chars().take_while(|c| "<>=!".contains(*c)).count();
+    (
+        &e[..at],
+        &rest[..op_len],
+        rest[op_len..].trim().parse().expect("a number"),
+    )
+}
+
+struct RunSpec {
+    plan_name: &'static str,
+    environment: &'static str,
+    base_url: &'static str,
+    started_at: &'static str,
+    ended_at: &'static str,
+    stem: &'static str,
+    git_sha: Option<&'static str>,
+    ci_run_url: Option<&'static str>,
+    interrupted: bool,
+    aborted_by: Option<&'static str>,
+}
+
+fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
+    let mut out_scenarios = Vec::new();
+    let mut data = RawData::default();
+    let mut duration_s: f64 = 0.0;
+    for (i, spec) in scenarios.iter().enumerate() {
+        let sim = simulate(spec, 0x9E37_79B9_7F4A_7C15 ^ ((i as u64 + 1) * 7919));
+        duration_s = duration_s.max(spec.started_after_s + sim.summary.duration_s);
+        data.series.extend(sim.series);
+        data.scenarios.push(sim.raw);
+        data.checks.extend(
+            sim.summary
+                .checks
+                .iter()
+                .map(|c| crate::metrics::summary::RawCheck {
+                    scenario: spec.name.to_string(),
+                    name: c.name.clone(),
+                    request: c.request.clone(),
+                    passes: c.passes,
+                    fails: c.fails,
+                }),
+        );
+        data.custom.extend(sim.custom);
+        out_scenarios.push(sim.summary);
+    }
+    let all: Vec<&ThresholdResult> = out_scenarios.iter().flat_map(|s| &s.thresholds).collect();
+    let failed: Vec<String> = all
+        .iter()
+        .filter(|t| t.status == ThresholdStatus::Fail)
+        .map(|t| format!("{} {}", t.metric, t.expression))
+        .collect();
+    Summary {
+        schema: SCHEMA_VERSION,
+        tool: Tool {
+            name: "kaizen-loadtest".into(),
+            version: "0.1.0".into(),
+        },
+        run: RunMeta {
+            plan_name: run.plan_name.into(),
+            plan_file: "loadtest.yaml".into(),
+            plan_hash: "6f1c0b5e9a3d4f27b8e1c2a9d0f3e4b5a6c7d8e9f0a1b2c3d4e5f60718293a4b".into(),
+            environment: run.environment.into(),
+            base_url: run.base_url.into(),
+            scenarios: scenarios.iter().map(|s| s.name.to_string()).collect(),
+            started_at: run.started_at.into(),
+            ended_at: run.ended_at.into(),
+            duration_s: r3(duration_s),
+            mode: "run".into(),
+            parallel: false,
+            git_sha: run.git_sha.map(Into::into),
+            ci_run_url: run.ci_run_url.map(Into::into),
+            host_cpus: 2,
+            file_stem: run.stem.into(),
+            interrupted: run.interrupted,
+            aborted_by: run.aborted_by.map(Into::into),
+            segment: None,
+            run_id: None,
+        },
+        verdict: Verdict {
+            passed: failed.is_empty(),
+            thresholds_total: all.len(),
+            thresholds_failed: failed.len(),
+            thresholds_no_data: all
+                .iter()
+                .filter(|t| t.status == ThresholdStatus::NoData)
+                .count(),
+            failed,
+            regressions_failed: 0,
+            drift_failed: 0,
+            inconclusive: false,
+        },
+        scenarios: out_scenarios,
+        baseline: None,
+        health: crate::metrics::summary::Health {
+            status: "ok".into(),
+            reasons: vec![],
+            cpu_percent: Some(31.5),
+        },
+        data,
+    }
+}
+
+fn smoke_flow() -> Vec<EndpointSpec> {
+    vec![
+        EndpointSpec {
+            sent: 120,
+            received: 60,
+            ..ep("health", "GET", 4.0)
+        },
+        ep("me", "GET", 18.0),
+        EndpointSpec {
+            received: 4200,
+            ..ep("list_agents", "GET", 42.0)
+        },
+        EndpointSpec {
+            received: 3900,
+            ..ep("list_pipelines", "GET", 55.0)
+        },
+        EndpointSpec {
+            received: 1500,
+            ..ep("metrics", "GET", 35.0)
+        },
+    ]
+}
+
+fn plan_thresholds() -> Vec<ThresholdSpec> {
+    vec![
+        th("http_req_duration", "p(95)<500", 19),
+        th("http_req_duration", "p(99)<1000", 19),
+        th("http_req_failed", "rate<0.05", 20),
+    ]
+}
+
+fn passed() -> Summary {
+    let mut thresholds = plan_thresholds();
+    thresholds.push(th("checks", "rate>0.99", 21));
+    assemble(
+        RunSpec {
+            plan_name: "kaizen-studio",
+            environment: "local",
+            base_url: "http://127.0.0.1:8000",
+            started_at: "2026-03-02T10:00:00Z",
+            ended_at: "2026-03-02T10:00:30Z",
+            stem: "smoke_local_20260302T100000Z",
+            git_sha: Some("3f2a9c1d7e8b4a6f0c5d2e1b9a8f7c6d5e4b3a21"),
+            ci_run_url: None,
+            interrupted: false,
+            aborted_by: None,
+        },
+        vec![ScenarioSpec {
+            name: "smoke",
+            executor: "constant-vus",
+            started_after_s: 0.0,
+            planned_s: 30.0,
+            ran_s: 30.0,
+            status: "completed",
+            vus: Box::new(|_| 5),
+            arrival_rate: None,
+            load_factor: 0.01,
+            error_per_vu: 0.0,
+            flow: smoke_flow(),
+            thresholds,
+            custom_trend: None,
+            iterations_interrupted: 0,
+            dropped: 0,
+        }],
+    )
+}
+
+fn failed() -> Summary {
+    let auth_flow = vec![
+        EndpointSpec {
+            method: "POST",
+            error: 0.01,
+            sent: 310,
+            received: 90,
+            ..ep("register", "POST", 120.0)
+        },
+        EndpointSpec {
+            method: "POST",
+            error: 0.02,
+            timeout: 0.002,
+            sent: 260,
+            received: 720,
+            ..ep("login", "POST", 160.0)
+        },
+        EndpointSpec {
+            error: 0.03,
+            ..ep("me", "GET", 45.0)
+        },
+    ];
+    let mut auth_thresholds = plan_thresholds();
+    // The scenario replaces the plan's http_req_duration conditions.
+    auth_thresholds[1] = th("http_req_duration", "p(99)<2000", 40);
+    auth_thresholds.push(th("login_duration", "p(95)<1500", 41));
+    auth_thresholds.push(th("http_req_duration{name:logout}", "p(95)<150", 41));
+    let agents_flow = vec![
+        EndpointSpec {
+            group: "agents",
+            received: 4200,
+            ..ep("list_agents", "GET", 38.0)
+        },
+        EndpointSpec {
+            group: "agents",
+            method: "POST",
+            sent: 540,
+            received: 380,
+            error: 0.004,
+            ..ep("create_agent", "POST", 75.0)
+        },
+    ];
+    let mut agents_thresholds = plan_thresholds();
+    agents_thresholds.push(th("dropped_iterations", "count<10", 52));
+    assemble(
+        RunSpec {
+            plan_name: "kaizen-studio",
+            environment: "staging",
+            base_url: "https://staging.kaizen-studio.example.com",
+            started_at: "2026-03-02T11:00:00Z",
+            ended_at: "2026-03-02T11:06:00Z",
+            stem: "auth+agents_staging_20260302T110000Z",
+            git_sha: Some("9b1e4c7a2d5f8e3b6a9c0d1e2f3a4b5c6d7e8f90"),
+            ci_run_url: Some("https://github.com/kaizen/studio/actions/runs/1234567890"),
+            interrupted: false,
+            aborted_by: None,
+        },
+        vec![
+            ScenarioSpec {
+                name: "auth",
+                executor: "ramping-vus",
+                started_after_s: 0.0,
+                planned_s: 240.0,
+                ran_s: 240.0,
+                status: "completed",
+                // 1m to 10, 2m to 50, 1m to 0.
+                vus: Box::new(|t| {
+                    let v = if t < 60.0 {
+                        t / 60.0 * 10.0
+                    } else if t < 180.0 {
+                        10.0 + (t - 60.0) / 120.0 * 40.0
+                    } else {
+                        50.0 - (t - 180.0) / 60.0 * 50.0
+                    };
+                    v.round() as u64
+                }),
+                arrival_rate: None,
+                load_factor: 0.08,
+                error_per_vu: 0.0013,
+                flow: auth_flow,
+                thresholds: auth_thresholds,
+                custom_trend: Some(("login_duration", "login")),
+                iterations_interrupted: 3,
+                dropped: 0,
+            },
+            ScenarioSpec {
+                name: "agents",
+                executor: "constant-arrival-rate",
+                started_after_s: 240.0,
+                planned_s: 120.0,
+                ran_s: 120.0,
+                status: "completed",
+                vus: Box::new(|t| if t < 2.0 { 4 } else { 7 }),
+                arrival_rate: Some(10.0),
+                load_factor: 0.02,
+                error_per_vu: 0.0,
+                flow: agents_flow,
+                thresholds: agents_thresholds,
+                custom_trend: None,
+                iterations_interrupted: 0,
+                dropped: 4,
+            },
+        ],
+    )
+}
+
+fn interrupted() -> Summary {
+    let mut s = assemble(
+        RunSpec {
+            plan_name: "kaizen-studio",
+            environment: "local",
+            base_url: "http://127.0.0.1:8000",
+            started_at: "2026-03-02T12:00:00Z",
+            ended_at: "2026-03-02T12:00:12.300Z",
+            stem: "smoke_local_20260302T120000Z",
+            git_sha: None,
+            ci_run_url: None,
+            interrupted: true,
+            aborted_by: None,
+        },
+        vec![ScenarioSpec {
+            name: "smoke",
+            executor: "constant-vus",
+            started_after_s: 0.0,
+            planned_s: 30.0,
+            ran_s: 12.3,
+            status: "interrupted",
+            vus: Box::new(|_| 5),
+            arrival_rate: None,
+            load_factor: 0.01,
+            error_per_vu: 0.0,
+            flow: smoke_flow(),
+            thresholds: plan_thresholds(),
+            custom_trend: None,
+            iterations_interrupted: 5,
+            dropped: 0,
+        }],
+    );
+    s.run.mode = "run".into();
+    s
+}
+
+fn aborted() -> Summary {
+    let mut thresholds = plan_thresholds();
+    thresholds[2] = ThresholdSpec {
+        abort_on_fail: true,
+        ..th("http_req_failed", "rate<0.05", 62)
+    };
+    assemble(
+        RunSpec {
+            plan_name: "kaizen-studio",
+            environment: "staging",
+            base_url: "https://staging.kaizen-studio.example.com",
+            started_at: "2026-03-02T13:00:00Z",
+            ended_at: "2026-03-02T13:01:35.500Z",
+            stem: "stress_staging_20260302T130000Z",
+            git_sha: Some("9b1e4c7a2d5f8e3b6a9c0d1e2f3a4b5c6d7e8f90"),
+            ci_run_url: None,
+            interrupted: false,
+            aborted_by: Some("http_req_failed rate<0.05"),
+        },
+        vec![ScenarioSpec {
+            name: "stress",
+            executor: "ramping-vus",
+            started_after_s: 0.0,
+            planned_s: 300.0,
+            ran_s: 95.5,
+            status: "aborted",
+            vus: Box::new(|t| (t / 120.0 * 200.0).round() as u64),
+            arrival_rate: None,
+            load_factor: 0.03,
+            error_per_vu: 0.0008,
+            flow: smoke_flow(),
+            thresholds,
+            custom_trend: None,
+            iterations_interrupted: 160,
+            dropped: 0,
+        }],
+    )
+}
+
+#[test]
+fn fixtures_are_up_to_date() {
+    use super::Reporter as _;
+    let bless = std::env::var_os("KAIZEN_BLESS").is_some();
+    for name in NAMES {
+        let want = super::json::Json.render(&build(name)).unwrap();
+        let p = path(name);
+        if bless {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, &want).unwrap();
+            continue;
+        }
+        let have = std::fs::read(&p).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is out of date: run KAIZEN_BLESS=1 cargo test --lib fixtures_are_up_to_date",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn fixtures_cover_what_the_reports_must_show() {
+    let failed = build("failed");
+    assert!(!failed.verdict.passed);
+    assert_eq!(failed.scenarios.len(), 2);
+    assert!(failed.verdict.thresholds_failed >= 1);
+    assert_eq!(failed.verdict.thresholds_no_data, 1);
+    assert!(failed.scenarios[0].checks.iter().any(|c| c.fails > 0));
+    assert!(failed.scenarios[0].timeseries.points.len() > 60);
+    let passed = build("passed");
+    assert!(passed.verdict.passed, "{:?}", passed.verdict);
+    assert_eq!(build("interrupted").scenarios[0].status, "interrupted");
+    let aborted = build("aborted");
+    assert_eq!(aborted.scenarios[0].status, "aborted");
+    assert!(!aborted.verdict.passed);
+}
