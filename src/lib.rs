@@ -15,6 +15,7 @@ pub mod exec;
 pub mod exit;
 pub mod fixture;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -213,9 +213,15 @@ fn plan(
             ),
         }
     }
-    let name = top
-        .req(cx, "name")
-        .and_then(|n| name_of(cx, n, &at("name")));
+    let name = top.req(cx, "name").and_then(|n| {
+        let name = name_of(cx, n, &at("name"))?;
+        // The name goes into every report; XML cannot carry most control characters.
+        if name.chars().any(char::is_control) {
+            cx.error(n, &at("name"), "the plan's name must not contain control characters");
+            return None;
+        }
+        Some(name)
+    });
 
     let mut secrets: Vec<String> = Vec::new();
     let vars = top

@@ -636,7 +636,11 @@ fn connections_closed_after_every_response_are_not_failures() {
         }
         // Every success was served; a request that raced a close never reached the server.
         let served = server.requests.load(Ordering::Relaxed);
-        assert!(served >= s.requests - s.requests_failed, "{served} served\n{}", r.text());
+        assert!(
+            served >= s.requests - s.requests_failed,
+            "{served} served\n{}",
+            r.text()
+        );
     }
 }
 

@@ -4,6 +4,7 @@ mod deploy;
 mod engine;
 mod faults;
 mod fixture;
+mod hostile;
 mod plans;
 mod reports;
 mod run;
