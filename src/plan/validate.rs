@@ -102,6 +102,20 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
     validate(&root, path, &dir, hash, opts)
 }
 
+/// Parses and validates a plan held in memory as if it were read from `file` (relative paths
+/// resolve beside it): for plans that do not come from a file, and for fuzzing.
+pub fn load_bytes(bytes: &[u8], file: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
+    let shown = file.display().to_string();
+    let root = yaml::parse(bytes, &Limits::default())
+        .map_err(|e| PlanError::Invalid(render(&shown, vec![e.into()])))?;
+    let hash = hex(&Sha256::digest(bytes));
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    validate(&root, file, &dir, hash, opts)
+}
+
 /// Validates a parsed plan. `dir` is where relative paths (CSV feeds) are resolved.
 pub(crate) fn validate(
     root: &Node,

@@ -6,6 +6,7 @@ mod faults;
 mod fixture;
 mod hostile;
 mod plans;
+mod props;
 mod reports;
 mod run;
 mod secrets;
