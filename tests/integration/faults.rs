@@ -523,8 +523,21 @@ fn a_reset_mid_body_is_a_reset() {
 fn a_server_that_never_answers_is_a_timeout_on_time() {
     let _load = crate::load_lock();
     let server = start(Fault::NoHeaders);
-    let (_d, r) = against(&server.url, "400ms", "");
+    let dir = tempfile::tempdir().unwrap();
+    let p = fault_plan(dir.path(), &server.url, "400ms", "");
+    // A sub-metric selects on the error class.
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "thresholds:\n",
+        "thresholds:\n  http_reqs{error:timeout}: [\"count<1\"]\n  http_reqs{error:reset}: [\"count<1\"]\n",
+    );
+    std::fs::write(&p, text).unwrap();
+    let r = run_plan_file(&p, &dir.path().join("out"));
     assert_all_failed(&r, "timeout", Duration::from_secs(8));
+    let t = &r.scenario().thresholds;
+    let by_key = |k: &str| t.iter().find(|x| x.metric == k).unwrap_or_else(|| panic!("{k}: {t:?}"));
+    assert_eq!(by_key("http_reqs{error:timeout}").observed, Some(4.0), "{t:?}");
+    // No request matched: "no data", as for any sub-metric without samples.
+    assert_eq!(by_key("http_reqs{error:reset}").observed, None, "{t:?}");
     let d = &r.scenario().metrics["http_req_duration"].values;
     // Each request waited its full timeout, not more.
     assert!(d["min"] >= 390.0 && d["max"] < 2000.0, "{d:?}");
