@@ -277,7 +277,11 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     }
     // VUs at once: in --parallel every scenario may peak together.
     let vus = chosen.iter().map(|&i| plan.scenarios[i].executor.max_vus());
-    let peak = if req.parallel { vus.sum() } else { vus.max().unwrap_or(0) };
+    let peak = if req.parallel {
+        vus.sum()
+    } else {
+        vus.max().unwrap_or(0)
+    };
     match crate::limits::check_run(peak) {
         Ok(crate::limits::OpenFiles::Raised { from, to }) if !req.quiet => {
             errln!("open-file limit raised from {from} to {to} for up to {peak} VUs");

@@ -68,10 +68,11 @@ pub fn classify(err: &reqwest::Error) -> ErrorClass {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             let class = match io.kind() {
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => Some(ErrorClass::Reset),
-                ConnectionRefused | AddrNotAvailable | NotConnected | HostUnreachable | NetworkUnreachable => {
-                    Some(ErrorClass::Connect)
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                    Some(ErrorClass::Reset)
                 }
+                ConnectionRefused | AddrNotAvailable | NotConnected | HostUnreachable
+                | NetworkUnreachable => Some(ErrorClass::Connect),
                 TimedOut => Some(ErrorClass::Timeout),
                 _ => None,
             };
@@ -125,6 +126,9 @@ mod tests {
             strip_credentials("https://bob:hunter2@api.example.com/v1"),
             "https://api.example.com/v1"
         );
-        assert_eq!(strip_credentials("http://127.0.0.1:8000"), "http://127.0.0.1:8000");
+        assert_eq!(
+            strip_credentials("http://127.0.0.1:8000"),
+            "http://127.0.0.1:8000"
+        );
     }
 }

@@ -34,6 +34,8 @@ pub fn ensure_open_files(needed: u64) -> Result<OpenFiles, String> {
         // Cannot tell: let the run try.
         return Ok(OpenFiles::Enough { soft: u64::MAX });
     }
+    // rlim_t is u64 here, not on every target.
+    #[allow(clippy::unnecessary_cast)]
     let (soft, hard) = (lim.rlim_cur as u64, lim.rlim_max as u64);
     if soft >= needed {
         return Ok(OpenFiles::Enough { soft });

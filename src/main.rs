@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // The error may quote a URL or a value: it is masked like everything else printed.
-            eprintln!("error: {}", kaizen_loadtest::redact::redact(&format!("{err:#}")));
+            eprintln!(
+                "error: {}",
+                kaizen_loadtest::redact::redact(&format!("{err:#}"))
+            );
             ExitCode::from(kaizen_loadtest::exit_code_for(&err).unwrap_or(exit::RUN_ERROR))
         }
     }

@@ -434,23 +434,24 @@ impl Vu {
         let broken = !matches!(error, ErrorClass::None | ErrorClass::Status);
         let mut outcomes: Vec<bool> = Vec::with_capacity(spec.expect.checks.len());
         for c in &spec.expect.checks {
-            let ok = !broken && match &c.kind {
-                CheckKind::Status(list) => list.contains(&status),
-                CheckKind::JsonPresent(p) => json
-                    .as_ref()
-                    .is_some_and(|j| p.path.query(j).first().is_some()),
-                CheckKind::JsonEquals(p, want) => json
-                    .as_ref()
-                    .and_then(|j| p.path.query(j).first().cloned())
-                    .is_some_and(|got| json_equal(&got, want)),
-                CheckKind::BodyContains(s) => {
-                    memfind(&body, s.as_bytes()) && error == ErrorClass::None
-                }
-                CheckKind::HeaderPresent(h) => headers
-                    .as_ref()
-                    .is_some_and(|hs| hs.contains_key(h.as_str())),
-                CheckKind::MaxDuration(d) => error == ErrorClass::None && elapsed <= *d,
-            };
+            let ok = !broken
+                && match &c.kind {
+                    CheckKind::Status(list) => list.contains(&status),
+                    CheckKind::JsonPresent(p) => json
+                        .as_ref()
+                        .is_some_and(|j| p.path.query(j).first().is_some()),
+                    CheckKind::JsonEquals(p, want) => json
+                        .as_ref()
+                        .and_then(|j| p.path.query(j).first().cloned())
+                        .is_some_and(|got| json_equal(&got, want)),
+                    CheckKind::BodyContains(s) => {
+                        memfind(&body, s.as_bytes()) && error == ErrorClass::None
+                    }
+                    CheckKind::HeaderPresent(h) => headers
+                        .as_ref()
+                        .is_some_and(|hs| hs.contains_key(h.as_str())),
+                    CheckKind::MaxDuration(d) => error == ErrorClass::None && elapsed <= *d,
+                };
             outcomes.push(ok);
         }
         for cap in &spec.captures {

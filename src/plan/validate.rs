@@ -231,7 +231,11 @@ fn plan(
         let name = name_of(cx, n, &at("name"))?;
         // The name goes into every report; XML cannot carry most control characters.
         if name.chars().any(char::is_control) {
-            cx.error(n, &at("name"), "the plan's name must not contain control characters");
+            cx.error(
+                n,
+                &at("name"),
+                "the plan's name must not contain control characters",
+            );
             return None;
         }
         Some(name)

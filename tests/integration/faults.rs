@@ -389,6 +389,8 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
         cmd.env(k, v);
     }
     let t0 = Instant::now();
+    // Reaped below with wait4, which Child::wait cannot do.
+    #[expect(clippy::zombie_processes)]
     let mut child = cmd.spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
@@ -534,8 +536,16 @@ fn a_server_that_never_answers_is_a_timeout_on_time() {
     let r = run_plan_file(&p, &dir.path().join("out"));
     assert_all_failed(&r, "timeout", Duration::from_secs(8));
     let t = &r.scenario().thresholds;
-    let by_key = |k: &str| t.iter().find(|x| x.metric == k).unwrap_or_else(|| panic!("{k}: {t:?}"));
-    assert_eq!(by_key("http_reqs{error:timeout}").observed, Some(4.0), "{t:?}");
+    let by_key = |k: &str| {
+        t.iter()
+            .find(|x| x.metric == k)
+            .unwrap_or_else(|| panic!("{k}: {t:?}"))
+    };
+    assert_eq!(
+        by_key("http_reqs{error:timeout}").observed,
+        Some(4.0),
+        "{t:?}"
+    );
     // No request matched: "no data", as for any sub-metric without samples.
     assert_eq!(by_key("http_reqs{error:reset}").observed, None, "{t:?}");
     let d = &r.scenario().metrics["http_req_duration"].values;

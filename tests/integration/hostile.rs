@@ -219,7 +219,7 @@ fn the_open_file_limit_is_raised_or_the_run_refused_with_what_to_do() {
         rlim_max: 0,
     };
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) };
-    let hard = current.rlim_max as u64;
+    let hard = current.rlim_max;
     assert!(
         hard >= 1024,
         "this test needs a hard limit of at least 1024, have {hard}"

@@ -10,21 +10,30 @@ use proptest::prelude::*;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use kaizen_loadtest::plan::duration::{format_duration, parse_duration, parse_duration_range, MAX_DURATION};
+use kaizen_loadtest::plan::duration::{
+    format_duration, parse_duration, parse_duration_range, MAX_DURATION,
+};
 use kaizen_loadtest::plan::LoadOptions;
 use kaizen_loadtest::template::{self, RenderCtx, Scope, VarRef};
 use kaizen_loadtest::thresholds::{parse_condition, parse_metric_key};
 use kaizen_loadtest::yaml::{self, Limits};
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 /// Text that looks like what the parser reads, more often than uniform noise would.
 fn near(alphabet: &'static str, max: usize) -> impl Strategy<Value = String> {
     prop_oneof![
-        proptest::collection::vec(proptest::sample::select(alphabet.chars().collect::<Vec<_>>()), 0..max)
-            .prop_map(|v| v.into_iter().collect()),
+        proptest::collection::vec(
+            proptest::sample::select(alphabet.chars().collect::<Vec<_>>()),
+            0..max
+        )
+        .prop_map(|v| v.into_iter().collect()),
         any::<String>(),
     ]
 }
@@ -139,9 +148,39 @@ enum Edit {
 /// Deletions, and insertions of what YAML and the plan format give meaning to.
 fn edit() -> impl Strategy<Value = Edit> {
     let tokens: Vec<&'static [u8]> = vec![
-        b"{", b"}", b"[", b"]", b": ", b"- ", b"\n", b"  ", b"\t", b"\"", b"'", b"#", b"&a ", b"*a", b"<<: *a", b"!!str ",
-        b"{{", b"}}", b"{{vars.nope}}", b"{{random_string 100000000}}", b"999999h", b"10000000", b"-1", b".inf", b"~",
-        b"\x00", b"\xff", "é".as_bytes(), b"\r\n", b"${X}", b"${UNSET_VARIABLE_FOR_PROPTEST}", b"p(", b"rate<",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b": ",
+        b"- ",
+        b"\n",
+        b"  ",
+        b"\t",
+        b"\"",
+        b"'",
+        b"#",
+        b"&a ",
+        b"*a",
+        b"<<: *a",
+        b"!!str ",
+        b"{{",
+        b"}}",
+        b"{{vars.nope}}",
+        b"{{random_string 100000000}}",
+        b"999999h",
+        b"10000000",
+        b"-1",
+        b".inf",
+        b"~",
+        b"\x00",
+        b"\xff",
+        "é".as_bytes(),
+        b"\r\n",
+        b"${X}",
+        b"${UNSET_VARIABLE_FOR_PROPTEST}",
+        b"p(",
+        b"rate<",
     ];
     prop_oneof![
         (1usize..40).prop_map(Edit::Delete),
@@ -155,8 +194,13 @@ const FULL_PLAN: &str = include_str!("../../fixtures/plans/valid/full.yaml");
 /// Loads the plan as `run` does, as if it stood beside `full.yaml` (so its CSV paths resolve).
 fn load_bytes(bytes: &[u8]) -> Result<(), String> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans/valid/mutated.yaml");
-    let opts = LoadOptions { env_lookup: &|_| None, strict_env: true };
-    kaizen_loadtest::plan::load_bytes(bytes, &file, &opts).map(|_| ()).map_err(|e| e.to_string())
+    let opts = LoadOptions {
+        env_lookup: &|_| None,
+        strict_env: true,
+    };
+    kaizen_loadtest::plan::load_bytes(bytes, &file, &opts)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// `vars.a` and `vars.token` are constants, `token` is capture slot 0, `users.email` a feed column.
@@ -181,7 +225,11 @@ struct Ctx {
 
 impl Ctx {
     fn new(cap: &str) -> Ctx {
-        Ctx { cap: cap.to_string(), feed: String::new(), rng: SmallRng::seed_from_u64(7) }
+        Ctx {
+            cap: cap.to_string(),
+            feed: String::new(),
+            rng: SmallRng::seed_from_u64(7),
+        }
     }
 }
 

@@ -125,7 +125,9 @@ pub(crate) fn read_csv(file: &PathBuf, shown: &str) -> Result<(Vec<String>, Rows
     // Bounded even if the file grows between the size check and the read.
     let mut bytes = Vec::new();
     std::fs::File::open(file)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CSV_BYTES + 1), &mut bytes))
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CSV_BYTES + 1), &mut bytes)
+        })
         .map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     if bytes.len() as u64 > MAX_CSV_BYTES {
         return Err(format!(
