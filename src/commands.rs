@@ -25,6 +25,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Merge(args) => crate::merge::command(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
+        Command::Comment(args) => crate::notify::comment(&args),
         Command::ServeFixture(_) => unreachable!("handled in lib::run"),
     }
 }
@@ -153,6 +154,7 @@ pub(crate) struct RunRequest {
     pub segment: Option<crate::segment::Segment>,
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
+    pub notify: crate::cli::NotifyArgs,
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -186,6 +188,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         })
                 })
                 .transpose()?,
+            notify: (*args.notify).clone(),
         },
     )
 }
@@ -319,7 +322,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         req.quiet,
     );
     let cpu_before = crate::analysis::process_cpu_seconds();
+    let run_log = crate::notify::begin_run(&req.notify, &plan.secrets);
     let outcome = exec::run(plan.clone(), &sel, stop, true, tick)?;
+    drop(run_log);
     let cpu_percent = match (cpu_before, crate::analysis::process_cpu_seconds()) {
         (Some(a), Some(b)) if outcome.duration.as_secs_f64() > 0.0 => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -461,11 +466,14 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             build::apply_regressions(&mut summary.verdict, c);
         }
     }
-    let code = finish(&summary, &req.formats, &req.out_dir);
+    // Masked once for the reports and the notifiers alike (a PR comment is the Markdown report).
+    let summary = redacted(&summary);
+    let mut code = finish(&summary, &req.formats, &req.out_dir);
     if code == exit::OK && summary.verdict.inconclusive && req.fail_on_inconclusive {
         errln!("inconclusive: {}", summary.health.reasons.join("; "));
-        return Ok(exit::INCONCLUSIVE);
+        code = exit::INCONCLUSIVE;
     }
+    crate::notify::after_run(&summary, &req.notify, &req.out_dir, code);
     Ok(code)
 }
 
@@ -573,7 +581,7 @@ pub(crate) fn finish(summary: &Summary, formats: &[ReportFormat], out_dir: &std:
 
 /// The summary with every secret in its text masked, but for the serialized histograms
 /// (base64, in which a secret could match by chance and break `merge`).
-fn redacted(s: &Summary) -> Summary {
+pub(crate) fn redacted(s: &Summary) -> Summary {
     let r = redact::global();
     let Ok(mut v) = serde_json::to_value(s) else {
         return s.clone();
@@ -772,6 +780,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             segment: None,
             run_id: None,
             start_at: None,
+            notify: Default::default(),
         },
     );
     server.stop();

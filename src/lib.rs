@@ -17,6 +17,7 @@ pub mod fixture;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod suggest;

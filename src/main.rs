@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    kaizen_loadtest::cli::unset_empty_env();
     let cli = Cli::parse();
     match kaizen_loadtest::run(cli) {
         Ok(code) => ExitCode::from(code),
