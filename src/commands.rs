@@ -14,6 +14,7 @@ use crate::metrics::dataset::{Dataset, Names};
 use crate::metrics::summary::{self, RunMeta, Summary, ThresholdStatus, TimeSeries, Tool};
 use crate::plan::model::{Environment, Plan};
 use crate::plan::{self, LoadOptions};
+use crate::redact::{self, err, errln, out, outln};
 use crate::{exit, UsageError};
 
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
@@ -35,8 +36,10 @@ fn load(args: &PlanArgs, strict_env: bool) -> anyhow::Result<Plan> {
         strict_env,
     };
     let plan = plan::load(&args.plan, &opts)?;
+    // Before anything about the plan is printed.
+    redact::extend(|r| r.add_plan(&plan));
     for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     Ok(plan)
 }
@@ -80,8 +83,8 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     let plan = load(&args.plan, false)?;
     let env = env_name(&plan, &args.plan);
     let chosen = select(&plan, &args.scenarios)?;
-    print!("{}", describe_plan(&plan, &chosen, plan.environment(&env)));
-    println!(
+    out!("{}", describe_plan(&plan, &chosen, plan.environment(&env)));
+    outln!(
         "plan \"{}\" is valid: {} scenarios, {} requests, {} environments",
         plan.name,
         plan.scenarios.len(),
@@ -191,6 +194,12 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
 }
 
 pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
+    redact::extend(|r| {
+        r.add_plan(&plan);
+        if let Some(u) = &req.base_url {
+            r.add_url(u);
+        }
+    });
     let chosen = select(&plan, &req.scenarios)?;
     let env = plan.environment(&req.env).cloned();
     if env.is_none() && req.base_url.is_none() {
@@ -233,11 +242,11 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     apply_overrides(&mut plan, &chosen, req.vus, req.duration.as_deref())?;
     if let Some(seg) = req.segment {
         seg.apply_to_plan(&mut plan);
-        eprintln!("segment {seg}: running this slice of every selected scenario");
+        errln!("segment {seg}: running this slice of every selected scenario");
     }
     if req.dry_run {
-        print!("{}", describe_plan(&plan, &chosen, env.as_ref()));
-        println!("dry run: nothing was sent");
+        out!("{}", describe_plan(&plan, &chosen, env.as_ref()));
+        outln!("dry run: nothing was sent");
         return Ok(exit::OK);
     }
     let base_url = req
@@ -265,9 +274,26 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             return Err(UsageError("--start-at: more than 24 hours away".into()).into());
         }
         if wait.is_positive() {
-            eprintln!("waiting {:.1}s for --start-at", wait.as_seconds_f64());
+            errln!("waiting {:.1}s for --start-at", wait.as_seconds_f64());
             std::thread::sleep(wait.unsigned_abs());
         }
+    }
+    // VUs at once: in --parallel every scenario may peak together.
+    let vus = chosen.iter().map(|&i| plan.scenarios[i].executor.max_vus());
+    let peak = if req.parallel {
+        vus.sum()
+    } else {
+        vus.max().unwrap_or(0)
+    };
+    match crate::limits::check_run(peak) {
+        Ok(crate::limits::OpenFiles::Raised { from, to }) if !req.quiet => {
+            errln!("open-file limit raised from {from} to {to} for up to {peak} VUs");
+        }
+        Ok(_) => {}
+        Err(msg) => return Err(UsageError(msg).into()),
+    }
+    if plan.tls.insecure_skip_verify {
+        errln!("warning: tls.insecure_skip_verify is on: the target's certificate is not checked");
     }
     let plan = Arc::new(plan);
     let sel = Selection {
@@ -440,9 +466,11 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             build::apply_regressions(&mut summary.verdict, c);
         }
     }
+    // Masked once for the reports and the notifiers alike (a PR comment is the Markdown report).
+    let summary = redacted(&summary);
     let mut code = finish(&summary, &req.formats, &req.out_dir);
     if code == exit::OK && summary.verdict.inconclusive && req.fail_on_inconclusive {
-        eprintln!("inconclusive: {}", summary.health.reasons.join("; "));
+        errln!("inconclusive: {}", summary.health.reasons.join("; "));
         code = exit::INCONCLUSIVE;
     }
     crate::notify::after_run(&summary, &req.notify, &req.out_dir, code);
@@ -485,7 +513,7 @@ fn baseline_for(
     }
     match read {
         Err(e) => {
-            eprintln!("warning: baseline not used: {e:#}");
+            errln!("warning: baseline not used: {e:#}");
             note(format!("baseline not used: {e:#}"))
         }
         Ok(base) => match crate::compare::compare(summary, &base, &source, rules) {
@@ -517,7 +545,7 @@ fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<u8> {
         &args.baseline.display().to_string(),
         &rules,
     )?;
-    print!("{}", crate::compare::render_text(&c));
+    out!("{}", crate::compare::render_text(&c));
     Ok(
         if c.regressions
             .iter()
@@ -542,7 +570,7 @@ fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
     let summary = crate::report::read_summary(&args.summary)?;
     let files = crate::report::write_all(&summary, &args.format, &args.out_dir)?;
     for f in &files {
-        println!("{}", f.display());
+        outln!("{}", f.display());
     }
     Ok(exit::OK)
 }
@@ -550,23 +578,36 @@ fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
 /// Prints the console summary, writes the reports and says where; the exit code follows the
 /// verdict (or 1 when the reports could not be written).
 pub(crate) fn finish(summary: &Summary, formats: &[ReportFormat], out_dir: &std::path::Path) -> u8 {
+    // Every format is rendered from the summary: masking its strings masks every report.
+    let summary = &redacted(summary);
     let files = crate::report::write_all(summary, formats, out_dir);
-    println!();
-    print!("{}", crate::report::console(summary));
+    outln!();
+    out!("{}", crate::report::console(summary));
     let files = match files {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: could not write the reports: {e:#}");
+            errln!("error: could not write the reports: {e:#}");
             return exit::RUN_ERROR;
         }
     };
     if !files.is_empty() {
-        println!("\nreports:");
+        outln!("\nreports:");
         for f in &files {
-            println!("  {}", f.display());
+            outln!("  {}", f.display());
         }
     }
     exit_code(summary)
+}
+
+/// The summary with every secret in its text masked, but for the serialized histograms
+/// (base64, in which a secret could match by chance and break `merge`).
+pub(crate) fn redacted(s: &Summary) -> Summary {
+    let r = redact::global();
+    let Ok(mut v) = serde_json::to_value(s) else {
+        return s.clone();
+    };
+    r.redact_json(&mut v, &["hists", "hist"]);
+    serde_json::from_value(v).unwrap_or_else(|_| s.clone())
 }
 
 pub(crate) fn exit_code(s: &Summary) -> u8 {
@@ -665,9 +706,9 @@ fn ticker(
                 err
             );
             if tty {
-                eprint!("\r{line}\x1b[K");
+                err!("\r{line}\x1b[K");
             } else {
-                eprintln!("{line}");
+                errln!("{line}");
             }
         }
         if has_abort && ticks % 2 == 0 && !stop.abort.is_cancelled() {
@@ -704,7 +745,7 @@ fn ticker(
                 if let Some(f) = results.iter().find(|r| r.status == ThresholdStatus::Fail) {
                     let reason =
                         format!("{}: {} {}", plan.scenarios[i].name, f.metric, f.expression);
-                    eprintln!("\nabort: threshold {reason} failed (abort_on_fail)");
+                    errln!("\nabort: threshold {reason} failed (abort_on_fail)");
                     *stop.abort_reason.lock().expect("abort reason") = Some(reason);
                     stop.abort.cancel();
                     break;
@@ -725,7 +766,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             ..Default::default()
         },
     )?;
-    eprintln!("reference API listening on {}", server.base_url());
+    errln!("reference API listening on {}", server.base_url());
     let dir = tempdir_for_demo()?;
     let plan_path = dir.join("demo.yaml");
     std::fs::write(&plan_path, DEMO_PLAN)?;

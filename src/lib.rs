@@ -15,6 +15,7 @@ pub mod exec;
 pub mod exit;
 pub mod fixture;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod plan;
@@ -42,6 +43,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> Option<u8> {
 
 /// Carries out one command and returns its exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    redact::extend(|r| r.add_env(std::env::vars()));
     match cli.command {
         Command::ServeFixture(args) => {
             let mut cfg = fixture::FixtureConfig::default();
@@ -72,4 +74,5 @@ mod commands;
 pub mod compare;
 mod describe;
 mod merge;
+pub mod redact;
 pub mod segment;

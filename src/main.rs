@@ -14,7 +14,11 @@ fn main() -> ExitCode {
     match kaizen_loadtest::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // The error may quote a URL or a value: it is masked like everything else printed.
+            eprintln!(
+                "error: {}",
+                kaizen_loadtest::redact::redact(&format!("{err:#}"))
+            );
             ExitCode::from(kaizen_loadtest::exit_code_for(&err).unwrap_or(exit::RUN_ERROR))
         }
     }

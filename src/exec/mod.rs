@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::collector::{self, Collected, Gauges, TickFn};
 use crate::metrics::local::{self, Sink};
 use crate::plan::model::{Executor, Plan, Scenario};
+use crate::redact::errln;
 use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
 /// What to run.
@@ -189,7 +190,8 @@ pub fn run(
         .build()?;
 
     let client = crate::http::client(&crate::http::ClientOptions {
-        insecure_skip_tls_verify: sel.insecure_skip_tls_verify,
+        insecure_skip_tls_verify: sel.insecure_skip_tls_verify || plan.tls.insecure_skip_verify,
+        ca_pem: plan.tls.ca_pem.clone(),
         max_idle_per_host: 1024,
     })?;
     let (checks, check_base) = check_table(&plan);
@@ -399,10 +401,10 @@ async fn listen_for_signals(interrupt: CancellationToken) {
             }
             seen += 1;
             if seen == 1 {
-                eprintln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to quit at once");
+                errln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to quit at once");
                 interrupt.cancel();
             } else {
-                eprintln!("\nstopped at once: a second signal");
+                errln!("\nstopped at once: a second signal");
                 std::process::exit(i32::from(crate::exit::INTERRUPTED));
             }
         }

@@ -64,6 +64,8 @@ impl Redactor {
             .collect();
         values.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
         values.dedup();
+        // From now on the rest of the tool masks them too.
+        crate::redact::extend(|r| values.iter().for_each(|v| r.add(v.expose())));
         Redactor { values }
     }
 
@@ -76,7 +78,8 @@ impl Redactor {
                 out = out.replace(trimmed, MASK);
             }
         }
-        out
+        // And what the plan and the command line hold (crate::redact).
+        crate::redact::redact(&out)
     }
 
     pub fn secrets(&self) -> impl Iterator<Item = &Secret> {

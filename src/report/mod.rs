@@ -71,6 +71,13 @@ pub fn write_all(
         let bytes = reporter(f)
             .render(s)
             .with_context(|| format!("cannot render the {} report", format_name(f)))?;
+        // The summary's strings are already masked (`commands::finish`); this masks what a
+        // renderer may have spelled differently. Not the JSON summary: its base64 histograms
+        // could hold a short secret by chance.
+        let bytes = match f {
+            ReportFormat::Json => bytes,
+            _ => crate::redact::global().redact_bytes(&bytes).into_owned(),
+        };
         let path = out_dir.join(file_name(&s.run.file_stem, f));
         write_atomically(&path, &bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -3,10 +3,14 @@
 mod ci;
 mod deploy;
 mod engine;
+mod faults;
 mod fixture;
+mod hostile;
 mod plans;
+mod props;
 mod reports;
 mod run;
+mod secrets;
 mod soak_size;
 
 /// Tests that send load run one at a time: the machine has 2 cores and timing matters.

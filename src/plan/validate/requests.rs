@@ -130,6 +130,20 @@ pub(crate) fn headers(
             continue;
         }
         match template_of(cx, v, &p, scope) {
+            // A line break would start another header (request smuggling); reqwest refuses
+            // such a value on every request, so it is refused once, here.
+            Some(value)
+                if value
+                    .literals()
+                    .any(|l| l.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)) =>
+            {
+                cx.error(
+                    v,
+                    &p,
+                    "a header value must not contain a line break or a NUL byte",
+                );
+                ok = false;
+            }
             Some(value) => out.push(Header {
                 name: k.to_string(),
                 value,
