@@ -404,12 +404,36 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
         let _ = stderr.read_to_end(&mut b);
         b
     });
-    // wait4 rather than Child::wait: it reports this child's own peak RSS.
+    // The child's peak RSS: its VmHWM, polled while it runs. (wait4's ru_maxrss would not do:
+    // Linux carries the address space the child was spawned from, this whole test process,
+    // into it across exec.)
+    let pid = child.id() as libc::pid_t;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poll = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    if let Some(kb) = st
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                    {
+                        peak = peak.max(kb);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak
+        })
+    };
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(r, pid, "wait4 failed");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak_kb = poll.join().unwrap();
     let took = t0.elapsed();
     use std::os::unix::process::ExitStatusExt as _;
     let out = Output {
@@ -427,7 +451,7 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
     Ran {
         out,
         took,
-        max_rss_kb: usage.ru_maxrss as u64,
+        max_rss_kb: peak_kb,
         summary,
         files,
     }
