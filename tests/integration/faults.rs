@@ -351,7 +351,8 @@ scenarios:
 pub struct Ran {
     pub out: Output,
     pub took: Duration,
-    /// The child's peak resident set, KiB (from wait4).
+    /// The child's peak resident set, KiB, as last seen while it ran (0 if it ended before the
+    /// first look).
     pub max_rss_kb: u64,
     pub summary: Option<Summary>,
     pub files: Vec<PathBuf>,
@@ -389,8 +390,6 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
         cmd.env(k, v);
     }
     let t0 = Instant::now();
-    // Reaped below with wait4, which Child::wait cannot do.
-    #[expect(clippy::zombie_processes)]
     let mut child = cmd.spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
@@ -404,43 +403,34 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
         let _ = stderr.read_to_end(&mut b);
         b
     });
-    // The child's peak RSS: its VmHWM, polled while it runs. (wait4's ru_maxrss would not do:
-    // Linux carries the address space the child was spawned from, this whole test process,
-    // into it across exec.)
-    let pid = child.id() as libc::pid_t;
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let poll = {
-        let done = done.clone();
+    // The child's own high-water mark (VmHWM), read while it runs. Not getrusage: a child
+    // started with vfork inherits the test process's peak in its ru_maxrss.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hwm_t = {
+        let (done, status) = (done.clone(), format!("/proc/{}/status", child.id()));
         std::thread::spawn(move || {
-            let mut peak = 0u64;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                    if let Some(kb) = st
-                        .lines()
+            let mut max = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let hwm = std::fs::read_to_string(&status).ok().and_then(|s| {
+                    s.lines()
                         .find_map(|l| l.strip_prefix("VmHWM:"))
                         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    {
-                        peak = peak.max(kb);
-                    }
-                }
+                });
+                max = max.max(hwm.unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(2));
             }
-            peak
+            max
         })
     };
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let peak_kb = poll.join().unwrap();
+    let status = child.wait().unwrap();
+    done.store(true, Ordering::Relaxed);
     let took = t0.elapsed();
-    use std::os::unix::process::ExitStatusExt as _;
     let out = Output {
-        status: std::process::ExitStatus::from_raw(status),
+        status,
         stdout: out_t.join().unwrap(),
         stderr: err_t.join().unwrap(),
     };
+    let max_rss_kb = hwm_t.join().unwrap();
     let files: Vec<PathBuf> = std::fs::read_dir(out_dir)
         .map(|d| d.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();
@@ -451,7 +441,7 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
     Ran {
         out,
         took,
-        max_rss_kb: peak_kb,
+        max_rss_kb,
         summary,
         files,
     }
