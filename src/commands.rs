@@ -155,6 +155,8 @@ pub(crate) struct RunRequest {
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
     pub notify: crate::cli::NotifyArgs,
+    /// Print [`build::summary_line`] last on stdout.
+    pub summary_line: bool,
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -189,6 +191,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 })
                 .transpose()?,
             notify: (*args.notify).clone(),
+            summary_line: args.summary_line,
         },
     )
 }
@@ -474,6 +477,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         code = exit::INCONCLUSIVE;
     }
     crate::notify::after_run(&summary, &req.notify, &req.out_dir, code);
+    if req.summary_line {
+        println!("{}", build::summary_line(&summary)?);
+    }
     Ok(code)
 }
 
@@ -801,6 +807,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             run_id: None,
             start_at: None,
             notify: Default::default(),
+            summary_line: false,
         },
     );
     server.stop();
