@@ -187,9 +187,9 @@ fn comment_json(id: u64, login: &str, body: &str) -> Value {
     json!({
         "id": id,
         "node_id": format!("IC_kwDO{id}"),
-        "url": format!("https://api.github.com/repos/kaizen/studio/issues/comments/{id}"),
+        "url": format!("https://github.example.com/api/v3/repos/kaizen/studio/issues/comments/{id}"),
         "html_url": format!("https://github.com/kaizen/studio/pull/7#issuecomment-{id}"),
-        "issue_url": "https://api.github.com/repos/kaizen/studio/issues/7",
+        "issue_url": "https://github.example.com/api/v3/repos/kaizen/studio/issues/7",
         "body": body,
         "user": { "login": login, "id": 41898282, "type": if login.ends_with("[bot]") { "Bot" } else { "User" } },
         "created_at": "2026-03-01T12:00:00Z",
@@ -227,7 +227,7 @@ async fn mount_github(server: &MockServer, prefix: &str, marker: &str, ours: Opt
         .and(path(format!("{prefix}/user")))
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({
             "message": "Resource not accessible by integration",
-            "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user"
+            "documentation_url": "https://docs.github.example.com/rest/users/users#get-the-authenticated-user"
         })))
         .mount(server)
         .await;
@@ -454,7 +454,7 @@ fn a_forks_read_only_token_is_one_warning_and_the_exit_code_follows_the_threshol
             .and(path("/repos/kaizen/studio/issues/7/comments"))
             .respond_with(ResponseTemplate::new(403).set_body_json(json!({
                 "message": "Resource not accessible by integration",
-                "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+                "documentation_url": "https://docs.github.example.com/rest/issues/comments#create-an-issue-comment",
                 "status": "403"
             })))
             .mount(&gh)
@@ -510,7 +510,7 @@ fn comment_from_a_saved_summary_on_github_enterprise_cuts_a_too_long_body_once()
                 "message": "Validation Failed",
                 "errors": [{ "resource": "IssueComment", "code": "unprocessable", "field": "data",
                              "message": "Body is too long (maximum is 65536 characters)" }],
-                "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+                "documentation_url": "https://docs.github.example.com/rest/issues/comments#create-an-issue-comment",
                 "status": "422"
             })))
             .up_to_n_times(1)
@@ -1657,8 +1657,8 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
 fn artifact_json(id: u64, name: &str) -> Value {
     json!({
         "id": id, "node_id": format!("MDg6QXJ0aWZhY3Q{id}"), "name": name, "size_in_bytes": 2048,
-        "url": format!("https://api.github.com/repos/kaizen/studio/actions/artifacts/{id}"),
-        "archive_download_url": format!("https://api.github.com/repos/kaizen/studio/actions/artifacts/{id}/zip"),
+        "url": format!("https://github.example.com/api/v3/repos/kaizen/studio/actions/artifacts/{id}"),
+        "archive_download_url": format!("https://github.example.com/api/v3/repos/kaizen/studio/actions/artifacts/{id}/zip"),
         "expired": false, "digest": null,
         "created_at": "2026-03-01T12:00:00Z", "expires_at": "2026-05-30T12:00:00Z", "updated_at": "2026-03-01T12:00:00Z",
         "workflow_run": { "id": 501, "repository_id": 42, "head_repository_id": 42, "head_branch": "main", "head_sha": "abc1234def5678" }
