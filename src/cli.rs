@@ -227,6 +227,11 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub notify: Box<NotifyArgs>,
+    /// Print one JSON object as the last line of stdout, for benchmark harnesses:
+    /// `http_req_duration` of all selected scenarios merged (p50_ms p90_ms p95_ms p99_ms max_ms
+    /// mean_ms), client_requests, client_rps and errors (failed requests).
+    #[arg(long)]
+    pub summary_line: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -348,7 +353,9 @@ pub enum NotifyWhen {
     /// Only when a threshold failed or the run was interrupted.
     #[default]
     Failure,
+    /// After every run.
     Always,
+    /// Not at all (the webhook is ignored).
     Never,
 }
 

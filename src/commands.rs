@@ -155,6 +155,8 @@ pub(crate) struct RunRequest {
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
     pub notify: crate::cli::NotifyArgs,
+    /// Print [`build::summary_line`] last on stdout.
+    pub summary_line: bool,
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -189,6 +191,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 })
                 .transpose()?,
             notify: (*args.notify).clone(),
+            summary_line: args.summary_line,
         },
     )
 }
@@ -474,6 +477,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         code = exit::INCONCLUSIVE;
     }
     crate::notify::after_run(&summary, &req.notify, &req.out_dir, code);
+    if req.summary_line {
+        println!("{}", build::summary_line(&summary)?);
+    }
     Ok(code)
 }
 
@@ -491,7 +497,27 @@ fn baseline_for(
         regressions: vec![],
         note: Some(n),
     };
-    match crate::report::read_summary(path) {
+    // `github-artifact:BRANCH`: the last successful run's summary, fetched (docs/ci.md).
+    let fetched = match crate::notify::baseline::fetch(path, summary) {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("note: baseline not used: {why}");
+            return note(format!("baseline not used: {why}"));
+        }
+    };
+    if let Some(f) = &fetched {
+        eprintln!(
+            "baseline: {source} is run {} ({}), artifact {}",
+            f.run_id,
+            &f.head_sha[..f.head_sha.len().min(12)],
+            f.artifact
+        );
+    }
+    let read = crate::report::read_summary(fetched.as_ref().map_or(path, |f| f.path.as_path()));
+    if let Some(f) = &fetched {
+        let _ = std::fs::remove_file(&f.path);
+    }
+    match read {
         Err(e) => {
             errln!("warning: baseline not used: {e:#}");
             note(format!("baseline not used: {e:#}"))
@@ -781,6 +807,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             run_id: None,
             start_at: None,
             notify: Default::default(),
+            summary_line: false,
         },
     );
     server.stop();

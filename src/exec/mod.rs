@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::collector::{self, Collected, Gauges, TickFn};
 use crate::metrics::local::{self, Sink};
-use crate::plan::model::{Executor, Plan, Scenario};
+use crate::plan::model::{Executor, Plan, Scenario, Think};
 use crate::redact::errln;
 use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
@@ -453,9 +453,24 @@ enum Mode {
     },
 }
 
+/// When the `i`-th of `n` VUs of a closed-model scenario starts its first iteration: VUs that
+/// pause between iterations start evenly spread over one (mean) pause, so that they do not all
+/// wake in lock-step and send their requests in one burst every pause. VUs without a pause start
+/// at once (their timing desynchronises by itself).
+pub fn first_start_offset(think: Option<Think>, i: u64, n: u64) -> Duration {
+    match think {
+        Some(t) if n > 1 => {
+            let spread = (t.min + t.max) / 2;
+            spread.mul_f64(i as f64 / n as f64)
+        }
+        _ => Duration::ZERO,
+    }
+}
+
 async fn closed_vu(
     mut vu: Vu,
     mut mode: Mode,
+    first_delay: Duration,
     soft: CancellationToken,
     hard: CancellationToken,
     gauges: Arc<Vec<Gauges>>,
@@ -463,6 +478,12 @@ async fn closed_vu(
     let g = &gauges[vu.sc.index as usize];
     let mut active = false;
     let mut done = 0u64;
+    if !first_delay.is_zero() {
+        tokio::select! {
+            _ = tokio::time::sleep(first_delay) => {}
+            _ = soft.cancelled() => {}
+        }
+    }
     loop {
         if soft.is_cancelled() || hard.is_cancelled() {
             break;
@@ -563,10 +584,11 @@ async fn run_scenario(
     match &s.executor {
         Executor::ConstantVus { vus, .. } => {
             g.allocated.store(*vus, Ordering::Relaxed);
-            for _ in 0..*vus {
+            for i in 0..*vus {
                 set.spawn(closed_vu(
                     new_vu(&sc),
                     Mode::Forever,
+                    first_start_offset(sc.think, i, *vus),
                     soft.clone(),
                     hard.clone(),
                     gauges.clone(),
@@ -577,10 +599,11 @@ async fn run_scenario(
             vus, iterations, ..
         } => {
             g.allocated.store(*vus, Ordering::Relaxed);
-            for _ in 0..*vus {
+            for i in 0..*vus {
                 set.spawn(closed_vu(
                     new_vu(&sc),
                     Mode::Iterations(*iterations),
+                    first_start_offset(sc.think, i, *vus),
                     soft.clone(),
                     hard.clone(),
                     gauges.clone(),
@@ -592,10 +615,11 @@ async fn run_scenario(
         } => {
             g.allocated.store(*vus, Ordering::Relaxed);
             let counter = Arc::new(AtomicU64::new(0));
-            for _ in 0..*vus {
+            for i in 0..*vus {
                 set.spawn(closed_vu(
                     new_vu(&sc),
                     Mode::Shared(counter.clone(), *iterations),
+                    first_start_offset(sc.think, i, *vus),
                     soft.clone(),
                     hard.clone(),
                     gauges.clone(),
@@ -616,9 +640,11 @@ async fn run_scenario(
                     index: i,
                     ramp_down: *graceful_ramp_down,
                 };
+                // Ramping VUs start as the ramp reaches them, already spread.
                 set.spawn(closed_vu(
                     new_vu(&sc),
                     mode,
+                    Duration::ZERO,
                     soft.clone(),
                     hard.clone(),
                     gauges.clone(),
@@ -775,5 +801,31 @@ async fn soft_wait(pool: &Arc<Mutex<Vec<Vu>>>, hard: &CancellationToken) {
     let vus: Vec<Vu> = std::mem::take(&mut *pool.lock().expect("pool"));
     for mut vu in vus {
         teardown(&mut vu, hard).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleeping_vus_start_spread_over_one_pause() {
+        let think = Some(Think {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(1),
+        });
+        let starts: Vec<_> = (0..4).map(|i| first_start_offset(think, i, 4)).collect();
+        assert_eq!(
+            starts,
+            [0, 250, 500, 750].map(Duration::from_millis).to_vec()
+        );
+        // A range spreads over its mean; no pause or a single VU: at once.
+        let range = Some(Think {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(3),
+        });
+        assert_eq!(first_start_offset(range, 1, 2), Duration::from_secs(1));
+        assert_eq!(first_start_offset(None, 3, 4), Duration::ZERO);
+        assert_eq!(first_start_offset(think, 0, 1), Duration::ZERO);
     }
 }

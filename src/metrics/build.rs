@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::dataset::{observe, Dataset, Observed};
-use super::recorder::{new_hist, Hist, TRENDS};
+use super::recorder::{new_hist, Hist, Trend, TRENDS};
 use super::summary::*;
 use crate::plan::model::{Plan, Threshold};
 use crate::thresholds::MetricType;
@@ -396,4 +396,41 @@ pub fn apply_regressions(v: &mut Verdict, c: &crate::compare::Comparison) {
         }
     }
     v.passed = v.failed.is_empty();
+}
+
+/// The one-line JSON object `run --summary-line` prints last on stdout, for benchmark harnesses
+/// (`bench/harness.py` reads these keys): `http_req_duration` of every scenario in the summary
+/// merged from the raw histograms (ms), the requests, their rate over the run's duration, and the
+/// failed requests (`http_req_failed`).
+pub fn summary_line(s: &Summary) -> anyhow::Result<serde_json::Value> {
+    let ds = Dataset::from_raw(&s.data)?;
+    let mut all = new_hist();
+    let (mut requests, mut errors) = (0u64, 0u64);
+    for series in &ds.series {
+        requests += series.count;
+        if series.failed {
+            errors += series.count;
+        }
+        if let Some(h) = &series.hists[Trend::Duration as usize] {
+            all.add(h)?;
+        }
+    }
+    let l = latency(&all);
+    let rps = if s.run.duration_s > 0.0 {
+        requests as f64 / s.run.duration_s
+    } else {
+        0.0
+    };
+    let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+    Ok(serde_json::json!({
+        "p50_ms": r3(l.med),
+        "p90_ms": r3(l.p90),
+        "p95_ms": r3(l.p95),
+        "p99_ms": r3(l.p99),
+        "max_ms": r3(l.max),
+        "mean_ms": r3(l.avg),
+        "client_requests": requests,
+        "client_rps": (rps * 10.0).round() / 10.0,
+        "errors": errors,
+    }))
 }

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod collector;
 pub mod dataset;
+pub mod fxhash;
 pub mod local;
 pub mod recorder;
 pub mod summary;

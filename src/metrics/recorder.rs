@@ -3,10 +3,10 @@
 //! them together with [`Recorder::merge`]; merging is exact because every histogram has the same
 //! fixed bounds (1 µs to 1 h, 3 significant digits).
 
-use std::collections::HashMap;
-
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+
+use super::fxhash::FxHashMap;
 
 pub type Hist = Histogram<u64>;
 
@@ -223,11 +223,12 @@ impl IntervalStats {
 
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
-    pub series: HashMap<SeriesKey, SeriesStats>,
+    /// Looked up on every request: hashed with [`super::fxhash`], not SipHash.
+    pub series: FxHashMap<SeriesKey, SeriesStats>,
     /// Indexed by scenario.
     pub scenarios: Vec<ScenarioStats>,
-    pub checks: HashMap<CheckKey, CheckStats>,
-    pub custom: HashMap<CustomKey, CustomStats>,
+    pub checks: FxHashMap<CheckKey, CheckStats>,
+    pub custom: FxHashMap<CustomKey, CustomStats>,
     /// The current interval, per scenario (the collector files it under the right second).
     pub interval: Vec<IntervalStats>,
 }

@@ -138,7 +138,7 @@ impl GitHub {
         )
     }
 
-    fn client(&self) -> Result<octocrab::Octocrab, NotifyError> {
+    pub(crate) fn client(&self) -> Result<octocrab::Octocrab, NotifyError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let builder = octocrab::Octocrab::builder()
             .base_uri(self.api_url.as_str())
@@ -344,7 +344,7 @@ pub fn cut_body(body: &str, max_chars: usize) -> String {
     format!("{kept}{NOTE}")
 }
 
-fn map_error(e: octocrab::Error) -> NotifyError {
+pub(crate) fn map_error(e: octocrab::Error) -> NotifyError {
     match e {
         octocrab::Error::GitHub { source, .. } => {
             let status = source.status_code.as_u16();

@@ -9,6 +9,8 @@
 //! - [`github`]: the sticky pull request comment (octocrab).
 //! - [`gitlab`]: the sticky merge request note (GitLab REST API, `PRIVATE-TOKEN`).
 //! - [`slack`]: an incoming-webhook message in Block Kit, by default only when the run failed.
+//! - [`baseline`]: `--baseline github-artifact:BRANCH`, the last successful run's summary from
+//!   the GitHub API (an input, not a notifier; it shares the GitHub client).
 //! - [`actions`]: inside GitHub Actions, the job summary, step outputs, `::error::` annotations
 //!   for failed thresholds, a log group around the run and `::add-mask::` for secrets.
 //!
@@ -16,6 +18,7 @@
 //! from elsewhere (an API's error, an HTTP client's error) goes through a [`Redactor`] first.
 
 pub mod actions;
+pub mod baseline;
 mod dispatch;
 pub mod github;
 pub mod gitlab;

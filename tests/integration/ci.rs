@@ -885,6 +885,19 @@ fn slack_retries_after_429_and_a_job_token_alone_is_only_a_warning() {
     server.stop();
 }
 
+#[test]
+fn help_never_shows_the_webhook() {
+    let webhook = format!("https://hooks.slack.com{SLACK_PATH}");
+    let o = output(
+        bin()
+            .args(["run", "--help"])
+            .env("KAIZEN_LOADTEST_SLACK_WEBHOOK", &webhook),
+    );
+    let (stdout, _) = text(&o);
+    assert!(stdout.contains("--slack-webhook <URL>"), "{stdout}");
+    assert!(!stdout.contains("hooksecret"), "{stdout}");
+}
+
 /// Slack's failure answers, through the library with short waits.
 #[test]
 fn slack_gives_up_after_bounded_retries_and_reports_slacks_error_text() {
@@ -1324,6 +1337,15 @@ fn the_actions_steps_run_on_a_simulated_runner() {
             )))
             .mount(&gh)
             .await;
+        Mock::given(method("GET"))
+            .and(path("/repos/kaizen/studio/actions/runs"))
+            .and(query_param("branch", "main"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "total_count": 0, "workflow_runs": [] })),
+            )
+            .mount(&gh)
+            .await;
     });
     let server = api();
     let ws = tempfile::tempdir().unwrap();
@@ -1339,6 +1361,7 @@ fn the_actions_steps_run_on_a_simulated_runner() {
             ("environment", "staging".into()),
             ("base-url", server.base_url()),
             ("fail-on-threshold", "false".into()),
+            ("baseline", "main".into()),
         ],
     );
     r.env = vec![
@@ -1386,6 +1409,10 @@ fn the_actions_steps_run_on_a_simulated_runner() {
     assert!(
         stdout.contains("::error file=loadtest.yaml,line=9,"),
         "{stdout}"
+    );
+    assert!(
+        stderr.contains("note: baseline not used: no successful workflow run on main yet"),
+        "baseline: main asks for github-artifact:main\n{stderr}"
     );
     let out = &r.step_outputs["run"];
     assert_eq!(out["passed"], "false");
@@ -1621,6 +1648,159 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
         .env("KAIZEN_LOADTEST_GITLAB_NOTE", "false");
     let o = output(&mut c2);
     assert_eq!(o.status.code(), Some(99), "{}", text(&o).1);
+    server.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baselines from the last successful run on a branch.
+
+fn artifact_json(id: u64, name: &str) -> Value {
+    json!({
+        "id": id, "node_id": format!("MDg6QXJ0aWZhY3Q{id}"), "name": name, "size_in_bytes": 2048,
+        "url": format!("https://api.github.com/repos/kaizen/studio/actions/artifacts/{id}"),
+        "archive_download_url": format!("https://api.github.com/repos/kaizen/studio/actions/artifacts/{id}/zip"),
+        "expired": false, "digest": null,
+        "created_at": "2026-03-01T12:00:00Z", "expires_at": "2026-05-30T12:00:00Z", "updated_at": "2026-03-01T12:00:00Z",
+        "workflow_run": { "id": 501, "repository_id": 42, "head_repository_id": 42, "head_branch": "main", "head_sha": "abc1234def5678" }
+    })
+}
+
+#[test]
+fn baseline_main_is_the_summary_in_the_last_successful_runs_artifact() {
+    let _lock = crate::load_lock();
+    let rt = runtime();
+    let gh = rt.block_on(MockServer::start());
+    let server = api();
+    let dir = tempfile::tempdir().unwrap();
+    let event = pull_request_event(dir.path());
+
+    // The run on main whose reports the artifact holds, zipped as upload-artifact does
+    // (deflated, paths under the report directory).
+    let o = output(&mut run_cmd(dir.path(), &server, false));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let base_json = report(dir.path(), "_summary.json");
+    let zip = dir.path().join("artifact.zip");
+    let py = output(
+        Command::new(crate::reports::python())
+            .arg("-c")
+            .arg(
+                "import sys, zipfile\n\
+                 with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n\
+                 \x20   z.writestr('notes.txt', 'not a summary')\n\
+                 \x20   z.write(sys.argv[2], 'reports/' + sys.argv[2].rsplit('/', 1)[1])\n",
+            )
+            .arg(&zip)
+            .arg(&base_json),
+    );
+    assert!(py.status.success(), "{}", text(&py).1);
+    std::fs::remove_dir_all(dir.path().join("reports")).unwrap();
+    let zip_bytes = std::fs::read(&zip).unwrap();
+
+    let runs = "/repos/kaizen/studio/actions/runs";
+    let mount = |with_runs: bool| {
+        let zip_bytes = zip_bytes.clone();
+        let gh = &gh;
+        async move {
+            gh.reset().await;
+            let list = if with_runs {
+                json!({ "total_count": 1, "workflow_runs": [{
+                    "id": 501, "name": "load tests", "head_branch": "main", "head_sha": "abc1234def5678",
+                    "event": "push", "status": "completed", "conclusion": "success", "run_attempt": 1
+                }] })
+            } else {
+                json!({ "total_count": 0, "workflow_runs": [] })
+            };
+            Mock::given(method("GET"))
+                .and(path(runs))
+                .and(query_param("branch", "main"))
+                .and(query_param("status", "success"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(list))
+                .mount(gh)
+                .await;
+            Mock::given(method("GET"))
+                .and(path(format!("{runs}/501/artifacts")))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                    "total_count": 2,
+                    "artifacts": [artifact_json(9, "coverage"), artifact_json(10, "loadtest-reports-suite-1")]
+                })))
+                .mount(gh)
+                .await;
+            Mock::given(method("GET"))
+                .and(path("/repos/kaizen/studio/actions/artifacts/10/zip"))
+                .respond_with(ResponseTemplate::new(302).insert_header(
+                    "location",
+                    format!("{}/blob/artifact-10.zip?sig=short-lived", gh.uri()).as_str(),
+                ))
+                .mount(gh)
+                .await;
+            Mock::given(method("GET"))
+                .and(path("/blob/artifact-10.zip"))
+                .respond_with(ResponseTemplate::new(200).set_body_bytes(zip_bytes))
+                .mount(gh)
+                .await;
+        }
+    };
+    rt.block_on(mount(true));
+    let mut c = run_cmd(dir.path(), &server, false);
+    github_env(&mut c, &gh, "", &event);
+    c.args(["--baseline", "github-artifact:main"]);
+    let o = output(&mut c);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let reqs = requests(&rt, &gh);
+    assert_eq!(
+        lines(&reqs),
+        [
+            "GET /repos/kaizen/studio/actions/runs?branch=main&status=success&exclude_pull_requests=true&per_page=20",
+            "GET /repos/kaizen/studio/actions/runs/501/artifacts?per_page=100",
+            "GET /repos/kaizen/studio/actions/artifacts/10/zip",
+            "GET /blob/artifact-10.zip?sig=short-lived",
+        ],
+        "only the artifact named like the Action's is downloaded"
+    );
+    reqs[..3].iter().for_each(assert_github_headers);
+    assert_eq!(
+        header(&reqs[3], "authorization"),
+        "",
+        "the token never goes to the artifact storage"
+    );
+    assert!(stderr.contains("baseline: github-artifact:main is run 501 (abc1234def56), artifact loadtest-reports-suite-1"), "{stderr}");
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(report(dir.path(), "_summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["baseline"]["source"], "github-artifact:main");
+    assert_eq!(
+        summary["baseline"]["note"],
+        Value::Null,
+        "{}",
+        summary["baseline"]
+    );
+    assert!(!summary["baseline"]["scenarios"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_no_secret(&o, dir.path(), &[GITHUB_TOKEN]);
+
+    // No successful run yet: a note in the report, the exit code untouched.
+    rt.block_on(mount(false));
+    std::fs::remove_dir_all(dir.path().join("reports")).unwrap();
+    let mut c = run_cmd(dir.path(), &server, false);
+    github_env(&mut c, &gh, "", &event);
+    c.args(["--baseline", "github-artifact:main"]);
+    let o = output(&mut c);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("note: baseline not used: no successful workflow run on main yet"),
+        "{stderr}"
+    );
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(report(dir.path(), "_summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["baseline"]["note"],
+        "baseline not used: no successful workflow run on main yet"
+    );
     server.stop();
 }
 

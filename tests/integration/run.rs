@@ -167,6 +167,62 @@ fn thresholds_fail_with_99_when_the_target_errs() {
 }
 
 #[test]
+fn summary_line_is_the_last_stdout_line_over_all_scenarios() {
+    let _load = crate::load_lock();
+    let server = api("1ms", 0.5);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        "executor: per-vu-iterations\n    vus: 2\n    iterations: 5",
+        "",
+    );
+    let o = bin()
+        .args([
+            "run",
+            "all",
+            "--quiet",
+            "--summary-line",
+            "--format",
+            "json",
+            "--plan",
+        ])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--out-dir"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last = stdout.lines().rfind(|l| !l.trim().is_empty()).unwrap();
+    let line: serde_json::Value = serde_json::from_str(last).unwrap();
+    let (_, s) = summary_in(&dir.path().join("out"));
+    let requests: u64 = s.scenarios.iter().map(|sc| sc.requests).sum();
+    let failed: u64 = s.scenarios.iter().map(|sc| sc.requests_failed).sum();
+    assert_eq!(line["client_requests"], requests);
+    assert_eq!(line["errors"], failed);
+    assert!(failed > 0 && failed < requests, "{failed} of {requests}");
+    let max = s
+        .scenarios
+        .iter()
+        .map(|sc| sc.metrics["http_req_duration"].values["max"])
+        .fold(0.0, f64::max);
+    assert!(
+        (line["max_ms"].as_f64().unwrap() - max).abs() < 0.001,
+        "{line}"
+    );
+    let f = |k: &str| line[k].as_f64().unwrap();
+    assert!(
+        f("p50_ms") <= f("p90_ms") && f("p90_ms") <= f("p95_ms"),
+        "{line}"
+    );
+    assert!(
+        f("p95_ms") <= f("p99_ms") && f("p99_ms") <= f("max_ms"),
+        "{line}"
+    );
+    assert!(f("mean_ms") > 0.0 && f("client_rps") > 0.0, "{line}");
+}
+
+#[test]
 fn a_passing_run_exits_0_and_names_its_files() {
     let _load = crate::load_lock();
     let server = api("1ms", 0.0);
