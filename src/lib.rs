@@ -43,7 +43,13 @@ pub fn exit_code_for(err: &anyhow::Error) -> Option<u8> {
 
 /// Carries out one command and returns its exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    redact::extend(|r| r.add_env(std::env::vars()));
+    // vars_os: std::env::vars panics on a variable that is not UTF-8.
+    redact::extend(|r| {
+        r.add_env(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    });
     match cli.command {
         Command::ServeFixture(args) => {
             let mut cfg = fixture::FixtureConfig::default();
