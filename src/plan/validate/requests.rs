@@ -323,7 +323,7 @@ fn url_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Templ
         );
         return None;
     }
-    if src.chars().any(char::is_whitespace) {
+    if outside_expressions(src).any(char::is_whitespace) {
         cx.error(
             node,
             path,
@@ -332,6 +332,23 @@ fn url_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Templ
         return None;
     }
     compile_text(cx, node, path, src, scope)
+}
+
+/// The characters of a template outside its `{{ … }}` expressions (where spaces separate a
+/// helper's arguments and are fine).
+fn outside_expressions(src: &str) -> impl Iterator<Item = char> + '_ {
+    let mut depth = false;
+    let mut prev = '\0';
+    src.chars().filter(move |&c| {
+        let keep = !depth && !(c == '{' && prev == '{');
+        if !depth && c == '{' && prev == '{' {
+            depth = true;
+        } else if depth && c == '}' && prev == '}' {
+            depth = false;
+        }
+        prev = c;
+        keep && c != '{'
+    })
 }
 
 fn json_body(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<JsonTemplate> {
