@@ -1191,3 +1191,42 @@ fn abort_on_fail_stops_the_run_early() {
         s.run.aborted_by
     );
 }
+
+#[test]
+fn a_second_signal_stops_at_once() {
+    let _load = crate::load_lock();
+    // Requests that take 20 s: the first signal waits for them (graceful stop), the second not.
+    let server = api("20s", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        "executor: constant-vus\n    vus: 2\n    duration: 60s",
+        "",
+    );
+    let child = bin()
+        .args(["run", "smoke", "--plan"])
+        .arg(&p)
+        .args(["--base-url", &server.base_url(), "--out-dir"])
+        .arg(dir.path().join("out"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "took {:?} after the second signal",
+        t0.elapsed()
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("second signal"),
+        "{}",
+        text(&o)
+    );
+}
