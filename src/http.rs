@@ -22,6 +22,8 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
     pub insecure_skip_tls_verify: bool,
+    /// PEM certificates trusted besides the web PKI roots (the plan's `tls.ca_file`).
+    pub ca_pem: Option<Vec<u8>>,
     /// The most connections kept idle per host.
     pub max_idle_per_host: usize,
 }
@@ -29,7 +31,7 @@ pub struct ClientOptions {
 pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
     // The process-wide provider; a second install in the same process is a harmless no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let builder = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(10))
         .pool_max_idle_per_host(opts.max_idle_per_host.max(1))
         .pool_idle_timeout(Duration::from_secs(90))
@@ -37,6 +39,11 @@ pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
         .no_proxy()
         .danger_accept_invalid_certs(opts.insecure_skip_tls_verify)
         .user_agent(USER_AGENT);
+    if let Some(pem) = &opts.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
     Ok(builder.build()?)
 }
 
@@ -65,7 +72,12 @@ impl LazyClient {
     }
 }
 
-/// Sorts a transport error into a stable class.
+/// Sorts a transport error into a stable class: `timeout`, `redirect`, `tls`, `reset`,
+/// `connect`, else `protocol`.
+///
+/// The cause sits somewhere down the source chain (reqwest → hyper-util → io::Error → rustls or
+/// another io::Error). An `io::Error`'s own `source()` skips the error it wraps, so the walk
+/// steps into `get_ref()` instead.
 pub fn classify(err: &reqwest::Error) -> ErrorClass {
     if err.is_timeout() {
         return ErrorClass::Timeout;
@@ -73,37 +85,46 @@ pub fn classify(err: &reqwest::Error) -> ErrorClass {
     if err.is_redirect() {
         return ErrorClass::Redirect;
     }
-    let mut source = err.source();
-    while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
+    let mut found = None;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = err.source();
+    // The chain is short; the bound only guards against a cycle.
+    for _ in 0..32 {
+        let Some(e) = next else { break };
+        if e.downcast_ref::<rustls::Error>().is_some() {
             return ErrorClass::Tls;
         }
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
-            match io.kind() {
+            let class = match io.kind() {
                 ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
-                    return ErrorClass::Reset
+                    Some(ErrorClass::Reset)
                 }
-                ConnectionRefused | AddrNotAvailable | NotConnected => return ErrorClass::Connect,
-                TimedOut => return ErrorClass::Timeout,
-                _ => {}
-            }
-            if io
-                .get_ref()
-                .is_some_and(|e| e.downcast_ref::<rustls::Error>().is_some())
-            {
-                return ErrorClass::Tls;
+                ConnectionRefused | AddrNotAvailable | NotConnected | HostUnreachable
+                | NetworkUnreachable => Some(ErrorClass::Connect),
+                TimedOut => Some(ErrorClass::Timeout),
+                _ => None,
+            };
+            // An inner rustls error wins over the kind of the io::Error that carries it.
+            found = found.or(class);
+            next = match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => e.source(),
+            };
+            continue;
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_timeout() {
+                found = found.or(Some(ErrorClass::Timeout));
+            } else if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                found = found.or(Some(ErrorClass::Reset));
+            } else if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+                found = found.or(Some(ErrorClass::Protocol));
             }
         }
-        if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_canceled() {
-                return ErrorClass::Reset;
-            }
-            if h.is_parse() || h.is_parse_status() {
-                return ErrorClass::Protocol;
-            }
-        }
-        source = s.source();
+        next = e.source();
+    }
+    if let Some(c) = found {
+        return c;
     }
     if err.is_connect() {
         return ErrorClass::Connect;

@@ -16,7 +16,9 @@ pub mod exit;
 pub mod fixture;
 pub mod http;
 pub mod http1;
+pub mod limits;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod suggest;
@@ -42,6 +44,13 @@ pub fn exit_code_for(err: &anyhow::Error) -> Option<u8> {
 
 /// Carries out one command and returns its exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    // vars_os: std::env::vars panics on a variable that is not UTF-8.
+    redact::extend(|r| {
+        r.add_env(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    });
     match cli.command {
         Command::ServeFixture(args) => {
             let mut cfg = fixture::FixtureConfig::default();
@@ -72,4 +81,5 @@ mod commands;
 pub mod compare;
 mod describe;
 mod merge;
+pub mod redact;
 pub mod segment;

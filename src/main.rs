@@ -9,11 +9,16 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    kaizen_loadtest::cli::unset_empty_env();
     let cli = Cli::parse();
     match kaizen_loadtest::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // The error may quote a URL or a value: it is masked like everything else printed.
+            eprintln!(
+                "error: {}",
+                kaizen_loadtest::redact::redact(&format!("{err:#}"))
+            );
             ExitCode::from(kaizen_loadtest::exit_code_for(&err).unwrap_or(exit::RUN_ERROR))
         }
     }

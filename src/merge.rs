@@ -24,11 +24,9 @@ pub(crate) fn command(args: &MergeArgs) -> anyhow::Result<u8> {
         parts.push((p.clone(), s));
     }
     let merged = merge(&parts)?;
-    Ok(crate::commands::finish(
-        &merged,
-        &args.format,
-        &args.out_dir,
-    ))
+    let code = crate::commands::finish(&merged, &args.format, &args.out_dir);
+    crate::notify::after_run(&merged, &args.notify, &args.out_dir, code);
+    Ok(code)
 }
 
 fn name(p: &Path) -> String {

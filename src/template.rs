@@ -212,6 +212,14 @@ impl Template {
         )
     }
 
+    /// The literal text between the template's expressions (constants folded in).
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Lit(l) => Some(&**l),
+            _ => None,
+        })
+    }
+
     /// The variables the template reads when rendered (constants are folded and not listed).
     pub fn variables(&self) -> impl Iterator<Item = &VarRef> {
         self.segments.iter().filter_map(|s| match s {

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::collector::{self, Collected, Gauges, TickFn};
 use crate::metrics::local::{self, Sink};
 use crate::plan::model::{Executor, Plan, Scenario, Think};
+use crate::redact::errln;
 use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
 /// The most idle keep-alive connections kept per host (both clients).
@@ -192,7 +193,8 @@ pub fn run(
         .build()?;
 
     let client = Arc::new(crate::http::LazyClient::new(crate::http::ClientOptions {
-        insecure_skip_tls_verify: sel.insecure_skip_tls_verify,
+        insecure_skip_tls_verify: sel.insecure_skip_tls_verify || plan.tls.insecure_skip_verify,
+        ca_pem: plan.tls.ca_pem.clone(),
         max_idle_per_host: MAX_IDLE_PER_HOST,
     }));
     let (checks, check_base) = check_table(&plan);
@@ -323,7 +325,9 @@ pub fn run(
     let runs = runs
         .into_iter()
         .map(|mut r| {
-            if r.status == ScenarioStatus::Completed && outer.is_cancelled() {
+            // A scenario stopped from outside was interrupted by a signal or aborted by a
+            // threshold; run_scenario cannot tell which.
+            if r.status == ScenarioStatus::Interrupted {
                 r.status = if interrupted {
                     ScenarioStatus::Interrupted
                 } else {
@@ -371,10 +375,10 @@ async fn listen_for_signals(interrupt: CancellationToken) {
             }
             seen += 1;
             if seen == 1 {
-                eprintln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to quit at once");
+                errln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to quit at once");
                 interrupt.cancel();
             } else {
-                eprintln!("\nstopped at once: a second signal");
+                errln!("\nstopped at once: a second signal");
                 std::process::exit(i32::from(crate::exit::INTERRUPTED));
             }
         }

@@ -748,26 +748,30 @@ impl Vu {
             None
         };
         let headers = o.headers.take();
+        // A response that broke off (reset, timeout, too large, ...) fails every check, as in
+        // k6, where such a response has no status.
+        let broken = !matches!(error, ErrorClass::None | ErrorClass::Status);
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();
         for c in &spec.expect.checks {
-            let ok = match &c.kind {
-                CheckKind::Status(list) => list.contains(&status),
-                CheckKind::JsonPresent(p) => json
-                    .as_ref()
-                    .is_some_and(|j| p.path.query(j).first().is_some()),
-                CheckKind::JsonEquals(p, want) => json
-                    .as_ref()
-                    .and_then(|j| p.path.query(j).first().cloned())
-                    .is_some_and(|got| json_equal(&got, want)),
-                CheckKind::BodyContains(s) => {
-                    memfind(&resp_body, s.as_bytes()) && error == ErrorClass::None
-                }
-                CheckKind::HeaderPresent(h) => headers
-                    .as_ref()
-                    .is_some_and(|hs| hs.contains_key(h.as_str())),
-                CheckKind::MaxDuration(d) => error == ErrorClass::None && elapsed <= *d,
-            };
+            let ok = !broken
+                && match &c.kind {
+                    CheckKind::Status(list) => list.contains(&status),
+                    CheckKind::JsonPresent(p) => json
+                        .as_ref()
+                        .is_some_and(|j| p.path.query(j).first().is_some()),
+                    CheckKind::JsonEquals(p, want) => json
+                        .as_ref()
+                        .and_then(|j| p.path.query(j).first().cloned())
+                        .is_some_and(|got| json_equal(&got, want)),
+                    CheckKind::BodyContains(s) => {
+                        memfind(&resp_body, s.as_bytes()) && error == ErrorClass::None
+                    }
+                    CheckKind::HeaderPresent(h) => headers
+                        .as_ref()
+                        .is_some_and(|hs| hs.contains_key(h.as_str())),
+                    CheckKind::MaxDuration(d) => error == ErrorClass::None && elapsed <= *d,
+                };
             outcomes.push(ok);
         }
         for cap in &spec.captures {
@@ -1154,16 +1158,21 @@ async fn send_reqwest(
             if r.keep_body {
                 o.headers = Some(resp.headers().clone());
             }
+            // Read to the end, counting every byte; keep the body only when a check or a
+            // capture reads it. Past MAX_BODY (decoded) the read stops: memory stays bounded
+            // whatever the target sends, a gzip bomb included.
+            let mut body_len = 0usize;
             loop {
                 match resp.chunk().await {
                     Ok(Some(chunk)) => {
                         o.received += chunk.len() as u64;
-                        if r.keep_body && body.len() + chunk.len() <= MAX_BODY {
-                            body.extend_from_slice(&chunk);
-                        }
-                        if o.received as usize > MAX_BODY + 64 * 1024 {
+                        body_len += chunk.len();
+                        if body_len > MAX_BODY {
                             o.error = ErrorClass::BodyTooLarge;
                             break;
+                        }
+                        if r.keep_body {
+                            body.extend_from_slice(&chunk);
                         }
                     }
                     Ok(None) => break,

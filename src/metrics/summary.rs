@@ -266,8 +266,8 @@ pub struct ThresholdResult {
     /// The aggregated value it was judged on (trend values in ms), absent with no data.
     pub observed: Option<f64>,
     pub limit: f64,
-    /// `ms` for trends, `rate` for rates (0..1), `count` for counters, `bytes` for `data_sent`
-    /// and `data_received`, `` for gauges.
+    /// `ms` for trends, `rate` for rate metrics (0..1), `count` for a `count` condition, `per_s`
+    /// for a counter's `rate`, `` for gauges.
     pub unit: String,
     pub status: ThresholdStatus,
     pub abort_on_fail: bool,

@@ -9,4 +9,4 @@ pub mod model;
 pub mod validate;
 
 pub use model::Plan;
-pub use validate::{load, LoadOptions, PlanError};
+pub use validate::{load, load_bytes, LoadOptions, PlanError};

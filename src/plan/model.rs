@@ -49,6 +49,19 @@ pub struct Plan {
     pub drift: Vec<crate::compare::RegressionRule>,
     /// The drift window (`drift_window:`); default 10 minutes, or a tenth of a shorter scenario.
     pub drift_window: Option<Duration>,
+    /// How the target's certificate is checked (`tls:`).
+    pub tls: TlsOptions,
+}
+
+/// `tls:` — by default certificates are checked against the web PKI roots.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Accept any certificate: self-signed, expired, another host's.
+    pub insecure_skip_verify: bool,
+    /// Extra trusted roots (a private CA), as the plan named the file.
+    pub ca_file: Option<PathBuf>,
+    /// The file's PEM certificates, read and checked at validation.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@ mod requests;
 mod scope;
 mod steps;
 mod threshold;
+mod tls;
 mod tree;
 
 use std::path::Path;
@@ -61,7 +62,7 @@ pub enum PlanError {
     Invalid(String),
 }
 
-const TOP_KEYS: [&str; 15] = [
+const TOP_KEYS: [&str; 16] = [
     "version",
     "name",
     "default_environment",
@@ -77,6 +78,7 @@ const TOP_KEYS: [&str; 15] = [
     "drift",
     "drift_window",
     "scenarios",
+    "tls",
 ];
 
 /// The only plan version this build reads.
@@ -98,6 +100,20 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
         _ => Path::new(".").to_path_buf(),
     };
     validate(&root, path, &dir, hash, opts)
+}
+
+/// Parses and validates a plan held in memory as if it were read from `file` (relative paths
+/// resolve beside it): for plans that do not come from a file, and for fuzzing.
+pub fn load_bytes(bytes: &[u8], file: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
+    let shown = file.display().to_string();
+    let root = yaml::parse(bytes, &Limits::default())
+        .map_err(|e| PlanError::Invalid(render(&shown, vec![e.into()])))?;
+    let hash = hex(&Sha256::digest(bytes));
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    validate(&root, file, &dir, hash, opts)
 }
 
 /// Validates a parsed plan. `dir` is where relative paths (CSV feeds) are resolved.
@@ -211,9 +227,19 @@ fn plan(
             ),
         }
     }
-    let name = top
-        .req(cx, "name")
-        .and_then(|n| name_of(cx, n, &at("name")));
+    let name = top.req(cx, "name").and_then(|n| {
+        let name = name_of(cx, n, &at("name"))?;
+        // The name goes into every report; XML cannot carry most control characters.
+        if name.chars().any(char::is_control) {
+            cx.error(
+                n,
+                &at("name"),
+                "the plan's name must not contain control characters",
+            );
+            return None;
+        }
+        Some(name)
+    });
 
     let mut secrets: Vec<String> = Vec::new();
     let vars = top
@@ -470,6 +496,11 @@ fn plan(
         }
     }
 
+    let tls = match top.get("tls") {
+        Some(n) => tls::tls(cx, n, &at("tls"), dir),
+        None => Some(Default::default()),
+    };
+
     secrets.retain(|s| !s.is_empty());
     secrets.sort();
     secrets.dedup();
@@ -491,6 +522,7 @@ fn plan(
         regressions,
         drift,
         drift_window,
+        tls: tls?,
     })
 }
 

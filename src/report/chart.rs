@@ -47,15 +47,25 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Folds the series into at most `max` buckets of equal numbers of points.
-pub(crate) fn downsample(ts: &TimeSeries, max: usize) -> Vec<Bucket> {
+/// Folds the series into at most `max` buckets of equal numbers of points. `duration_s` is how
+/// long the scenario ran: the last interval is usually shorter than the others, and its rate
+/// must be counted over the time it covered.
+pub(crate) fn downsample(ts: &TimeSeries, duration_s: f64, max: usize) -> Vec<Bucket> {
     let per = ts.points.len().div_ceil(max.max(1)).max(1);
+    let width = |p: &Point| {
+        let w = ts.interval_s.min(duration_s - p.t);
+        if w > 0.0 {
+            w
+        } else {
+            ts.interval_s
+        }
+    };
     ts.points
         .chunks(per)
         .map(|chunk: &[Point]| {
             let mut b = Bucket {
                 t: chunk[0].t,
-                width_s: ts.interval_s * chunk.len() as f64,
+                width_s: 0.0,
                 requests: 0,
                 failed: 0,
                 vus: 0,
@@ -64,6 +74,7 @@ pub(crate) fn downsample(ts: &TimeSeries, max: usize) -> Vec<Bucket> {
                 p99: None,
             };
             for p in chunk {
+                b.width_s += width(p);
                 b.requests += p.requests;
                 b.failed += p.failed;
                 b.vus = b.vus.max(p.vus);
@@ -183,7 +194,7 @@ fn tick_label(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{}k", num(v / 1000.0, 1))
     } else if v >= 10.0 {
-        num(v, 0)
+        num(v, 1)
     } else {
         num(v, 2)
     }
@@ -266,8 +277,14 @@ pub(crate) fn line_svg(c: &LineChart) -> String {
             );
         }
     }
-    for i in 0..=5 {
-        let t = x0 + (x1 - x0) * i as f64 / 5.0;
+    // Ticks on round seconds: every 1, 2, 2.5, 5 or 10 × 10ⁿ s, about five of them.
+    let step = nice_max((x1 - x0) / 5.0);
+    let first = (x0 / step).ceil() as i64;
+    for i in first.. {
+        let t = i as f64 * step;
+        if t > x1 + 1e-9 {
+            break;
+        }
         let _ = writeln!(
             out,
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{}s</text>",
@@ -431,7 +448,7 @@ mod tests {
 
     #[test]
     fn downsampling_keeps_totals_and_worst_percentiles() {
-        let b = downsample(&series(240), 60);
+        let b = downsample(&series(240), 240.0, 60);
         assert_eq!(b.len(), 60);
         assert_eq!(b.iter().map(|b| b.requests).sum::<u64>(), 2400);
         assert_eq!(b[1].t, 4.0);
@@ -439,14 +456,18 @@ mod tests {
         assert_eq!(b[1].p95, Some(14.0));
         assert_eq!(b[0].p95, Some(4.0), "a gap inside a bucket is skipped");
         assert_eq!(b[1].rps(), 10.0);
-        assert_eq!(downsample(&series(30), 60).len(), 30);
-        assert_eq!(downsample(&series(61), 60).len(), 31);
-        assert!(downsample(&series(0), 60).is_empty());
+        assert_eq!(downsample(&series(30), 30.0, 60).len(), 30);
+        assert_eq!(downsample(&series(61), 61.0, 60).len(), 31);
+        assert!(downsample(&series(0), 0.0, 60).is_empty());
+        // A run that stopped half way through its last second.
+        let last = downsample(&series(10), 9.5, 60).pop().unwrap();
+        assert_eq!(last.width_s, 0.5);
+        assert_eq!(last.rps(), 20.0);
     }
 
     #[test]
     fn mermaid_has_one_value_per_bucket() {
-        let b = downsample(&series(10), 60);
+        let b = downsample(&series(10), 10.0, 60);
         let m = mermaid("say \"hi\"", &b);
         assert!(
             m.contains("title \"say 'hi': latency p50 / p95 / p99 (ms)\""),

@@ -6,11 +6,12 @@
 use std::fmt::Write as _;
 
 use super::format::{self, bytes, duration_s, int, k6_duration, num, percent};
+use super::outline;
 use crate::metrics::summary::{Metric, ScenarioSummary, Summary, ThresholdStatus};
 
 /// The k6-like end-of-run summary: verdict, thresholds, checks, metrics.
 pub fn console(s: &Summary) -> String {
-    let h = format::headline(s);
+    let h = outline::headline(s);
     let mut out = String::new();
     let _ = writeln!(out, "\n  {} {}", h.symbol(), h.text());
     for note in &h.notes {
@@ -33,12 +34,12 @@ pub fn console(s: &Summary) -> String {
         .unwrap_or(0)
         + 3;
     for sc in &s.scenarios {
-        scenario(&mut out, sc, width.max(24));
+        scenario(&mut out, s, sc, width.max(24));
     }
     out
 }
 
-fn scenario(out: &mut String, sc: &ScenarioSummary, width: usize) {
+fn scenario(out: &mut String, s: &Summary, sc: &ScenarioSummary, width: usize) {
     let status = if sc.status == "completed" {
         String::new()
     } else {
@@ -88,6 +89,31 @@ fn scenario(out: &mut String, sc: &ScenarioSummary, width: usize) {
                 );
             }
         }
+    }
+
+    for c in outline::comparisons(s, sc) {
+        let _ = writeln!(out, "\n    {} ({})\n", c.title.to_uppercase(), c.subtitle);
+        for r in &c.rows {
+            let _ = writeln!(out, "    {:<11}{} → {} ({})", r.label, r.a, r.b, r.change);
+        }
+        if !c.note.is_empty() {
+            let _ = writeln!(out, "    {}", c.note);
+        }
+        if !c.rules.is_empty() {
+            let _ = writeln!(out);
+        }
+        for r in &c.rules {
+            let _ = writeln!(
+                out,
+                "    {} {}  {} → {} (limit {})",
+                r.symbol, r.name, r.a, r.b, r.limit
+            );
+        }
+    }
+
+    let capacity = outline::capacity(sc);
+    if !capacity.is_empty() {
+        let _ = writeln!(out, "\n    {capacity}");
     }
 
     if let Some(o) = &sc.open_model {
@@ -236,6 +262,32 @@ mod tests {
             text.contains("    http_reqs...............: 300     10/s\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn baseline_drift_and_capacity() {
+        let text = console(&testdata::load("regressed"));
+        assert!(text.contains("\n    VS BASELINE (soak_staging_20260223T140000Z_summary.json, started 2026-02-23T14:00:00Z)\n"), "{text}");
+        assert!(
+            text.contains("\n    p95        94.2 ms → 123.2 ms (+30.8%)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n    ✗ http_req_duration p(95) +10%  94.2 ms → 123.2 ms (limit 103.6 ms)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n    DRIFT (the first 1m 0s against the last 1m 0s)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    Inconclusive: the load generator did not keep up"),
+            "{text}"
+        );
+        let text = console(&testdata::load("aborted"));
+        assert!(text.contains("\n    Capacity ≈ "), "{text}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Number, duration and size formatting shared by the human-readable reports, so that the
 //! console, Markdown, HTML and JUnit all print the same figure the same way.
 
-use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdResult, ThresholdStatus};
+use crate::metrics::summary::{ScenarioSummary, ThresholdResult};
 
 /// `v` with at most `decimals` decimals and no trailing zeros: `500`, `0.5`, `7.125`.
 pub(crate) fn num(v: f64, decimals: usize) -> String {
@@ -97,8 +97,9 @@ pub(crate) fn duration_s(secs: f64) -> String {
     }
 }
 
-/// How a threshold's numbers read. `ThresholdResult::unit` is `ms`, `rate`, `count`, `bytes`
-/// or empty; the spellings of `thresholds::Unit` (`millis`, `ratio`, `plain`) read the same.
+/// How a threshold's numbers read. `ThresholdResult::unit` is `ms`, `rate`, `count`, `per_s`
+/// (a counter's rate) or empty; `bytes` and the spellings of `thresholds::Unit` (`millis`,
+/// `ratio`, `plain`) read as expected too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Millis,
@@ -118,6 +119,7 @@ fn kind(t: &ThresholdResult) -> Kind {
     match t.unit.as_str() {
         "ms" | "millis" => Kind::Millis,
         "rate" | "ratio" => Kind::Ratio,
+        "per_s" => Kind::PerSecond,
         "bytes" if per_second => Kind::BytesPerSecond,
         "bytes" => Kind::Bytes,
         _ if per_second => Kind::PerSecond,
@@ -158,179 +160,6 @@ pub(crate) fn limit(t: &ThresholdResult) -> String {
 /// The JUnit failure message and the Markdown verdict's parenthesis use this one sentence.
 pub(crate) fn observed_vs_limit(t: &ThresholdResult) -> String {
     format!("observed {}, limit {}", observed(t), limit(t))
-}
-
-/// How the run ended, for the first line of every human-readable report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Passed,
-    Failed,
-    /// Stopped by a signal with every threshold passing on what ran.
-    Interrupted,
-}
-
-/// The verdict in words: `Load test failed` and what failed, plus the notes a reader needs
-/// before trusting the figures (interrupted, aborted, thresholds without data).
-pub(crate) struct Headline {
-    pub outcome: Outcome,
-    pub title: &'static str,
-    /// `2 thresholds failed: http_req_duration p(95)<500 (observed 812.4 ms), ...`
-    pub detail: Option<String>,
-    pub notes: Vec<String>,
-}
-
-impl Headline {
-    pub fn icon(&self) -> &'static str {
-        match self.outcome {
-            Outcome::Passed => "✅",
-            Outcome::Failed => "❌",
-            Outcome::Interrupted => "⚠️",
-        }
-    }
-
-    /// The same as a text symbol every font has (the HTML page and the console).
-    pub fn symbol(&self) -> &'static str {
-        match self.outcome {
-            Outcome::Passed => "✓",
-            Outcome::Failed => "✗",
-            Outcome::Interrupted => "⚠",
-        }
-    }
-
-    /// `Load test failed — 2 thresholds failed: ...`
-    pub fn text(&self) -> String {
-        match &self.detail {
-            Some(d) => format!("{} — {d}", self.title),
-            None => self.title.to_string(),
-        }
-    }
-}
-
-/// How many failed thresholds the headline names before it says "and N more".
-const HEADLINE_NAMES: usize = 5;
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Every threshold result with the scenario it belongs to.
-fn thresholds(s: &Summary) -> impl Iterator<Item = (&ScenarioSummary, &ThresholdResult)> {
-    s.scenarios
-        .iter()
-        .flat_map(|sc| sc.thresholds.iter().map(move |t| (sc, t)))
-}
-
-pub(crate) fn headline(s: &Summary) -> Headline {
-    let several = s.scenarios.len() > 1;
-    let failed_n = s.verdict.thresholds_failed.max(s.verdict.failed.len());
-    let outcome = if !s.verdict.passed || failed_n > 0 {
-        Outcome::Failed
-    } else if s.run.interrupted {
-        Outcome::Interrupted
-    } else {
-        Outcome::Passed
-    };
-    let title = match outcome {
-        Outcome::Passed => "Load test passed",
-        Outcome::Failed => "Load test failed",
-        Outcome::Interrupted => "Load test interrupted",
-    };
-    let detail = (outcome == Outcome::Failed && failed_n > 0).then(|| {
-        // Name each failed threshold once, with the value it was judged on.
-        let mut named: Vec<String> = Vec::new();
-        let failing: Vec<_> = thresholds(s)
-            .filter(|(_, t)| t.status == ThresholdStatus::Fail)
-            .collect();
-        for (sc, t) in &failing {
-            let where_ = if several {
-                format!(" in {}", sc.name)
-            } else {
-                String::new()
-            };
-            named.push(format!(
-                "{} {} (observed {}{where_})",
-                t.metric,
-                t.expression,
-                observed(t)
-            ));
-        }
-        // A verdict from elsewhere (`merge`) may list failures no scenario carries.
-        for f in &s.verdict.failed {
-            if !failing
-                .iter()
-                .any(|(_, t)| &format!("{} {}", t.metric, t.expression) == f)
-            {
-                named.push(f.clone());
-            }
-        }
-        let shown = named.len().min(HEADLINE_NAMES);
-        let mut text = format!(
-            "{} failed: {}",
-            plural(failed_n, "threshold", "thresholds"),
-            named[..shown].join(", ")
-        );
-        if named.len() > shown {
-            text.push_str(&format!(" and {} more", named.len() - shown));
-        }
-        text
-    });
-
-    let mut notes = Vec::new();
-    for sc in &s.scenarios {
-        let ran = format!(
-            "after {} of {} planned",
-            duration_s(sc.duration_s),
-            duration_s(sc.planned_duration_s)
-        );
-        match sc.status.as_str() {
-            "aborted" => notes.push(match &s.run.aborted_by {
-                Some(t) => format!(
-                    "Scenario {} was stopped {ran}: {t} failed and has abort_on_fail.",
-                    sc.name
-                ),
-                None => format!(
-                    "Scenario {} was stopped {ran} by an abort_on_fail threshold.",
-                    sc.name
-                ),
-            }),
-            "interrupted" => notes.push(format!(
-                "Scenario {} was interrupted {ran}; the figures cover only what ran.",
-                sc.name
-            )),
-            _ => {}
-        }
-    }
-    if s.run.interrupted && !s.scenarios.iter().any(|sc| sc.status == "interrupted") {
-        notes.push("The run was interrupted; the figures cover only what ran.".into());
-    }
-    let no_data: Vec<String> = thresholds(s)
-        .filter(|(_, t)| t.status == ThresholdStatus::NoData)
-        .map(|(sc, t)| {
-            if several {
-                format!("{} {} ({})", t.metric, t.expression, sc.name)
-            } else {
-                format!("{} {}", t.metric, t.expression)
-            }
-        })
-        .collect();
-    if !no_data.is_empty() {
-        let shown = no_data.len().min(HEADLINE_NAMES);
-        let mut text = format!(
-            "{} had no data and could not be judged: {}",
-            plural(no_data.len(), "threshold", "thresholds"),
-            no_data[..shown].join(", ")
-        );
-        if no_data.len() > shown {
-            text.push_str(&format!(" and {} more", no_data.len() - shown));
-        }
-        notes.push(text + ".");
-    }
-    Headline {
-        outcome,
-        title,
-        detail,
-        notes,
-    }
 }
 
 /// A scenario's `http_req_duration` aggregate (`med`, `p(95)`, ...), in ms.
@@ -414,6 +243,10 @@ mod tests {
         );
         assert_eq!(
             m(t("count", "rate<10", Some(12.345), 10.0)),
+            "observed 12.35/s, limit 10/s"
+        );
+        assert_eq!(
+            m(t("per_s", "rate<10", Some(12.345), 10.0)),
             "observed 12.35/s, limit 10/s"
         );
         assert_eq!(

@@ -7,7 +7,8 @@ use handlebars::Handlebars;
 use serde::Serialize;
 
 use super::chart::{self, Line, LineChart};
-use super::format::{self, bytes, duration_s, int, ms, opt_ms, percent, Outcome};
+use super::format::{self, bytes, duration_s, int, ms, opt_ms, percent};
+use super::outline::{self, Outcome};
 use super::Reporter;
 use crate::metrics::recorder::{new_hist, Hist};
 use crate::metrics::summary::{decode_hist, ScenarioSummary, Summary, ThresholdStatus};
@@ -62,6 +63,9 @@ struct ScenarioView {
     status_badge: String,
     cards: Vec<Pair>,
     open_model: String,
+    capacity: String,
+    comparisons: Vec<outline::Comparison>,
+    endpoint_deltas: Vec<outline::EndpointDeltaRow>,
     load_chart: String,
     latency_chart: String,
     distribution_chart: String,
@@ -112,7 +116,7 @@ struct CheckRow {
 }
 
 fn view(s: &Summary) -> View {
-    let h = format::headline(s);
+    let h = outline::headline(s);
     let r = &s.run;
     let mut meta = vec![
         Pair {
@@ -167,6 +171,39 @@ fn view(s: &Summary) -> View {
         meta.push(Pair {
             label: "CI run",
             value: url.clone(),
+        });
+    }
+    if let Some(seg) = &r.segment {
+        meta.push(Pair {
+            label: "segment",
+            value: format!("{} of {}", seg.index, seg.count),
+        });
+    }
+    if let Some(id) = &r.run_id {
+        meta.push(Pair {
+            label: "run id",
+            value: id.clone(),
+        });
+    }
+    meta.push(Pair {
+        label: "load generator",
+        value: format!(
+            "{}{}",
+            if s.health.status.is_empty() {
+                "ok"
+            } else {
+                &s.health.status
+            },
+            s.health
+                .cpu_percent
+                .map(|c| format!(", {c:.0}% CPU on {} cores", r.host_cpus))
+                .unwrap_or_default()
+        ),
+    });
+    if let Some(b) = &s.baseline {
+        meta.push(Pair {
+            label: "baseline",
+            value: format!("{} (started {})", b.source, b.baseline_started_at),
         });
     }
     meta.push(Pair {
@@ -387,6 +424,9 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
         },
         cards,
         open_model,
+        capacity: outline::capacity(sc),
+        comparisons: outline::comparisons(s, sc),
+        endpoint_deltas: outline::endpoint_deltas(s, sc),
         load_chart,
         latency_chart,
         distribution_chart: distribution_chart(s, sc),
@@ -397,7 +437,7 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
 }
 
 fn time_charts(sc: &ScenarioSummary) -> (String, String) {
-    let buckets = chart::downsample(&sc.timeseries, CHART_POINTS);
+    let buckets = chart::downsample(&sc.timeseries, sc.duration_s, CHART_POINTS);
     let x: Vec<f64> = buckets.iter().map(|b| b.t).collect();
     let load_title = format!("{}: VUs, requests/s and errors/s over time", sc.name);
     let load = chart::line_svg(&LineChart {
@@ -580,6 +620,23 @@ mod tests {
     }
 
     #[test]
+    fn baseline_drift_and_health_have_their_tables() {
+        let html = render(&testdata::load("regressed"));
+        assert!(html.contains("<h3>vs baseline <small>soak_staging_20260223T140000Z_summary.json, started 2026-02-23T14:00:00Z</small></h3>"));
+        assert!(
+            html.contains("<h3>Drift <small>the first 1m 0s against the last 1m 0s</small></h3>")
+        );
+        assert!(
+            html.contains("<td class=\"status-fail\">✗</td><td>http_req_duration p(95) +10%</td>")
+        );
+        assert!(html.contains("<h3>Endpoints against the baseline</h3>"));
+        assert!(html.contains("<dt>load generator</dt><dd>inconclusive, 94% CPU on 2 cores</dd>"));
+        assert!(html.contains("<li>Inconclusive: the load generator did not keep up"));
+        let html = render(&testdata::load("aborted"));
+        assert!(html.contains("<p class=\"note\">Capacity ≈ "));
+    }
+
+    #[test]
     fn the_page_loads_nothing_from_anywhere() {
         for name in testdata::NAMES {
             let html = render(&testdata::load(name));
@@ -634,14 +691,14 @@ mod tests {
         assert_eq!(bins.iter().map(|b| b.1).sum::<f64>(), 10_000.0);
         assert_eq!(bins.last().unwrap().0, "1s");
     }
-}
 
-#[cfg(test)]
-#[test]
-#[ignore = "writes /tmp/kaizen-report-*.html to look at"]
-fn dump_fixture_pages() {
-    for name in crate::report::testdata::NAMES {
-        let html = Html.render(&crate::report::testdata::load(name)).unwrap();
-        std::fs::write(format!("/tmp/kaizen-report-{name}.html"), html).unwrap();
+    #[test]
+    #[ignore = "writes the fixtures' pages to the temp directory, to look at"]
+    fn dump_fixture_pages() {
+        for name in testdata::NAMES {
+            let path = std::env::temp_dir().join(format!("kaizen-report-{name}.html"));
+            std::fs::write(&path, render(&testdata::load(name))).unwrap();
+            println!("{}", path.display());
+        }
     }
 }

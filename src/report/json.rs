@@ -48,4 +48,51 @@ mod tests {
         assert_eq!(back, s);
         assert!(Json.render(&back).unwrap() == bytes);
     }
+
+    /// Every property of the published schema says what it is, and every object of ours is
+    /// closed (`additionalProperties: false`) unless it is a map.
+    #[test]
+    fn the_schema_documents_every_field() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/summary.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let defs = &schema["$defs"];
+        let described = |v: &serde_json::Value| {
+            v.get("description").is_some()
+                || v.get("$ref").and_then(|r| r.as_str()).is_some_and(|r| {
+                    defs[r.trim_start_matches("#/$defs/")]
+                        .get("description")
+                        .is_some()
+                })
+        };
+        let mut objects = vec![("".to_string(), &schema)];
+        objects.extend(
+            defs.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v)),
+        );
+        let mut checked = 0;
+        for (name, o) in objects {
+            let Some(props) = o.get("properties").and_then(|p| p.as_object()) else {
+                continue;
+            };
+            assert_eq!(o["additionalProperties"], false, "{name} is not closed");
+            let required: Vec<&str> = o["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            for (field, spec) in props {
+                assert!(described(spec), "{name}.{field} has no description");
+                assert!(
+                    required.contains(&field.as_str()),
+                    "{name}.{field} is not required"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "{checked}");
+    }
 }

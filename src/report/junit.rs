@@ -14,7 +14,9 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use quick_xml::events::{BytesStart, Event};
 
 use super::format::{self, duration_s};
+use super::outline;
 use super::Reporter;
+use crate::compare::RegressionResult;
 use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdStatus};
 
 pub(crate) struct Junit;
@@ -120,8 +122,90 @@ fn suite(s: &Summary, sc: &ScenarioSummary) -> TestSuite {
         suite.add_test_case(case);
     }
 
+    let regressions: Vec<&RegressionResult> = s
+        .baseline
+        .iter()
+        .flat_map(|b| &b.regressions)
+        .filter(|r| r.scenario == sc.name)
+        .collect();
+    let drift: Vec<&RegressionResult> = sc.drift.iter().flat_map(|d| &d.rules).collect();
+    for (kind, rules, a, b) in [
+        ("regression", regressions, "baseline", "current"),
+        ("drift", drift, "first window", "last window"),
+    ] {
+        for r in rules {
+            let value = |v| outline::metric_value(Some(sc), &r.metric, v);
+            let figures = format!(
+                "{a} {}, {b} {}, limit {}",
+                value(r.baseline),
+                value(r.current),
+                value(r.limit)
+            );
+            let status = match r.status {
+                ThresholdStatus::Pass => TestCaseStatus::success(),
+                ThresholdStatus::Fail => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_type(kind).set_message(figures.as_str());
+                    st
+                }
+                ThresholdStatus::NoData => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message("no data");
+                    st
+                }
+            };
+            let mut case = TestCase::new(format!("{kind}: {} {}", r.metric, r.rule), status);
+            case.set_classname(format!("{}.{kind}", sc.name));
+            if r.status == ThresholdStatus::Pass {
+                case.set_system_out(figures);
+            }
+            suite.add_test_case(case);
+        }
+    }
+
     suite.add_test_case(run_health(s, sc));
+    suite.add_test_case(generator_health(s, sc));
     suite
+}
+
+/// Whether the load generator kept up while this scenario ran. An overloaded generator does
+/// not fail the run (unless `--fail-on-inconclusive`), but nothing was judged reliably either:
+/// the case is skipped with the reasons.
+fn generator_health(s: &Summary, sc: &ScenarioSummary) -> TestCase {
+    let mine = format!("{}: ", sc.name);
+    let reasons: Vec<&str> = s
+        .health
+        .reasons
+        .iter()
+        .filter(|r| {
+            r.starts_with(&mine)
+                || !s
+                    .scenarios
+                    .iter()
+                    .any(|other| r.starts_with(&format!("{}: ", other.name)))
+        })
+        .map(String::as_str)
+        .collect();
+    let cpu = s
+        .health
+        .cpu_percent
+        .map(|c| format!("the load generator used {c:.0}% of the machine's CPU"))
+        .unwrap_or_else(|| "the load generator's CPU use is unknown".into());
+    let status = if s.health.status == "inconclusive" && !reasons.is_empty() {
+        let mut st = TestCaseStatus::skipped();
+        st.set_type("inconclusive")
+            .set_message(format!("inconclusive: {}", reasons.join("; ")));
+        st
+    } else {
+        TestCaseStatus::success()
+    };
+    let passed = matches!(status, TestCaseStatus::Success { .. });
+    let mut case = TestCase::new("load generator health", status);
+    case.set_classname(sc.name.as_str());
+    if passed {
+        case.set_system_out(cpu);
+    }
+    case
 }
 
 /// When the scenario started: the run's start plus its offset, RFC 3339 (the run's start as
@@ -267,8 +351,8 @@ mod tests {
         insta::assert_snapshot!("junit_failed", xml);
         // Every element the schema knows, and no attribute it does not.
         assert!(!xml.contains("disabled="));
-        assert!(xml.contains(r#"<testsuite name="auth" tests="9" errors="0" failures="5" time="240.000" timestamp="2026-03-02T11:00:00Z" skipped="1">"#), "{xml}");
-        assert!(xml.contains(r#"<testsuite name="agents" tests="7" errors="0" failures="1" time="120.000" timestamp="2026-03-02T11:04:00Z" skipped="0">"#), "{xml}");
+        assert!(xml.contains(r#"<testsuite name="auth" tests="10" errors="0" failures="5" time="240.000" timestamp="2026-03-02T11:00:00Z" skipped="1">"#), "{xml}");
+        assert!(xml.contains(r#"<testsuite name="agents" tests="8" errors="0" failures="1" time="120.000" timestamp="2026-03-02T11:04:00Z" skipped="1">"#), "{xml}");
         assert!(xml.contains(r#"<skipped message="no data">"#));
         assert!(xml.contains(
             r#"<property name="git_sha" value="9b1e4c7a2d5f8e3b6a9c0d1e2f3a4b5c6d7e8f90"/>"#
@@ -311,6 +395,28 @@ mod tests {
         let xml = render("passed");
         assert!(!xml.contains("<error"));
         assert!(!xml.contains("<failure"));
+    }
+
+    #[test]
+    fn regression_and_drift_limits_and_generator_health() {
+        let xml = render("regressed");
+        assert!(xml.contains(r#"<testcase name="regression: http_req_duration p(95) +10%" classname="soak.regression">"#), "{xml}");
+        assert!(xml.contains(r#"<failure message="baseline 94.2 ms, current 123.2 ms, limit 103.6 ms" type="regression"/>"#), "{xml}");
+        assert!(
+            xml.contains(
+                r#"<testcase name="drift: http_req_duration p(95) +25%" classname="soak.drift">"#
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<failure message="first window 99.6 ms, last window 151.2 ms, limit 124.6 ms" type="drift"/>"#), "{xml}");
+        assert!(xml.contains(r#"<skipped message="inconclusive: the load generator used 94% of the machine&apos;s CPU" type="inconclusive"/>"#), "{xml}");
+        // Only the scenario a reason names is marked.
+        let xml = render("failed");
+        assert_eq!(xml.matches("type=\"inconclusive\"").count(), 1, "{xml}");
+        assert!(
+            xml.contains("inconclusive: agents: 4 iterations dropped"),
+            "{xml}"
+        );
     }
 
     #[test]

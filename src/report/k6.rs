@@ -104,7 +104,11 @@ fn metrics(s: &Summary) -> Map<String, Value> {
             .filter_map(|sc| sc.metrics.get(key))
             .collect();
         let mut values = match found.first() {
-            None => Map::new(),
+            // A sub-metric only a threshold names (`http_req_duration{name:login}`): its
+            // figures come from the raw histograms, as k6 would have tracked them.
+            None => merged_hist(s, key)
+                .map(|h| trend_of(&h))
+                .unwrap_or_default(),
             Some(first) if s.scenarios.len() == 1 => flat(first),
             Some(first) => fold(s, key, &first.kind, &found),
         };
@@ -134,7 +138,11 @@ fn metrics(s: &Summary) -> Map<String, Value> {
     out
 }
 
+/// A number as JavaScript prints it: integral values without `.0` (`"count": 300`, as k6).
 fn num(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        return Value::from(v as i64);
+    }
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
@@ -168,6 +176,19 @@ fn flat(m: &Metric) -> Map<String, Value> {
     out
 }
 
+/// A trend's k6 values from its histogram (µs), in ms.
+fn trend_of(h: &Hist) -> Map<String, Value> {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let mut out = Map::new();
+    out.insert("avg".into(), num(h.mean() / 1000.0));
+    out.insert("min".into(), num(ms(h.min())));
+    out.insert("med".into(), num(ms(h.value_at_quantile(0.5))));
+    out.insert("max".into(), num(ms(h.max())));
+    out.insert("p(90)".into(), num(ms(h.value_at_quantile(0.90))));
+    out.insert("p(95)".into(), num(ms(h.value_at_quantile(0.95))));
+    out
+}
+
 /// One metric over several scenarios.
 fn fold(s: &Summary, key: &str, kind: &str, found: &[&Metric]) -> Map<String, Value> {
     let sum = |k: &str| found.iter().filter_map(|m| m.values.get(k)).sum::<f64>();
@@ -181,13 +202,7 @@ fn fold(s: &Summary, key: &str, kind: &str, found: &[&Metric]) -> Map<String, Va
     match kind {
         "trend" => {
             if let Some(h) = merged_hist(s, key) {
-                let ms = |us: u64| us as f64 / 1000.0;
-                out.insert("avg".into(), num(h.mean() / 1000.0));
-                out.insert("min".into(), num(ms(h.min())));
-                out.insert("med".into(), num(ms(h.value_at_quantile(0.5))));
-                out.insert("max".into(), num(ms(h.max())));
-                out.insert("p(90)".into(), num(ms(h.value_at_quantile(0.90))));
-                out.insert("p(95)".into(), num(ms(h.value_at_quantile(0.95))));
+                out = trend_of(&h);
             } else {
                 // No histogram to merge: exact where the figures allow (min, max, a
                 // count-weighted mean), the worst scenario's percentiles otherwise.
@@ -419,23 +434,20 @@ mod tests {
             keys,
             ["avg", "max", "med", "min", "p(90)", "p(95)", "thresholds"]
         );
-        assert_eq!(d["p(95)"], json!(m["http_req_duration"].values["p(95)"]));
+        assert_eq!(d["p(95)"], num(m["http_req_duration"].values["p(95)"]));
         assert_eq!(
             d["thresholds"],
             json!({"p(95)<500": false, "p(99)<1000": false})
         );
-        assert_eq!(
-            k["metrics"]["http_reqs"],
-            json!({"count": 300.0, "rate": 10.0})
-        );
+        assert_eq!(k["metrics"]["http_reqs"], json!({"count": 300, "rate": 10}));
         let failed = &k["metrics"]["http_req_failed"];
-        assert_eq!(failed["value"], 0.0);
+        assert_eq!(failed["value"], 0);
         assert!(
             failed.get("rate").is_none(),
             "k6 renames a rate's rate to value"
         );
-        assert_eq!(k["metrics"]["checks"]["passes"], 300.0);
-        assert_eq!(k["metrics"]["vus"]["max"], 5.0);
+        assert_eq!(k["metrics"]["checks"]["passes"], 300);
+        assert_eq!(k["metrics"]["vus"]["max"], 5);
         assert!(k["metrics"]["http_req_waiting"]["p(90)"].is_number());
         // Four-space indentation, as k6 writes it.
         let text = String::from_utf8(K6.render(&s).unwrap()).unwrap();
@@ -452,10 +464,7 @@ mod tests {
         let (a, b) = (&s.scenarios[0], &s.scenarios[1]);
         let count =
             |sc: &crate::metrics::summary::ScenarioSummary| sc.metrics["http_reqs"].values["count"];
-        assert_eq!(
-            k["metrics"]["http_reqs"]["count"],
-            json!(count(a) + count(b))
-        );
+        assert_eq!(k["metrics"]["http_reqs"]["count"], num(count(a) + count(b)));
         assert_eq!(
             k["metrics"]["http_reqs"]["rate"],
             json!((count(a) + count(b)) / s.run.duration_s)
@@ -468,12 +477,12 @@ mod tests {
                 .unwrap();
         }
         let p95 = all.value_at_quantile(0.95) as f64 / 1000.0;
-        assert_eq!(k["metrics"]["http_req_duration"]["p(95)"], json!(p95));
+        assert_eq!(k["metrics"]["http_req_duration"]["p(95)"], num(p95));
         assert!(p95 > b.metrics["http_req_duration"].values["p(95)"]);
         assert!(p95 < a.metrics["http_req_duration"].values["p(95)"]);
         assert_eq!(
             k["metrics"]["http_req_duration"]["max"],
-            json!(a.metrics["http_req_duration"].values["max"])
+            num(a.metrics["http_req_duration"].values["max"])
         );
 
         // A threshold failed in one scenario is failed.
@@ -492,8 +501,25 @@ mod tests {
             .flat_map(|sc| &sc.checks)
             .map(|c| c.fails)
             .sum();
-        assert_eq!(k["metrics"]["checks"]["fails"], json!(fails as f64));
+        assert_eq!(k["metrics"]["checks"]["fails"], json!(fails));
         assert_eq!(k["root_group"]["checks"].as_object().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn a_sub_metric_named_only_by_a_threshold_gets_its_figures() {
+        let mut s = testdata::load("passed");
+        let mut t = s.scenarios[0].thresholds[0].clone();
+        t.metric = "http_req_duration{name:me}".into();
+        s.scenarios[0].thresholds.push(t);
+        let k: Value = serde_json::from_slice(&K6.render(&s).unwrap()).unwrap();
+        let me = s.scenarios[0]
+            .endpoints
+            .iter()
+            .find(|e| e.name == "me")
+            .unwrap();
+        let m = &k["metrics"]["http_req_duration{name:me}"];
+        assert_eq!(m["p(95)"], num(me.latency.p95), "{m}");
+        assert_eq!(m["thresholds"], json!({"p(95)<500": false}));
     }
 
     #[test]

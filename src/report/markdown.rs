@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::chart;
 use super::format::{self, duration_s, int, ms, opt_ms};
+use super::outline;
 use super::Reporter;
 use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdStatus};
 
@@ -161,6 +162,9 @@ struct ScenarioView {
     open_model: Option<OpenModelView>,
     thresholds: Vec<ThresholdRow>,
     thresholds_cut: usize,
+    capacity: String,
+    comparisons: Vec<outline::Comparison>,
+    endpoint_deltas: Vec<outline::EndpointDeltaRow>,
     endpoints: Vec<EndpointRow>,
     endpoint_count: usize,
     checks: Vec<CheckRow>,
@@ -218,7 +222,7 @@ struct CheckRow {
 }
 
 fn view(s: &Summary, detail: Detail) -> View {
-    let h = format::headline(s);
+    let h = outline::headline(s);
     View {
         marker: marker(s),
         icon: h.icon(),
@@ -241,12 +245,15 @@ fn view(s: &Summary, detail: Detail) -> View {
         scenarios: if detail >= Detail::VerdictOnly {
             Vec::new()
         } else {
-            s.scenarios.iter().map(|sc| scenario(sc, detail)).collect()
+            s.scenarios
+                .iter()
+                .map(|sc| scenario(s, sc, detail))
+                .collect()
         },
     }
 }
 
-fn scenario(sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
+fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
     let status_note = match sc.status.as_str() {
         "completed" => String::new(),
         "aborted" => "⚠️ aborted".into(),
@@ -261,11 +268,7 @@ fn scenario(sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
             continue;
         }
         thresholds.push(ThresholdRow {
-            icon: match t.status {
-                ThresholdStatus::Pass => "✅",
-                ThresholdStatus::Fail => "❌",
-                ThresholdStatus::NoData => "⚪",
-            },
+            icon: outline::icon(t.status),
             name: format!("{} {}", t.metric, t.expression),
             observed: format::observed(t),
             limit: format::limit(t),
@@ -317,7 +320,10 @@ fn scenario(sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
     let chart = if detail >= Detail::NoCharts || sc.timeseries.points.is_empty() {
         String::new()
     } else {
-        chart::mermaid(&sc.name, &chart::downsample(&sc.timeseries, CHART_POINTS))
+        chart::mermaid(
+            &sc.name,
+            &chart::downsample(&sc.timeseries, sc.duration_s, CHART_POINTS),
+        )
     };
     ScenarioView {
         name: sc.name.clone(),
@@ -342,6 +348,13 @@ fn scenario(sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
         }),
         thresholds,
         thresholds_cut,
+        capacity: outline::capacity(sc),
+        comparisons: outline::comparisons(s, sc),
+        endpoint_deltas: if detail >= Detail::NoEndpoints {
+            Vec::new()
+        } else {
+            outline::endpoint_deltas(s, sc)
+        },
         checks_failing: sc.checks.iter().filter(|c| c.fails > 0).count(),
         endpoint_count: endpoints.len(),
         check_count: checks.len(),
@@ -396,6 +409,22 @@ mod tests {
         assert!(md.contains("\n## ❌ Load test failed — 1 threshold failed: http_req_failed rate<0.05 (observed "), "{md}");
         assert!(md.contains("- Scenario stress was stopped after 1m 36s of 5m 0s planned: http_req_failed rate<0.05 failed and has abort_on_fail."));
         assert!(md.contains("### stress · ramping-vus · 158 VUs max · 1m 36s · ⚠️ aborted"));
+    }
+
+    #[test]
+    fn baseline_drift_capacity_and_health() {
+        let md = render(&testdata::load("regressed"));
+        insta::assert_snapshot!("markdown_regressed", md);
+        assert!(
+            md.contains("\n## ❌ Load test failed — 1 regression limit and 1 drift limit failed: ")
+        );
+        assert!(md.contains("\n- Inconclusive: the load generator did not keep up"));
+        assert!(md.contains("\n**vs baseline** (soak_staging_20260223T140000Z_summary.json, started 2026-02-23T14:00:00Z)\n"));
+        assert!(md.contains("| | regression limit | baseline | current | limit |"));
+        assert!(md.contains("\n**Drift** (the first 1m 0s against the last 1m 0s)\n"));
+        assert!(md.contains("<details><summary>Endpoints against the baseline</summary>"));
+        let md = render(&testdata::load("aborted"));
+        assert!(md.contains("\nCapacity ≈ "), "{md}");
     }
 
     #[test]

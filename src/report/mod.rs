@@ -14,6 +14,7 @@ mod json;
 mod junit;
 mod k6;
 mod markdown;
+mod outline;
 #[cfg(test)]
 mod testdata;
 
@@ -70,6 +71,13 @@ pub fn write_all(
         let bytes = reporter(f)
             .render(s)
             .with_context(|| format!("cannot render the {} report", format_name(f)))?;
+        // The summary's strings are already masked (`commands::finish`); this masks what a
+        // renderer may have spelled differently. Not the JSON summary: its base64 histograms
+        // could hold a short secret by chance.
+        let bytes = match f {
+            ReportFormat::Json => bytes,
+            _ => crate::redact::global().redact_bytes(&bytes).into_owned(),
+        };
         let path = out_dir.join(file_name(&s.run.file_stem, f));
         write_atomically(&path, &bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -261,5 +269,45 @@ mod tests {
 
         let missing = dir.path().join("missing.json");
         assert!(msg(&missing).starts_with(&format!("cannot read {}", missing.display())));
+    }
+
+    /// A scenario that sent nothing (no points, no metrics, no histograms) still renders in
+    /// every format: the reports say so rather than fail.
+    #[test]
+    fn an_empty_scenario_renders_everywhere() {
+        let mut s = testdata::load("passed");
+        let sc = &mut s.scenarios[0];
+        sc.requests = 0;
+        sc.requests_failed = 0;
+        sc.rps = 0.0;
+        sc.metrics.clear();
+        sc.endpoints.clear();
+        sc.checks.clear();
+        sc.timeseries.points.clear();
+        for t in &mut sc.thresholds {
+            t.observed = None;
+            t.status = crate::metrics::summary::ThresholdStatus::NoData;
+        }
+        s.data = Default::default();
+        for f in [
+            ReportFormat::Json,
+            ReportFormat::Junit,
+            ReportFormat::Markdown,
+            ReportFormat::Html,
+            ReportFormat::K6,
+        ] {
+            let bytes = reporter(f).render(&s).unwrap();
+            let text = String::from_utf8(bytes).unwrap();
+            let bad = text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == "NaN" || w == "inf");
+            assert!(!bad, "{f:?}: {text}");
+        }
+        let junit = String::from_utf8(reporter(ReportFormat::Junit).render(&s).unwrap()).unwrap();
+        assert!(
+            junit.contains("<error message=\"no requests were sent\""),
+            "{junit}"
+        );
+        assert!(console(&s).contains("○ 'p(95)<500' no data"));
     }
 }

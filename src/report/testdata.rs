@@ -10,10 +10,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::metrics::recorder::{new_hist, ErrorClass, Hist};
-use crate::metrics::summary::*;
+use std::time::Duration;
 
-pub(crate) const NAMES: [&str; 4] = ["passed", "failed", "interrupted", "aborted"];
+use crate::compare::{self, parse_rule};
+use crate::metrics::collector::Windows;
+use crate::metrics::recorder::{new_hist, ErrorClass, Hist, IntervalStats};
+use crate::metrics::summary::*;
+use crate::thresholds::MetricType;
+use crate::{analysis, metrics::build};
+
+pub(crate) const NAMES: [&str; 5] = ["passed", "failed", "interrupted", "aborted", "regressed"];
 
 pub(crate) fn path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/summaries/{name}.json"))
@@ -30,6 +36,7 @@ pub(crate) fn build(name: &str) -> Summary {
         "failed" => failed(),
         "interrupted" => interrupted(),
         "aborted" => aborted(),
+        "regressed" => regressed(),
         other => panic!("no fixture {other}"),
     }
 }
@@ -105,6 +112,9 @@ const fn th(metric: &'static str, expression: &'static str, line: usize) -> Thre
     }
 }
 
+/// A drift limit: metric key, its type, and the rule (`p(95) +25%`).
+type DriftRule = (&'static str, MetricType, &'static str);
+
 struct ScenarioSpec {
     name: &'static str,
     executor: &'static str,
@@ -121,6 +131,10 @@ struct ScenarioSpec {
     load_factor: f64,
     /// Extra error share per active VU (a service that breaks under load).
     error_per_vu: f64,
+    /// Latency grows by this share per second of the run (a leak, for soak drift).
+    drift_per_s: f64,
+    /// Soak drift: the first and last window of this many seconds, judged by these rules.
+    drift: Option<(f64, Vec<DriftRule>)>,
     flow: Vec<EndpointSpec>,
     thresholds: Vec<ThresholdSpec>,
     /// Custom trend fed by one request: (metric, request name).
@@ -200,6 +214,7 @@ fn trend(h: &Hist) -> Metric {
 
 struct Simulated {
     summary: ScenarioSummary,
+    windows: Option<Windows>,
     series: Vec<RawSeries>,
     raw: RawScenario,
     custom: Vec<RawCustom>,
@@ -217,6 +232,8 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     let mut vus_max = 0u64;
     let mut vus_min = u64::MAX;
     let mut carry = 0.0f64;
+    let mut first_window = IntervalStats::default();
+    let mut last_window = IntervalStats::default();
     let seconds = spec.ran_s.ceil() as usize;
     for sec in 0..seconds {
         let t = sec as f64;
@@ -240,7 +257,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
                 record(&mut start_lag, (lag_ms * 1000.0) as u64);
             }
             for e in &spec.flow {
-                let load = 1.0 + spec.load_factor * vus as f64;
+                let load = (1.0 + spec.load_factor * vus as f64) * (1.0 + spec.drift_per_s * t);
                 let mut ms = e.base_ms * load * (0.35 * rng.gauss()).exp();
                 if rng.f() < 0.01 {
                     ms *= 3.0 + 3.0 * rng.f();
@@ -283,6 +300,20 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
             }
             record(&mut iteration_duration, (iteration_ms * 1000.0) as u64);
             iterations += 1;
+        }
+        if let Some((window_s, _)) = &spec.drift {
+            let iv = IntervalStats {
+                requests,
+                failed,
+                iterations: starts,
+                duration: interval.clone().map(Box::new),
+            };
+            if t < *window_s {
+                first_window.merge(&iv);
+            }
+            if t >= spec.ran_s - window_s {
+                last_window.merge(&iv);
+            }
         }
         let q = |h: &Option<Hist>, p: f64| {
             h.as_ref()
@@ -519,21 +550,13 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         drift: None,
         capacity: None,
     };
-    let mut summary = summary;
-    if spec.executor.starts_with("ramping") {
-        let vus: Vec<(f64, f64)> = summary
-            .timeseries
-            .points
-            .iter()
-            .map(|p| (p.t, p.vus as f64))
-            .collect();
-        summary.capacity = crate::analysis::capacity(&summary, "VUs", &move |t| {
-            vus.iter()
-                .rev()
-                .find(|(pt, _)| *pt <= t)
-                .map_or(0.0, |(_, v)| *v)
-        });
-    }
+    let windows = spec.drift.as_ref().map(|(window_s, _)| Windows {
+        window: Duration::from_secs_f64(*window_s),
+        first: first_window,
+        first_span_s: window_s.min(spec.ran_s),
+        last: last_window,
+        last_span_s: window_s.min(spec.ran_s),
+    });
 
     let raw_series = series
         .into_iter()
@@ -593,6 +616,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     };
     Simulated {
         summary,
+        windows,
         series: raw_series,
         raw,
         custom,
@@ -663,6 +687,10 @@ struct RunSpec {
     ci_run_url: Option<&'static str>,
     interrupted: bool,
     aborted_by: Option<&'static str>,
+    /// The load generator's CPU use, percent (90 and above marks the run inconclusive).
+    cpu_percent: f64,
+    /// Varies the simulated measurements (a baseline is the same plan on another day).
+    seed: u64,
 }
 
 fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
@@ -670,32 +698,41 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
     let mut data = RawData::default();
     let mut duration_s: f64 = 0.0;
     for (i, spec) in scenarios.iter().enumerate() {
-        let sim = simulate(spec, 0x9E37_79B9_7F4A_7C15 ^ ((i as u64 + 1) * 7919));
+        let mut sim = simulate(
+            spec,
+            0x9E37_79B9_7F4A_7C15 ^ ((i as u64 + 1) * 7919) ^ run.seed,
+        );
         duration_s = duration_s.max(spec.started_after_s + sim.summary.duration_s);
+        if let (Some(w), Some((_, rules))) = (&sim.windows, &spec.drift) {
+            let rules: Vec<_> = rules
+                .iter()
+                .map(|(key, kind, rule)| parse_rule(key, *kind, rule).unwrap())
+                .collect();
+            sim.summary.drift = Some(analysis::drift(
+                spec.name,
+                w,
+                &sim.summary.timeseries,
+                &rules,
+            ));
+        }
+        if spec.executor == "ramping-vus" {
+            let vus = &spec.vus;
+            sim.summary.capacity = analysis::capacity(&sim.summary, "VUs", &|t| vus(t) as f64);
+        }
         data.series.extend(sim.series);
         data.scenarios.push(sim.raw);
-        data.checks.extend(
-            sim.summary
-                .checks
-                .iter()
-                .map(|c| crate::metrics::summary::RawCheck {
-                    scenario: spec.name.to_string(),
-                    name: c.name.clone(),
-                    request: c.request.clone(),
-                    passes: c.passes,
-                    fails: c.fails,
-                }),
-        );
+        data.checks
+            .extend(sim.summary.checks.iter().map(|c| RawCheck {
+                scenario: spec.name.into(),
+                name: c.name.clone(),
+                request: c.request.clone(),
+                passes: c.passes,
+                fails: c.fails,
+            }));
         data.custom.extend(sim.custom);
         out_scenarios.push(sim.summary);
     }
-    let all: Vec<&ThresholdResult> = out_scenarios.iter().flat_map(|s| &s.thresholds).collect();
-    let failed: Vec<String> = all
-        .iter()
-        .filter(|t| t.status == ThresholdStatus::Fail)
-        .map(|t| format!("{} {}", t.metric, t.expression))
-        .collect();
-    Summary {
+    let mut s = Summary {
         schema: SCHEMA_VERSION,
         tool: Tool {
             name: "kaizen-loadtest".into(),
@@ -720,30 +757,16 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
             interrupted: run.interrupted,
             aborted_by: run.aborted_by.map(Into::into),
             segment: None,
-            run_id: None,
+            run_id: run.ci_run_url.map(|_| "1234567890-1".into()),
         },
-        verdict: Verdict {
-            passed: failed.is_empty(),
-            thresholds_total: all.len(),
-            thresholds_failed: failed.len(),
-            thresholds_no_data: all
-                .iter()
-                .filter(|t| t.status == ThresholdStatus::NoData)
-                .count(),
-            failed,
-            regressions_failed: 0,
-            drift_failed: 0,
-            inconclusive: false,
-        },
+        verdict: build::verdict(&out_scenarios),
+        health: analysis::health(Some(run.cpu_percent), &out_scenarios),
         scenarios: out_scenarios,
         baseline: None,
-        health: crate::metrics::summary::Health {
-            status: "ok".into(),
-            reasons: vec![],
-            cpu_percent: Some(31.5),
-        },
         data,
-    }
+    };
+    build::apply_drift(&mut s);
+    s
 }
 
 fn smoke_flow() -> Vec<EndpointSpec> {
@@ -792,6 +815,8 @@ fn passed() -> Summary {
             ci_run_url: None,
             interrupted: false,
             aborted_by: None,
+            cpu_percent: 23.5,
+            seed: 0,
         },
         vec![ScenarioSpec {
             name: "smoke",
@@ -804,6 +829,8 @@ fn passed() -> Summary {
             arrival_rate: None,
             load_factor: 0.01,
             error_per_vu: 0.0,
+            drift_per_s: 0.0,
+            drift: None,
             flow: smoke_flow(),
             thresholds,
             custom_trend: None,
@@ -869,6 +896,8 @@ fn failed() -> Summary {
             ci_run_url: Some("https://github.com/kaizen/studio/actions/runs/1234567890"),
             interrupted: false,
             aborted_by: None,
+            cpu_percent: 23.5,
+            seed: 0,
         },
         vec![
             ScenarioSpec {
@@ -892,6 +921,8 @@ fn failed() -> Summary {
                 arrival_rate: None,
                 load_factor: 0.08,
                 error_per_vu: 0.0013,
+                drift_per_s: 0.0,
+                drift: None,
                 flow: auth_flow,
                 thresholds: auth_thresholds,
                 custom_trend: Some(("login_duration", "login")),
@@ -909,6 +940,8 @@ fn failed() -> Summary {
                 arrival_rate: Some(10.0),
                 load_factor: 0.02,
                 error_per_vu: 0.0,
+                drift_per_s: 0.0,
+                drift: None,
                 flow: agents_flow,
                 thresholds: agents_thresholds,
                 custom_trend: None,
@@ -920,7 +953,7 @@ fn failed() -> Summary {
 }
 
 fn interrupted() -> Summary {
-    let mut s = assemble(
+    assemble(
         RunSpec {
             plan_name: "kaizen-studio",
             environment: "local",
@@ -932,6 +965,8 @@ fn interrupted() -> Summary {
             ci_run_url: None,
             interrupted: true,
             aborted_by: None,
+            cpu_percent: 11.0,
+            seed: 0,
         },
         vec![ScenarioSpec {
             name: "smoke",
@@ -944,15 +979,15 @@ fn interrupted() -> Summary {
             arrival_rate: None,
             load_factor: 0.01,
             error_per_vu: 0.0,
+            drift_per_s: 0.0,
+            drift: None,
             flow: smoke_flow(),
             thresholds: plan_thresholds(),
             custom_trend: None,
             iterations_interrupted: 5,
             dropped: 0,
         }],
-    );
-    s.run.mode = "run".into();
-    s
+    )
 }
 
 fn aborted() -> Summary {
@@ -973,6 +1008,8 @@ fn aborted() -> Summary {
             ci_run_url: None,
             interrupted: false,
             aborted_by: Some("http_req_failed rate<0.05"),
+            cpu_percent: 61.0,
+            seed: 0,
         },
         vec![ScenarioSpec {
             name: "stress",
@@ -985,6 +1022,8 @@ fn aborted() -> Summary {
             arrival_rate: None,
             load_factor: 0.03,
             error_per_vu: 0.0008,
+            drift_per_s: 0.0,
+            drift: None,
             flow: smoke_flow(),
             thresholds,
             custom_trend: None,
@@ -992,6 +1031,81 @@ fn aborted() -> Summary {
             dropped: 0,
         }],
     )
+}
+
+fn soak(drift_per_s: f64) -> ScenarioSpec {
+    ScenarioSpec {
+        name: "soak",
+        executor: "constant-vus",
+        started_after_s: 0.0,
+        planned_s: 300.0,
+        ran_s: 300.0,
+        status: "completed",
+        vus: Box::new(|_| 10),
+        arrival_rate: None,
+        load_factor: 0.02,
+        error_per_vu: 0.0,
+        drift_per_s,
+        drift: Some((
+            60.0,
+            vec![
+                ("http_req_duration", MetricType::Trend, "p(95) +25%"),
+                ("http_req_failed", MetricType::Rate, "rate +1%"),
+            ],
+        )),
+        flow: smoke_flow(),
+        thresholds: plan_thresholds(),
+        custom_trend: None,
+        iterations_interrupted: 0,
+        dropped: 0,
+    }
+}
+
+/// A soak run that passes its thresholds but slows down over time (drift) and against last
+/// week's run (regression), on a load generator that ran out of CPU (inconclusive).
+fn regressed() -> Summary {
+    let run = |seed, drift_per_s, cpu_percent| {
+        assemble(
+            RunSpec {
+                plan_name: "kaizen-studio",
+                environment: "staging",
+                base_url: "https://staging.kaizen-studio.example.com",
+                started_at: "2026-03-02T14:00:00Z",
+                ended_at: "2026-03-02T14:05:00Z",
+                stem: "soak_staging_20260302T140000Z",
+                git_sha: Some("9b1e4c7a2d5f8e3b6a9c0d1e2f3a4b5c6d7e8f90"),
+                ci_run_url: None,
+                interrupted: false,
+                aborted_by: None,
+                cpu_percent,
+                seed,
+            },
+            vec![soak(drift_per_s)],
+        )
+    };
+    let mut current = run(0, 0.002, 94.0);
+    let mut baseline = run(42, 0.0, 30.0);
+    baseline.run.started_at = "2026-02-23T14:00:00Z".into();
+    let rules = [
+        parse_rule("http_req_duration", MetricType::Trend, "p(95) +10%").unwrap(),
+        parse_rule("http_req_failed", MetricType::Rate, "rate +50%").unwrap(),
+        parse_rule(
+            "http_req_duration{name:list_agents}",
+            MetricType::Trend,
+            "p(99) x2",
+        )
+        .unwrap(),
+    ];
+    let c = compare::compare(
+        &current,
+        &baseline,
+        "soak_staging_20260223T140000Z_summary.json",
+        &rules,
+    )
+    .unwrap();
+    build::apply_regressions(&mut current.verdict, &c);
+    current.baseline = Some(c);
+    current
 }
 
 #[test]
@@ -1030,4 +1144,20 @@ fn fixtures_cover_what_the_reports_must_show() {
     let aborted = build("aborted");
     assert_eq!(aborted.scenarios[0].status, "aborted");
     assert!(!aborted.verdict.passed);
+    assert!(aborted.scenarios[0]
+        .capacity
+        .as_ref()
+        .unwrap()
+        .broken_by
+        .is_some());
+    let regressed = build("regressed");
+    assert_eq!(regressed.verdict.thresholds_failed, 0);
+    assert_eq!(
+        regressed.verdict.regressions_failed, 1,
+        "{:?}",
+        regressed.verdict
+    );
+    assert_eq!(regressed.verdict.drift_failed, 1, "{:?}", regressed.verdict);
+    assert!(regressed.verdict.inconclusive);
+    assert_eq!(regressed.health.status, "inconclusive");
 }

@@ -65,6 +65,7 @@ pub fn plan_with(executor: Executor, requests: Vec<RequestSpec>) -> Plan {
         regressions: vec![],
         drift: vec![],
         drift_window: None,
+        tls: Default::default(),
     }
 }
 

@@ -162,7 +162,18 @@ print(json.dumps(suites))
         for (suite, sc) in suites.iter().zip(&s.scenarios) {
             assert_eq!(suite["name"], sc.name.as_str());
             let cases = suite["cases"].as_array().unwrap();
-            assert_eq!(cases.len(), sc.thresholds.len() + sc.checks.len() + 1);
+            let regressions = s
+                .baseline
+                .iter()
+                .flat_map(|b| &b.regressions)
+                .filter(|r| r.scenario == sc.name)
+                .count();
+            let drift = sc.drift.as_ref().map_or(0, |d| d.rules.len());
+            assert_eq!(
+                cases.len(),
+                sc.thresholds.len() + sc.checks.len() + regressions + drift + 2,
+                "thresholds, checks, regression and drift limits, run and generator health"
+            );
             assert_eq!(suite["tests"], cases.len());
             assert_eq!(
                 suite["properties"]["environment"],
@@ -181,8 +192,9 @@ print(json.dumps(suites))
                     assert_eq!(case["message"], "no data");
                 }
             }
-            let health = cases.last().unwrap();
+            let health = &cases[cases.len() - 2];
             assert_eq!(health["name"], "run health");
+            assert_eq!(cases[cases.len() - 1]["name"], "load generator health");
             let want = if sc.status == "completed" {
                 "passed"
             } else {

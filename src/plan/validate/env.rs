@@ -85,10 +85,7 @@ fn is_env_name(name: &str) -> bool {
 
 /// Whether a value read from this environment variable must be treated as a secret.
 pub(crate) fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    ["TOKEN", "SECRET", "PASSWORD", "WEBHOOK", "KEY"]
-        .iter()
-        .any(|w| upper.contains(w))
+    crate::redact::is_secret_name(name)
 }
 
 #[cfg(test)]

@@ -153,6 +153,7 @@ pub(crate) fn executor(cx: &mut Cx, f: &Fields) -> Option<Executor> {
             let duration = req_positive_duration(cx, f, "duration");
             let vus = arrival_vus(cx, f);
             let (pre_allocated_vus, max_vus) = vus?;
+            per_second_limit(cx, f, rate?, time_unit?)?;
             Some(Executor::ConstantArrivalRate {
                 rate: rate?,
                 time_unit: time_unit?,
@@ -175,6 +176,12 @@ pub(crate) fn executor(cx: &mut Cx, f: &Fields) -> Option<Executor> {
             let stages = stages(cx, f, MAX_RATE, "iterations per time unit");
             let vus = arrival_vus(cx, f);
             let (pre_allocated_vus, max_vus) = vus?;
+            let peak = stages
+                .as_ref()?
+                .iter()
+                .map(|s| s.target)
+                .fold(start_rate?, u64::max);
+            per_second_limit(cx, f, peak, time_unit?)?;
             Some(Executor::RampingArrivalRate {
                 start_rate: start_rate?,
                 time_unit: time_unit?,
@@ -287,6 +294,26 @@ fn opt_positive_duration(
         None => Some(default),
         Some(n) => positive_duration_of(cx, n, &f.path.key(key)),
     }
+}
+
+/// The rate limit holds per second whatever the time unit: `rate: 1000, time_unit: 1ns` is a
+/// trillion iterations a second.
+fn per_second_limit(cx: &mut Cx, f: &Fields, rate: u64, time_unit: Duration) -> Option<()> {
+    let per_second = rate as u128 * 1_000_000_000 / time_unit.as_nanos().max(1);
+    if per_second > MAX_RATE as u128 {
+        cx.error(
+            f.get("time_unit").unwrap_or(f.node),
+            &f.path.key("time_unit"),
+            format!(
+                "{rate} iterations per {} is {} per second, over the limit of {} per second; use a longer time_unit",
+                crate::plan::duration::format_duration(time_unit),
+                group_digits(per_second.min(u64::MAX as u128) as u64),
+                group_digits(MAX_RATE)
+            ),
+        );
+        return None;
+    }
+    Some(())
 }
 
 fn req_positive_duration(cx: &mut Cx, f: &Fields, key: &str) -> Option<Duration> {

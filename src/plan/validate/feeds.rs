@@ -109,6 +109,12 @@ pub(crate) fn read_csv(file: &PathBuf, shown: &str) -> Result<(Vec<String>, Rows
     if meta.is_dir() {
         return Err(format!("{shown} is a directory, not a CSV file"));
     }
+    // A device or a pipe (`/dev/zero`, `/dev/stdin`) has no size to check and may never end.
+    if !meta.is_file() {
+        return Err(format!(
+            "{shown} is not a regular file (a device or a pipe); copy the data into a file"
+        ));
+    }
     if meta.len() > MAX_CSV_BYTES {
         return Err(format!(
             "{shown} is {} MB; data files are limited to {} MB",
@@ -116,8 +122,19 @@ pub(crate) fn read_csv(file: &PathBuf, shown: &str) -> Result<(Vec<String>, Rows
             MAX_CSV_BYTES / (1024 * 1024)
         ));
     }
-    let bytes =
-        std::fs::read(file).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
+    // Bounded even if the file grows between the size check and the read.
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CSV_BYTES + 1), &mut bytes)
+        })
+        .map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
+    if bytes.len() as u64 > MAX_CSV_BYTES {
+        return Err(format!(
+            "{shown} grew past {} MB while it was read",
+            MAX_CSV_BYTES / (1024 * 1024)
+        ));
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(format!(

@@ -130,6 +130,20 @@ pub(crate) fn headers(
             continue;
         }
         match template_of(cx, v, &p, scope) {
+            // A line break would start another header (request smuggling); reqwest refuses
+            // such a value on every request, so it is refused once, here.
+            Some(value)
+                if value
+                    .literals()
+                    .any(|l| l.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)) =>
+            {
+                cx.error(
+                    v,
+                    &p,
+                    "a header value must not contain a line break or a NUL byte",
+                );
+                ok = false;
+            }
             Some(value) => out.push(Header {
                 name: k.to_string(),
                 value,
@@ -309,7 +323,7 @@ fn url_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Templ
         );
         return None;
     }
-    if src.chars().any(char::is_whitespace) {
+    if outside_expressions(src).any(char::is_whitespace) {
         cx.error(
             node,
             path,
@@ -318,6 +332,24 @@ fn url_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Templ
         return None;
     }
     compile_text(cx, node, path, src, scope)
+}
+
+/// The characters of a template outside its `{{ … }}` expressions (where spaces separate a
+/// helper's arguments and are fine).
+fn outside_expressions(src: &str) -> impl Iterator<Item = char> + '_ {
+    let mut depth = false;
+    let mut prev = '\0';
+    src.chars().filter(move |&c| {
+        let opens = c == '{' && prev == '{';
+        let keep = !(depth || opens);
+        if !depth && c == '{' && prev == '{' {
+            depth = true;
+        } else if depth && c == '}' && prev == '}' {
+            depth = false;
+        }
+        prev = c;
+        keep && c != '{'
+    })
 }
 
 fn json_body(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<JsonTemplate> {

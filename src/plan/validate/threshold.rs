@@ -14,13 +14,26 @@ use super::tree::{bool_of, duration_of, kind, str_of, Fields, P};
 use super::Cx;
 
 /// The tags a sub-metric may select on: the ones the engine records on every sample.
-pub(crate) const TAGS: [&str; 6] = [
+pub(crate) const TAGS: [&str; 7] = [
     "scenario",
     "name",
     "method",
     "status",
     "group",
     "expected_response",
+    "error",
+];
+
+/// The error classes a request may fail with (the `error` tag).
+const ERROR_CLASSES: [&str; 8] = [
+    "connect",
+    "timeout",
+    "reset",
+    "tls",
+    "protocol",
+    "status",
+    "body_too_large",
+    "redirect",
 ];
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -255,6 +268,16 @@ fn check_tag(tag: &str, value: &str, names: &Names) -> Result<(), String> {
                 "status \"{value}\" is not an HTTP status (100 to 599)"
             )),
         },
+        "error" => {
+            if ERROR_CLASSES.contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "unknown error class \"{value}\"{}",
+                    hint_or_expected(value, &ERROR_CLASSES)
+                ))
+            }
+        }
         "expected_response" => match value {
             "true" | "false" => Ok(()),
             _ => Err(format!(
@@ -284,6 +307,15 @@ fn check_tag(tag: &str, value: &str, names: &Names) -> Result<(), String> {
             suggest::hint(other, TAGS),
             TAGS.join(", ")
         )),
+    }
+}
+
+fn hint_or_expected(value: &str, list: &[&str]) -> String {
+    let hint = suggest::hint(value, list.iter().copied());
+    if hint.is_empty() {
+        format!("; expected one of {}", list.join(", "))
+    } else {
+        hint
     }
 }
 

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Long runs stay flat: drives the reference API on 127.0.0.1 at a high arrival rate for N minutes
+# and samples the load generator's resident memory (VmRSS, /proc) every 10 s; prints the table
+# and the least-squares slope in KB/min (over all samples, and after the first minute of warm-up).
+#
+#   bench/soak-memory.sh [MINUTES]          # default 10
+#   RATE=800 bench/soak-memory.sh 30        # iterations per second (default 500; 2 requests each)
+#   PROFILE=debug bench/soak-memory.sh 2    # use target/debug (no release build)
+#
+# Every request of the plan has a URL of its own (/api/v1/agents/<uuid>; 401 without a token): URL tags are
+# grouped by the request's name, so they must not grow the metrics.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINUTES="${1:-${MINUTES:-10}}"
+RATE="${RATE:-500}"
+PROFILE="${PROFILE:-release}"
+INTERVAL="${INTERVAL:-10}"
+
+if [ "$PROFILE" = release ]; then
+    cargo build --release --quiet
+else
+    cargo build --quiet
+fi
+BIN="target/$PROFILE/kaizen-loadtest"
+
+WORK="$(mktemp -d)"
+FIXTURE_PID=""
+RUN_PID=""
+cleanup() {
+    [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null || true
+    [ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null || true
+    [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BIN" serve-fixture --addr 127.0.0.1:0 2>"$WORK/fixture.log" &
+FIXTURE_PID=$!
+for _ in $(seq 50); do
+    grep -q "listening on" "$WORK/fixture.log" 2>/dev/null && break
+    sleep 0.1
+done
+BASE_URL="$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$WORK/fixture.log" | head -1)"
+[ -n "$BASE_URL" ] || { echo "serve-fixture did not start" >&2; cat "$WORK/fixture.log" >&2; exit 1; }
+
+cat >"$WORK/soak.yaml" <<YAML
+version: 1
+name: soak-memory
+environments:
+  local: { base_url: "$BASE_URL" }
+requests:
+  health: { get: /health, expect: { status: 200 } }
+  agent: { get: "/api/v1/agents/{{uuid}}", timeout: 5s, expect: { status: [200, 401, 404] } }
+thresholds:
+  http_req_duration: ["p(99)<1000"]
+scenarios:
+  soak:
+    executor: constant-arrival-rate
+    rate: $RATE
+    time_unit: 1s
+    duration: ${MINUTES}m
+    pre_allocated_vus: 50
+    max_vus: 400
+    graceful_stop: 5s
+    flow: [health, agent]
+YAML
+
+"$BIN" run soak --plan "$WORK/soak.yaml" --quiet --format json --out-dir "$WORK/out" >"$WORK/run.log" 2>&1 &
+RUN_PID=$!
+
+echo "kaizen-loadtest ($PROFILE) against $BASE_URL: $RATE iterations/s (2 requests each) for ${MINUTES}m"
+printf '%8s %10s\n' "t (s)" "RSS (KB)"
+START=$(date +%s)
+: >"$WORK/samples"
+while kill -0 "$RUN_PID" 2>/dev/null; do
+    RSS=$(awk '/^VmRSS:/ { print $2 }' "/proc/$RUN_PID/status" 2>/dev/null || true)
+    if [ -n "$RSS" ]; then
+        T=$(( $(date +%s) - START ))
+        printf '%8d %10d\n' "$T" "$RSS"
+        echo "$T $RSS" >>"$WORK/samples"
+    fi
+    sleep "$INTERVAL"
+done
+set +e
+wait "$RUN_PID"
+CODE=$?
+set -e
+RUN_PID=""
+
+slope() { # KB per minute, least squares over the samples with t >= $1
+    awk -v from="$1" '$1 >= from { n++; sx += $1; sy += $2; sxx += $1*$1; sxy += $1*$2 }
+        END { if (n < 2 || n*sxx == sx*sx) { print "n/a"; exit }
+              printf "%.1f", (n*sxy - sx*sy) / (n*sxx - sx*sx) * 60 }' "$WORK/samples"
+}
+echo
+echo "samples: $(wc -l <"$WORK/samples"), first $(head -1 "$WORK/samples" | cut -d' ' -f2) KB, last $(tail -1 "$WORK/samples" | cut -d' ' -f2) KB, max $(sort -k2 -n "$WORK/samples" | tail -1 | cut -d' ' -f2) KB"
+echo "slope: $(slope 0) KB/min over the whole run; $(slope 60) KB/min after the first minute"
+SUMMARY="$(ls "$WORK"/out/*_summary.json 2>/dev/null | head -1 || true)"
+if [ -n "$SUMMARY" ] && command -v python3 >/dev/null; then
+    python3 - "$SUMMARY" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+sc = s["scenarios"][0]
+print(f"requests: {sc['requests']} ({sc['rps']:.0f}/s), failed: {sc['requests_failed']}, "
+      f"dropped iterations: {sc['dropped_iterations']}, time-series points: {len(sc['timeseries']['points'])}, "
+      f"endpoints (tag sets by name): {len(sc['endpoints'])}")
+PY
+fi
+echo "run exit code: $CODE"
+[ "$CODE" = 0 ] || [ "$CODE" = 99 ] || { echo "run failed:" >&2; cat "$WORK/run.log" >&2; }

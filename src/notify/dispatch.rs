@@ -1,0 +1,454 @@
+//! Wiring: what `run` does before and after a run, and the `comment` command.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::actions::{self, Actions};
+use super::github::{GitHub, Setup};
+use super::gitlab::GitLab;
+use super::slack::{self, Slack};
+use super::{process_env, Delivered, Env, Links, Message, Notifier, NotifyError, Redactor, Secret};
+use crate::cli::{CommentArgs, CommentTarget, NotifyArgs, ReportFormat};
+use crate::metrics::summary::Summary;
+use crate::{exit, UsageError};
+
+/// The longest one notifier may take, retries included.
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The run's log group in GitHub Actions: `::endgroup::` when dropped.
+#[must_use = "the group closes when this is dropped"]
+#[derive(Debug)]
+pub struct RunLog {
+    open: bool,
+}
+
+impl Drop for RunLog {
+    fn drop(&mut self) {
+        if self.open {
+            println!("::endgroup::");
+        }
+    }
+}
+
+/// Before a run: in GitHub Actions, masks every secret the run holds (`plan_secrets`, and the
+/// tokens and webhook the notifiers will use) and opens a log group for the live progress.
+/// Elsewhere it does nothing.
+pub fn begin_run(args: &NotifyArgs, plan_secrets: &[String]) -> RunLog {
+    begin_with(&process_env, args, plan_secrets)
+}
+
+fn begin_with(env: Env<'_>, args: &NotifyArgs, plan_secrets: &[String]) -> RunLog {
+    if Actions::detect(env).is_none() {
+        return RunLog { open: false };
+    }
+    let held = held_secrets(env, args);
+    let all = plan_secrets
+        .iter()
+        .map(String::as_str)
+        .chain(held.iter().map(Secret::expose));
+    for line in actions::mask_lines(all) {
+        println!("{line}");
+    }
+    println!("::group::Load test run log");
+    RunLog { open: true }
+}
+
+/// The secrets a run's notifiers may use.
+fn held_secrets(env: Env<'_>, args: &NotifyArgs) -> Vec<Secret> {
+    let mut out = Vec::new();
+    if args.github_comment {
+        out.extend(env("GITHUB_TOKEN").map(Secret::new));
+    }
+    if args.gitlab_note {
+        out.extend(env("GITLAB_TOKEN").map(Secret::new));
+    }
+    out.extend(args.slack_webhook.clone().filter(|s| !s.is_empty()));
+    out
+}
+
+/// The Markdown report of a summary: the PR comment, the MR note and the job summary.
+pub fn render_markdown(s: &Summary) -> anyhow::Result<String> {
+    let bytes = crate::report::reporter(ReportFormat::Markdown).render(s)?;
+    Ok(String::from_utf8(bytes)?)
+}
+
+/// After the reports are written: the GitHub Actions outputs, job summary and annotations, then
+/// each notifier asked for. Prints what happened; a failure is a warning and never changes the
+/// exit code, which is why this returns nothing.
+pub fn after_run(summary: &Summary, args: &NotifyArgs, out_dir: &Path, exit_code: u8) {
+    after_run_with(&process_env, summary, args, out_dir, exit_code)
+}
+
+fn after_run_with(
+    env: Env<'_>,
+    summary: &Summary,
+    args: &NotifyArgs,
+    out_dir: &Path,
+    exit_code: u8,
+) {
+    let actions = Actions::detect(env);
+    let out = Out {
+        redactor: Redactor::new(&all_secrets(env, args)),
+        actions: actions.is_some(),
+    };
+    let markdown = match render_markdown(summary) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            out.warn(
+                "markdown",
+                &format!("cannot render the Markdown summary: {e:#}"),
+            );
+            None
+        }
+    };
+
+    if let Some(a) = &actions {
+        if let Err(e) = a.write_outputs(&actions::run_outputs(summary, out_dir, exit_code)) {
+            out.warn(
+                "github actions",
+                &format!("cannot write GITHUB_OUTPUT: {e}"),
+            );
+        }
+        if let Some(md) = &markdown {
+            match a.write_step_summary(md) {
+                Ok(true) => {
+                    out.note("github actions: the job summary was cut to fit its 1 MiB limit")
+                }
+                Ok(false) => {}
+                Err(e) => out.warn(
+                    "github actions",
+                    &format!("cannot write GITHUB_STEP_SUMMARY: {e}"),
+                ),
+            }
+        }
+        for line in actions::annotations(summary, &a.annotation_path(&summary.run.plan_file)) {
+            println!("{line}");
+        }
+    }
+
+    let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
+    let mut links = Links {
+        run: summary.run.ci_run_url.clone().or_else(|| ci_run_url(env)),
+        pull_request: None,
+    };
+    if args.github_comment {
+        match GitHub::from_env(env, args.pr) {
+            Ok(Setup::Ready(g)) => {
+                links.pull_request = Some(g.pull_request_url());
+                notifiers.push(Box::new(g));
+            }
+            Ok(Setup::Skip(why)) => out.note(&format!("github comment: {why}")),
+            Err(e) => out.warn("github comment", &format!("not posted: {e}")),
+        }
+    }
+    if args.gitlab_note {
+        match GitLab::from_env(env, args.pr) {
+            Ok(Setup::Ready(g)) => {
+                links.pull_request = links.pull_request.take().or_else(|| g.web_url.clone());
+                notifiers.push(Box::new(g));
+            }
+            Ok(Setup::Skip(why)) => out.note(&format!("gitlab note: {why}")),
+            Err(e) => out.warn("gitlab note", &format!("not posted: {e}")),
+        }
+    }
+    if links.pull_request.is_none() {
+        links.pull_request = pull_request_url(env, args.pr);
+    }
+    if let Some(hook) = args.slack_webhook.clone().filter(|s| !s.is_empty()) {
+        if slack::wanted(args.notify, summary) {
+            match Slack::new(hook) {
+                Ok(s) => notifiers.push(Box::new(s)),
+                Err(e) => out.warn("slack", &format!("not sent: {e}")),
+            }
+        } else {
+            out.note(&format!(
+                "slack: not sent (--notify {}: the run {})",
+                match args.notify {
+                    crate::cli::NotifyWhen::Never => "never",
+                    crate::cli::NotifyWhen::Always => "always",
+                    crate::cli::NotifyWhen::Failure => "failure",
+                },
+                if summary.verdict.passed {
+                    "passed"
+                } else {
+                    "failed"
+                }
+            ));
+        }
+    }
+    if notifiers.is_empty() {
+        return;
+    }
+    let Some(markdown) = markdown else {
+        out.warn(
+            "notify",
+            "nothing posted: the Markdown summary could not be rendered",
+        );
+        return;
+    };
+    let msg = Message {
+        summary,
+        markdown: &markdown,
+        links: &links,
+    };
+    for (name, result) in send_all(&notifiers, msg) {
+        match result {
+            Ok(d) => out.note(&delivered_text(name, &d)),
+            Err(e) => out.warn(
+                name,
+                &failure_text(name, &e, args.pr.or_else(|| pr_from_event(env))),
+            ),
+        }
+    }
+}
+
+/// `kaizen-loadtest comment --from SUMMARY.json`: posts the sticky comment or note from a saved
+/// summary. Exit 0 when posted (or when there is no pull request), 1 when posting failed, 2 when
+/// the summary or the configuration is unusable.
+pub fn comment(args: &CommentArgs) -> anyhow::Result<u8> {
+    comment_with(&process_env, args)
+}
+
+fn comment_with(env: Env<'_>, args: &CommentArgs) -> anyhow::Result<u8> {
+    let summary =
+        crate::report::read_summary(&args.from).map_err(|e| UsageError(format!("{e:#}")))?;
+    let markdown = render_markdown(&summary)?;
+    let target = args.to.unwrap_or_else(|| {
+        if env("GITLAB_CI").as_deref() == Some("true") {
+            CommentTarget::Gitlab
+        } else {
+            CommentTarget::Github
+        }
+    });
+    let notifier: Box<dyn Notifier> = match target {
+        CommentTarget::Github => {
+            match GitHub::from_env(env, args.pr).map_err(|e| UsageError(format!("comment: {e}")))? {
+                Setup::Ready(g) => Box::new(g),
+                Setup::Skip(why) => {
+                    eprintln!("github comment: {why}");
+                    return Ok(exit::OK);
+                }
+            }
+        }
+        CommentTarget::Gitlab => {
+            match GitLab::from_env(env, args.pr).map_err(|e| UsageError(format!("comment: {e}")))? {
+                Setup::Ready(g) => Box::new(g),
+                Setup::Skip(why) => {
+                    eprintln!("gitlab note: {why}");
+                    return Ok(exit::OK);
+                }
+            }
+        }
+    };
+    let redactor = Redactor::new(&notifier.secrets());
+    let links = Links {
+        run: summary.run.ci_run_url.clone(),
+        pull_request: None,
+    };
+    let msg = Message {
+        summary: &summary,
+        markdown: &markdown,
+        links: &links,
+    };
+    let name = notifier.name();
+    let (_, result) = send_all(std::slice::from_ref(&notifier), msg)
+        .pop()
+        .expect("one notifier");
+    match result {
+        Ok(d) => {
+            eprintln!("{}", redactor.redact(&delivered_text(name, &d)));
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            eprintln!(
+                "error: {}",
+                redactor.redact(&format!("{name}: {}", failure_text(name, &e, args.pr)))
+            );
+            Ok(exit::RUN_ERROR)
+        }
+    }
+}
+
+/// Sends to each notifier in turn on a small runtime of its own (the run's is gone by now).
+fn send_all<'a>(
+    notifiers: &'a [Box<dyn Notifier>],
+    msg: Message<'a>,
+) -> Vec<(&'static str, Result<Delivered, NotifyError>)> {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let msg = format!("cannot start the notifier runtime: {e}");
+            return notifiers
+                .iter()
+                .map(|n| (n.name(), Err(NotifyError::Transport(msg.clone()))))
+                .collect();
+        }
+    };
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for n in notifiers {
+            let r = match tokio::time::timeout(SEND_TIMEOUT, n.send(msg)).await {
+                Ok(r) => r,
+                Err(_) => Err(NotifyError::Transport(format!(
+                    "no answer within {}s",
+                    SEND_TIMEOUT.as_secs()
+                ))),
+            };
+            out.push((n.name(), r));
+        }
+        out
+    })
+}
+
+fn delivered_text(name: &str, d: &Delivered) -> String {
+    match d {
+        Delivered::Created(Some(url)) => format!("{name}: created {url}"),
+        Delivered::Created(None) => format!("{name}: created"),
+        Delivered::Updated(Some(url)) => format!("{name}: updated {url}"),
+        Delivered::Updated(None) => format!("{name}: updated"),
+        Delivered::Sent => format!("{name}: sent"),
+    }
+}
+
+/// One line saying what failed and, where it helps, what to do.
+fn failure_text(name: &str, e: &NotifyError, pr: Option<u64>) -> String {
+    match (name, e) {
+        ("github comment", NotifyError::Forbidden { status: 403, .. }) => format!(
+            "not posted: the token may not comment on pull request{} ({e}). A pull request from a \
+             fork gets a read-only GITHUB_TOKEN: post from a workflow_run job with \
+             `kaizen-loadtest comment --from SUMMARY.json` (docs/ci.md); otherwise grant \
+             `permissions: pull-requests: write`",
+            pr.map(|n| format!(" #{n}")).unwrap_or_default()
+        ),
+        ("gitlab note", NotifyError::Forbidden { status: 401 | 403, .. }) => format!(
+            "not posted: GITLAB_TOKEN was refused ({e}); it needs the api scope and at least the Reporter role"
+        ),
+        _ => format!("not posted: {e}"),
+    }
+}
+
+/// Prints notes and warnings, redacted; warnings become `::warning::` annotations in Actions.
+struct Out {
+    redactor: Redactor,
+    actions: bool,
+}
+
+impl Out {
+    fn note(&self, text: &str) {
+        eprintln!("{}", self.redactor.redact(text));
+    }
+
+    fn warn(&self, name: &str, text: &str) {
+        let text = self.redactor.redact(text);
+        if self.actions {
+            println!(
+                "::warning title={}::{}",
+                actions::escape_property(&format!("kaizen-loadtest {name}")),
+                actions::escape_data(&text)
+            );
+        } else {
+            eprintln!("warning: {name}: {text}");
+        }
+    }
+}
+
+/// Every secret that could turn up in a message: the notifiers' and the CI's own tokens.
+fn all_secrets(env: Env<'_>, args: &NotifyArgs) -> Vec<Secret> {
+    let mut out = held_secrets(env, args);
+    for name in [
+        "GITHUB_TOKEN",
+        "GITLAB_TOKEN",
+        "CI_JOB_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+    ] {
+        out.extend(env(name).map(Secret::new));
+    }
+    out
+}
+
+fn ci_run_url(env: Env<'_>) -> Option<String> {
+    if let (Some(server), Some(repo), Some(id)) = (
+        env("GITHUB_SERVER_URL"),
+        env("GITHUB_REPOSITORY"),
+        env("GITHUB_RUN_ID"),
+    ) {
+        return Some(format!("{server}/{repo}/actions/runs/{id}"));
+    }
+    env("CI_PIPELINE_URL")
+}
+
+fn pr_from_event(env: Env<'_>) -> Option<u64> {
+    let text = std::fs::read_to_string(env("GITHUB_EVENT_PATH")?).ok()?;
+    super::github::pr_number(&serde_json::from_str(&text).ok()?)
+}
+
+/// The pull (or merge) request's page, for Slack's button, when the CI says which one it is.
+fn pull_request_url(env: Env<'_>, pr: Option<u64>) -> Option<String> {
+    if let Some(repo) = env("GITHUB_REPOSITORY") {
+        let n = pr.or_else(|| pr_from_event(env))?;
+        let server = env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into());
+        return Some(format!("{}/{repo}/pull/{n}", server.trim_end_matches('/')));
+    }
+    let iid = pr
+        .map(|n| n.to_string())
+        .or_else(|| env("CI_MERGE_REQUEST_IID"))?;
+    let project = env("CI_MERGE_REQUEST_PROJECT_URL").or_else(|| env("CI_PROJECT_URL"))?;
+    Some(format!(
+        "{}/-/merge_requests/{iid}",
+        project.trim_end_matches('/')
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_request_links_for_github_and_gitlab() {
+        let gh = |k: &str| match k {
+            "GITHUB_REPOSITORY" => Some("k/s".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            pull_request_url(&gh, Some(4)).as_deref(),
+            Some("https://github.com/k/s/pull/4")
+        );
+        assert_eq!(pull_request_url(&gh, None), None);
+        let gl = |k: &str| match k {
+            "CI_MERGE_REQUEST_IID" => Some("9".to_string()),
+            "CI_MERGE_REQUEST_PROJECT_URL" => Some("https://gitlab.example.com/k/s".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            pull_request_url(&gl, None).as_deref(),
+            Some("https://gitlab.example.com/k/s/-/merge_requests/9")
+        );
+    }
+
+    #[test]
+    fn the_fork_warning_says_what_to_do() {
+        let e = NotifyError::Forbidden {
+            status: 403,
+            message: "Resource not accessible by integration".into(),
+        };
+        let t = failure_text("github comment", &e, Some(7));
+        assert!(
+            t.contains("pull request #7 (HTTP 403: Resource not accessible by integration)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("workflow_run") && t.contains("pull-requests: write"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn outside_actions_begin_run_prints_nothing() {
+        let args = NotifyArgs::default();
+        let log = begin_with(&|_: &str| None, &args, &["s3cret".into()]);
+        assert!(!log.open);
+    }
+}

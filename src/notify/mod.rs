@@ -1,0 +1,188 @@
+//! Notifiers: where a finished run is announced besides its report files (DESIGN.md, "CI
+//! integration").
+//!
+//! Everything here runs after the reports are written ([`after_run`]) and none of it can change
+//! the exit code: a notifier that fails prints one warning. Each [`Notifier`] gets the same
+//! [`Message`]: the summary, the Markdown rendered once from it (the PR comment and the MR note
+//! are that Markdown, never a second rendering), and links to the CI run and the pull request.
+//!
+//! - [`github`]: the sticky pull request comment (octocrab).
+//! - [`gitlab`]: the sticky merge request note (GitLab REST API, `PRIVATE-TOKEN`).
+//! - [`slack`]: an incoming-webhook message in Block Kit, by default only when the run failed.
+//! - [`baseline`]: `--baseline github-artifact:BRANCH`, the last successful run's summary from
+//!   the GitHub API (an input, not a notifier; it shares the GitHub client).
+//! - [`actions`]: inside GitHub Actions, the job summary, step outputs, `::error::` annotations
+//!   for failed thresholds, a log group around the run and `::add-mask::` for secrets.
+//!
+//! Tokens and webhook URLs are [`Secret`]s: they print as `***`, and every message that came
+//! from elsewhere (an API's error, an HTTP client's error) goes through a [`Redactor`] first.
+
+pub mod actions;
+pub mod baseline;
+mod dispatch;
+pub mod github;
+pub mod gitlab;
+mod secret;
+pub mod slack;
+#[cfg(test)]
+mod testdata;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use dispatch::{after_run, begin_run, comment, render_markdown, RunLog};
+pub use secret::{Redactor, Secret, MASK};
+
+use crate::metrics::summary::Summary;
+
+/// What every notifier is handed.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub summary: &'a Summary,
+    /// The Markdown report; its first line is the hidden marker a sticky comment is found by.
+    pub markdown: &'a str,
+    pub links: &'a Links,
+}
+
+/// Where a reader goes from a notification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    /// The CI run (a GitHub Actions run, a GitLab pipeline).
+    pub run: Option<String>,
+    /// The pull request or merge request.
+    pub pull_request: Option<String>,
+}
+
+/// What a notifier did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// A new comment or note (its URL when the API gave one).
+    Created(Option<String>),
+    /// The sticky comment or note, updated in place.
+    Updated(Option<String>),
+    /// A message sent (Slack).
+    Sent,
+}
+
+/// Why a notifier could not deliver. Messages are already redacted: the cause is kept as text
+/// rather than as a `#[source]` so that nothing unredacted can be printed from it later.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// Something it needs is not set or not valid (a token, the repository).
+    #[error("{0}")]
+    Config(String),
+    /// The token may not do this: a fork's read-only token, a missing scope or permission.
+    #[error("HTTP {status}: {message}")]
+    Forbidden { status: u16, message: String },
+    /// The service answered with another error.
+    #[error("HTTP {status}: {message}")]
+    Status { status: u16, message: String },
+    /// No usable answer: connection refused, timeout, TLS, a body that is not what the API
+    /// documents.
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// A boxed future, so that notifiers can sit in one list.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Delivered, NotifyError>> + Send + 'a>>;
+
+/// One destination for a finished run.
+pub trait Notifier: Send + Sync {
+    /// Short and lowercase, for log lines: `github comment`, `gitlab note`, `slack`.
+    fn name(&self) -> &'static str;
+
+    /// The secrets it holds, so that they are masked and redacted.
+    fn secrets(&self) -> Vec<Secret>;
+
+    fn send<'a>(&'a self, msg: Message<'a>) -> SendFuture<'a>;
+}
+
+/// Reads an environment variable; an empty value counts as unset (an Action input left empty
+/// arrives as an empty variable).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub(crate) fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The hidden marker of a Markdown report: its first line, when it is one.
+pub(crate) fn marker_of(markdown: &str) -> Option<&str> {
+    let first = markdown.lines().next()?.trim_end();
+    (first.starts_with("<!-- kaizen-loadtest:") && first.ends_with("-->")).then_some(first)
+}
+
+/// One HTTP client for the notifiers that speak plain REST (GitLab, Slack): rustls with ring,
+/// the system proxy settings honoured (unlike the load client: a runner may sit behind a proxy),
+/// bounded timeouts.
+pub(crate) fn http_client() -> Result<reqwest::Client, NotifyError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("kaizen-loadtest/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| NotifyError::Transport(transport_text(e)))
+}
+
+/// A reqwest error as text with its causes, without its URL (a Slack webhook URL is the secret
+/// itself).
+pub(crate) fn transport_text(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cur = std::error::Error::source(&e);
+    while let Some(err) = cur {
+        let part = err.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cur = err.source();
+    }
+    text
+}
+
+/// A threshold's value in its unit: `968.2 ms`, `1.50 s`, `0.001 ms`, `4.20%`, `1200`.
+pub(crate) fn fmt_value(v: f64, unit: &str) -> String {
+    match unit {
+        "ms" if v >= 1000.0 => format!("{:.2} s", v / 1000.0),
+        "ms" if v >= 1.0 || v == 0.0 => format!("{v:.1} ms"),
+        "ms" => format!("{v:.3} ms"),
+        "rate" => format!("{:.2}%", v * 100.0),
+        "count" => format!("{}", v.round() as i64),
+        _ if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
+        _ => format!("{v:.3}"),
+    }
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_is_the_first_line_when_it_is_ours() {
+        assert_eq!(
+            marker_of("<!-- kaizen-loadtest:kaizen-studio:staging -->\n## ✅ passed"),
+            Some("<!-- kaizen-loadtest:kaizen-studio:staging -->")
+        );
+        assert_eq!(marker_of("## passed\n<!-- kaizen-loadtest:a:b -->"), None);
+        assert_eq!(marker_of(""), None);
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("ééé", 3), "é");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,612 @@
+//! What the human-readable reports say, in words and rows, before any of them lays it out: the
+//! verdict line and its notes, and the comparison tables (against a baseline, first window
+//! against last). The console, Markdown, HTML and JUnit all take their wording from here, so a
+//! figure reads the same everywhere.
+
+use serde::Serialize;
+
+use super::format::{ms, num, observed, percent};
+use crate::compare::{Delta, RegressionResult};
+use crate::metrics::summary::{
+    ScenarioSummary, Summary, ThresholdResult, ThresholdStatus, WindowFigures,
+};
+
+/// How the run ended, for the first line of every human-readable report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Passed,
+    Failed,
+    /// Stopped by a signal with every threshold passing on what ran.
+    Interrupted,
+}
+
+/// The verdict in words: `Load test failed` and what failed, plus the notes a reader needs
+/// before trusting the figures (interrupted, aborted, no data, an overloaded generator).
+pub(crate) struct Headline {
+    pub outcome: Outcome,
+    pub title: &'static str,
+    /// `2 thresholds failed: http_req_duration p(95)<500 (observed 812.4 ms), ...`
+    pub detail: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Headline {
+    pub fn icon(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Passed => "✅",
+            Outcome::Failed => "❌",
+            Outcome::Interrupted => "⚠️",
+        }
+    }
+
+    /// The same as a text symbol every font has (the HTML page and the console).
+    pub fn symbol(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Passed => "✓",
+            Outcome::Failed => "✗",
+            Outcome::Interrupted => "⚠",
+        }
+    }
+
+    /// `Load test failed — 2 thresholds failed: ...`
+    pub fn text(&self) -> String {
+        match &self.detail {
+            Some(d) => format!("{} — {d}", self.title),
+            None => self.title.to_string(),
+        }
+    }
+}
+
+/// How many failures (and no-data thresholds) a line names before it says "and N more".
+const NAMED: usize = 5;
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn name_some(mut names: Vec<String>) -> String {
+    let more = names.len().saturating_sub(NAMED);
+    names.truncate(NAMED);
+    let mut text = names.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+/// Every threshold result with the scenario it belongs to.
+fn thresholds(s: &Summary) -> impl Iterator<Item = (&ScenarioSummary, &ThresholdResult)> {
+    s.scenarios
+        .iter()
+        .flat_map(|sc| sc.thresholds.iter().map(move |t| (sc, t)))
+}
+
+/// Broken drift limits, with their scenario.
+fn drift_rules(s: &Summary) -> impl Iterator<Item = (&ScenarioSummary, &RegressionResult)> {
+    s.scenarios
+        .iter()
+        .flat_map(|sc| sc.drift.iter().flat_map(|d| &d.rules).map(move |r| (sc, r)))
+}
+
+/// A value of `metric` the way the scenario's own figures read: ms for trends, a percentage for
+/// rates, a plain number otherwise.
+pub(crate) fn metric_value(sc: Option<&ScenarioSummary>, metric: &str, v: Option<f64>) -> String {
+    let Some(v) = v else {
+        return "—".into();
+    };
+    let base = metric.split('{').next().unwrap_or(metric);
+    let kind = sc
+        .and_then(|sc| sc.metrics.get(base))
+        .map(|m| m.kind.as_str())
+        .unwrap_or(match base {
+            "http_req_failed" | "checks" => "rate",
+            b if b.starts_with("http_req_") || b == "iteration_duration" => "trend",
+            _ => "",
+        });
+    match kind {
+        "trend" => ms(v),
+        "rate" => percent(v),
+        _ => num(v, 2),
+    }
+}
+
+pub(crate) fn headline(s: &Summary) -> Headline {
+    let several = s.scenarios.len() > 1;
+    let in_ = |sc: &ScenarioSummary| {
+        if several {
+            format!(" in {}", sc.name)
+        } else {
+            String::new()
+        }
+    };
+    let v = &s.verdict;
+    let outcome = if !v.passed || v.thresholds_failed + v.regressions_failed + v.drift_failed > 0 {
+        Outcome::Failed
+    } else if s.run.interrupted {
+        Outcome::Interrupted
+    } else {
+        Outcome::Passed
+    };
+    let title = match outcome {
+        Outcome::Passed => "Load test passed",
+        Outcome::Failed => "Load test failed",
+        Outcome::Interrupted => "Load test interrupted",
+    };
+
+    // Name each failure once, with the value it was judged on.
+    let mut named: Vec<String> = Vec::new();
+    let mut known: Vec<String> = Vec::new();
+    for (sc, t) in thresholds(s).filter(|(_, t)| t.status == ThresholdStatus::Fail) {
+        named.push(format!(
+            "{} {} (observed {}{})",
+            t.metric,
+            t.expression,
+            observed(t),
+            in_(sc)
+        ));
+        known.push(format!("{} {}", t.metric, t.expression));
+        known.push(format!("{}: {} {}", sc.name, t.metric, t.expression));
+    }
+    let regressions = s.baseline.iter().flat_map(|b| &b.regressions);
+    for r in regressions.filter(|r| r.status == ThresholdStatus::Fail) {
+        let sc = s.scenarios.iter().find(|sc| sc.name == r.scenario);
+        named.push(format!(
+            "{} {} against the baseline ({} → {}{})",
+            r.metric,
+            r.rule,
+            metric_value(sc, &r.metric, r.baseline),
+            metric_value(sc, &r.metric, r.current),
+            sc.map(in_).unwrap_or_default()
+        ));
+        known.push(format!(
+            "regression: {}: {} {}",
+            r.scenario, r.metric, r.rule
+        ));
+    }
+    for (sc, r) in drift_rules(s).filter(|(_, r)| r.status == ThresholdStatus::Fail) {
+        named.push(format!(
+            "{} {} over the run ({} → {}{})",
+            r.metric,
+            r.rule,
+            metric_value(Some(sc), &r.metric, r.baseline),
+            metric_value(Some(sc), &r.metric, r.current),
+            in_(sc)
+        ));
+        known.push(format!("drift: {}: {} {}", r.scenario, r.metric, r.rule));
+    }
+    // A verdict from elsewhere (an older `merge`) may list failures no scenario carries.
+    let unknown: Vec<&String> = v.failed.iter().filter(|f| !known.contains(f)).collect();
+    named.extend(unknown.iter().map(|f| f.to_string()));
+
+    let detail = (outcome == Outcome::Failed && !named.is_empty()).then(|| {
+        let mut kinds = Vec::new();
+        if v.thresholds_failed > 0 {
+            kinds.push(plural(v.thresholds_failed, "threshold", "thresholds"));
+        }
+        if v.regressions_failed > 0 {
+            kinds.push(plural(
+                v.regressions_failed,
+                "regression limit",
+                "regression limits",
+            ));
+        }
+        if v.drift_failed > 0 {
+            kinds.push(plural(v.drift_failed, "drift limit", "drift limits"));
+        }
+        if kinds.is_empty() {
+            kinds.push(plural(named.len(), "condition", "conditions"));
+        }
+        format!("{} failed: {}", kinds.join(" and "), name_some(named))
+    });
+
+    let mut notes = Vec::new();
+    for sc in &s.scenarios {
+        let ran = format!(
+            "after {} of {} planned",
+            super::format::duration_s(sc.duration_s),
+            super::format::duration_s(sc.planned_duration_s)
+        );
+        match sc.status.as_str() {
+            "aborted" => notes.push(match &s.run.aborted_by {
+                Some(t) => format!(
+                    "Scenario {} was stopped {ran}: {t} failed and has abort_on_fail.",
+                    sc.name
+                ),
+                None => format!(
+                    "Scenario {} was stopped {ran} by an abort_on_fail threshold.",
+                    sc.name
+                ),
+            }),
+            "interrupted" => notes.push(format!(
+                "Scenario {} was interrupted {ran}; the figures cover only what ran.",
+                sc.name
+            )),
+            _ => {}
+        }
+    }
+    if s.run.interrupted && !s.scenarios.iter().any(|sc| sc.status == "interrupted") {
+        notes.push("The run was interrupted; the figures cover only what ran.".into());
+    }
+    if v.inconclusive || s.health.status == "inconclusive" {
+        let why = if s.health.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", s.health.reasons.join("; "))
+        };
+        notes.push(format!(
+            "Inconclusive: the load generator did not keep up, so the figures may blame the \
+             target for the generator's limits{why}."
+        ));
+    }
+    let no_data: Vec<String> = thresholds(s)
+        .filter(|(_, t)| t.status == ThresholdStatus::NoData)
+        .map(|(sc, t)| {
+            if several {
+                format!("{} {} ({})", t.metric, t.expression, sc.name)
+            } else {
+                format!("{} {}", t.metric, t.expression)
+            }
+        })
+        .collect();
+    if !no_data.is_empty() {
+        notes.push(format!(
+            "{} had no data and could not be judged: {}.",
+            plural(no_data.len(), "threshold", "thresholds"),
+            name_some(no_data)
+        ));
+    }
+    if let Some(note) = s.baseline.as_ref().and_then(|b| b.note.as_ref()) {
+        notes.push(format!("Baseline: {note}."));
+    }
+    Headline {
+        outcome,
+        title,
+        detail,
+        notes,
+    }
+}
+
+/// A table of figures side by side (baseline and current, or the first and last window), with
+/// the limits judged on them.
+#[derive(Debug, Serialize)]
+pub(crate) struct Comparison {
+    /// `vs baseline`, `Drift`.
+    pub title: String,
+    /// Where the other side comes from, or what the windows are.
+    pub subtitle: String,
+    /// Column names: `baseline`/`current`, `first 60s`/`last 60s`.
+    pub a_label: String,
+    pub b_label: String,
+    pub rows: Vec<ComparisonRow>,
+    /// One line under the table (drift: the trend lines).
+    pub note: String,
+    /// `regression limit`, `drift limit`.
+    pub rule_label: String,
+    pub rules: Vec<RuleRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ComparisonRow {
+    pub label: &'static str,
+    pub a: String,
+    pub b: String,
+    /// `+26.3%`, or `—` when there is nothing to compare.
+    pub change: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RuleRow {
+    /// `pass`, `fail`, `no_data`.
+    pub status: &'static str,
+    /// ✅ ❌ ⚪ (Markdown) and ✓ ✗ ○ (console, HTML).
+    pub icon: &'static str,
+    pub symbol: &'static str,
+    pub name: String,
+    pub a: String,
+    pub b: String,
+    pub limit: String,
+}
+
+/// `+26.3%`, `-4.0%`, or `—`.
+pub(crate) fn change(d: &Delta) -> String {
+    match d.change_pct {
+        Some(p) => format!("{p:+.1}%"),
+        None => "—".into(),
+    }
+}
+
+fn change_of(a: Option<f64>, b: Option<f64>) -> String {
+    change(&Delta::new(a, b))
+}
+
+pub(crate) fn icon(s: ThresholdStatus) -> &'static str {
+    match s {
+        ThresholdStatus::Pass => "✅",
+        ThresholdStatus::Fail => "❌",
+        ThresholdStatus::NoData => "⚪",
+    }
+}
+
+pub(crate) fn symbol(s: ThresholdStatus) -> &'static str {
+    match s {
+        ThresholdStatus::Pass => "✓",
+        ThresholdStatus::Fail => "✗",
+        ThresholdStatus::NoData => "○",
+    }
+}
+
+pub(crate) fn status_name(s: ThresholdStatus) -> &'static str {
+    match s {
+        ThresholdStatus::Pass => "pass",
+        ThresholdStatus::Fail => "fail",
+        ThresholdStatus::NoData => "no_data",
+    }
+}
+
+fn rule_rows(sc: &ScenarioSummary, rules: &[&RegressionResult]) -> Vec<RuleRow> {
+    rules
+        .iter()
+        .map(|r| RuleRow {
+            status: status_name(r.status),
+            icon: icon(r.status),
+            symbol: symbol(r.status),
+            name: format!("{} {}", r.metric, r.rule),
+            a: metric_value(Some(sc), &r.metric, r.baseline),
+            b: metric_value(Some(sc), &r.metric, r.current),
+            limit: metric_value(Some(sc), &r.metric, r.limit),
+        })
+        .collect()
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), ms)
+}
+
+fn opt_pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), percent)
+}
+
+fn opt_rps(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |v| num(v, 1))
+}
+
+fn signed(v: Option<f64>, unit: &str, decimals: usize) -> String {
+    match v {
+        Some(v) => format!(
+            "{}{}{unit}",
+            if v >= 0.0 { "+" } else { "-" },
+            num(v.abs(), decimals)
+        ),
+        None => "—".into(),
+    }
+}
+
+/// The scenario's comparisons: against the baseline (when the run had one) and its drift
+/// (when the plan asked for it).
+pub(crate) fn comparisons(s: &Summary, sc: &ScenarioSummary) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    if let Some(b) = &s.baseline {
+        if let Some(c) = b.scenarios.iter().find(|c| c.name == sc.name) {
+            let o = &c.overall;
+            let rules: Vec<&RegressionResult> = b
+                .regressions
+                .iter()
+                .filter(|r| r.scenario == sc.name)
+                .collect();
+            out.push(Comparison {
+                title: "vs baseline".into(),
+                subtitle: format!("{}, started {}", b.source, b.baseline_started_at),
+                a_label: "baseline".into(),
+                b_label: "current".into(),
+                rows: vec![
+                    ComparisonRow {
+                        label: "p50",
+                        a: opt_ms(o.p50.baseline),
+                        b: opt_ms(o.p50.current),
+                        change: change(&o.p50),
+                    },
+                    ComparisonRow {
+                        label: "p95",
+                        a: opt_ms(o.p95.baseline),
+                        b: opt_ms(o.p95.current),
+                        change: change(&o.p95),
+                    },
+                    ComparisonRow {
+                        label: "p99",
+                        a: opt_ms(o.p99.baseline),
+                        b: opt_ms(o.p99.current),
+                        change: change(&o.p99),
+                    },
+                    ComparisonRow {
+                        label: "error rate",
+                        a: opt_pct(o.error_rate.baseline),
+                        b: opt_pct(o.error_rate.current),
+                        change: change(&o.error_rate),
+                    },
+                    ComparisonRow {
+                        label: "req/s",
+                        a: opt_rps(o.rps.baseline),
+                        b: opt_rps(o.rps.current),
+                        change: change(&o.rps),
+                    },
+                ],
+                note: String::new(),
+                rule_label: "regression limit".into(),
+                rules: rule_rows(sc, &rules),
+            });
+        }
+    }
+    if let Some(d) = &sc.drift {
+        let (f, l): (&WindowFigures, &WindowFigures) = (&d.first, &d.last);
+        let rules: Vec<&RegressionResult> = d.rules.iter().collect();
+        let window = super::format::duration_s(d.window_s);
+        out.push(Comparison {
+            title: "Drift".into(),
+            subtitle: format!("the first {window} against the last {window}"),
+            a_label: format!("first {window}"),
+            b_label: format!("last {window}"),
+            rows: vec![
+                ComparisonRow {
+                    label: "p50",
+                    a: opt_ms(f.p50),
+                    b: opt_ms(l.p50),
+                    change: change_of(f.p50, l.p50),
+                },
+                ComparisonRow {
+                    label: "p95",
+                    a: opt_ms(f.p95),
+                    b: opt_ms(l.p95),
+                    change: change_of(f.p95, l.p95),
+                },
+                ComparisonRow {
+                    label: "p99",
+                    a: opt_ms(f.p99),
+                    b: opt_ms(l.p99),
+                    change: change_of(f.p99, l.p99),
+                },
+                ComparisonRow {
+                    label: "error rate",
+                    a: opt_pct(f.error_rate),
+                    b: opt_pct(l.error_rate),
+                    change: change_of(f.error_rate, l.error_rate),
+                },
+                ComparisonRow {
+                    label: "req/s",
+                    a: num(f.rps, 1),
+                    b: num(l.rps, 1),
+                    change: change_of(Some(f.rps), Some(l.rps)),
+                },
+            ],
+            note: format!(
+                "Trend over the run: p95 {}, error rate {}, throughput {}.",
+                signed(d.slopes.p95_ms_per_h, " ms/h", 1),
+                signed(d.slopes.error_rate_per_h.map(|v| v * 100.0), " %/h", 2),
+                signed(d.slopes.rps_per_h, " req/s per h", 1),
+            ),
+            rule_label: "drift limit".into(),
+            rules: rule_rows(sc, &rules),
+        });
+    }
+    out
+}
+
+/// The scenario's capacity as a sentence: `Capacity ≈ 64 VUs / 130 req/s; ...`, or empty.
+pub(crate) fn capacity(sc: &ScenarioSummary) -> String {
+    let Some(c) = &sc.capacity else {
+        return String::new();
+    };
+    let mut chars = c.text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// One endpoint against the baseline.
+#[derive(Debug, Serialize)]
+pub(crate) struct EndpointDeltaRow {
+    pub name: String,
+    pub p95: String,
+    pub p99: String,
+    pub error_rate: String,
+    pub rps: String,
+}
+
+fn arrow(d: &Delta, f: fn(Option<f64>) -> String) -> String {
+    format!("{} → {} ({})", f(d.baseline), f(d.current), change(d))
+}
+
+pub(crate) fn endpoint_deltas(s: &Summary, sc: &ScenarioSummary) -> Vec<EndpointDeltaRow> {
+    let Some(c) = s
+        .baseline
+        .iter()
+        .flat_map(|b| &b.scenarios)
+        .find(|c| c.name == sc.name)
+    else {
+        return Vec::new();
+    };
+    c.endpoints
+        .iter()
+        .map(|e| EndpointDeltaRow {
+            name: e.name.clone(),
+            p95: arrow(&e.p95, opt_ms),
+            p99: arrow(&e.p99, opt_ms),
+            error_rate: arrow(&e.error_rate, opt_pct),
+            rps: arrow(&e.rps, opt_rps),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testdata;
+
+    #[test]
+    fn headline_names_every_kind_of_failure_with_its_values() {
+        let h = headline(&testdata::load("regressed"));
+        assert_eq!(h.outcome, Outcome::Failed);
+        let text = h.text();
+        assert!(
+            text.starts_with("Load test failed — 1 regression limit and 1 drift limit failed: http_req_duration p(95) +10% against the baseline ("),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_req_duration p(95) +25% over the run ("),
+            "{text}"
+        );
+        assert!(
+            h.notes.iter().any(|n| n
+                .starts_with("Inconclusive: the load generator did not keep up")
+                && n.contains("94%")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn failures_of_several_scenarios_are_not_named_twice() {
+        let s = testdata::load("failed");
+        assert!(
+            s.verdict.failed[0].starts_with("auth: "),
+            "{:?}",
+            s.verdict.failed
+        );
+        let text = headline(&s).text();
+        assert_eq!(
+            text.matches("http_req_duration p(95)<500").count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_long_list_of_failures_is_cut() {
+        let names: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+        assert_eq!(name_some(names), "m0, m1, m2, m3, m4 and 3 more");
+    }
+
+    #[test]
+    fn comparisons_for_baseline_and_drift() {
+        let s = testdata::load("regressed");
+        let c = comparisons(&s, &s.scenarios[0]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].title, "vs baseline");
+        assert_eq!(c[0].rules.len(), 3);
+        assert_eq!(c[0].rules[0].status, "fail");
+        assert!(c[0].rows[1].change.starts_with('+'), "{:?}", c[0].rows[1]);
+        assert_eq!(c[1].a_label, "first 1m 0s");
+        assert_eq!(c[1].rules[0].status, "fail");
+        assert!(
+            c[1].note.starts_with("Trend over the run: p95 +"),
+            "{}",
+            c[1].note
+        );
+        assert!(comparisons(
+            &testdata::load("passed"),
+            &testdata::load("passed").scenarios[0]
+        )
+        .is_empty());
+        assert_eq!(endpoint_deltas(&s, &s.scenarios[0]).len(), 5);
+    }
+}
