@@ -508,7 +508,9 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
         // without a byte-by-byte comparison.
         let first = name.first().map_or(0, |b| b | 0x20);
         if !matches!(first, b'c' | b't' | b'l' | b's') {
-            keep_header(&mut resp.headers, h);
+            if resp.headers.is_some() {
+                keep_header(&mut resp.headers, h);
+            }
             continue;
         }
         match name.len() {
@@ -555,7 +557,9 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
             }
             _ => {}
         }
-        keep_header(&mut resp.headers, h);
+        if resp.headers.is_some() {
+            keep_header(&mut resp.headers, h);
+        }
     }
     let framing =
         if req.head_request || (100..200).contains(&status) || status == 204 || status == 304 {
@@ -754,7 +758,13 @@ async fn round_trip(
     let mut resp = Response::default();
     // The head (skipping 1xx interim responses).
     let head = loop {
-        match parse_head(&conn.buf[conn.start..conn.end], req, &mut resp)? {
+        // Nothing read yet (a new response): read before parsing.
+        let parsed = if conn.start == conn.end {
+            None
+        } else {
+            parse_head(&conn.buf[conn.start..conn.end], req, &mut resp)?
+        };
+        match parsed {
             Some(h) if (100..200).contains(&h.status) && h.status != 101 => {
                 conn.start += h.len;
                 resp = Response::default();
