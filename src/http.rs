@@ -8,6 +8,7 @@
 //! decompressed (gzip) transparently.
 
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::metrics::recorder::ErrorClass;
@@ -29,22 +30,53 @@ pub struct ClientOptions {
 }
 
 pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
-    // The process-wide provider; a second install in the same process is a harmless no-op.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(10))
         .pool_max_idle_per_host(opts.max_idle_per_host.max(1))
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .no_proxy()
-        .danger_accept_invalid_certs(opts.insecure_skip_tls_verify)
-        .user_agent(USER_AGENT);
-    if let Some(pem) = &opts.ca_pem {
-        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
+        .user_agent(USER_AGENT)
+        .use_preconfigured_tls(tls_config(opts)?)
+        .connector_layer(crate::conntrace::TraceConnects);
     Ok(builder.build()?)
+}
+
+/// The TLS configuration of the `reqwest` client: the web PKI roots and the plan's `ca_file`
+/// (or no verification at all with `insecure_skip_verify`), HTTP/2 offered before HTTP/1.1, and
+/// the session store that timestamps each handshake's start (`crate::conntrace`).
+fn tls_config(opts: &ClientOptions) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut config = if opts.insecure_skip_tls_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(crate::conntrace::AcceptAnyCertificate(
+                provider,
+            )))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = &opts.ca_pem {
+            let mut n = 0;
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| anyhow::anyhow!("tls.ca_file: not a PEM file: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| anyhow::anyhow!("tls.ca_file: {e}"))?;
+                n += 1;
+            }
+            anyhow::ensure!(n > 0, "tls.ca_file: no certificate in the file");
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.resumption =
+        rustls::client::Resumption::store(Arc::new(crate::conntrace::TracedSessions::new()));
+    Ok(config)
 }
 
 /// The `reqwest` client of a run, built when first needed: a run whose requests all go to

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod cli;
+pub mod conntrace;
 pub mod exec;
 pub mod exit;
 pub mod fixture;

@@ -818,18 +818,26 @@ impl Vu {
             push(Trend::Waiting, us(f.saturating_duration_since(w)) + lag_us);
             push(Trend::Receiving, us(o.end.saturating_duration_since(f)));
         }
+        let span = |s: Option<(Instant, Instant)>| {
+            s.map_or(0, |(a, b)| us(b.saturating_duration_since(a)))
+        };
         if o.socket_timed {
             if let Some(g) = o.got_conn {
                 push(Trend::Blocked, us(g.saturating_duration_since(start)));
-                push(
-                    Trend::Connecting,
-                    o.connect
-                        .map_or(0, |(a, b)| us(b.saturating_duration_since(a))),
-                );
+                push(Trend::Connecting, span(o.connect));
                 push(Trend::TlsHandshaking, 0);
                 if let Some(w) = o.wrote {
                     push(Trend::Sending, us(w.saturating_duration_since(g)));
                 }
+            }
+        } else if o.error == ErrorClass::None || o.got_conn.is_some() {
+            // reqwest: connecting and TLS are measured where a connection is made, 0 on a
+            // reused one (none was made); blocked only with a new connection (when a pooled one
+            // was handed over is not seen), sending never (hyper writes the request).
+            push(Trend::Connecting, span(o.connect));
+            push(Trend::TlsHandshaking, span(o.tls));
+            if let Some(g) = o.got_conn {
+                push(Trend::Blocked, us(g.saturating_duration_since(start)));
             }
         }
         self.last_end = Some(o.end);
@@ -964,6 +972,8 @@ struct Outcome {
     socket_timed: bool,
     got_conn: Option<Instant>,
     connect: Option<(Instant, Instant)>,
+    /// The TLS handshake of a new connection (reqwest: `https://`).
+    tls: Option<(Instant, Instant)>,
     wrote: Option<Instant>,
     first_byte: Option<Instant>,
     end: Instant,
@@ -980,6 +990,7 @@ impl Outcome {
             socket_timed: false,
             got_conn: None,
             connect: None,
+            tls: None,
             wrote: None,
             first_byte: None,
             end: start,
@@ -1021,6 +1032,7 @@ async fn send_h1(
         socket_timed: true,
         got_conn: t.got_conn,
         connect: t.connect,
+        tls: None,
         wrote: t.wrote,
         first_byte: t.first_byte,
         end: Instant::now(),
@@ -1087,6 +1099,24 @@ struct ReqwestOut<'a> {
 }
 
 async fn send_reqwest(
+    client: &reqwest::Client,
+    r: ReqwestOut<'_>,
+    start: Instant,
+    body: &mut Vec<u8>,
+) -> Outcome {
+    let (mut o, stamps) =
+        crate::conntrace::traced(send_reqwest_untraced(client, r, start, body)).await;
+    // A new connection made for this request: its connect (DNS, TCP), its TLS handshake and
+    // when it was in hand. A reused one leaves no stamp (crate::conntrace).
+    if let Some((connect, tls)) = stamps.new_connection() {
+        o.got_conn = Some(connect.1.max(tls.map_or(connect.1, |t| t.1)));
+        o.connect = Some(connect);
+        o.tls = tls;
+    }
+    o
+}
+
+async fn send_reqwest_untraced(
     client: &reqwest::Client,
     r: ReqwestOut<'_>,
     start: Instant,

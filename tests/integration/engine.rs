@@ -361,3 +361,148 @@ fn plain_http_requests_are_timed_at_the_socket() {
     assert!(h(Trend::Duration).max() < 1_000_000);
     server.stop();
 }
+
+/// A TLS server on 127.0.0.1:0 answering 200 `ok` to everything, over HTTP/2 when `h2` (offered
+/// by ALPN, as a real server does) else HTTP/1.1; it counts the connections it accepted and
+/// those that spoke HTTP/2.
+struct TlsServer {
+    url: String,
+    accepted: Arc<std::sync::atomic::AtomicU64>,
+    h2_connections: Arc<std::sync::atomic::AtomicU64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsServer {
+    fn start(h2: bool) -> TlsServer {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use std::sync::atomic::Ordering;
+        let (mut config, _pem) = crate::faults::tls_config(crate::faults::Cert::SelfSigned);
+        config.alpn_protocols = if h2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let h2_connections = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (a, h) = (accepted.clone(), h2_connections.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let accept = async {
+                    loop {
+                        let Ok((sock, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        a.fetch_add(1, Ordering::SeqCst);
+                        let (acceptor, h) = (acceptor.clone(), h.clone());
+                        tokio::spawn(async move {
+                            let Ok(tls) = acceptor.accept(sock).await else {
+                                return;
+                            };
+                            let spoke_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                            let svc = hyper::service::service_fn(|_req| async {
+                                Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                    http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                                ))
+                            });
+                            let io = TokioIo::new(tls);
+                            if spoke_h2 {
+                                h.fetch_add(1, Ordering::SeqCst);
+                                let _ =
+                                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                                        .serve_connection(io, svc)
+                                        .await;
+                            } else {
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(io, svc)
+                                    .await;
+                            }
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = accept => {}
+                    _ = stop_rx => {}
+                }
+            });
+        });
+        TlsServer {
+            url: format!("https://127.0.0.1:{port}"),
+            accepted,
+            h2_connections,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn https_connections_are_timed_where_they_are_made() {
+    use kaizen_loadtest::metrics::recorder::Trend;
+    use std::sync::atomic::Ordering;
+    let _load = crate::load_lock();
+    for h2 in [false, true] {
+        let server = TlsServer::start(h2);
+        let mut plan = plan_with(
+            Executor::PerVuIterations {
+                vus: 1,
+                iterations: 5,
+                max_duration: Duration::from_secs(30),
+            },
+            vec![get("health", "/health")],
+        );
+        plan.tls.insecure_skip_verify = true;
+        let (_, ds) = run_plan(plan, server.url.clone());
+        let s = &ds.series[0];
+        assert_eq!((s.count, s.status, ds.series.len()), (5, 200, 1), "h2 {h2}");
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 1, "h2 {h2}");
+        assert_eq!(
+            server.h2_connections.load(Ordering::SeqCst),
+            u64::from(h2),
+            "HTTP/2 is used when the server offers it"
+        );
+        let h = |t: Trend| {
+            s.hists[t as usize]
+                .as_ref()
+                .unwrap_or_else(|| panic!("{t:?} not recorded (h2 {h2})"))
+        };
+        // One VU, one connection: the first request made it (connect and handshake measured),
+        // the other four reused it (0, as k6).
+        for t in [Trend::Connecting, Trend::TlsHandshaking] {
+            assert_eq!(h(t).len(), 5, "{t:?} h2 {h2}");
+            assert_eq!(h(t).count_between(0, 0), 4, "{t:?} h2 {h2}");
+        }
+        // A TLS handshake on loopback takes some hundreds of microseconds, never nothing.
+        assert!(h(Trend::TlsHandshaking).max() > 0);
+        // Blocked is known only where the connection was made, and covers connect + handshake.
+        assert_eq!(h(Trend::Blocked).len(), 1, "h2 {h2}");
+        assert!(
+            h(Trend::Blocked).max() + 1
+                >= h(Trend::Connecting).max() + h(Trend::TlsHandshaking).max()
+        );
+        // hyper writes the request: its sending time is not seen, so not recorded.
+        assert!(s.hists[Trend::Sending as usize].is_none());
+        drop(server);
+    }
+}

@@ -165,7 +165,7 @@ fn serve(fault: Fault, cert: Option<Cert>) -> FaultServer {
 }
 
 /// A rustls server config with a certificate for 127.0.0.1 and localhost.
-fn tls_config(cert: Cert) -> (rustls::ServerConfig, String) {
+pub fn tls_config(cert: Cert) -> (rustls::ServerConfig, String) {
     let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
     let mut params = rcgen::CertificateParams::new(names).unwrap();
     if cert == Cert::Expired {
