@@ -6,6 +6,7 @@
 #   bench/soak-memory.sh [MINUTES]          # default 10
 #   RATE=800 bench/soak-memory.sh 30        # iterations per second (default 500; 2 requests each)
 #   PROFILE=debug bench/soak-memory.sh 2    # use target/debug (no release build)
+#   VUS=100 bench/soak-memory.sh 30         # closed model: 100 VUs, each iteration then think $THINK (100ms)
 #
 # Every request of the plan has a URL of its own (/api/v1/agents/<uuid>; 401 without a token): URL tags are
 # grouped by the request's name, so they must not grow the metrics.
@@ -16,6 +17,8 @@ MINUTES="${1:-${MINUTES:-10}}"
 RATE="${RATE:-500}"
 PROFILE="${PROFILE:-release}"
 INTERVAL="${INTERVAL:-10}"
+VUS="${VUS:-}"
+THINK="${THINK:-100ms}"
 
 if [ "$PROFILE" = release ]; then
     cargo build --release --quiet
@@ -53,6 +56,21 @@ requests:
   agent: { get: "/api/v1/agents/{{uuid}}", timeout: 5s, expect: { status: [200, 401, 404] } }
 thresholds:
   http_req_duration: ["p(99)<1000"]
+YAML
+if [ -n "$VUS" ]; then
+    cat >>"$WORK/soak.yaml" <<YAML
+scenarios:
+  soak:
+    executor: constant-vus
+    vus: $VUS
+    duration: ${MINUTES}m
+    graceful_stop: 5s
+    flow: [health, agent]
+    think: $THINK
+YAML
+    LOAD="$VUS VUs (2 requests, then think $THINK)"
+else
+    cat >>"$WORK/soak.yaml" <<YAML
 scenarios:
   soak:
     executor: constant-arrival-rate
@@ -64,11 +82,13 @@ scenarios:
     graceful_stop: 5s
     flow: [health, agent]
 YAML
+    LOAD="$RATE iterations/s (2 requests each)"
+fi
 
 "$BIN" run soak --plan "$WORK/soak.yaml" --quiet --format json --out-dir "$WORK/out" >"$WORK/run.log" 2>&1 &
 RUN_PID=$!
 
-echo "kaizen-loadtest ($PROFILE) against $BASE_URL: $RATE iterations/s (2 requests each) for ${MINUTES}m"
+echo "kaizen-loadtest ($PROFILE) against $BASE_URL: $LOAD for ${MINUTES}m"
 printf '%8s %10s\n' "t (s)" "RSS (KB)"
 START=$(date +%s)
 : >"$WORK/samples"
@@ -95,6 +115,9 @@ slope() { # KB per minute, least squares over the samples with t >= $1
 echo
 echo "samples: $(wc -l <"$WORK/samples"), first $(head -1 "$WORK/samples" | cut -d' ' -f2) KB, last $(tail -1 "$WORK/samples" | cut -d' ' -f2) KB, max $(sort -k2 -n "$WORK/samples" | tail -1 | cut -d' ' -f2) KB"
 echo "slope: $(slope 0) KB/min over the whole run; $(slope 60) KB/min after the first minute"
+# RSS at 5 minutes against the last sample (the issue's soak target: within 10 %)
+awk '$1 >= 300 && !at5 { at5 = $2 } { last = $2 }
+     END { if (at5) printf "RSS at 5 min: %d KB, at the end: %d KB (%+.1f %%)\n", at5, last, (last - at5) * 100 / at5 }' "$WORK/samples"
 SUMMARY="$(ls "$WORK"/out/*_summary.json 2>/dev/null | head -1 || true)"
 if [ -n "$SUMMARY" ] && command -v python3 >/dev/null; then
     python3 - "$SUMMARY" <<'PY'
