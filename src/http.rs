@@ -37,15 +37,16 @@ pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
         .tcp_nodelay(true)
         .no_proxy()
         .user_agent(USER_AGENT)
-        .use_preconfigured_tls(tls_config(opts)?)
+        .use_preconfigured_tls(tls_config(opts, true)?)
         .connector_layer(crate::conntrace::TraceConnects);
     Ok(builder.build()?)
 }
 
-/// The TLS configuration of the `reqwest` client: the web PKI roots and the plan's `ca_file`
-/// (or no verification at all with `insecure_skip_verify`), HTTP/2 offered before HTTP/1.1, and
-/// the session store that timestamps each handshake's start (`crate::conntrace`).
-fn tls_config(opts: &ClientOptions) -> anyhow::Result<rustls::ClientConfig> {
+/// The TLS configuration of a run: the web PKI roots and the plan's `ca_file` (or no
+/// verification at all with `insecure_skip_verify`), HTTP/2 offered before HTTP/1.1. The
+/// `reqwest` client's (`traced`) has the session store that timestamps each handshake's start
+/// (`crate::conntrace`); the HTTP/1.1 client times its handshakes itself.
+pub fn tls_config(opts: &ClientOptions, traced: bool) -> anyhow::Result<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject as _;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -74,8 +75,10 @@ fn tls_config(opts: &ClientOptions) -> anyhow::Result<rustls::ClientConfig> {
         builder.with_root_certificates(roots).with_no_client_auth()
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config.resumption =
-        rustls::client::Resumption::store(Arc::new(crate::conntrace::TracedSessions::new()));
+    if traced {
+        config.resumption =
+            rustls::client::Resumption::store(Arc::new(crate::conntrace::TracedSessions::new()));
+    }
     Ok(config)
 }
 

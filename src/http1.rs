@@ -1,7 +1,10 @@
-//! A lean HTTP/1.1 client for plain `http://` targets, timed at the socket.
+//! A lean HTTP/1.1 client for `http://` and `https://` targets, timed at the socket.
 //!
-//! The engine sends `http://` requests through this module and everything else (TLS, HTTP/2,
-//! URLs with credentials, a redirect to `https://`) through the `reqwest` client of [`crate::http`].
+//! The engine sends `http://` and `https://` requests through this module, and through the
+//! `reqwest` client of [`crate::http`] what it leaves: URLs with credentials, and origins whose
+//! server chose HTTP/2 when the TLS handshake offered it (ALPN `h2, http/1.1`: that first
+//! connection is dropped, the origin remembered for the run, and this request and every later
+//! one to it go to `reqwest`, which speaks HTTP/2).
 //! Per request, `reqwest` parses the URL twice, clones the client and the headers, boxes its
 //! futures, and hands the request to a connection task through channels; on a 2-core runner that
 //! cost three times what the kernel spends on the exchange itself. Here a request is one write of
@@ -22,18 +25,18 @@
 //!   body, credentials and cookies dropped when the origin changes;
 //! - the request's timeout covering connect, send, headers and the whole body.
 //!
-//! Timestamps are taken at the socket: connect start and end, the request written, the first
-//! response byte, the last body byte. From them the engine records k6's `http_req_blocked`,
-//! `http_req_connecting`, `http_req_tls_handshaking` (always 0 here), `http_req_sending`,
-//! `http_req_waiting` and `http_req_receiving`, and `http_req_duration` as their sum (sending +
-//! waiting + receiving), as k6 does.
+//! Timestamps are taken at the socket: connect start and end, the TLS handshake's end, the
+//! request written, the first response byte, the last body byte. From them the engine records
+//! k6's `http_req_blocked`, `http_req_connecting`, `http_req_tls_handshaking`,
+//! `http_req_sending`, `http_req_waiting` and `http_req_receiving`, and `http_req_duration` as
+//! their sum (sending + waiting + receiving), as k6 does.
 
 use std::io::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead as _, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::http::MAX_BODY;
@@ -52,8 +55,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Where a request goes: an `http://` origin and the request target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// `host:port`, the pool key.
+    /// `scheme://host:port`, the pool key.
     pub origin: Box<str>,
+    /// `https://`: TLS over the connection.
+    pub tls: bool,
     /// The host to connect to (an IP literal is not looked up).
     pub host: Box<str>,
     pub ip: Option<IpAddr>,
@@ -65,10 +70,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// The target of an `http://` URL without credentials; `None` for anything this client
-    /// leaves to `reqwest`.
+    /// The target of an `http://` or `https://` URL without credentials; `None` for anything
+    /// this client leaves to `reqwest`.
     pub fn from_url(url: &reqwest::Url) -> Option<Target> {
-        if url.scheme() != "http" || !url.username().is_empty() || url.password().is_some() {
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
+        if !url.username().is_empty() || url.password().is_some() {
             return None;
         }
         let port = url.port_or_known_default()?;
@@ -89,7 +99,8 @@ impl Target {
             path.push('/');
         }
         Some(Target {
-            origin: format!("{host_str}:{port}").into(),
+            origin: format!("{}://{host_str}:{port}", url.scheme()).into(),
+            tls,
             host: host.into(),
             ip,
             port,
@@ -230,6 +241,11 @@ pub enum Error {
     Protocol(&'static str),
     BodyTooLarge,
     TooManyRedirects,
+    /// The TLS handshake failed (certificate refused, protocol mismatch, closed during it), or
+    /// the TLS configuration could not be built.
+    Tls(io::Error),
+    /// The server chose HTTP/2 (ALPN): the request is `reqwest`'s.
+    Http2,
 }
 
 impl Error {
@@ -241,6 +257,9 @@ impl Error {
             Error::Protocol(_) => ErrorClass::Protocol,
             Error::BodyTooLarge => ErrorClass::BodyTooLarge,
             Error::TooManyRedirects => ErrorClass::Redirect,
+            Error::Tls(_) => ErrorClass::Tls,
+            // Never reported: `send` hands such a request over.
+            Error::Http2 => ErrorClass::Protocol,
         }
     }
 }
@@ -262,6 +281,8 @@ pub struct Timings {
     pub got_conn: Option<Instant>,
     /// Connect started and finished (new connections only).
     pub connect: Option<(Instant, Instant)>,
+    /// The TLS handshake started and finished (new `https://` connections only).
+    pub tls: Option<(Instant, Instant)>,
     /// The whole request was written.
     pub wrote: Option<Instant>,
     /// The first byte of the (final) response arrived.
@@ -318,11 +339,71 @@ pub struct Request<'a> {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     /// Unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            // A server that closes without TLS's close_notify ends the stream as a FIN does
+            // on plain TCP (a body cut short is still caught by its framing), as browsers and
+            // hyper treat it.
+            Stream::Tls(s) => match std::pin::Pin::new(&mut **s).poll_read(cx, buf) {
+                std::task::Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    std::task::Poll::Ready(Ok(()))
+                }
+                other => other,
+            },
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => std::pin::Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => std::pin::Pin::new(&mut **s).poll_shutdown(cx),
+        }
+    }
 }
 
 struct Idle {
@@ -330,17 +411,60 @@ struct Idle {
     since: Instant,
 }
 
-/// The idle keep-alive connections, per origin, shared by every VU of a run.
+/// The idle keep-alive connections, per origin, shared by every VU of a run, and what TLS
+/// needs.
 pub struct Pool {
     idle: Mutex<Vec<(Box<str>, Vec<Idle>)>>,
     max_idle: usize,
+    /// Certificates to trust, or none to check (the plan's `tls`).
+    tls_options: crate::http::ClientOptions,
+    /// The TLS configuration, built on the first `https://` connection: a plain `http://` run
+    /// never loads the root certificates.
+    tls: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>>,
+    /// Origins whose server chose HTTP/2: their requests go to `reqwest`.
+    http2: std::sync::RwLock<Vec<Box<str>>>,
 }
 
 impl Pool {
     pub fn new(max_idle_per_origin: usize) -> Pool {
+        Pool::with_tls(max_idle_per_origin, crate::http::ClientOptions::default())
+    }
+
+    pub fn with_tls(max_idle_per_origin: usize, tls_options: crate::http::ClientOptions) -> Pool {
         Pool {
             idle: Mutex::new(Vec::new()),
             max_idle: max_idle_per_origin.max(1),
+            tls_options,
+            tls: std::sync::OnceLock::new(),
+            http2: std::sync::RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The TLS configuration (built on the first call).
+    pub fn tls_config(&self) -> Result<&std::sync::Arc<rustls::ClientConfig>, &str> {
+        self.tls
+            .get_or_init(|| {
+                crate::http::tls_config(&self.tls_options, false)
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Whether the server of `origin` chose HTTP/2 on an earlier connection.
+    pub fn speaks_http2(&self, origin: &str) -> bool {
+        self.http2
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|o| &**o == origin)
+    }
+
+    fn note_http2(&self, origin: &str) {
+        let mut h = self.http2.write().unwrap_or_else(|e| e.into_inner());
+        if !h.iter().any(|o| &**o == origin) {
+            h.push(origin.into());
         }
     }
 
@@ -382,10 +506,62 @@ impl Conn {
     /// reactor tracks readiness, so when nothing arrived this makes no system call.
     fn still_open(&mut self) -> bool {
         let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        match &mut self.stream {
+            Stream::Plain(s) => {
+                matches!(s.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+            // Through TLS: a read that would wait means nothing arrived but, maybe, TLS's own
+            // records (a session ticket), which the read consumes.
+            Stream::Tls(s) => {
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let mut buf = tokio::io::ReadBuf::new(&mut probe);
+                std::pin::Pin::new(&mut **s)
+                    .poll_read(&mut cx, &mut buf)
+                    .is_pending()
+            }
+        }
     }
 
-    async fn connect(t: &Target) -> Result<Conn, Error> {
+    /// A new connection to `t`: TCP, then TLS for `https://`, timed into `timings`.
+    async fn open(pool: &Pool, t: &Target, timings: &mut Timings) -> Result<Conn, Error> {
+        let t0 = Instant::now();
+        let tcp = Conn::connect(t).await?;
+        let t1 = Instant::now();
+        timings.connect = Some((t0, t1));
+        if !t.tls {
+            timings.got_conn = Some(t1);
+            return Ok(Conn::with(Stream::Plain(tcp)));
+        }
+        let config = pool
+            .tls_config()
+            .map_err(|e| Error::Tls(io::Error::other(e.to_string())))?
+            .clone();
+        let name = rustls::pki_types::ServerName::try_from(t.host.to_string())
+            .map_err(|_| Error::Tls(io::Error::other("not a valid TLS server name")))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(Error::Tls)?;
+        let t2 = Instant::now();
+        timings.tls = Some((t1, t2));
+        timings.got_conn = Some(t2);
+        if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+            pool.note_http2(&t.origin);
+            return Err(Error::Http2);
+        }
+        Ok(Conn::with(Stream::Tls(Box::new(tls))))
+    }
+
+    fn with(stream: Stream) -> Conn {
+        Conn {
+            stream,
+            buf: vec![0; READ_BUF],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    async fn connect(t: &Target) -> Result<TcpStream, Error> {
         let stream = match t.ip {
             Some(ip) => TcpStream::connect(SocketAddr::new(ip, t.port))
                 .await
@@ -414,12 +590,7 @@ impl Conn {
         };
         // As reqwest: Nagle off, a small request leaves at once.
         let _ = stream.set_nodelay(true);
-        Ok(Conn {
-            stream,
-            buf: vec![0; READ_BUF],
-            start: 0,
-            end: 0,
-        })
+        Ok(stream)
     }
 
     /// A larger buffer for a large body (given back at check-in).
@@ -709,14 +880,10 @@ pub async fn exchange(
         };
         let (mut conn, reused) = match pooled {
             Some(c) => (c, true),
-            None => {
-                let t0 = Instant::now();
-                let c = Conn::connect(req.target).await?;
-                let t1 = Instant::now();
-                progress.timings.connect = Some((t0, t1));
-                progress.timings.got_conn = Some(t1);
-                (c, false)
-            }
+            None => (
+                Conn::open(pool, req.target, &mut progress.timings).await?,
+                false,
+            ),
         };
         if reused {
             // Taking a pooled connection is a lock and a pop: no clock read for it.
@@ -754,6 +921,10 @@ async fn round_trip(
     body: &mut Vec<u8>,
 ) -> Result<(Response, bool), Error> {
     conn.stream.write_all(req.bytes).await.map_err(io_error)?;
+    if let Stream::Tls(s) = &mut conn.stream {
+        // rustls may still hold records the socket did not take.
+        s.flush().await.map_err(io_error)?;
+    }
     progress.timings.wrote = Some(Instant::now());
     let mut resp = Response::default();
     // The head (skipping 1xx interim responses).
@@ -974,7 +1145,8 @@ pub struct Outgoing<'a> {
 #[derive(Debug)]
 pub enum Sent {
     Response(Response),
-    /// A redirect to where this client does not go (`https://`): the rest is `reqwest`'s.
+    /// Where this client does not go: a redirect to a URL with credentials, or a server that
+    /// chose HTTP/2. The rest is `reqwest`'s.
     Handoff {
         url: reqwest::Url,
         method: String,
@@ -982,6 +1154,8 @@ pub enum Sent {
         cross_origin: bool,
         /// Redirects followed so far.
         hops: usize,
+        /// The server chose HTTP/2 for this hop (nothing was sent to it).
+        http2: bool,
     },
 }
 
@@ -1032,7 +1206,20 @@ pub async fn send(
             progress.timings.wrote = None;
             progress.timings.first_byte = None;
         }
-        let resp = exchange(pool, &req, progress, body).await?;
+        let resp = match exchange(pool, &req, progress, body).await {
+            Ok(r) => r,
+            Err(Error::Http2) => {
+                return Ok(Sent::Handoff {
+                    url: url.into_owned(),
+                    method: method.to_string(),
+                    with_body,
+                    cross_origin,
+                    hops: hop,
+                    http2: true,
+                })
+            }
+            Err(e) => return Err(e),
+        };
         if hop == 0 {
             first_hop = Some(progress.timings);
         }
@@ -1044,6 +1231,7 @@ pub async fn send(
             if let Some(first) = first_hop.filter(|_| hop > 0) {
                 progress.timings.got_conn = first.got_conn;
                 progress.timings.connect = first.connect;
+                progress.timings.tls = first.tls;
             }
             return Ok(Sent::Response(resp));
         };
@@ -1070,6 +1258,7 @@ pub async fn send(
                     with_body,
                     cross_origin,
                     hops: hop + 1,
+                    http2: false,
                 })
             }
         }
@@ -1088,19 +1277,34 @@ mod tests {
     #[test]
     fn targets_of_http_urls() {
         let t = target("http://127.0.0.1:18080/health?x=1#frag");
-        assert_eq!(&*t.origin, "127.0.0.1:18080");
+        assert_eq!(&*t.origin, "http://127.0.0.1:18080");
         assert_eq!(&*t.host_header, "127.0.0.1:18080");
         assert_eq!(&*t.path, "/health?x=1");
-        assert!(t.ip.is_some());
+        assert!(t.ip.is_some() && !t.tls);
         let t = target("http://api.example.com");
-        assert_eq!(&*t.origin, "api.example.com:80");
+        assert_eq!(&*t.origin, "http://api.example.com:80");
         assert_eq!(&*t.host_header, "api.example.com");
         assert_eq!(&*t.path, "/");
         assert!(t.ip.is_none());
         let t = target("http://[::1]:8080/a b");
         assert_eq!(&*t.host_header, "[::1]:8080");
         assert_eq!(&*t.path, "/a%20b");
-        for other in ["https://example.com/", "http://bob:pw@example.com/"] {
+        // https: TLS, port 443 by default, a pool of its own (another origin than http://).
+        let t = target("https://api.example.com/v1");
+        assert_eq!(&*t.origin, "https://api.example.com:443");
+        assert_eq!(
+            (&*t.host, &*t.host_header, t.port, t.tls),
+            ("api.example.com", "api.example.com", 443, true)
+        );
+        assert_ne!(
+            target("http://a.test:443/").origin,
+            target("https://a.test/").origin
+        );
+        for other in [
+            "ftp://example.com/",
+            "http://bob:pw@example.com/",
+            "https://bob@example.com/",
+        ] {
             assert!(Target::from_url(&reqwest::Url::parse(other).unwrap()).is_none());
         }
     }

@@ -192,11 +192,12 @@ pub fn run(
         .on_thread_stop(local::uninstall)
         .build()?;
 
-    let client = Arc::new(crate::http::LazyClient::new(crate::http::ClientOptions {
+    let client_options = crate::http::ClientOptions {
         insecure_skip_tls_verify: sel.insecure_skip_tls_verify || plan.tls.insecure_skip_verify,
         ca_pem: plan.tls.ca_pem.clone(),
         max_idle_per_host: MAX_IDLE_PER_HOST,
-    }));
+    };
+    let client = Arc::new(crate::http::LazyClient::new(client_options.clone()));
     let (checks, check_base) = check_table(&plan);
     let base_url = sel.base_url.trim_end_matches('/').to_string();
     let requests: Arc<Vec<RequestRt>> = Arc::new(
@@ -206,11 +207,17 @@ pub fn run(
             .map(|(i, r)| RequestRt::new(&plan, r, check_base[i], &base_url))
             .collect(),
     );
-    let pool = Arc::new(crate::http1::Pool::new(MAX_IDLE_PER_HOST));
-    // A request that may not be plain HTTP needs reqwest: built now, so that a client that
-    // cannot be built stops the run before it starts.
-    if requests.iter().any(|r| !r.plain_http()) {
+    let pool = Arc::new(crate::http1::Pool::with_tls(
+        MAX_IDLE_PER_HOST,
+        client_options,
+    ));
+    // A request that may not go through the HTTP/1.1 client needs reqwest, one to `https://`
+    // needs TLS: built now, so that what cannot be built stops the run before it starts.
+    if requests.iter().any(|r| !r.http1()) {
         client.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if requests.iter().any(|r| r.tls()) {
+        pool.tls_config().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let mut groups = vec![String::new()];
     let feed_cursors = Arc::new(

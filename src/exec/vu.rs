@@ -267,9 +267,15 @@ impl RequestRt {
 }
 
 impl RequestRt {
-    /// Known before the run to go to an `http://` URL through the HTTP/1.1 client.
-    pub fn plain_http(&self) -> bool {
+    /// Known before the run to go through the HTTP/1.1 client (an `http://` or `https://` URL
+    /// known before the run).
+    pub fn http1(&self) -> bool {
         self.fixed_target.is_some()
+    }
+
+    /// Known before the run to go to an `https://` URL.
+    pub fn tls(&self) -> bool {
+        self.fixed_target.as_ref().is_some_and(|t| t.tls)
     }
 }
 
@@ -628,7 +634,9 @@ impl Vu {
         // A header value with a line break or a control character is never sent: reqwest
         // refuses it before sending (a `protocol` error), whichever client would have sent it.
         let mut o = match (url, target) {
-            (Some(url), Some(target)) if headers_ok => {
+            (Some(url), Some(target))
+                if headers_ok && !(target.tls && sc.pool.speaks_http2(&target.origin)) =>
+            {
                 let build = |out: &mut Vec<u8>, hop: http1::Hop<'_>| -> bool {
                     let with_body = hop.with_body && spec.body.is_some();
                     let mut has = rt.has;
@@ -825,7 +833,7 @@ impl Vu {
             if let Some(g) = o.got_conn {
                 push(Trend::Blocked, us(g.saturating_duration_since(start)));
                 push(Trend::Connecting, span(o.connect));
-                push(Trend::TlsHandshaking, 0);
+                push(Trend::TlsHandshaking, span(o.tls));
                 if let Some(w) = o.wrote {
                     push(Trend::Sending, us(w.saturating_duration_since(g)));
                 }
@@ -1032,7 +1040,7 @@ async fn send_h1(
         socket_timed: true,
         got_conn: t.got_conn,
         connect: t.connect,
-        tls: None,
+        tls: t.tls,
         wrote: t.wrote,
         first_byte: t.first_byte,
         end: Instant::now(),
@@ -1048,6 +1056,7 @@ async fn send_h1(
             method,
             with_body,
             cross_origin,
+            http2,
             ..
         }) => {
             let left = timeout.saturating_sub(start.elapsed());
@@ -1071,6 +1080,12 @@ async fn send_h1(
                 resp_body,
             )
             .await;
+            if http2 && o.wrote.is_none() {
+                // The server chose HTTP/2 for the request itself (not a redirect): it is
+                // reqwest's, timed as reqwest's are; the connection this client made and dropped
+                // is in its blocked time.
+                return r;
+            }
             o.status = r.status;
             o.error = r.error;
             o.received += r.received;

@@ -290,7 +290,7 @@ async fn redirects_are_followed_as_reqwest_does() {
             "/temporary" => b"HTTP/1.1 307 Temporary Redirect\r\nlocation: /final\r\ncontent-length: 0\r\n\r\n".to_vec(),
             "/away" => format!("HTTP/1.1 302 Found\r\nlocation: {other2}/there\r\ncontent-length: 0\r\n\r\n").into_bytes(),
             "/loop" => b"HTTP/1.1 302 Found\r\nlocation: /loop\r\ncontent-length: 0\r\n\r\n".to_vec(),
-            "/secure" => b"HTTP/1.1 301 Moved Permanently\r\nlocation: https://127.0.0.1:9/x\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            "/secure" => b"HTTP/1.1 301 Moved Permanently\r\nlocation: http://user:pw@127.0.0.1:9/x\r\ncontent-length: 0\r\n\r\n".to_vec(),
             _ => ok("final"),
         }
     })
@@ -339,12 +339,18 @@ async fn redirects_are_followed_as_reqwest_does() {
     assert_eq!(class(&g), ErrorClass::Redirect);
     assert_eq!(seen.lock().unwrap().requests.len() - before, 11);
 
-    // To https: handed over to reqwest.
+    // To a URL with credentials: handed over to reqwest.
     let g = send(&pool, &base, "GET", "/secure", &[], None).await;
     match g.result {
-        Ok(Sent::Handoff { url, method, .. }) => {
-            assert_eq!(url.as_str(), "https://127.0.0.1:9/x");
-            assert_eq!(method, "GET");
+        Ok(Sent::Handoff {
+            url,
+            method,
+            http2,
+            hops,
+            ..
+        }) => {
+            assert_eq!(url.as_str(), "http://user:pw@127.0.0.1:9/x");
+            assert_eq!((method.as_str(), http2, hops), ("GET", false, 1));
         }
         other => panic!("expected a hand-over, got {other:?}"),
     }
