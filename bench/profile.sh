@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind (deterministic, unlike wall-clock figures on a
+# shared machine), for the two HTTP paths of the engine against the reference API on 127.0.0.1:
+#
+#   http1    http://127.0.0.1:PORT/health          the engine's own HTTP/1.1 client (src/http1.rs)
+#   reqwest  http://u:p@127.0.0.1:PORT/health      a URL with credentials goes through reqwest
+#
+# Each path runs twice (N and 2N iterations of one VU, one GET each) under
+# `valgrind --tool=callgrind`; the difference divided by N is the cost of one request, start-up
+# and reports excluded. Then the top functions (inclusive) of the 2N run, per request.
+#
+#   bench/profile.sh              # N = 5000
+#   N=20000 bench/profile.sh
+#
+# Needs valgrind (apt-get install -y valgrind). Builds a release binary with symbols in
+# target/profiling, or $PROFILE_TARGET_DIR (the shipped one is stripped); KAIZEN_BIN=path profiles
+# that binary instead (built with CARGO_PROFILE_RELEASE_STRIP=false). Every process it starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N="${N:-5000}"
+TOP="${TOP:-25}"
+command -v valgrind >/dev/null || { echo "missing: valgrind (apt-get install -y valgrind)" >&2; exit 1; }
+
+if [ -n "${KAIZEN_BIN:-}" ]; then
+    BIN="$KAIZEN_BIN"                 # a binary built elsewhere (another commit, say), unstripped
+else
+    PROFILE_TARGET_DIR="${PROFILE_TARGET_DIR:-target/profiling}"
+    CARGO_TARGET_DIR="$PROFILE_TARGET_DIR" CARGO_PROFILE_RELEASE_STRIP=false \
+        CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --quiet
+    BIN="$PROFILE_TARGET_DIR/release/kaizen-loadtest"
+fi
+
+WORK="$(mktemp -d)"
+FIXTURE_PID=""
+cleanup() {
+    [ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null || true
+    [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BIN" serve-fixture --addr 127.0.0.1:0 2>"$WORK/fixture.log" &
+FIXTURE_PID=$!
+for _ in $(seq 50); do
+    grep -q "listening on" "$WORK/fixture.log" 2>/dev/null && break
+    sleep 0.1
+done
+BASE_URL="$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$WORK/fixture.log" | head -1)"
+[ -n "$BASE_URL" ] || { echo "serve-fixture did not start" >&2; exit 1; }
+HOSTPORT="${BASE_URL#http://}"
+
+plan() { # name url iterations
+    cat >"$WORK/$1-$3.yaml" <<YAML
+version: 1
+name: profile
+environments:
+  local: { base_url: "$BASE_URL" }
+requests:
+  get: { get: "$2" }
+scenarios:
+  once:
+    executor: per-vu-iterations
+    vus: 1
+    iterations: $3
+    max_duration: 10m
+    flow: [get]
+YAML
+}
+
+ir() { # callgrind.out -> total instructions
+    callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
+}
+
+printf '%-8s %14s %14s %14s\n' path "Ir ($N)" "Ir ($((2 * N)))" "Ir/request"
+for path in http1 reqwest; do
+    case $path in
+        http1) url="http://$HOSTPORT/health" ;;
+        reqwest) url="http://u:p@$HOSTPORT/health" ;;
+    esac
+    for n in "$N" "$((2 * N))"; do
+        plan "$path" "$url" "$n"
+        valgrind --tool=callgrind --callgrind-out-file="$WORK/$path-$n.out" \
+            "$BIN" run --plan "$WORK/$path-$n.yaml" --quiet --format json \
+            --out-dir "$WORK/out-$path-$n" >/dev/null 2>"$WORK/$path-$n.err" || true
+    done
+    a=$(ir "$WORK/$path-$N.out")
+    b=$(ir "$WORK/$path-$((2 * N)).out")
+    printf '%-8s %14s %14s %14s\n' "$path" "$a" "$b" "$(( (b - a) / N ))"
+done
+
+# Per function: self instructions of the 2N run minus the N run, divided by N.
+for path in http1 reqwest; do
+    echo
+    echo "== $path: top $TOP functions by self instructions per request (2N run minus N run, / N)"
+    python3 - "$WORK/$path-$N.out" "$WORK/$path-$((2 * N)).out" "$N" "$TOP" <<'PY'
+import collections, re, subprocess, sys
+
+def self_cost(path):
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", "--tree=none", "--auto=no", path],
+                         capture_output=True, text=True, check=True).stdout
+    cost, started = collections.Counter(), False
+    for line in out.splitlines():
+        if "file:function" in line:
+            started = True
+            continue
+        m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(.*)$", line) if started else None
+        if m:
+            fn = re.sub(r"\s*\[[^\]]*\]$", "", m.group(2))
+            cost[fn.split(":", 1)[1] if ":" in fn else fn] += int(m.group(1).replace(",", ""))
+    return cost
+
+a, b = self_cost(sys.argv[1]), self_cost(sys.argv[2])
+n, top = int(sys.argv[3]), int(sys.argv[4])
+per = {k: (b[k] - a.get(k, 0)) / n for k in b}
+total = sum(per.values())
+for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:top]:
+    print(f"{v:8.0f} {100 * v / total:5.1f}%  {k[:100]}")
+print(f"{total:8.0f} 100.0%  (all functions)")
+PY
+done
