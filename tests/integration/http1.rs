@@ -1,4 +1,5 @@
-//! The HTTP/1.1 client of `http://` targets against scripted raw TCP servers on 127.0.0.1:0:
+//! The HTTP/1.1 client of `http://` and `https://` targets against scripted raw TCP (and TLS)
+//! servers on 127.0.0.1:0:
 //! framing, keep-alive, gzip, redirects and failures, byte for byte.
 
 use std::sync::{Arc, Mutex};
@@ -18,62 +19,54 @@ struct Seen {
 }
 
 /// A server that answers the n-th request (counted over all connections) with `script(n, head)`;
-/// after a response whose bytes end with `CLOSE` it closes the connection.
+/// after a response whose bytes end with `CLOSE` it closes the connection (TLS: with
+/// close_notify), after one ending with `CUT` it drops it (TLS: without close_notify).
 async fn server(
     script: impl Fn(usize, &str) -> Vec<u8> + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Seen>>) {
+    serve(script, None).await
+}
+
+/// The same over TLS (a self-signed certificate for 127.0.0.1) with the given ALPN protocols.
+async fn tls_server(
+    alpn: &[&[u8]],
+    script: impl Fn(usize, &str) -> Vec<u8> + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Seen>>) {
+    let (mut config, _) = crate::faults::tls_config(crate::faults::Cert::SelfSigned);
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    serve(
+        script,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+    )
+    .await
+}
+
+async fn serve(
+    script: impl Fn(usize, &str) -> Vec<u8> + Send + Sync + 'static,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (String, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let script = Arc::new(script);
+    let script: Arc<Script> = Arc::new(script);
     let s2 = seen.clone();
     tokio::spawn(async move {
         loop {
-            let (mut sock, _) = listener.accept().await.unwrap();
+            let (sock, _) = listener.accept().await.unwrap();
             let conn_no = {
                 let mut s = s2.lock().unwrap();
                 s.connections += 1;
                 s.connections
             };
-            let (seen, script) = (s2.clone(), script.clone());
+            let (seen, script, tls) = (s2.clone(), script.clone(), tls.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                loop {
-                    // One request: the head, then a body of its content-length.
-                    let mut byte = [0u8; 1];
-                    while !buf.ends_with(b"\r\n\r\n") {
-                        match sock.read(&mut byte).await {
-                            Ok(1) => buf.push(byte[0]),
-                            _ => return,
+                match tls {
+                    None => connection(sock, conn_no, seen, script).await,
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(sock).await {
+                            connection(s, conn_no, seen, script).await
                         }
-                    }
-                    let head = String::from_utf8_lossy(&buf).to_string();
-                    let len = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length: "))
-                        .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-                    let mut body = vec![0u8; len];
-                    sock.read_exact(&mut body).await.unwrap();
-                    let text = head + &String::from_utf8_lossy(&body);
-                    buf.clear();
-                    let n = {
-                        let mut s = seen.lock().unwrap();
-                        s.requests.push((conn_no, text.clone()));
-                        s.requests.len()
-                    };
-                    let reply = script(n, &text);
-                    let close = reply.ends_with(CLOSE);
-                    let reply = if close {
-                        &reply[..reply.len() - CLOSE.len()]
-                    } else {
-                        &reply[..]
-                    };
-                    if sock.write_all(reply).await.is_err() {
-                        return;
-                    }
-                    if close {
-                        let _ = sock.shutdown().await;
-                        return;
                     }
                 }
             });
@@ -82,6 +75,62 @@ async fn server(
     (url, seen)
 }
 
+type Script = dyn Fn(usize, &str) -> Vec<u8> + Send + Sync;
+
+async fn connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut sock: S,
+    conn_no: usize,
+    seen: Arc<Mutex<Seen>>,
+    script: Arc<Script>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        // One request: the head, then a body of its content-length.
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match sock.read(&mut byte).await {
+                Ok(1) => buf.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).to_string();
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+        let mut body = vec![0u8; len];
+        sock.read_exact(&mut body).await.unwrap();
+        let text = head + &String::from_utf8_lossy(&body);
+        buf.clear();
+        let n = {
+            let mut s = seen.lock().unwrap();
+            s.requests.push((conn_no, text.clone()));
+            s.requests.len()
+        };
+        let reply = script(n, &text);
+        let (reply, end) = if let Some(r) = reply.strip_suffix(CLOSE) {
+            (r, Some(CLOSE))
+        } else if let Some(r) = reply.strip_suffix(CUT) {
+            (r, Some(CUT))
+        } else {
+            (&reply[..], None)
+        };
+        if sock.write_all(reply).await.is_err() || sock.flush().await.is_err() {
+            return;
+        }
+        match end {
+            Some(CLOSE) => {
+                let _ = sock.shutdown().await;
+                return;
+            }
+            Some(_) => return,
+            None => {}
+        }
+    }
+}
+
+/// Ends a scripted response with a dropped connection (no shutdown, no close_notify).
+const CUT: &[u8] = b"<cut>";
 const CLOSE: &[u8] = b"<close>";
 
 fn ok(body: &str) -> Vec<u8> {
@@ -425,4 +474,109 @@ async fn a_gzip_bomb_stops_at_the_body_cap() {
     let g = send(&pool, &base, "GET", "/bomb", &[], None).await;
     assert_eq!(class(&g), ErrorClass::BodyTooLarge);
     assert!(g.body.len() <= kaizen_loadtest::http::MAX_BODY);
+}
+
+fn tls_pool() -> Pool {
+    Pool::with_tls(
+        8,
+        kaizen_loadtest::http::ClientOptions {
+            insecure_skip_tls_verify: true,
+            ..Default::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn https_goes_over_tls_timed_and_kept_alive() {
+    let (base, seen) = tls_server(&[b"http/1.1"], |_, _| ok("secure")).await;
+    let pool = tls_pool();
+    let first = send(&pool, &base, "GET", "/a", &[], None).await;
+    assert_eq!(first.response().status, 200);
+    assert_eq!(first.body, b"secure");
+    let t = first.progress.timings;
+    let (connect, tls) = (t.connect.unwrap(), t.tls.unwrap());
+    // The handshake follows the connect, and the connection is in hand when it is done.
+    assert!(connect.1 <= tls.0 && tls.0 < tls.1, "{t:?}");
+    assert_eq!(t.got_conn, Some(tls.1));
+    assert!(t.wrote.unwrap() >= tls.1 && t.first_byte.unwrap() >= t.wrote.unwrap());
+    // The second request reuses the connection (a TLS 1.3 session ticket that arrived while it
+    // was idle does not make it look closed): no connect, no handshake.
+    let second = send(&pool, &base, "GET", "/b", &[], None).await;
+    assert_eq!(second.body, b"secure");
+    assert_eq!(
+        (second.progress.timings.connect, second.progress.timings.tls),
+        (None, None)
+    );
+    assert_eq!(seen.lock().unwrap().connections, 1);
+    assert!(!pool.speaks_http2(
+        &Target::from_url(&reqwest::Url::parse(&base).unwrap())
+            .unwrap()
+            .origin
+    ));
+}
+
+#[tokio::test]
+async fn tls_streams_end_like_tcp_ones_without_close_notify() {
+    let (base, _) = tls_server(&[b"http/1.1"], |_, head| {
+        let mut v = if head.starts_with("GET /whole") {
+            // Framed by the close: the body is whole when the connection ends.
+            b"HTTP/1.0 200 OK\r\n\r\nthe whole body".to_vec()
+        } else {
+            // Four bytes of ten: cut short.
+            b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nfour".to_vec()
+        };
+        v.extend_from_slice(CUT);
+        v
+    })
+    .await;
+    let pool = tls_pool();
+    let g = send(&pool, &base, "GET", "/whole", &[], None).await;
+    assert_eq!(g.response().status, 200);
+    assert_eq!(g.body, b"the whole body");
+    let g = send(&pool, &base, "GET", "/short", &[], None).await;
+    assert_eq!(class(&g), ErrorClass::Reset);
+}
+
+#[tokio::test]
+async fn a_server_that_picks_http2_is_handed_over_and_remembered() {
+    let (base, seen) = tls_server(&[b"h2"], |_, _| ok("never")).await;
+    let pool = tls_pool();
+    let g = send(&pool, &base, "GET", "/x", &[], None).await;
+    match &g.result {
+        Ok(Sent::Handoff {
+            url, http2, hops, ..
+        }) => {
+            assert_eq!(url.as_str(), format!("{base}/x"));
+            assert_eq!((*http2, *hops), (true, 0));
+        }
+        other => panic!("expected a hand-over, got {other:?}"),
+    }
+    // The handshake was made and timed; nothing was sent on it.
+    assert!(g.progress.timings.tls.is_some() && g.progress.timings.wrote.is_none());
+    assert!(seen.lock().unwrap().requests.is_empty());
+    let origin = Target::from_url(&reqwest::Url::parse(&base).unwrap())
+        .unwrap()
+        .origin;
+    assert!(pool.speaks_http2(&origin));
+}
+
+#[tokio::test]
+async fn a_redirect_to_https_stays_in_this_client() {
+    let (secure, secure_seen) = tls_server(&[b"http/1.1"], |_, _| ok("landed")).await;
+    let (plain, _) = server(move |_, _| {
+        format!("HTTP/1.1 302 Found\r\nlocation: {secure}/there\r\ncontent-length: 0\r\n\r\n")
+            .into_bytes()
+    })
+    .await;
+    let pool = tls_pool();
+    let g = send(&pool, &plain, "GET", "/here", &[], None).await;
+    assert_eq!(g.response().status, 200);
+    assert_eq!(g.body, b"landed");
+    let seen = secure_seen.lock().unwrap();
+    assert_eq!(seen.requests.len(), 1);
+    assert!(
+        seen.requests[0].1.starts_with("GET /there HTTP/1.1\r\n"),
+        "{:?}",
+        seen.requests
+    );
 }
