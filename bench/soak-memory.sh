@@ -37,14 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" serve-fixture --addr 127.0.0.1:0 2>"$WORK/fixture.log" &
-FIXTURE_PID=$!
-for _ in $(seq 50); do
-    grep -q "listening on" "$WORK/fixture.log" 2>/dev/null && break
-    sleep 0.1
-done
-BASE_URL="$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$WORK/fixture.log" | head -1)"
-[ -n "$BASE_URL" ] || { echo "serve-fixture did not start" >&2; cat "$WORK/fixture.log" >&2; exit 1; }
+. bench/fixture.sh
+start_fixture
 
 cat >"$WORK/soak.yaml" <<YAML
 version: 1
