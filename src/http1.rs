@@ -266,6 +266,10 @@ impl Error {
 
 fn io_error(e: io::Error) -> Error {
     use io::ErrorKind::*;
+    // A TLS alert or a record that does not decrypt, after the handshake.
+    if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        return Error::Tls(e);
+    }
     match e.kind() {
         TimedOut => Error::Timeout,
         InvalidData => Error::Protocol("invalid data"),
@@ -285,6 +289,9 @@ pub struct Timings {
     pub tls: Option<(Instant, Instant)>,
     /// The whole request was written.
     pub wrote: Option<Instant>,
+    /// A redirected request: when its first hop was written (its sending time is the first
+    /// hop's, as its connection's).
+    pub first_wrote: Option<Instant>,
     /// The first byte of the (final) response arrived.
     pub first_byte: Option<Instant>,
 }
@@ -906,7 +913,10 @@ pub async fn exchange(
                     && progress.timings.first_byte.is_none() =>
             {
                 retried = true;
-                progress.timings = Timings::default();
+                progress.timings = Timings {
+                    first_wrote: progress.timings.first_wrote,
+                    ..Timings::default()
+                };
                 body.clear();
             }
             Err(e) => return Err(e),
@@ -1206,7 +1216,14 @@ pub async fn send(
             progress.timings.wrote = None;
             progress.timings.first_byte = None;
         }
-        let resp = match exchange(pool, &req, progress, body).await {
+        // An origin known to speak HTTP/2 (a redirect's target, say) is reqwest's at once.
+        let known_http2 = target.tls && pool.speaks_http2(&target.origin);
+        let result = if known_http2 {
+            Err(Error::Http2)
+        } else {
+            exchange(pool, &req, progress, body).await
+        };
+        let resp = match result {
             Ok(r) => r,
             Err(Error::Http2) => {
                 return Ok(Sent::Handoff {
@@ -1222,6 +1239,7 @@ pub async fn send(
         };
         if hop == 0 {
             first_hop = Some(progress.timings);
+            progress.timings.first_wrote = progress.timings.wrote;
         }
         let next = match &resp.location {
             Some(loc) if matches!(resp.status, 301 | 302 | 303 | 307 | 308) => url.join(loc).ok(),

@@ -130,7 +130,9 @@ pub struct RequestRt {
     fixed_target: Option<http1::Target>,
     /// The whole HTTP/1.1 request (head and body) when nothing in it changes per request,
     /// whether it asks for gzip, and its `data_sent`; used when the VU has no cookie to send.
-    fixed_bytes: Option<(Vec<u8>, bool, u64)>,
+    /// The whole request (head and body), whether it asks for gzip, its `data_sent`, and where
+    /// its body starts in the bytes.
+    fixed_bytes: Option<(Vec<u8>, bool, u64, usize)>,
 }
 
 impl RequestRt {
@@ -248,6 +250,7 @@ impl RequestRt {
                         .map(|n| &**n)
                         .zip(values.iter().copied()),
                 );
+                let body_start = bytes.len();
                 bytes.extend_from_slice(body.unwrap_or_default());
                 let sent = data_sent(
                     spec,
@@ -259,7 +262,7 @@ impl RequestRt {
                     None,
                     body.map_or(0, <[u8]>::len),
                 );
-                rt.fixed_bytes = Some((bytes, gzip, sent));
+                rt.fixed_bytes = Some((bytes, gzip, sent, body_start));
             }
         }
         rt
@@ -599,7 +602,7 @@ impl Vu {
         body.clear();
         let mut headers_ok = true;
         let sent = match prebuilt {
-            Some((_, _, sent)) => *sent,
+            Some((_, _, sent, _)) => *sent,
             None => {
                 for h in &rt.headers {
                     let a = hvals.len();
@@ -626,6 +629,13 @@ impl Vu {
             rt,
             hvals: &hvals,
             spans: &spans,
+        };
+        // The body, rendered or (a prebuilt request) in its bytes: what a redirect's later hop
+        // or reqwest sends again.
+        let body_buf = body;
+        let body: &[u8] = match prebuilt {
+            Some((bytes, _, _, start)) => &bytes[*start..],
+            None => &body_buf,
         };
 
         let mut resp_body = std::mem::take(&mut self.resp_body);
@@ -663,7 +673,7 @@ impl Vu {
                         values.iter().filter(|(n, _)| !skip(n)),
                     );
                     if with_body {
-                        out.extend_from_slice(&body);
+                        out.extend_from_slice(body);
                     }
                     gzip
                 };
@@ -674,14 +684,14 @@ impl Vu {
                         method: &spec.method,
                         url,
                         target,
-                        prebuilt: prebuilt.map(|(b, gzip, _)| (&b[..], *gzip)),
+                        prebuilt: prebuilt.map(|(b, gzip, _, _)| (&b[..], *gzip)),
                         build: &build,
                         keep_body: rt.needs_body,
                         keep_headers: rt.needs_body,
                     },
                     &values,
                     cookie_opt,
-                    (&body, content_type_of(spec.body.as_ref())),
+                    (body, content_type_of(spec.body.as_ref())),
                     timeout,
                     start,
                     &mut scratch,
@@ -702,10 +712,7 @@ impl Vu {
                             values: &values,
                             skip_sensitive: false,
                             cookie: cookie_opt,
-                            body: spec
-                                .body
-                                .as_ref()
-                                .map(|b| (&body[..], content_type_of(Some(b)))),
+                            body: spec.body.as_ref().map(|b| (body, content_type_of(Some(b)))),
                             timeout,
                             keep_body: rt.needs_body,
                         },
@@ -720,7 +727,7 @@ impl Vu {
         };
         self.hvals = hvals;
         self.spans = spans;
-        self.body = body;
+        self.body = body_buf;
         self.cookie = cookie;
 
         for (k, val) in std::mem::take(&mut o.cookies) {
@@ -834,7 +841,7 @@ impl Vu {
                 push(Trend::Blocked, us(g.saturating_duration_since(start)));
                 push(Trend::Connecting, span(o.connect));
                 push(Trend::TlsHandshaking, span(o.tls));
-                if let Some(w) = o.wrote {
+                if let Some(w) = o.sent_at {
                     push(Trend::Sending, us(w.saturating_duration_since(g)));
                 }
             }
@@ -980,8 +987,11 @@ struct Outcome {
     socket_timed: bool,
     got_conn: Option<Instant>,
     connect: Option<(Instant, Instant)>,
-    /// The TLS handshake of a new connection (reqwest: `https://`).
+    /// The TLS handshake of a new connection.
     tls: Option<(Instant, Instant)>,
+    /// When the (first hop of the) request was written: the end of its sending time.
+    sent_at: Option<Instant>,
+    /// When the last hop was written: the start of its waiting time.
     wrote: Option<Instant>,
     first_byte: Option<Instant>,
     end: Instant,
@@ -999,6 +1009,7 @@ impl Outcome {
             got_conn: None,
             connect: None,
             tls: None,
+            sent_at: None,
             wrote: None,
             first_byte: None,
             end: start,
@@ -1041,6 +1052,7 @@ async fn send_h1(
         got_conn: t.got_conn,
         connect: t.connect,
         tls: t.tls,
+        sent_at: t.first_wrote.or(t.wrote),
         wrote: t.wrote,
         first_byte: t.first_byte,
         end: Instant::now(),
@@ -1057,7 +1069,7 @@ async fn send_h1(
             with_body,
             cross_origin,
             http2,
-            ..
+            hops,
         }) => {
             let left = timeout.saturating_sub(start.elapsed());
             let Ok(client) = sc.client.get() else {
@@ -1080,7 +1092,7 @@ async fn send_h1(
                 resp_body,
             )
             .await;
-            if http2 && o.wrote.is_none() {
+            if http2 && hops == 0 {
                 // The server chose HTTP/2 for the request itself (not a redirect): it is
                 // reqwest's, timed as reqwest's are; the connection this client made and dropped
                 // is in its blocked time.
@@ -1092,7 +1104,8 @@ async fn send_h1(
             o.headers = r.headers;
             o.cookies = r.cookies;
             o.end = r.end;
-            o.wrote = o.wrote.or(r.wrote);
+            // Waiting and receiving are the last hop's: reqwest's.
+            o.wrote = r.wrote.or(o.wrote);
             o.first_byte = r.first_byte;
         }
         Err(e) => o.error = e.class(),
@@ -1124,9 +1137,12 @@ async fn send_reqwest(
     // A new connection made for this request: its connect (DNS, TCP), its TLS handshake and
     // when it was in hand. A reused one leaves no stamp (crate::conntrace).
     if let Some((connect, tls)) = stamps.new_connection() {
-        o.got_conn = Some(connect.1.max(tls.map_or(connect.1, |t| t.1)));
+        let got = connect.1.max(tls.map_or(connect.1, |t| t.1));
+        o.got_conn = Some(got);
         o.connect = Some(connect);
         o.tls = tls;
+        // Waiting starts once the connection is in hand, as the duration does.
+        o.wrote = o.wrote.map(|w| w.max(got));
     }
     o
 }

@@ -410,11 +410,33 @@ impl TlsServer {
                                 return;
                             };
                             let spoke_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                            let svc = hyper::service::service_fn(|_req| async {
-                                Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                                    http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
-                                ))
-                            });
+                            // `/redirect`: 307 to `/echo`; anything else: the request's body
+                            // back, or `ok` without one.
+                            let svc = hyper::service::service_fn(
+                                |req: hyper::Request<hyper::body::Incoming>| async move {
+                                    use http_body_util::BodyExt as _;
+                                    if req.uri().path() == "/redirect" {
+                                        let r = hyper::Response::builder()
+                                            .status(307)
+                                            .header("location", "/echo")
+                                            .body(http_body_util::Full::new(bytes::Bytes::new()))
+                                            .unwrap();
+                                        return Ok::<_, std::convert::Infallible>(r);
+                                    }
+                                    let body = req
+                                        .into_body()
+                                        .collect()
+                                        .await
+                                        .map(|b| b.to_bytes())
+                                        .unwrap_or_default();
+                                    let body = if body.is_empty() {
+                                        bytes::Bytes::from_static(b"ok")
+                                    } else {
+                                        body
+                                    };
+                                    Ok(hyper::Response::new(http_body_util::Full::new(body)))
+                                },
+                            );
                             let io = TokioIo::new(tls);
                             if spoke_h2 {
                                 h.fetch_add(1, Ordering::SeqCst);
@@ -519,5 +541,48 @@ fn https_connections_are_timed_where_they_are_made() {
             assert_eq!(h(Trend::Blocked).count_between(0, 0), 4);
         }
         drop(server);
+    }
+}
+
+#[test]
+fn static_bodies_survive_redirects_and_the_http2_hand_over() {
+    use kaizen_loadtest::metrics::recorder::Trend;
+    let _load = crate::load_lock();
+    for h2 in [false, true] {
+        let server = TlsServer::start(h2);
+        // A request built once before the run (static URL, headers and body), redirected with
+        // 307: its later hop (HTTP/1.1) or reqwest (HTTP/2) must send the body again.
+        let mut post = get("post", "/redirect");
+        post.method = "POST".into();
+        post.body = Some(Body::Text(
+            template::compile("the static body", &NoVars).unwrap(),
+        ));
+        post.expect.checks = vec![Check {
+            name: "echoed".into(),
+            kind: CheckKind::BodyContains("the static body".into()),
+        }];
+        let mut plan = plan_with(
+            Executor::PerVuIterations {
+                vus: 1,
+                iterations: 3,
+                max_duration: Duration::from_secs(30),
+            },
+            vec![post],
+        );
+        plan.tls.insecure_skip_verify = true;
+        let (_, ds) = run_plan(plan, server.url.clone());
+        let c = &ds.checks[0];
+        assert_eq!((c.passes, c.fails), (3, 0), "h2 {h2}: {:?}", ds.checks);
+        let s = &ds.series[0];
+        assert_eq!((s.count, s.status), (3, 200), "h2 {h2}");
+        // Sending is the first hop's, waiting and receiving the last hop's: each stays within
+        // the whole duration.
+        let h = |t: Trend| s.hists[t as usize].as_ref().map(|h| h.max());
+        let duration = h(Trend::Duration).unwrap();
+        for t in [Trend::Sending, Trend::Waiting, Trend::Receiving] {
+            if let Some(v) = h(t) {
+                assert!(v <= duration, "{t:?} {v} > duration {duration} (h2 {h2})");
+            }
+        }
     }
 }

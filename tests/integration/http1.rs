@@ -558,6 +558,15 @@ async fn a_server_that_picks_http2_is_handed_over_and_remembered() {
         .unwrap()
         .origin;
     assert!(pool.speaks_http2(&origin));
+    // Known now: the next request (a redirect's later hop alike) is handed over at once,
+    // without another connection.
+    let again = send(&pool, &base, "GET", "/y", &[], None).await;
+    assert!(matches!(
+        again.result,
+        Ok(Sent::Handoff { http2: true, .. })
+    ));
+    assert!(again.progress.timings.connect.is_none());
+    assert_eq!(seen.lock().unwrap().connections, 1);
 }
 
 #[tokio::test]
