@@ -531,8 +531,7 @@ impl Conn {
 
     /// A new connection to `t`: TCP, then TLS for `https://`, timed into `timings`.
     async fn open(pool: &Pool, t: &Target, timings: &mut Timings) -> Result<Conn, Error> {
-        let t0 = Instant::now();
-        let tcp = Conn::connect(t).await?;
+        let (tcp, t0) = Conn::connect(t).await?;
         let t1 = Instant::now();
         timings.connect = Some((t0, t1));
         if !t.tls {
@@ -568,17 +567,24 @@ impl Conn {
         }
     }
 
-    async fn connect(t: &Target) -> Result<TcpStream, Error> {
+    /// A TCP connection to `t`, and when connecting started: after the name was looked up, so
+    /// that the lookup counts in `http_req_blocked` and not in `http_req_connecting`, as in k6.
+    async fn connect(t: &Target) -> Result<(TcpStream, Instant), Error> {
+        let started;
         let stream = match t.ip {
-            Some(ip) => TcpStream::connect(SocketAddr::new(ip, t.port))
-                .await
-                .map_err(Error::Connect)?,
+            Some(ip) => {
+                started = Instant::now();
+                TcpStream::connect(SocketAddr::new(ip, t.port))
+                    .await
+                    .map_err(Error::Connect)?
+            }
             None => {
                 let mut last = None;
                 let mut found = None;
                 let addrs = tokio::net::lookup_host((&*t.host, t.port))
                     .await
                     .map_err(Error::Connect)?;
+                started = Instant::now();
                 for a in addrs {
                     match TcpStream::connect(a).await {
                         Ok(s) => {
@@ -597,7 +603,7 @@ impl Conn {
         };
         // As reqwest: Nagle off, a small request leaves at once.
         let _ = stream.set_nodelay(true);
-        Ok(stream)
+        Ok((stream, started))
     }
 
     /// A larger buffer for a large body (given back at check-in).
