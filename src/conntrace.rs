@@ -12,9 +12,9 @@
 //!   key-share hint or a resumption ticket while it builds the ClientHello, the moment the TCP
 //!   connection is up and the handshake starts.
 //!
-//! So a request that made a new connection knows its connect (the name lookup, when the host is a name, and
-//! TCP), its TLS handshake and when it got the connection; a request that reused one sees no
-//! stamp at all. A connect that hyper starts but then abandons for a connection freed meanwhile
+//! So a request that made a new connection knows its connect (the name lookup, when the host is
+//! a name, and TCP), its TLS handshake and when it got the connection; a request that reused one
+//! sees no stamp at all. A connect that hyper starts but then abandons for a connection freed meanwhile
 //! finishes in the background, outside the request's task, and leaves no `connected` stamp: the
 //! request is then one on a reused connection, which it was.
 
