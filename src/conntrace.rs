@@ -14,9 +14,9 @@
 //!
 //! So a request that made a new connection knows its connect (the name lookup, when the host is
 //! a name, and TCP), its TLS handshake and when it got the connection; a request that reused one
-//! sees no stamp at all. A connect that hyper starts but then abandons for a connection freed meanwhile
-//! finishes in the background, outside the request's task, and leaves no `connected` stamp: the
-//! request is then one on a reused connection, which it was.
+//! sees no stamp at all. A connect that hyper starts but then abandons for a connection freed
+//! meanwhile finishes in the background, outside the request's task, and leaves no `connected`
+//! stamp: the request is then one on a reused connection, which it was.
 
 use std::cell::Cell;
 use std::future::Future;
