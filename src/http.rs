@@ -167,6 +167,31 @@ pub fn classify(err: &reqwest::Error) -> ErrorClass {
     ErrorClass::Protocol
 }
 
+/// Appends `s` percent-encoded (RFC 3986: unreserved characters stay, every other byte is
+/// `%XX`): query components, form fields, a GitLab project path as one path segment.
+pub fn push_urlencoded(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+}
+
+/// `s` percent-encoded, as [`push_urlencoded`] appends it.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_urlencoded(&mut out, s);
+    out
+}
+
 /// A URL without its `user:password@` part, for logs and reports.
 pub fn strip_credentials(url: &str) -> String {
     match reqwest::Url::parse(url) {

@@ -288,7 +288,7 @@ fn html_escaped(s: &str) -> String {
 }
 
 fn percent_encoded(s: &str) -> String {
-    crate::exec::vu::urlencode(s)
+    crate::http::urlencode(s)
 }
 
 fn percent_decoded(s: &str) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::http::{classify, MAX_BODY};
+use crate::http::{classify, push_urlencoded, MAX_BODY};
 use crate::http1;
 use crate::metrics::local;
 use crate::metrics::recorder::{CheckKey, CustomKey, ErrorClass, SeriesKey, Trend};
@@ -323,9 +323,9 @@ fn form_body(fields: &[(String, Template)], mut value: impl FnMut(&Template) -> 
         if i > 0 {
             s.push('&');
         }
-        s.push_str(&urlencode(k));
+        push_urlencoded(&mut s, k);
         s.push('=');
-        s.push_str(&urlencode(&value(v)));
+        push_urlencoded(&mut s, &value(v));
     }
     s.into_bytes()
 }
@@ -336,9 +336,9 @@ fn push_query(url: &mut String, i: usize, k: &str, v: &str) {
     } else {
         '&'
     });
-    url.push_str(&urlencode(k));
+    push_urlencoded(url, k);
     url.push('=');
-    url.push_str(&urlencode(v));
+    push_urlencoded(url, v);
 }
 
 /// Everything VUs of one scenario share.
@@ -1282,20 +1282,6 @@ fn join_url(out: &mut String, base: &str, path: &str) {
     }
 }
 
-/// Percent-encodes a query component (RFC 3986 unreserved characters stay).
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1308,7 +1294,8 @@ mod tests {
         s.clear();
         join_url(&mut s, "http://127.0.0.1:1", "http://127.0.0.2/x");
         assert_eq!(s, "http://127.0.0.2/x");
-        assert_eq!(urlencode("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(crate::http::urlencode("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(crate::http::urlencode("é/x"), "%C3%A9%2Fx");
     }
 
     #[test]

@@ -369,22 +369,13 @@ pub(crate) fn map_error(e: octocrab::Error) -> NotifyError {
 }
 
 fn error_text(e: octocrab::Error) -> String {
-    let mut text = e.to_string();
-    let mut cur = std::error::Error::source(&e);
-    while let Some(err) = cur {
-        let part = err.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cur = err.source();
-    }
-    text
+    super::chain_text(&e)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::env_of;
     use serde_json::json;
 
     #[test]
@@ -411,14 +402,6 @@ mod tests {
             None
         );
         assert_eq!(pr_number(&json!({"ref": "refs/heads/main"})), None);
-    }
-
-    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl GitLab {
         format!(
             "{}/projects/{}/merge_requests/{}/notes",
             self.api_url,
-            encode_path_segment(&self.project),
+            crate::http::urlencode(&self.project),
             self.mr
         )
     }
@@ -269,31 +269,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| NotifyError::Transport(format!("{what}: unexpected answer: {e}")))
 }
 
-/// A project path (`group/sub/project`) as one URL path segment, as GitLab's API wants it.
-fn encode_path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
+    use crate::notify::env_of;
 
     #[test]
     fn a_job_token_alone_is_a_warning_not_a_request() {

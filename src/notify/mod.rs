@@ -127,9 +127,13 @@ pub(crate) fn http_client() -> Result<reqwest::Client, NotifyError> {
 /// A reqwest error as text with its causes, without its URL (a Slack webhook URL is the secret
 /// itself).
 pub(crate) fn transport_text(e: reqwest::Error) -> String {
-    let e = e.without_url();
+    chain_text(&e.without_url())
+}
+
+/// An error and its causes as one line (a cause its parent's text already quotes is skipped).
+pub(crate) fn chain_text(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
-    let mut cur = std::error::Error::source(&e);
+    let mut cur = e.source();
     while let Some(err) = cur {
         let part = err.to_string();
         if !text.contains(&part) {
@@ -139,6 +143,18 @@ pub(crate) fn transport_text(e: reqwest::Error) -> String {
         cur = err.source();
     }
     text
+}
+
+/// The environment `vars` describe, as the notifiers read it.
+#[cfg(test)]
+pub(crate) fn env_of(
+    vars: &'static [(&'static str, &'static str)],
+) -> impl Fn(&str) -> Option<String> {
+    move |k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    }
 }
 
 /// A threshold's value in its unit: `968.2 ms`, `1.50 s`, `0.001 ms`, `4.20%`, `1200`.
