@@ -369,8 +369,7 @@ struct TlsServer {
     url: String,
     accepted: Arc<std::sync::atomic::AtomicU64>,
     h2_connections: Arc<std::sync::atomic::AtomicU64>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _thread: crate::faults::ServerThread,
 }
 
 impl TlsServer {
@@ -462,19 +461,7 @@ impl TlsServer {
             url: format!("https://127.0.0.1:{port}"),
             accepted,
             h2_connections,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            _thread: crate::faults::ServerThread::new(stop_tx, thread),
         }
     }
 }

@@ -62,11 +62,28 @@ pub struct FaultServer {
     pub cert_pem: Option<String>,
     /// Requests whose head was read.
     pub requests: Arc<AtomicU64>,
+    _thread: ServerThread,
+}
+
+/// A test server's own thread and runtime: told to stop and joined when dropped.
+pub struct ServerThread {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for FaultServer {
+impl ServerThread {
+    pub fn new(
+        stop: tokio::sync::oneshot::Sender<()>,
+        thread: std::thread::JoinHandle<()>,
+    ) -> ServerThread {
+        ServerThread {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ServerThread {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -159,8 +176,7 @@ fn serve(fault: Fault, cert: Option<Cert>) -> FaultServer {
         url: format!("{scheme}://127.0.0.1:{}", addr.port()),
         cert_pem,
         requests,
-        stop: Some(stop_tx),
-        thread: Some(thread),
+        _thread: ServerThread::new(stop_tx, thread),
     }
 }
 
