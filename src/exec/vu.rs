@@ -644,9 +644,8 @@ impl Vu {
         // A header value with a line break or a control character is never sent: reqwest
         // refuses it before sending (a `protocol` error), whichever client would have sent it.
         let mut o = match (url, target) {
-            (Some(url), Some(target))
-                if headers_ok && !(target.tls && sc.pool.speaks_http2(&target.origin)) =>
-            {
+            // An origin known to speak HTTP/2 is handed to reqwest by `http1::send` at once.
+            (Some(url), Some(target)) if headers_ok => {
                 let build = |out: &mut Vec<u8>, hop: http1::Hop<'_>| -> bool {
                     let with_body = hop.with_body && spec.body.is_some();
                     let mut has = rt.has;
