@@ -192,6 +192,27 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
+/// `s` with its `%XX` escapes decoded (an invalid escape is kept as it is; bytes that are not
+/// UTF-8 are replaced).
+pub fn urldecode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A URL without its `user:password@` part, for logs and reports.
 pub fn strip_credentials(url: &str) -> String {
     match reqwest::Url::parse(url) {

@@ -17,6 +17,7 @@ pub mod exit;
 pub mod fixture;
 pub mod http;
 pub mod http1;
+pub mod http2;
 pub mod limits;
 pub mod metrics;
 pub mod notify;

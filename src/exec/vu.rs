@@ -644,7 +644,6 @@ impl Vu {
         // A header value with a line break or a control character is never sent: reqwest
         // refuses it before sending (a `protocol` error), whichever client would have sent it.
         let mut o = match (url, target) {
-            // An origin known to speak HTTP/2 is handed to reqwest by `http1::send` at once.
             (Some(url), Some(target)) if headers_ok => {
                 let build = |out: &mut Vec<u8>, hop: http1::Hop<'_>| -> bool {
                     let with_body = hop.with_body && spec.body.is_some();
@@ -688,9 +687,6 @@ impl Vu {
                         keep_body: rt.needs_body,
                         keep_headers: rt.needs_body,
                     },
-                    &values,
-                    cookie_opt,
-                    (body, content_type_of(spec.body.as_ref())),
                     timeout,
                     start,
                     &mut scratch,
@@ -1016,22 +1012,17 @@ impl Outcome {
     }
 }
 
-/// Sends over the HTTP/1.1 client, within `timeout`; a redirect to `https://` is finished by
-/// reqwest in the time left.
-#[allow(clippy::too_many_arguments)]
+/// Sends over the engine's client (HTTP/1.1, or HTTP/2 where the server chose it), within
+/// `timeout`.
 async fn send_h1(
     sc: &ScenarioRt,
     out: http1::Outgoing<'_>,
-    values: &HeaderValues<'_>,
-    cookie: Option<&str>,
-    body: (&[u8], Option<&'static str>),
     timeout: Duration,
     start: Instant,
     scratch: &mut Vec<u8>,
     resp_body: &mut Vec<u8>,
 ) -> Outcome {
     let mut progress = http1::Progress::new(start);
-    let keep_body = out.keep_body;
     // The deadline from the start already read: no clock read for the timer.
     let deadline = tokio::time::Instant::from_std(start) + timeout;
     let result = tokio::time::timeout_at(
@@ -1057,55 +1048,10 @@ async fn send_h1(
         end: Instant::now(),
     };
     match result {
-        Ok(http1::Sent::Response(r)) => {
+        Ok(r) => {
             o.status = r.status;
             o.headers = r.headers;
             o.cookies = r.cookies;
-        }
-        Ok(http1::Sent::Handoff {
-            url,
-            method,
-            with_body,
-            cross_origin,
-            http2,
-            hops,
-        }) => {
-            let left = timeout.saturating_sub(start.elapsed());
-            let Ok(client) = sc.client.get() else {
-                o.error = ErrorClass::Tls;
-                return o;
-            };
-            let r = send_reqwest(
-                client,
-                ReqwestOut {
-                    method: method.parse().unwrap_or(reqwest::Method::GET),
-                    url,
-                    values,
-                    skip_sensitive: cross_origin,
-                    cookie: cookie.filter(|_| !cross_origin),
-                    body: with_body.then_some(body),
-                    timeout: left,
-                    keep_body,
-                },
-                start,
-                resp_body,
-            )
-            .await;
-            if http2 && hops == 0 {
-                // The server chose HTTP/2 for the request itself (not a redirect): it is
-                // reqwest's, timed as reqwest's are; the connection this client made and dropped
-                // is in its blocked time.
-                return r;
-            }
-            o.status = r.status;
-            o.error = r.error;
-            o.received += r.received;
-            o.headers = r.headers;
-            o.cookies = r.cookies;
-            o.end = r.end;
-            // Waiting and receiving are the last hop's: reqwest's.
-            o.wrote = r.wrote.or(o.wrote);
-            o.first_byte = r.first_byte;
         }
         Err(e) => o.error = e.class(),
     }

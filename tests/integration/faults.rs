@@ -94,6 +94,155 @@ impl Drop for ServerThread {
     }
 }
 
+/// A hyper TLS server on 127.0.0.1:0, over HTTP/2 when `h2` (offered by ALPN, as a real server
+/// does) else HTTP/1.1; it counts the connections it accepted and those that spoke HTTP/2.
+/// `/redirect`: 307 to `/echo`; `/whoami`: `method path authority authorization body-length`,
+/// with a cookie; `/gzip`: a gzip-encoded body; anything else: the request's body back, or `ok`
+/// without one.
+pub struct TlsServer {
+    pub url: String,
+    pub accepted: Arc<AtomicU64>,
+    pub h2_connections: Arc<AtomicU64>,
+    _thread: ServerThread,
+}
+
+impl TlsServer {
+    pub fn start(h2: bool) -> TlsServer {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let (mut config, _pem) = tls_config(Cert::SelfSigned);
+        config.alpn_protocols = if h2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let h2_connections = Arc::new(AtomicU64::new(0));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (a, h) = (accepted.clone(), h2_connections.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let accept = async {
+                    loop {
+                        let Ok((sock, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        a.fetch_add(1, Ordering::SeqCst);
+                        let (acceptor, h) = (acceptor.clone(), h.clone());
+                        tokio::spawn(async move {
+                            let Ok(tls) = acceptor.accept(sock).await else {
+                                return;
+                            };
+                            let spoke_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                            let svc = hyper::service::service_fn(
+                                |req: hyper::Request<hyper::body::Incoming>| async move {
+                                    use http_body_util::BodyExt as _;
+                                    let full = |b: Vec<u8>| {
+                                        http_body_util::Full::new(bytes::Bytes::from(b))
+                                    };
+                                    let r = hyper::Response::builder();
+                                    let r = match req.uri().path() {
+                                        "/redirect" => r
+                                            .status(307)
+                                            .header("location", "/echo")
+                                            .body(full(Vec::new())),
+                                        "/gzip" => {
+                                            use std::io::Write as _;
+                                            let mut z = flate2::write::GzEncoder::new(
+                                                Vec::new(),
+                                                flate2::Compression::default(),
+                                            );
+                                            z.write_all(b"zipped").unwrap();
+                                            r.header("content-encoding", "gzip")
+                                                .body(full(z.finish().unwrap()))
+                                        }
+                                        "/whoami" => {
+                                            let h = |n: &str| {
+                                                req.headers()
+                                                    .get(n)
+                                                    .and_then(|v| v.to_str().ok())
+                                                    .unwrap_or("-")
+                                                    .to_string()
+                                            };
+                                            let authority = req
+                                                .uri()
+                                                .authority()
+                                                .map(|a| a.to_string())
+                                                .unwrap_or_else(|| h("host"));
+                                            let line = format!(
+                                                "{} {} {authority} {}",
+                                                req.method(),
+                                                req.uri().path(),
+                                                h("authorization"),
+                                            );
+                                            let n = req
+                                                .into_body()
+                                                .collect()
+                                                .await
+                                                .map(|b| b.to_bytes().len());
+                                            r.header("set-cookie", "session=abc; Path=/").body(
+                                                full(
+                                                    format!("{line} {}", n.unwrap_or(0))
+                                                        .into_bytes(),
+                                                ),
+                                            )
+                                        }
+                                        _ => {
+                                            let body = req
+                                                .into_body()
+                                                .collect()
+                                                .await
+                                                .map(|b| b.to_bytes())
+                                                .unwrap_or_default();
+                                            let body = if body.is_empty() {
+                                                b"ok".to_vec()
+                                            } else {
+                                                body.to_vec()
+                                            };
+                                            r.body(full(body))
+                                        }
+                                    };
+                                    Ok::<_, std::convert::Infallible>(r.unwrap())
+                                },
+                            );
+                            let io = TokioIo::new(tls);
+                            if spoke_h2 {
+                                h.fetch_add(1, Ordering::SeqCst);
+                                let _ =
+                                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                                        .serve_connection(io, svc)
+                                        .await;
+                            } else {
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(io, svc)
+                                    .await;
+                            }
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = accept => {}
+                    _ = stop_rx => {}
+                }
+            });
+        });
+        TlsServer {
+            url: format!("https://127.0.0.1:{port}"),
+            accepted,
+            h2_connections,
+            _thread: ServerThread::new(stop_tx, thread),
+        }
+    }
+}
+
 /// A port on 127.0.0.1 where nothing listens: bound, then released.
 pub fn dead_port_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

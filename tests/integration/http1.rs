@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kaizen_loadtest::http1::{self, Error, Has, HeadParts, Outgoing, Pool, Progress, Sent, Target};
+use kaizen_loadtest::http1::{self, Error, Has, HeadParts, Outgoing, Pool, Progress, Target};
 use kaizen_loadtest::metrics::recorder::ErrorClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -142,7 +142,7 @@ fn ok(body: &str) -> Vec<u8> {
 }
 
 struct Got {
-    result: Result<Sent, Error>,
+    result: Result<http1::Response, Error>,
     progress: Progress,
     body: Vec<u8>,
 }
@@ -150,7 +150,7 @@ struct Got {
 impl Got {
     fn response(&self) -> &http1::Response {
         match &self.result {
-            Ok(Sent::Response(r)) => r,
+            Ok(r) => r,
             other => panic!("expected a response, got {other:?}"),
         }
     }
@@ -331,7 +331,7 @@ async fn a_silently_closed_idle_connection_is_not_a_failure() {
 #[tokio::test]
 async fn redirects_are_followed_as_reqwest_does() {
     let (other, other_seen) = server(|_, _| ok("elsewhere")).await;
-    let other2 = other.clone();
+    let (other2, other3) = (other.clone(), other.clone());
     let (base, seen) = server(move |_, head| {
         let path = head.split(' ').nth(1).unwrap().to_string();
         match &*path {
@@ -339,7 +339,8 @@ async fn redirects_are_followed_as_reqwest_does() {
             "/temporary" => b"HTTP/1.1 307 Temporary Redirect\r\nlocation: /final\r\ncontent-length: 0\r\n\r\n".to_vec(),
             "/away" => format!("HTTP/1.1 302 Found\r\nlocation: {other2}/there\r\ncontent-length: 0\r\n\r\n").into_bytes(),
             "/loop" => b"HTTP/1.1 302 Found\r\nlocation: /loop\r\ncontent-length: 0\r\n\r\n".to_vec(),
-            "/secure" => b"HTTP/1.1 301 Moved Permanently\r\nlocation: http://user:pw@127.0.0.1:9/x\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            "/secure" => format!("HTTP/1.1 301 Moved Permanently\r\nlocation: {}/with-credentials\r\ncontent-length: 0\r\n\r\n", other3.replace("http://", "http://user:p%40ss@")).into_bytes(),
+            "/ftp" => b"HTTP/1.1 302 Found\r\nlocation: ftp://127.0.0.1/x\r\ncontent-length: 0\r\n\r\n".to_vec(),
             _ => ok("final"),
         }
     })
@@ -388,21 +389,31 @@ async fn redirects_are_followed_as_reqwest_does() {
     assert_eq!(class(&g), ErrorClass::Redirect);
     assert_eq!(seen.lock().unwrap().requests.len() - before, 11);
 
-    // To a URL with credentials: handed over to reqwest.
+    // To a URL with credentials: they go as basic authentication (percent-decoded, as
+    // reqwest sends them), never in the request line.
     let g = send(&pool, &base, "GET", "/secure", &[], None).await;
-    match g.result {
-        Ok(Sent::Handoff {
-            url,
-            method,
-            http2,
-            hops,
-            ..
-        }) => {
-            assert_eq!(url.as_str(), "http://user:pw@127.0.0.1:9/x");
-            assert_eq!((method.as_str(), http2, hops), ("GET", false, 1));
-        }
-        other => panic!("expected a hand-over, got {other:?}"),
-    }
+    assert_eq!(g.body, b"elsewhere");
+    let there = other_seen
+        .lock()
+        .unwrap()
+        .requests
+        .last()
+        .unwrap()
+        .1
+        .clone();
+    assert!(
+        there.starts_with("GET /with-credentials HTTP/1.1\r\n"),
+        "{there}"
+    );
+    assert!(
+        there.contains("\r\nauthorization: Basic dXNlcjpwQHNz\r\n"),
+        "{there}"
+    );
+    // To neither http nor https: an error, nothing sent.
+    let before = seen.lock().unwrap().requests.len();
+    let g = send(&pool, &base, "GET", "/ftp", &[], None).await;
+    assert_eq!(class(&g), ErrorClass::Protocol);
+    assert_eq!(seen.lock().unwrap().requests.len() - before, 1);
 }
 
 #[tokio::test]
@@ -508,11 +519,10 @@ async fn https_goes_over_tls_timed_and_kept_alive() {
         (None, None)
     );
     assert_eq!(seen.lock().unwrap().connections, 1);
-    assert!(!pool.speaks_http2(
-        &Target::from_url(&reqwest::Url::parse(&base).unwrap())
-            .unwrap()
-            .origin
-    ));
+    let origin = Target::from_url(&reqwest::Url::parse(&base).unwrap())
+        .unwrap()
+        .origin;
+    assert_eq!(pool.idle_http2(&origin), (false, 1));
 }
 
 #[tokio::test]
@@ -538,35 +548,66 @@ async fn tls_streams_end_like_tcp_ones_without_close_notify() {
 }
 
 #[tokio::test]
-async fn a_server_that_picks_http2_is_handed_over_and_remembered() {
-    let (base, seen) = tls_server(&[b"h2"], |_, _| ok("never")).await;
+async fn a_server_that_picks_http2_is_spoken_to_in_http2_timed_at_the_socket() {
+    let server = crate::faults::TlsServer::start(true);
     let pool = tls_pool();
-    let g = send(&pool, &base, "GET", "/x", &[], None).await;
-    match &g.result {
-        Ok(Sent::Handoff {
-            url, http2, hops, ..
-        }) => {
-            assert_eq!(url.as_str(), format!("{base}/x"));
-            assert_eq!((*http2, *hops), (true, 0));
-        }
-        other => panic!("expected a hand-over, got {other:?}"),
-    }
-    // The handshake was made and timed; nothing was sent on it.
-    assert!(g.progress.timings.tls.is_some() && g.progress.timings.wrote.is_none());
-    assert!(seen.lock().unwrap().requests.is_empty());
-    let origin = Target::from_url(&reqwest::Url::parse(&base).unwrap())
+    let origin = Target::from_url(&reqwest::Url::parse(&server.url).unwrap())
         .unwrap()
         .origin;
-    assert!(pool.speaks_http2(&origin));
-    // Known now: the next request (a redirect's later hop alike) is handed over at once,
-    // without another connection.
-    let again = send(&pool, &base, "GET", "/y", &[], None).await;
-    assert!(matches!(
-        again.result,
-        Ok(Sent::Handoff { http2: true, .. })
-    ));
-    assert!(again.progress.timings.connect.is_none());
-    assert_eq!(seen.lock().unwrap().connections, 1);
+    // Credentials in the URL: basic authentication; the authority is the URL's host and port.
+    let with_user = server.url.replace("https://", "https://bob:pw@");
+    let g = send(&pool, &with_user, "GET", "/whoami", &[], None).await;
+    let authority = server.url.trim_start_matches("https://");
+    assert_eq!(
+        String::from_utf8_lossy(&g.body),
+        format!("GET /whoami {authority} Basic Ym9iOnB3 0")
+    );
+    let r = g.response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.cookies, vec![("session".to_string(), "abc".to_string())]);
+    assert!(r.headers.as_ref().unwrap().contains_key("set-cookie"));
+    // Timed at the socket as HTTP/1.1 is: connect, handshake, in hand, written, first byte.
+    let t = g.progress.timings;
+    let (connect, tls) = (t.connect.unwrap(), t.tls.unwrap());
+    assert!(connect.1 <= tls.0 && tls.0 < tls.1, "{t:?}");
+    assert_eq!(t.got_conn, Some(tls.1));
+    let (wrote, first) = (t.wrote.unwrap(), t.first_byte.unwrap());
+    assert!(tls.1 < wrote && wrote <= first, "{t:?}");
+    assert!(g.progress.received > 17 + 2 + "GET /whoami".len() as u64);
+    // Back in the pool, and used again: a body goes along, a gzip body is decoded; no other
+    // connection is made.
+    assert_eq!(pool.idle_http2(&origin), (true, 1));
+    let body = vec![b'x'; 100_000];
+    let g = send(&pool, &server.url, "POST", "/whoami", &[], Some(&body)).await;
+    assert_eq!(
+        String::from_utf8_lossy(&g.body),
+        format!("POST /whoami {authority} - 100000")
+    );
+    let t = g.progress.timings;
+    assert_eq!((t.connect, t.tls), (None, None));
+    assert!(t.wrote.unwrap() <= t.first_byte.unwrap());
+    let g = send(&pool, &server.url, "GET", "/gzip", &[], None).await;
+    assert_eq!(g.body, b"zipped");
+    // A 307 on the same connection keeps the body.
+    let g = send(&pool, &server.url, "PUT", "/redirect", &[], Some(b"again")).await;
+    assert_eq!((g.response().status, &g.body[..]), (200, &b"again"[..]));
+    use std::sync::atomic::Ordering;
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(server.h2_connections.load(Ordering::SeqCst), 1);
+    // A plan's own authorization header wins over the URL's credentials.
+    let g = send(
+        &pool,
+        &with_user,
+        "GET",
+        "/whoami",
+        &[("authorization", "Bearer t")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&g.body),
+        format!("GET /whoami {authority} Bearer t 0")
+    );
 }
 
 #[tokio::test]

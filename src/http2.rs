@@ -1,0 +1,303 @@
+//! HTTP/2 connections of the engine's client ([`crate::http1`]), timed at the socket.
+//!
+//! When a server picks `h2` in the TLS handshake (ALPN `h2, http/1.1`), the client keeps that
+//! TLS stream and runs hyper's HTTP/2 connection over it (`hyper::client::conn::http2`). A
+//! connection is checked out of the pool by one request at a time, as an HTTP/1.1 one is, so
+//! that N busy VUs use N connections as k6's per-VU connections do, and so that what is written
+//! on the connection while a request is in flight is that request: the stream is wrapped in
+//! [`Stamped`], which notes when the last write reached the socket. That instant is the
+//! request's "written" (`http_req_sending` ends there, `http_req_waiting` starts there), as Go's
+//! `WroteRequest` is for k6.
+//!
+//! The request arrives as the HTTP/1.1 bytes the engine builds for every request; they are
+//! parsed back (`httparse`) into method, path, headers and body, with the connection-specific
+//! headers HTTP/2 forbids left out and `host` turned into the `:authority`.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::http1::{io_error, Error, Request, Response};
+
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// When the last write on a connection reached the socket: nanoseconds after `base`, plus one
+/// (0: nothing written since [`WriteClock::reset`]).
+#[derive(Debug)]
+struct WriteClock {
+    base: Instant,
+    last: AtomicU64,
+}
+
+impl WriteClock {
+    fn stamp(&self) {
+        let ns = self.base.elapsed().as_nanos() as u64;
+        self.last.store(ns.saturating_add(1), Ordering::Release);
+    }
+
+    fn reset(&self) {
+        self.last.store(0, Ordering::Release);
+    }
+
+    fn last(&self) -> Option<Instant> {
+        match self.last.load(Ordering::Acquire) {
+            0 => None,
+            ns => Some(self.base + std::time::Duration::from_nanos(ns - 1)),
+        }
+    }
+}
+
+/// The TLS stream under an HTTP/2 connection, noting when written bytes reached the socket: a
+/// flush that completes after a write (TLS records leave on the flush), or a write when no
+/// flush follows it.
+struct Stamped {
+    inner: TlsStream,
+    clock: Arc<WriteClock>,
+    /// Written since the last flush.
+    dirty: bool,
+}
+
+impl AsyncRead for Stamped {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stamped {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            if n > 0 {
+                this.dirty = true;
+                this.clock.stamp();
+            }
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            if n > 0 {
+                this.dirty = true;
+                this.clock.stamp();
+            }
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = r {
+            if std::mem::take(&mut this.dirty) {
+                this.clock.stamp();
+            }
+        }
+        r
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// An HTTP/2 connection: hyper's handle to send on it (its connection task runs beside), and
+/// the clock of its writes.
+pub struct H2 {
+    send: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    clock: Arc<WriteClock>,
+}
+
+impl H2 {
+    /// Starts HTTP/2 on a TLS stream whose handshake chose `h2` (writes the preface; does not
+    /// wait for the server's settings).
+    pub async fn handshake(tls: TlsStream) -> Result<H2, Error> {
+        let clock = Arc::new(WriteClock {
+            base: Instant::now(),
+            last: AtomicU64::new(0),
+        });
+        let io = hyper_util::rt::TokioIo::new(Stamped {
+            inner: tls,
+            clock: clock.clone(),
+            dirty: false,
+        });
+        let (send, conn) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .handshake(io)
+                .await
+                .map_err(error)?;
+        // Ends when the connection closes or the last `SendRequest` is dropped (the pool let
+        // it go): its error is the next request's.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(H2 { send, clock })
+    }
+
+    /// Whether the connection can take a request (not closed by a GOAWAY, an error or the
+    /// server).
+    pub fn usable(&self) -> bool {
+        !self.send.is_closed() && self.send.is_ready()
+    }
+
+    /// Sends `req` and reads its response, timing it into `progress` as the HTTP/1.1 exchange
+    /// does: written (the last write on the socket before the response head), first byte (the
+    /// response head), and the body, decoded and counted, into `body`.
+    pub async fn round_trip(
+        &mut self,
+        req: &Request<'_>,
+        progress: &mut crate::http1::Progress,
+        body: &mut Vec<u8>,
+    ) -> Result<Response, Error> {
+        let request = to_http2(req)?;
+        self.send.ready().await.map_err(error)?;
+        self.clock.reset();
+        let submitted = Instant::now();
+        let head = self.send.send_request(request).await.map_err(error)?;
+        let first_byte = Instant::now();
+        progress.timings.first_byte = Some(first_byte);
+        progress.timings.wrote = Some(
+            self.clock
+                .last()
+                .map_or(submitted, |w| w.clamp(submitted, first_byte)),
+        );
+        let (parts, mut incoming) = head.into_parts();
+        let mut resp = Response {
+            status: parts.status.as_u16(),
+            ..Response::default()
+        };
+        let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
+        let mut header_bytes = 0u64;
+        let mut gzip = false;
+        for (name, value) in &parts.headers {
+            header_bytes += (name.as_str().len() + value.len() + 4) as u64;
+            match name.as_str() {
+                "content-encoding" => {
+                    gzip = req.gzip && value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"gzip")
+                }
+                "location" if redirect => resp.location = value.to_str().ok().map(str::to_string),
+                "set-cookie" => {
+                    if let Some((k, v)) = value
+                        .to_str()
+                        .ok()
+                        .and_then(|s| s.split(';').next())
+                        .and_then(|kv| kv.split_once('='))
+                    {
+                        resp.cookies
+                            .push((k.trim().to_string(), v.trim().to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if req.keep_headers {
+            resp.headers = Some(parts.headers);
+        }
+        // As the HTTP/1.1 exchange counts a head: a status line and a blank line around the
+        // headers.
+        progress.received += 17 + header_bytes + 2;
+        let mut decode = crate::http1::Decode::new(progress, body, req.keep_body, gzip);
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(error)?;
+            if let Some(data) = frame.data_ref() {
+                decode.feed(data)?;
+            }
+        }
+        decode.finish()?;
+        Ok(resp)
+    }
+}
+
+/// Headers HTTP/2 does not carry (RFC 9113 §8.2.2); `host` becomes the `:authority`.
+fn connection_specific(lower_name: &str) -> bool {
+    matches!(
+        lower_name,
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" | "host"
+    )
+}
+
+/// The request of HTTP/1.1 bytes (head and body), for an HTTP/2 connection.
+fn to_http2(req: &Request<'_>) -> Result<hyper::Request<Full<Bytes>>, Error> {
+    let lines = req.bytes.iter().filter(|&&b| b == b'\n').count();
+    let mut headers = vec![httparse::EMPTY_HEADER; lines];
+    let mut r = httparse::Request::new(&mut headers);
+    let len = match r.parse(req.bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return Err(Error::Protocol("request head")),
+    };
+    let (Some(method), Some(path)) = (r.method, r.path) else {
+        return Err(Error::Protocol("request head"));
+    };
+    let mut authority: &[u8] = req.target.host_header.as_bytes();
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .version(hyper::Version::HTTP_2);
+    for h in r.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        if name == "host" {
+            authority = h.value;
+        }
+        if connection_specific(&name) || (name == "te" && h.value != b"trailers") {
+            continue;
+        }
+        b = b.header(name, h.value);
+    }
+    let mut uri = Vec::with_capacity(8 + authority.len() + path.len());
+    uri.extend_from_slice(b"https://");
+    uri.extend_from_slice(authority);
+    uri.extend_from_slice(path.as_bytes());
+    b.uri(uri)
+        .body(Full::new(Bytes::copy_from_slice(&req.bytes[len..])))
+        .map_err(|_| Error::Protocol("request not valid for HTTP/2"))
+}
+
+/// hyper's error, in the engine's classes: the socket's own error when there is one, a
+/// connection or stream the server ended as a reset, a malformed exchange as a protocol error.
+fn error(e: hyper::Error) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            let inner = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+            return match inner {
+                Some(tls) => Error::Tls(io::Error::other(tls.clone())),
+                None => io_error(io::Error::new(io.kind(), e.to_string())),
+            };
+        }
+        source = s.source();
+    }
+    if e.is_parse() || e.is_user() {
+        Error::Protocol("malformed HTTP/2 exchange")
+    } else {
+        Error::Reset(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            e.to_string(),
+        ))
+    }
+}
