@@ -1,17 +1,11 @@
-//! HTTP: the shared client and the classification of what went wrong.
-//!
-//! One `reqwest` client (rustls with the ring provider, no OpenSSL) serves a whole run. Its
-//! keep-alive pool hands each VU a connection while the VU has a request in flight, so N busy
-//! VUs hold N connections, as k6's per-VU connections do; idle connections are reused by the next
-//! VU rather than held per VU (memory stays flat at thousands of sleeping VUs). Cookies are kept
-//! per VU by the engine, not by the client. Redirects: up to 10, as k6. Responses are
-//! decompressed (gzip) transparently.
+//! HTTP: what the engine's client ([`crate::http1`], [`crate::http2`]) shares: its options, its
+//! TLS configuration, its defaults, and the URL helpers.
 
-use std::error::Error as _;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::metrics::recorder::ErrorClass;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The `User-Agent` of every request the plan does not give one.
 pub const USER_AGENT: &str = concat!("kaizen-loadtest/", env!("CARGO_PKG_VERSION"));
@@ -29,24 +23,9 @@ pub struct ClientOptions {
     pub max_idle_per_host: usize,
 }
 
-pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
-    let builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(10))
-        .pool_max_idle_per_host(opts.max_idle_per_host.max(1))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .no_proxy()
-        .user_agent(USER_AGENT)
-        .use_preconfigured_tls(tls_config(opts, true)?)
-        .connector_layer(crate::conntrace::TraceConnects);
-    Ok(builder.build()?)
-}
-
 /// The TLS configuration of a run: the web PKI roots and the plan's `ca_file` (or no
-/// verification at all with `insecure_skip_verify`), HTTP/2 offered before HTTP/1.1. The
-/// `reqwest` client's (`traced`) has the session store that timestamps each handshake's start
-/// (`crate::conntrace`); the HTTP/1.1 client times its handshakes itself.
-pub fn tls_config(opts: &ClientOptions, traced: bool) -> anyhow::Result<rustls::ClientConfig> {
+/// verification at all with `insecure_skip_verify`), HTTP/2 offered before HTTP/1.1.
+pub fn tls_config(opts: &ClientOptions) -> anyhow::Result<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject as _;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -54,9 +33,7 @@ pub fn tls_config(opts: &ClientOptions, traced: bool) -> anyhow::Result<rustls::
     let mut config = if opts.insecure_skip_tls_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(crate::conntrace::AcceptAnyCertificate(
-                provider,
-            )))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
             .with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
@@ -75,96 +52,58 @@ pub fn tls_config(opts: &ClientOptions, traced: bool) -> anyhow::Result<rustls::
         builder.with_root_certificates(roots).with_no_client_auth()
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    if traced {
-        config.resumption =
-            rustls::client::Resumption::store(Arc::new(crate::conntrace::TracedSessions::new()));
-    }
     Ok(config)
 }
 
-/// The `reqwest` client of a run, built when first needed: a run whose requests all go to
-/// `http://` URLs (the engine's own HTTP/1.1 client) never builds it, and never loads the TLS
-/// root certificates.
-pub struct LazyClient {
-    opts: ClientOptions,
-    cell: std::sync::OnceLock<Result<reqwest::Client, String>>,
-}
+/// Accepts any certificate chain, expired, self-signed or for another name
+/// (`tls.insecure_skip_verify`); the handshake's signatures are still verified with the
+/// certificate's key.
+#[derive(Debug)]
+pub struct AcceptAnyCertificate(pub Arc<rustls::crypto::CryptoProvider>);
 
-impl LazyClient {
-    pub fn new(opts: ClientOptions) -> LazyClient {
-        LazyClient {
-            opts,
-            cell: std::sync::OnceLock::new(),
-        }
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
     }
 
-    /// The client, built on the first call.
-    pub fn get(&self) -> Result<&reqwest::Client, &str> {
-        self.cell
-            .get_or_init(|| client(&self.opts).map_err(|e| format!("{e:#}")))
-            .as_ref()
-            .map_err(String::as_str)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
-}
 
-/// Sorts a transport error into a stable class: `timeout`, `redirect`, `tls`, `reset`,
-/// `connect`, else `protocol`.
-///
-/// The cause sits somewhere down the source chain (reqwest → hyper-util → io::Error → rustls or
-/// another io::Error). An `io::Error`'s own `source()` skips the error it wraps, so the walk
-/// steps into `get_ref()` instead.
-pub fn classify(err: &reqwest::Error) -> ErrorClass {
-    if err.is_timeout() {
-        return ErrorClass::Timeout;
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
-    if err.is_redirect() {
-        return ErrorClass::Redirect;
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
-    let mut found = None;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = err.source();
-    // The chain is short; the bound only guards against a cycle.
-    for _ in 0..32 {
-        let Some(e) = next else { break };
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            return ErrorClass::Tls;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            let class = match io.kind() {
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
-                    Some(ErrorClass::Reset)
-                }
-                ConnectionRefused | AddrNotAvailable | NotConnected | HostUnreachable
-                | NetworkUnreachable => Some(ErrorClass::Connect),
-                TimedOut => Some(ErrorClass::Timeout),
-                _ => None,
-            };
-            // An inner rustls error wins over the kind of the io::Error that carries it.
-            found = found.or(class);
-            next = match io.get_ref() {
-                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-                None => e.source(),
-            };
-            continue;
-        }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_timeout() {
-                found = found.or(Some(ErrorClass::Timeout));
-            } else if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
-                found = found.or(Some(ErrorClass::Reset));
-            } else if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
-                found = found.or(Some(ErrorClass::Protocol));
-            }
-        }
-        next = e.source();
-    }
-    if let Some(c) = found {
-        return c;
-    }
-    if err.is_connect() {
-        return ErrorClass::Connect;
-    }
-    ErrorClass::Protocol
 }
 
 /// Appends `s` percent-encoded (RFC 3986: unreserved characters stay, every other byte is

@@ -2,16 +2,14 @@
 //! of its own, and HTTP/2 (hyper's, [`crate::http2`]) when a server picks it in the TLS
 //! handshake (ALPN `h2, http/1.1`, as k6 offers).
 //!
-//! The engine sends every request with a parsable `http://` or `https://` URL through this
-//! module; `reqwest` ([`crate::http`]) is left only what this client refuses to build (a header
-//! name that is not a token, which it then refuses too).
-//! Per request, `reqwest` parses the URL twice, clones the client and the headers, boxes its
+//! The engine sends every request through this module. It replaced `reqwest` on the hot path:
+//! per request, `reqwest` parses the URL twice, clones the client and the headers, boxes its
 //! futures, and hands the request to a connection task through channels; on a 2-core runner that
 //! cost three times what the kernel spends on the exchange itself. Here a request is one write of
 //! bytes built once per request spec (or rendered into a reused buffer), one read, a header
-//! parse with `httparse`, and no task but the VU's own.
+//! parse with `httparse`, and no task but the VU's own (HTTP/2 adds hyper's connection task).
 //!
-//! What it does, as `reqwest` does it for the engine:
+//! What it does, as `reqwest` would:
 //! - keep-alive connections in a pool shared by all VUs (a VU holds a connection only while its
 //!   request is in flight, HTTP/2 ones included), at most [`ClientOptions::max_idle_per_host`]
 //!   idle per origin, dropped after 90 s idle; a connection the server closed while idle is
@@ -479,7 +477,7 @@ impl Pool {
     pub fn tls_config(&self) -> Result<&std::sync::Arc<rustls::ClientConfig>, &str> {
         self.tls
             .get_or_init(|| {
-                crate::http::tls_config(&self.tls_options, false)
+                crate::http::tls_config(&self.tls_options)
                     .map(std::sync::Arc::new)
                     .map_err(|e| format!("{e:#}"))
             })

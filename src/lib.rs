@@ -11,7 +11,6 @@
 //! ```
 
 pub mod cli;
-pub mod conntrace;
 pub mod exec;
 pub mod exit;
 pub mod fixture;

@@ -197,7 +197,6 @@ pub fn run(
         ca_pem: plan.tls.ca_pem.clone(),
         max_idle_per_host: MAX_IDLE_PER_HOST,
     };
-    let client = Arc::new(crate::http::LazyClient::new(client_options.clone()));
     let (checks, check_base) = check_table(&plan);
     let base_url = sel.base_url.trim_end_matches('/').to_string();
     let requests: Arc<Vec<RequestRt>> = Arc::new(
@@ -211,11 +210,8 @@ pub fn run(
         MAX_IDLE_PER_HOST,
         client_options,
     ));
-    // A request that may not go through the HTTP/1.1 client needs reqwest, one to `https://`
-    // needs TLS: built now, so that what cannot be built stops the run before it starts.
-    if requests.iter().any(|r| !r.http1()) {
-        client.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+    // A request to `https://` needs TLS: built now, so that what cannot be built (a bad
+    // `tls.ca_file`) stops the run before it starts.
     if requests.iter().any(|r| r.tls()) {
         pool.tls_config().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -236,7 +232,6 @@ pub fn run(
                 env: sel.env.as_str().into(),
                 plan: plan.clone(),
                 base_url: base_url.clone(),
-                client: client.clone(),
                 pool: pool.clone(),
                 requests: requests.clone(),
                 setup: compile_steps(&s.setup, &mut groups),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::http::{classify, push_urlencoded, MAX_BODY};
+use crate::http::push_urlencoded;
 use crate::http1;
 use crate::metrics::local;
 use crate::metrics::recorder::{CheckKey, CustomKey, ErrorClass, SeriesKey, Trend};
@@ -108,7 +108,6 @@ pub fn compile_steps(steps: &[Step], groups: &mut Vec<String>) -> Vec<ExecStep> 
 /// What the engine precomputes per request.
 #[derive(Debug)]
 pub struct RequestRt {
-    pub method: reqwest::Method,
     /// First index of this request's checks in the run's check table (expect checks, then one
     /// per capture).
     pub check_base: u32,
@@ -117,12 +116,11 @@ pub struct RequestRt {
     /// The plan's default headers the request does not set itself, then the request's own: a
     /// request's header replaces a default of the same name.
     pub headers: Vec<crate::plan::model::Header>,
-    /// Their names: parsed for reqwest, in lower case for HTTP/1.1 (as hyper writes them).
-    header_names: Vec<Option<reqwest::header::HeaderName>>,
+    /// Their names in lower case (as hyper writes them).
     lower_names: Vec<Box<str>>,
     /// Which of the headers the client adds by default the request sets itself.
     has: http1::Has,
-    /// Every header name is a valid token (otherwise reqwest reports the error, as always).
+    /// Every header name is a valid token (validation makes sure; otherwise nothing is sent).
     names_ok: bool,
     /// The URL, when nothing in it changes per request: joined and parsed once, with the
     /// length of its text (for `data_sent`) and its HTTP/1.1 target.
@@ -172,10 +170,6 @@ impl RequestRt {
             .chain(spec.headers.iter())
             .cloned()
             .collect();
-        let header_names = headers
-            .iter()
-            .map(|h| reqwest::header::HeaderName::from_bytes(h.name.as_bytes()).ok())
-            .collect();
         let lower_names: Vec<Box<str>> = headers
             .iter()
             .map(|h| h.name.to_ascii_lowercase().into())
@@ -185,14 +179,11 @@ impl RequestRt {
             has.note(n);
         }
         let names_ok = lower_names.iter().all(|n| http1::valid_header_name(n));
-        let method: reqwest::Method = spec.method.parse().unwrap_or(reqwest::Method::GET);
         let mut rt = RequestRt {
-            method,
             check_base,
             needs_body,
             needs_json,
             headers,
-            header_names,
             lower_names,
             has,
             names_ok,
@@ -270,12 +261,6 @@ impl RequestRt {
 }
 
 impl RequestRt {
-    /// Known before the run to go through the HTTP/1.1 client (an `http://` or `https://` URL
-    /// known before the run).
-    pub fn http1(&self) -> bool {
-        self.fixed_target.is_some()
-    }
-
     /// Known before the run to go to an `https://` URL.
     pub fn tls(&self) -> bool {
         self.fixed_target.as_ref().is_some_and(|t| t.tls)
@@ -349,9 +334,7 @@ pub struct ScenarioRt {
     pub plan: Arc<Plan>,
     /// Without a trailing slash.
     pub base_url: String,
-    /// The reqwest client (`https://` and the rest), built when first needed.
-    pub client: Arc<crate::http::LazyClient>,
-    /// Keep-alive connections of the HTTP/1.1 client (`http://` targets).
+    /// Keep-alive connections of the client (HTTP/1.1 and HTTP/2).
     pub pool: Arc<http1::Pool>,
     pub requests: Arc<Vec<RequestRt>>,
     pub setup: Vec<ExecStep>,
@@ -631,7 +614,7 @@ impl Vu {
             spans: &spans,
         };
         // The body, rendered or (a prebuilt request) in its bytes: what a redirect's later hop
-        // or reqwest sends again.
+        // sends again.
         let body_buf = body;
         let body: &[u8] = match prebuilt {
             Some((bytes, _, _, start)) => &bytes[*start..],
@@ -641,8 +624,8 @@ impl Vu {
         let mut resp_body = std::mem::take(&mut self.resp_body);
         resp_body.clear();
         let start = Instant::now();
-        // A header value with a line break or a control character is never sent: reqwest
-        // refuses it before sending (a `protocol` error), whichever client would have sent it.
+        // A header value with a line break or a control character is never sent (a `protocol`
+        // error), as reqwest refuses it.
         let mut o = match (url, target) {
             (Some(url), Some(target)) if headers_ok => {
                 let build = |out: &mut Vec<u8>, hop: http1::Hop<'_>| -> bool {
@@ -696,29 +679,9 @@ impl Vu {
                 self.out = scratch;
                 o
             }
-            (Some(url), _) => match sc.client.get() {
-                Err(_) => Outcome::failed(ErrorClass::Tls, start),
-                Ok(client) => {
-                    send_reqwest(
-                        client,
-                        ReqwestOut {
-                            method: rt.method.clone(),
-                            url: url.clone(),
-                            values: &values,
-                            skip_sensitive: false,
-                            cookie: cookie_opt,
-                            body: spec.body.as_ref().map(|b| (body, content_type_of(Some(b)))),
-                            timeout,
-                            keep_body: rt.needs_body,
-                        },
-                        start,
-                        &mut resp_body,
-                    )
-                    .await
-                }
-            },
-            // A URL that does not parse fails like any request reqwest cannot build.
-            (None, _) => Outcome::failed(ErrorClass::Protocol, start),
+            // A URL that does not parse, or is neither `http://` nor `https://`, or a header
+            // that cannot be sent (a value with a line break): nothing is sent.
+            _ => Outcome::failed(ErrorClass::Protocol, start),
         };
         self.hvals = hvals;
         self.spans = spans;
@@ -831,23 +794,12 @@ impl Vu {
         let span = |s: Option<(Instant, Instant)>| {
             s.map_or(0, |(a, b)| us(b.saturating_duration_since(a)))
         };
-        if o.socket_timed {
-            if let Some(g) = o.got_conn {
-                push(Trend::Blocked, us(g.saturating_duration_since(start)));
-                push(Trend::Connecting, span(o.connect));
-                push(Trend::TlsHandshaking, span(o.tls));
-                if let Some(w) = o.sent_at {
-                    push(Trend::Sending, us(w.saturating_duration_since(g)));
-                }
-            }
-        } else if o.error == ErrorClass::None || o.got_conn.is_some() {
-            // reqwest: connecting and TLS are measured where a connection is made, 0 on a
-            // reused one (none was made); blocked only with a new connection (when a pooled one
-            // was handed over is not seen), sending never (hyper writes the request).
+        if let Some(g) = o.got_conn {
+            push(Trend::Blocked, us(g.saturating_duration_since(start)));
             push(Trend::Connecting, span(o.connect));
             push(Trend::TlsHandshaking, span(o.tls));
-            if let Some(g) = o.got_conn {
-                push(Trend::Blocked, us(g.saturating_duration_since(start)));
+            if let Some(w) = o.sent_at {
+                push(Trend::Sending, us(w.saturating_duration_since(g)));
             }
         }
         self.last_end = Some(o.end);
@@ -978,8 +930,6 @@ struct Outcome {
     received: u64,
     headers: Option<reqwest::header::HeaderMap>,
     cookies: Vec<(String, String)>,
-    /// Timed at the socket (HTTP/1.1 client): blocked, connecting and sending are measured.
-    socket_timed: bool,
     got_conn: Option<Instant>,
     connect: Option<(Instant, Instant)>,
     /// The TLS handshake of a new connection.
@@ -1000,7 +950,6 @@ impl Outcome {
             received: 0,
             headers: None,
             cookies: Vec::new(),
-            socket_timed: false,
             got_conn: None,
             connect: None,
             tls: None,
@@ -1038,7 +987,6 @@ async fn send_h1(
         received: progress.received,
         headers: None,
         cookies: Vec::new(),
-        socket_timed: true,
         got_conn: t.got_conn,
         connect: t.connect,
         tls: t.tls,
@@ -1055,145 +1003,6 @@ async fn send_h1(
         }
         Err(e) => o.error = e.class(),
     }
-    o
-}
-
-/// A request for reqwest.
-struct ReqwestOut<'a> {
-    method: reqwest::Method,
-    url: reqwest::Url,
-    values: &'a HeaderValues<'a>,
-    skip_sensitive: bool,
-    cookie: Option<&'a str>,
-    /// The body, and the content type to add when the plan sets none.
-    body: Option<(&'a [u8], Option<&'static str>)>,
-    timeout: Duration,
-    keep_body: bool,
-}
-
-async fn send_reqwest(
-    client: &reqwest::Client,
-    r: ReqwestOut<'_>,
-    start: Instant,
-    body: &mut Vec<u8>,
-) -> Outcome {
-    let (mut o, stamps) =
-        crate::conntrace::traced(send_reqwest_untraced(client, r, start, body)).await;
-    // A new connection made for this request: its connect (DNS, TCP), its TLS handshake and
-    // when it was in hand. A reused one leaves no stamp (crate::conntrace).
-    if let Some((connect, tls)) = stamps.new_connection() {
-        let got = connect.1.max(tls.map_or(connect.1, |t| t.1));
-        o.got_conn = Some(got);
-        o.connect = Some(connect);
-        o.tls = tls;
-        // Waiting starts once the connection is in hand, as the duration does.
-        o.wrote = o.wrote.map(|w| w.max(got));
-    }
-    o
-}
-
-async fn send_reqwest_untraced(
-    client: &reqwest::Client,
-    r: ReqwestOut<'_>,
-    start: Instant,
-    body: &mut Vec<u8>,
-) -> Outcome {
-    use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE};
-    let mut o = Outcome::failed(ErrorClass::None, start);
-    let mut req = reqwest::Request::new(r.method, r.url);
-    *req.timeout_mut() = Some(r.timeout);
-    let h = req.headers_mut();
-    for (i, (n, v)) in r.values.iter().enumerate() {
-        if r.skip_sensitive && SENSITIVE.contains(&n) {
-            continue;
-        }
-        // An invalid name or value fails the request before anything is sent.
-        match (&r.values.rt.header_names[i], HeaderValue::from_str(v)) {
-            (Some(name), Ok(value)) => {
-                h.append(name.clone(), value);
-            }
-            _ => {
-                o.error = ErrorClass::Protocol;
-                o.end = Instant::now();
-                return o;
-            }
-        }
-    }
-    if let Some(c) = r.cookie {
-        match HeaderValue::from_str(c) {
-            Ok(v) => {
-                h.append(COOKIE, v);
-            }
-            Err(_) => {
-                o.error = ErrorClass::Protocol;
-                o.end = Instant::now();
-                return o;
-            }
-        }
-    }
-    if let Some((b, ct)) = r.body {
-        if let (Some(ct), false) = (ct, r.values.rt.has.content_type) {
-            h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
-        }
-        *req.body_mut() = Some(b.to_vec().into());
-    }
-    let t0 = Instant::now();
-    match client.execute(req).await {
-        Err(e) => o.error = classify(&e),
-        Ok(mut resp) => {
-            let t1 = Instant::now();
-            o.wrote = Some(t0);
-            o.first_byte = Some(t1);
-            o.status = resp.status().as_u16();
-            o.received += 17;
-            for (k, v) in resp.headers() {
-                o.received += (k.as_str().len() + v.len() + 4) as u64;
-            }
-            o.received += 2;
-            for v in resp.headers().get_all(reqwest::header::SET_COOKIE) {
-                if let Some((k, val)) = v
-                    .to_str()
-                    .ok()
-                    .and_then(|s| s.split(';').next())
-                    .and_then(|kv| kv.split_once('='))
-                {
-                    o.cookies
-                        .push((k.trim().to_string(), val.trim().to_string()));
-                }
-            }
-            if r.keep_body {
-                o.headers = Some(resp.headers().clone());
-            }
-            // Read to the end, counting every byte; keep the body only when a check or a
-            // capture reads it. Past MAX_BODY (decoded) the read stops: memory stays bounded
-            // whatever the target sends, a gzip bomb included.
-            let mut body_len = 0usize;
-            loop {
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => {
-                        o.received += chunk.len() as u64;
-                        body_len += chunk.len();
-                        if body_len > MAX_BODY {
-                            o.error = ErrorClass::BodyTooLarge;
-                            break;
-                        }
-                        if r.keep_body {
-                            body.extend_from_slice(&chunk);
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        o.error = match classify(&e) {
-                            ErrorClass::Protocol => ErrorClass::Reset,
-                            c => c,
-                        };
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    o.end = Instant::now();
     o
 }
 
