@@ -19,8 +19,6 @@ pub struct ClientOptions {
     pub insecure_skip_tls_verify: bool,
     /// PEM certificates trusted besides the web PKI roots (the plan's `tls.ca_file`).
     pub ca_pem: Option<Vec<u8>>,
-    /// The most connections kept idle per host.
-    pub max_idle_per_host: usize,
 }
 
 /// The TLS configuration of a run: the web PKI roots and the plan's `ca_file` (or no
@@ -134,6 +132,11 @@ pub fn urlencode(s: &str) -> String {
 /// `s` with its `%XX` escapes decoded (an invalid escape is kept as it is; bytes that are not
 /// UTF-8 are replaced).
 pub fn urldecode(s: &str) -> String {
+    String::from_utf8_lossy(&urldecode_bytes(s)).into_owned()
+}
+
+/// The bytes `s` stands for, its `%XX` escapes decoded (an invalid escape is kept as it is).
+pub fn urldecode_bytes(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -149,7 +152,7 @@ pub fn urldecode(s: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// A URL without its `user:password@` part, for logs and reports.

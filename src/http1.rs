@@ -11,7 +11,7 @@
 //!
 //! What it does, as `reqwest` would:
 //! - keep-alive connections in a pool shared by all VUs (a VU holds a connection only while its
-//!   request is in flight, HTTP/2 ones included), at most [`ClientOptions::max_idle_per_host`]
+//!   request is in flight, HTTP/2 ones included), at most the `max_idle` given to [`Pool::with_tls`]
 //!   idle per origin, dropped after 90 s idle; a connection the server closed while idle is
 //!   noticed (at no cost: the reactor has already seen the FIN) and not reused; a request that
 //!   meets a close it could not see (nothing received yet, idempotent method) is sent again once
@@ -46,7 +46,7 @@ use crate::metrics::recorder::ErrorClass;
 /// k6's limit: the first request and up to 10 redirects.
 pub const MAX_REDIRECTS: usize = 10;
 /// The longest response head read (status line and headers).
-const MAX_HEAD: usize = 256 * 1024;
+pub(crate) const MAX_HEAD: usize = 256 * 1024;
 /// The most response headers.
 const MAX_HEADERS: usize = 100;
 const READ_BUF: usize = 16 * 1024;
@@ -84,10 +84,11 @@ impl Target {
         // As reqwest: `user:password` percent-decoded, in base64.
         let auth = (!url.username().is_empty() || url.password().is_some()).then(|| {
             use base64::Engine as _;
-            let mut plain = crate::http::urldecode(url.username());
-            plain.push(':');
+            // The bytes as they are (as Go sends them), UTF-8 or not.
+            let mut plain = crate::http::urldecode_bytes(url.username());
+            plain.push(b':');
             if let Some(p) = url.password() {
-                plain.push_str(&crate::http::urldecode(p));
+                plain.extend_from_slice(&crate::http::urldecode_bytes(p));
             }
             let mut v = String::from("Basic ");
             base64::engine::general_purpose::STANDARD.encode_string(plain, &mut v);
@@ -924,7 +925,7 @@ fn gzip_result(d: &flate2::write::GzDecoder<Sink<'_>>, r: io::Result<()>) -> Res
 }
 
 /// Sends `req` (on a pooled connection when one is idle) and reads its response; follows
-/// nothing (see [`crate::exec::vu`] for redirects). `body` receives the decoded body when
+/// nothing (see [`send`] for redirects). `body` receives the decoded body when
 /// `req.keep_body`.
 pub async fn exchange(
     pool: &Pool,
@@ -953,7 +954,7 @@ pub async fn exchange(
         }
         let result = match &mut conn {
             Link::H1(c) => round_trip(c, req, progress, body).await,
-            Link::H2(c) => c.round_trip(req, progress, body).await.map(|r| (r, true)),
+            Link::H2(c) => c.round_trip(req, progress, body).await,
         };
         match result {
             Ok((resp, keep_alive)) => {

@@ -4,8 +4,10 @@
 //! TLS stream and runs hyper's HTTP/2 connection over it (`hyper::client::conn::http2`). A
 //! connection is checked out of the pool by one request at a time, as an HTTP/1.1 one is, so
 //! that N busy VUs use N connections as k6's per-VU connections do, and so that what is written
-//! on the connection while a request is in flight is that request: the stream is wrapped in
-//! [`Stamped`], which notes when the last write reached the socket. That instant is the
+//! on the connection while a request is in flight is that request's or the connection's own:
+//! the stream is wrapped in [`Stamped`], which follows the frames written and notes when the
+//! last frame of a request (HEADERS, CONTINUATION, DATA) reached the socket, leaving out the
+//! connection's own (SETTINGS and PING acknowledgements, WINDOW_UPDATE). That instant is the
 //! request's "written" (`http_req_sending` ends there, `http_req_waiting` starts there), as Go's
 //! `WroteRequest` is for k6.
 //!
@@ -29,12 +31,14 @@ use crate::http1::{io_error, Error, Request, Response};
 
 type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
 
-/// When the last write on a connection reached the socket: nanoseconds after `base`, plus one
-/// (0: nothing written since [`WriteClock::reset`]).
+/// When the last request frame on a connection reached the socket: nanoseconds after `base`,
+/// plus one (0: nothing written since [`WriteClock::reset`]); and whether TLS failed under it
+/// (hyper's HTTP/2 errors carry an I/O error's kind and text, not the TLS error itself).
 #[derive(Debug)]
 struct WriteClock {
     base: Instant,
     last: AtomicU64,
+    tls_failed: std::sync::atomic::AtomicBool,
 }
 
 impl WriteClock {
@@ -55,14 +59,86 @@ impl WriteClock {
     }
 }
 
-/// The TLS stream under an HTTP/2 connection, noting when written bytes reached the socket: a
-/// flush that completes after a write (TLS records leave on the flush), or a write when no
-/// flush follows it.
+/// Follows the HTTP/2 frames a client writes (after its 24-byte preface), to tell a request's
+/// frames (HEADERS, CONTINUATION, DATA) from the connection's own.
+#[derive(Debug)]
+struct FrameScan {
+    preface_left: usize,
+    head: [u8; 9],
+    head_len: usize,
+    payload_left: usize,
+    /// The frame whose payload is being written is a request's.
+    in_request: bool,
+}
+
+impl FrameScan {
+    fn new() -> FrameScan {
+        FrameScan {
+            preface_left: 24,
+            head: [0; 9],
+            head_len: 0,
+            payload_left: 0,
+            in_request: false,
+        }
+    }
+
+    /// Scans written bytes: whether any belong to a request's frame.
+    fn scan(&mut self, mut b: &[u8]) -> bool {
+        let mut request = false;
+        while !b.is_empty() {
+            if self.preface_left > 0 {
+                let k = self.preface_left.min(b.len());
+                self.preface_left -= k;
+                b = &b[k..];
+            } else if self.payload_left > 0 {
+                let k = self.payload_left.min(b.len());
+                self.payload_left -= k;
+                b = &b[k..];
+                request |= self.in_request;
+            } else {
+                let k = (9 - self.head_len).min(b.len());
+                self.head[self.head_len..self.head_len + k].copy_from_slice(&b[..k]);
+                self.head_len += k;
+                b = &b[k..];
+                if self.head_len == 9 {
+                    self.head_len = 0;
+                    let [a, b2, c, kind, ..] = self.head;
+                    self.payload_left = u32::from_be_bytes([0, a, b2, c]) as usize;
+                    // DATA, HEADERS, CONTINUATION.
+                    self.in_request = matches!(kind, 0x0 | 0x1 | 0x9);
+                    request |= self.in_request;
+                }
+            }
+        }
+        request
+    }
+}
+
+/// The TLS stream under an HTTP/2 connection, noting when a request's frames reached the
+/// socket: the flush after they were written (TLS records leave on the flush).
 struct Stamped {
     inner: TlsStream,
     clock: Arc<WriteClock>,
-    /// Written since the last flush.
+    frames: FrameScan,
+    /// A request's frame was written since the last flush.
     dirty: bool,
+}
+
+impl Stamped {
+    fn wrote(&mut self, bytes: &[u8]) {
+        if self.frames.scan(bytes) {
+            self.dirty = true;
+        }
+    }
+
+    fn note<T>(&self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &r {
+            if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+                self.clock.tls_failed.store(true, Ordering::Release);
+            }
+        }
+        r
+    }
 }
 
 impl AsyncRead for Stamped {
@@ -71,7 +147,9 @@ impl AsyncRead for Stamped {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.note(r)
     }
 }
 
@@ -84,12 +162,9 @@ impl AsyncWrite for Stamped {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
-            if n > 0 {
-                this.dirty = true;
-                this.clock.stamp();
-            }
+            this.wrote(&buf[..n]);
         }
-        r
+        this.note(r)
     }
 
     fn poll_write_vectored(
@@ -99,13 +174,17 @@ impl AsyncWrite for Stamped {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = r {
-            if n > 0 {
-                this.dirty = true;
-                this.clock.stamp();
+        if let Poll::Ready(Ok(mut n)) = r {
+            for b in bufs {
+                let k = n.min(b.len());
+                this.wrote(&b[..k]);
+                n -= k;
+                if n == 0 {
+                    break;
+                }
             }
         }
-        r
+        this.note(r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -120,7 +199,7 @@ impl AsyncWrite for Stamped {
                 this.clock.stamp();
             }
         }
-        r
+        this.note(r)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -142,17 +221,21 @@ impl H2 {
         let clock = Arc::new(WriteClock {
             base: Instant::now(),
             last: AtomicU64::new(0),
+            tls_failed: std::sync::atomic::AtomicBool::new(false),
         });
         let io = hyper_util::rt::TokioIo::new(Stamped {
             inner: tls,
             clock: clock.clone(),
+            frames: FrameScan::new(),
             dirty: false,
         });
         let (send, conn) =
             hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                // As the HTTP/1.1 client reads response heads up to 256 KiB.
+                .max_header_list_size(crate::http1::MAX_HEAD as u32)
                 .handshake(io)
                 .await
-                .map_err(error)?;
+                .map_err(|e| error(e, &clock))?;
         // Ends when the connection closes or the last `SendRequest` is dropped (the pool let
         // it go): its error is the next request's.
         tokio::spawn(async move {
@@ -164,19 +247,23 @@ impl H2 {
     /// Whether the connection can take a request (not closed by a GOAWAY, an error or the
     /// server).
     pub fn usable(&self) -> bool {
-        !self.send.is_closed() && self.send.is_ready()
+        self.send.is_ready()
     }
 
     /// Sends `req` and reads its response, timing it into `progress` as the HTTP/1.1 exchange
-    /// does: written (the last write on the socket before the response head), first byte (the
-    /// response head), and the body, decoded and counted, into `body`.
+    /// does: written (the request's last frame on the socket), first byte (the response head),
+    /// and the body, decoded and counted, into `body`. Also says whether the connection may be
+    /// used again (not when the request asked for `connection: close`: k6's HTTP/2 transport
+    /// then gives it a connection of its own).
     pub async fn round_trip(
         &mut self,
         req: &Request<'_>,
         progress: &mut crate::http1::Progress,
         body: &mut Vec<u8>,
-    ) -> Result<Response, Error> {
-        let request = to_http2(req)?;
+    ) -> Result<(Response, bool), Error> {
+        let (request, close) = to_http2(req)?;
+        let clock = self.clock.clone();
+        let error = |e| error(e, &clock);
         self.send.ready().await.map_err(error)?;
         self.clock.reset();
         let submitted = Instant::now();
@@ -231,7 +318,7 @@ impl H2 {
             }
         }
         decode.finish()?;
-        Ok(resp)
+        Ok((resp, !close))
     }
 }
 
@@ -243,8 +330,9 @@ fn connection_specific(lower_name: &str) -> bool {
     )
 }
 
-/// The request of HTTP/1.1 bytes (head and body), for an HTTP/2 connection.
-fn to_http2(req: &Request<'_>) -> Result<hyper::Request<Full<Bytes>>, Error> {
+/// The request of HTTP/1.1 bytes (head and body), for an HTTP/2 connection, and whether it
+/// asked for `connection: close`.
+fn to_http2(req: &Request<'_>) -> Result<(hyper::Request<Full<Bytes>>, bool), Error> {
     let lines = req.bytes.iter().filter(|&&b| b == b'\n').count();
     let mut headers = vec![httparse::EMPTY_HEADER; lines];
     let mut r = httparse::Request::new(&mut headers);
@@ -259,10 +347,17 @@ fn to_http2(req: &Request<'_>) -> Result<hyper::Request<Full<Bytes>>, Error> {
     let mut b = hyper::Request::builder()
         .method(method)
         .version(hyper::Version::HTTP_2);
+    let mut close = false;
     for h in r.headers.iter() {
         let name = h.name.to_ascii_lowercase();
         if name == "host" {
             authority = h.value;
+        }
+        if name == "connection" {
+            close |= h
+                .value
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
         if connection_specific(&name) || (name == "te" && h.value != b"trailers") {
             continue;
@@ -273,21 +368,50 @@ fn to_http2(req: &Request<'_>) -> Result<hyper::Request<Full<Bytes>>, Error> {
     uri.extend_from_slice(b"https://");
     uri.extend_from_slice(authority);
     uri.extend_from_slice(path.as_bytes());
-    b.uri(uri)
+    let request = b
+        .uri(uri)
         .body(Full::new(Bytes::copy_from_slice(&req.bytes[len..])))
-        .map_err(|_| Error::Protocol("request not valid for HTTP/2"))
+        .map_err(|_| Error::Protocol("request not valid for HTTP/2"))?;
+    Ok((request, close))
 }
 
-/// hyper's error, in the engine's classes: the socket's own error when there is one, a
-/// connection or stream the server ended as a reset, a malformed exchange as a protocol error.
-fn error(e: hyper::Error) -> Error {
+/// hyper's error, in the engine's classes: TLS when TLS failed under the connection, the socket's
+/// own error when there is one, a stream or connection the server refused or ended (REFUSED_STREAM,
+/// a GOAWAY, a reset) as `reset` (a request nothing was received for may be sent again), and
+/// broken HTTP/2 (a frame or header block that does not parse, a flow-control breach) as
+/// `protocol`.
+fn error(e: hyper::Error, clock: &WriteClock) -> Error {
+    if clock.tls_failed.load(Ordering::Acquire) {
+        return Error::Tls(io::Error::other(e.to_string()));
+    }
+    let reset = || {
+        Error::Reset(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            e.to_string(),
+        ))
+    };
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<io::Error>() {
-            let inner = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-            return match inner {
-                Some(tls) => Error::Tls(io::Error::other(tls.clone())),
-                None => io_error(io::Error::new(io.kind(), e.to_string())),
+            return io_error(io::Error::new(io.kind(), e.to_string()));
+        }
+        if let Some(h2) = s.downcast_ref::<h2::Error>() {
+            if let Some(io) = h2.get_io() {
+                return io_error(io::Error::new(io.kind(), e.to_string()));
+            }
+            if h2.is_library() {
+                return Error::Protocol("HTTP/2 protocol error");
+            }
+            return match h2.reason() {
+                Some(
+                    h2::Reason::NO_ERROR
+                    | h2::Reason::REFUSED_STREAM
+                    | h2::Reason::CANCEL
+                    | h2::Reason::INTERNAL_ERROR
+                    | h2::Reason::ENHANCE_YOUR_CALM,
+                )
+                | None => reset(),
+                Some(_) => Error::Protocol("HTTP/2 stream refused as malformed"),
             };
         }
         source = s.source();
@@ -295,9 +419,6 @@ fn error(e: hyper::Error) -> Error {
     if e.is_parse() || e.is_user() {
         Error::Protocol("malformed HTTP/2 exchange")
     } else {
-        Error::Reset(io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            e.to_string(),
-        ))
+        reset()
     }
 }

@@ -195,7 +195,6 @@ pub fn run(
     let client_options = crate::http::ClientOptions {
         insecure_skip_tls_verify: sel.insecure_skip_tls_verify || plan.tls.insecure_skip_verify,
         ca_pem: plan.tls.ca_pem.clone(),
-        max_idle_per_host: MAX_IDLE_PER_HOST,
     };
     let (checks, check_base) = check_table(&plan);
     let base_url = sel.base_url.trim_end_matches('/').to_string();

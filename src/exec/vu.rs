@@ -709,7 +709,7 @@ impl Vu {
         };
         let lag_us = lag.map_or(0, |l| l.as_micros() as u64);
         // http_req_duration: from the connection in hand to the last byte (sending + waiting +
-        // receiving, as k6) when timed at the socket; from the send otherwise.
+        // receiving, as k6); from the start for a request that never had a connection.
         let base = o.got_conn.unwrap_or(start);
         let elapsed = o.end.saturating_duration_since(base);
         let duration_us = elapsed.as_micros() as u64 + lag_us;
@@ -923,7 +923,7 @@ impl HeaderValues<'_> {
     }
 }
 
-/// What a request came to, whichever client sent it.
+/// What a request came to.
 struct Outcome {
     status: u16,
     error: ErrorClass,

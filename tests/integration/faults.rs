@@ -97,8 +97,9 @@ impl Drop for ServerThread {
 /// A hyper TLS server on 127.0.0.1:0, over HTTP/2 when `h2` (offered by ALPN, as a real server
 /// does) else HTTP/1.1; it counts the connections it accepted and those that spoke HTTP/2.
 /// `/redirect`: 307 to `/echo`; `/whoami`: `method path authority authorization body-length`,
-/// with a cookie; `/gzip`: a gzip-encoded body; anything else: the request's body back, or `ok`
-/// without one.
+/// with a cookie; `/gzip`: a gzip-encoded body; `/slow`: `ok` after 60 ms (over HTTP/2 the
+/// server pings every 5 ms meanwhile, and the client must acknowledge each); anything else: the
+/// request's body back, or `ok` without one.
 pub struct TlsServer {
     pub url: String,
     pub accepted: Arc<AtomicU64>,
@@ -150,6 +151,10 @@ impl TlsServer {
                                     };
                                     let r = hyper::Response::builder();
                                     let r = match req.uri().path() {
+                                        "/slow" => {
+                                            tokio::time::sleep(Duration::from_millis(60)).await;
+                                            r.body(full(b"ok".to_vec()))
+                                        }
                                         "/redirect" => r
                                             .status(307)
                                             .header("location", "/echo")
@@ -218,6 +223,8 @@ impl TlsServer {
                                 h.fetch_add(1, Ordering::SeqCst);
                                 let _ =
                                     hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                                        .timer(hyper_util::rt::TokioTimer::new())
+                                        .keep_alive_interval(Duration::from_millis(5))
                                         .serve_connection(io, svc)
                                         .await;
                             } else {

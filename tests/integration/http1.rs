@@ -608,6 +608,33 @@ async fn a_server_that_picks_http2_is_spoken_to_in_http2_timed_at_the_socket() {
         String::from_utf8_lossy(&g.body),
         format!("GET /whoami {authority} Bearer t 0")
     );
+    // The server pings every 5 ms while it holds `/slow` for 60 ms: the client's acknowledgements
+    // are the connection's writes, not the request's, so sending stays short and waiting holds
+    // the 60 ms.
+    let g = send(&pool, &server.url, "GET", "/slow", &[], None).await;
+    assert_eq!(g.body, b"ok");
+    let t = g.progress.timings;
+    let (got, wrote, first) = (t.got_conn.unwrap(), t.wrote.unwrap(), t.first_byte.unwrap());
+    assert!(
+        wrote - got < Duration::from_millis(30),
+        "sending {:?}",
+        wrote - got
+    );
+    assert!(
+        first - wrote >= Duration::from_millis(55),
+        "waiting {:?}",
+        first - wrote
+    );
+    // `connection: close` (a plan measuring a handshake per request): the connection is let go
+    // after the request, as over HTTP/1.1, so the next request makes a new one.
+    let close = [("connection", "close")];
+    let g = send(&pool, &server.url, "GET", "/", &close, None).await;
+    assert_eq!((&g.body[..], g.progress.timings.tls), (&b"ok"[..], None));
+    let g = send(&pool, &server.url, "GET", "/", &close, None).await;
+    assert!(g.progress.timings.tls.is_some());
+    let g = send(&pool, &server.url, "GET", "/", &[], None).await;
+    assert!(g.progress.timings.tls.is_some());
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
