@@ -160,9 +160,11 @@ pub fn run(
     );
     let (tx, rx) = std::sync::mpsc::channel();
     let epoch = Arc::new(AtomicU64::new(0));
+    let spares = crate::metrics::local::Spares::default();
     let sink = Sink {
         tx,
         epoch: epoch.clone(),
+        spares: spares.clone(),
     };
     let started = Instant::now();
     let started_at = SystemTime::now();
@@ -172,7 +174,7 @@ pub fn run(
         .map(|s| drift_window(plan.drift_window, s.executor.duration()))
         .collect();
     let collector = collector::spawn(
-        rx,
+        (rx, spares),
         epoch,
         gauges.clone(),
         interval,

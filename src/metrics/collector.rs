@@ -129,8 +129,10 @@ impl WindowAcc {
 
 pub type TickFn = Box<dyn FnMut(&Tick<'_>) + Send>;
 
+/// Starts the collector thread: it takes the hand-overs from `rx` and gives their recorders
+/// back to `spares`, merged and cleared.
 pub fn spawn(
-    rx: Receiver<Flush>,
+    (rx, spares): (Receiver<Flush>, super::local::Spares),
     epoch: Arc<AtomicU64>,
     gauges: Arc<Vec<Gauges>>,
     interval: Duration,
@@ -156,7 +158,7 @@ pub fn spawn(
             loop {
                 let wait = next_tick.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
-                    Ok(flush) => c.absorb(flush),
+                    Ok(flush) => spares.give(c.absorb(flush)),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
@@ -203,16 +205,22 @@ struct State {
 }
 
 impl State {
-    fn absorb(&mut self, mut flush: Flush) {
-        let intervals = flush.recorder.take_interval();
-        self.total.merge(&flush.recorder);
+    /// Merges a hand-over; returns its recorder cleared, for a thread's next interval.
+    fn absorb(&mut self, mut flush: Flush) -> Recorder {
         let slot = self.open.entry(flush.epoch).or_default();
-        for (i, iv) in intervals.iter().enumerate() {
+        for (i, iv) in flush.recorder.interval.iter().enumerate() {
             if slot.len() <= i {
                 slot.resize_with(i + 1, Default::default);
             }
             slot[i].merge(iv);
         }
+        // The interval figures are the time series', not the totals'.
+        for iv in &mut flush.recorder.interval {
+            iv.clear();
+        }
+        self.total.merge(&flush.recorder);
+        flush.recorder.clear();
+        flush.recorder
     }
 
     fn sample_vus(&mut self, epoch: u64) {

@@ -170,6 +170,15 @@ pub fn merge_opt(mine: &mut Option<Box<Hist>>, theirs: &Option<Box<Hist>>) {
     }
 }
 
+/// Zeroes a histogram that is there (its memory is kept).
+pub fn reset_opt(slot: &mut Option<Box<Hist>>) {
+    if let Some(h) = slot {
+        if !h.is_empty() {
+            h.reset();
+        }
+    }
+}
+
 pub fn record_opt(slot: &mut Option<Box<Hist>>, micros: u64) {
     slot.get_or_insert_with(|| Box::new(new_hist()))
         .saturating_record(micros);
@@ -215,6 +224,14 @@ pub struct IntervalStats {
 }
 
 impl IntervalStats {
+    /// Zeroes the figures, keeping the histogram's memory.
+    pub fn clear(&mut self) {
+        self.requests = 0;
+        self.failed = 0;
+        self.iterations = 0;
+        reset_opt(&mut self.duration);
+    }
+
     pub fn merge(&mut self, o: &IntervalStats) {
         self.requests += o.requests;
         self.failed += o.failed;
@@ -321,10 +338,11 @@ impl Recorder {
         }
     }
 
+    /// Nothing recorded (a cleared recorder keeps its keys, with zeroes).
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
-            && self.checks.is_empty()
-            && self.custom.is_empty()
+        self.series.values().all(|s| s.count == 0)
+            && self.checks.values().all(|c| c.passes == 0 && c.fails == 0)
+            && self.custom.values().all(|c| c.count == 0 && c.trues == 0)
             && self.scenarios.iter().all(|s| {
                 s.iterations == 0 && s.interrupted == 0 && s.dropped == 0 && s.vus_max == 0
             })
@@ -358,9 +376,48 @@ impl Recorder {
         }
     }
 
-    /// Takes the interval figures out, leaving zeroes.
-    pub fn take_interval(&mut self) -> Vec<IntervalStats> {
-        std::mem::take(&mut self.interval)
+    /// Zeroes every figure, keeping the keys and the histograms' memory: a recorder handed
+    /// back to a worker thread records its next interval without allocating.
+    pub fn clear(&mut self) {
+        for s in self.series.values_mut() {
+            s.count = 0;
+            s.bytes_sent = 0;
+            s.bytes_received = 0;
+            for h in &mut s.hists {
+                reset_opt(h);
+            }
+        }
+        for s in &mut self.scenarios {
+            let ScenarioStats {
+                iterations,
+                interrupted,
+                dropped,
+                iteration_duration,
+                start_lag,
+                raw_duration,
+                vus_max,
+                vus_last,
+            } = s;
+            *iterations = 0;
+            *interrupted = 0;
+            *dropped = 0;
+            *vus_max = 0;
+            *vus_last = 0;
+            reset_opt(iteration_duration);
+            reset_opt(start_lag);
+            reset_opt(raw_duration);
+        }
+        for c in self.checks.values_mut() {
+            *c = CheckStats::default();
+        }
+        for c in self.custom.values_mut() {
+            c.count = 0;
+            c.trues = 0;
+            reset_opt(&mut c.hist);
+        }
+        for iv in &mut self.interval {
+            iv.clear();
+        }
     }
 }
 
@@ -399,6 +456,43 @@ mod tests {
             merged.value_at_quantile(0.95),
             single.value_at_quantile(0.95)
         );
+    }
+
+    #[test]
+    fn a_cleared_recorder_is_empty_and_records_afresh() {
+        let mut r = Recorder::default();
+        r.record_request(
+            key(200),
+            &[(Trend::Duration, 1500), (Trend::Waiting, 900)],
+            10,
+            20,
+        );
+        r.record_check(
+            CheckKey {
+                scenario: 0,
+                check: 0,
+            },
+            false,
+        );
+        r.record_iteration(0, 2000, true);
+        assert!(!r.is_empty());
+        r.clear();
+        // Keys and histograms stay (nothing to allocate next time), with zeroes in them.
+        assert!(r.is_empty());
+        let s = &r.series[&key(200)];
+        assert_eq!((s.count, s.bytes_sent), (0, 0));
+        assert!(s.hist(Trend::Duration).is_some_and(|h| h.is_empty()));
+        // Merged into a total, a cleared recorder adds nothing; what it records next is exact.
+        let mut total = Recorder::default();
+        total.merge(&r);
+        assert_eq!(total.series.get(&key(200)).map_or(0, |s| s.count), 0);
+        r.record_request(key(200), &[(Trend::Duration, 700)], 1, 2);
+        total.merge(&r);
+        let s = &total.series[&key(200)];
+        assert_eq!((s.count, s.bytes_received), (1, 2));
+        assert_eq!(s.hist(Trend::Duration).unwrap().len(), 1);
+        assert_eq!(total.scenarios[0].iterations, 0);
+        assert_eq!(total.checks.values().map(|c| c.fails).sum::<u64>(), 0);
     }
 
     #[test]
