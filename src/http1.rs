@@ -346,6 +346,20 @@ pub struct Response {
     pub headers: Option<reqwest::header::HeaderMap>,
 }
 
+impl Response {
+    /// Keeps the name and value of a `Set-Cookie` header (its attributes dropped).
+    pub(crate) fn note_cookie(&mut self, set_cookie: &[u8]) {
+        if let Some((k, v)) = std::str::from_utf8(set_cookie)
+            .ok()
+            .and_then(|s| s.split(';').next())
+            .and_then(|kv| kv.split_once('='))
+        {
+            self.cookies
+                .push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+}
+
 /// One request as the exchange sends it.
 pub struct Request<'a> {
     pub target: &'a Target,
@@ -753,16 +767,7 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
             8 if redirect && name.eq_ignore_ascii_case(b"location") => {
                 location = std::str::from_utf8(h.value).ok().map(str::to_string);
             }
-            10 if name.eq_ignore_ascii_case(b"set-cookie") => {
-                if let Some((k, v)) = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|s| s.split(';').next())
-                    .and_then(|kv| kv.split_once('='))
-                {
-                    resp.cookies
-                        .push((k.trim().to_string(), v.trim().to_string()));
-                }
-            }
+            10 if name.eq_ignore_ascii_case(b"set-cookie") => resp.note_cookie(h.value),
             _ => {}
         }
         if resp.headers.is_some() {

@@ -290,17 +290,7 @@ impl H2 {
                     gzip = req.gzip && value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"gzip")
                 }
                 "location" if redirect => resp.location = value.to_str().ok().map(str::to_string),
-                "set-cookie" => {
-                    if let Some((k, v)) = value
-                        .to_str()
-                        .ok()
-                        .and_then(|s| s.split(';').next())
-                        .and_then(|kv| kv.split_once('='))
-                    {
-                        resp.cookies
-                            .push((k.trim().to_string(), v.trim().to_string()));
-                    }
-                }
+                "set-cookie" => resp.note_cookie(value.as_bytes()),
                 _ => {}
             }
         }
