@@ -304,7 +304,6 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         env: req.env.clone(),
         base_url: base_url.clone(),
         parallel: req.parallel,
-        insecure_skip_tls_verify: false,
     };
     let stop = Stop::default();
     let thresholds: Vec<_> = plan

@@ -57,7 +57,7 @@ pub fn tls_config(opts: &ClientOptions) -> anyhow::Result<rustls::ClientConfig> 
 /// (`tls.insecure_skip_verify`); the handshake's signatures are still verified with the
 /// certificate's key.
 #[derive(Debug)]
-pub struct AcceptAnyCertificate(pub Arc<rustls::crypto::CryptoProvider>);
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(

@@ -304,9 +304,6 @@ pub struct Timings {
     pub tls: Option<(Instant, Instant)>,
     /// The whole request was written.
     pub wrote: Option<Instant>,
-    /// A redirected request: when its first hop was written (its sending time is the first
-    /// hop's, as its connection's).
-    pub first_wrote: Option<Instant>,
     /// The first byte of the (final) response arrived.
     pub first_byte: Option<Instant>,
 }
@@ -317,6 +314,9 @@ pub struct Progress {
     /// When the request started: a pooled connection is in hand at once (blocked 0).
     pub start: Instant,
     pub timings: Timings,
+    /// A redirected request: when its first hop was written (its sending time is the first
+    /// hop's, as its connection's).
+    pub first_wrote: Option<Instant>,
     /// `data_received` as the engine counts it: status line, headers and the body as decoded.
     pub received: u64,
     /// Body bytes (decoded) of the response being read.
@@ -328,10 +328,33 @@ impl Progress {
         Progress {
             start,
             timings: Timings::default(),
+            first_wrote: None,
             received: 0,
             body_len: 0,
         }
     }
+
+    /// Counts a response head of `header_bytes` (each header as [`header_size`]) with a status
+    /// line and the blank line, over either protocol.
+    pub(crate) fn count_head(&mut self, header_bytes: u64) {
+        self.received += 17 + header_bytes + 2;
+    }
+}
+
+/// A response header's share of `data_received`: name, `: `, value, CRLF.
+pub(crate) fn header_size(name_len: usize, value_len: usize) -> u64 {
+    (name_len + value_len + 4) as u64
+}
+
+/// Whether a `content-encoding` value says gzip and the request asked for it (a gzip body is
+/// then decoded).
+pub(crate) fn gzip_coded(req: &Request<'_>, content_encoding: &[u8]) -> bool {
+    req.gzip && content_encoding.trim_ascii().eq_ignore_ascii_case(b"gzip")
+}
+
+/// A status that redirects (its `Location` is followed).
+pub(crate) fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
 /// A response head, with what the engine reads from it.
@@ -719,20 +742,18 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
     let mut gzip = false;
     let mut header_bytes = 0u64;
     let mut location = None;
-    let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
+    let redirect = is_redirect(status);
     if req.keep_headers {
         resp.headers = Some(reqwest::header::HeaderMap::with_capacity(r.headers.len()));
     }
     for h in r.headers.iter() {
-        header_bytes += (h.name.len() + h.value.len() + 4) as u64;
+        header_bytes += header_size(h.name.len(), h.value.len());
+        keep_header(&mut resp.headers, h);
         let name = h.name.as_bytes();
         // By length and first letter: most headers are none of these, and are passed over
         // without a byte-by-byte comparison.
         let first = name.first().map_or(0, |b| b | 0x20);
         if !matches!(first, b'c' | b't' | b'l' | b's') {
-            if resp.headers.is_some() {
-                keep_header(&mut resp.headers, h);
-            }
             continue;
         }
         match name.len() {
@@ -762,16 +783,13 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
                 }
             }
             16 if name.eq_ignore_ascii_case(b"content-encoding") => {
-                gzip = req.gzip && h.value.trim_ascii().eq_ignore_ascii_case(b"gzip");
+                gzip = gzip_coded(req, h.value);
             }
             8 if redirect && name.eq_ignore_ascii_case(b"location") => {
                 location = std::str::from_utf8(h.value).ok().map(str::to_string);
             }
             10 if name.eq_ignore_ascii_case(b"set-cookie") => resp.note_cookie(h.value),
             _ => {}
-        }
-        if resp.headers.is_some() {
-            keep_header(&mut resp.headers, h);
         }
     }
     let framing =
@@ -978,10 +996,7 @@ pub async fn exchange(
                     && progress.timings.first_byte.is_none() =>
             {
                 retried = true;
-                progress.timings = Timings {
-                    first_wrote: progress.timings.first_wrote,
-                    ..Timings::default()
-                };
+                progress.timings = Timings::default();
                 body.clear();
             }
             Err(e) => return Err(e),
@@ -1037,7 +1052,7 @@ async fn round_trip(
     conn.start += head.len;
     resp.status = head.status;
     resp.location = head.location;
-    progress.received += 17 + head.header_bytes + 2;
+    progress.count_head(head.header_bytes);
     let mut decode = Decode::new(
         progress,
         body,
@@ -1256,12 +1271,10 @@ pub async fn send(
         let resp = exchange(pool, &req, progress, body).await?;
         if hop == 0 {
             first_hop = Some(progress.timings);
-            progress.timings.first_wrote = progress.timings.wrote;
+            progress.first_wrote = progress.timings.wrote;
         }
-        let next = match &resp.location {
-            Some(loc) if matches!(resp.status, 301 | 302 | 303 | 307 | 308) => url.join(loc).ok(),
-            _ => None,
-        };
+        // Both protocols keep a `Location` of redirect statuses only.
+        let next = resp.location.as_deref().and_then(|loc| url.join(loc).ok());
         let Some(next) = next else {
             if let Some(first) = first_hop.filter(|_| hop > 0) {
                 progress.timings.got_conn = first.got_conn;

@@ -262,8 +262,8 @@ impl H2 {
         body: &mut Vec<u8>,
     ) -> Result<(Response, bool), Error> {
         let (request, close) = to_http2(req)?;
-        let clock = self.clock.clone();
-        let error = |e| error(e, &clock);
+        let clock = &self.clock;
+        let error = |e| error(e, clock);
         self.send.ready().await.map_err(error)?;
         self.clock.reset();
         let submitted = Instant::now();
@@ -280,15 +280,13 @@ impl H2 {
             status: parts.status.as_u16(),
             ..Response::default()
         };
-        let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
+        let redirect = crate::http1::is_redirect(resp.status);
         let mut header_bytes = 0u64;
         let mut gzip = false;
         for (name, value) in &parts.headers {
-            header_bytes += (name.as_str().len() + value.len() + 4) as u64;
+            header_bytes += crate::http1::header_size(name.as_str().len(), value.len());
             match name.as_str() {
-                "content-encoding" => {
-                    gzip = req.gzip && value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"gzip")
-                }
+                "content-encoding" => gzip = crate::http1::gzip_coded(req, value.as_bytes()),
                 "location" if redirect => resp.location = value.to_str().ok().map(str::to_string),
                 "set-cookie" => resp.note_cookie(value.as_bytes()),
                 _ => {}
@@ -297,9 +295,7 @@ impl H2 {
         if req.keep_headers {
             resp.headers = Some(parts.headers);
         }
-        // As the HTTP/1.1 exchange counts a head: a status line and a blank line around the
-        // headers.
-        progress.received += 17 + header_bytes + 2;
+        progress.count_head(header_bytes);
         let mut decode = crate::http1::Decode::new(progress, body, req.keep_body, gzip);
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(error)?;
@@ -312,18 +308,19 @@ impl H2 {
     }
 }
 
-/// Headers HTTP/2 does not carry (RFC 9113 §8.2.2); `host` becomes the `:authority`.
-fn connection_specific(lower_name: &str) -> bool {
-    matches!(
-        lower_name,
-        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" | "host"
-    )
-}
-
 /// The request of HTTP/1.1 bytes (head and body), for an HTTP/2 connection, and whether it
 /// asked for `connection: close`.
 fn to_http2(req: &Request<'_>) -> Result<(hyper::Request<Full<Bytes>>, bool), Error> {
-    let lines = req.bytes.iter().filter(|&&b| b == b'\n').count();
+    // Room for every line of the head (the body is not scanned).
+    let head_end = req
+        .bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(req.bytes.len(), |i| i + 4);
+    let lines = req.bytes[..head_end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
     let mut headers = vec![httparse::EMPTY_HEADER; lines];
     let mut r = httparse::Request::new(&mut headers);
     let len = match r.parse(req.bytes) {
@@ -339,20 +336,30 @@ fn to_http2(req: &Request<'_>) -> Result<(hyper::Request<Full<Bytes>>, bool), Er
         .version(hyper::Version::HTTP_2);
     let mut close = false;
     for h in r.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
-        if name == "host" {
+        let is = |n: &str| h.name.eq_ignore_ascii_case(n);
+        if is("host") {
+            // It becomes the `:authority`.
             authority = h.value;
+            continue;
         }
-        if name == "connection" {
+        if is("connection") {
             close |= h
                 .value
                 .split(|&b| b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
-        if connection_specific(&name) || (name == "te" && h.value != b"trailers") {
+        // Headers HTTP/2 does not carry (RFC 9113 §8.2.2).
+        if is("connection")
+            || is("keep-alive")
+            || is("proxy-connection")
+            || is("transfer-encoding")
+            || is("upgrade")
+            || (is("te") && h.value != b"trailers")
+        {
             continue;
         }
-        b = b.header(name, h.value);
+        // Lower-cased by `HeaderName`, as HTTP/2 wants them.
+        b = b.header(h.name, h.value);
     }
     let mut uri = Vec::with_capacity(8 + authority.len() + path.len());
     uri.extend_from_slice(b"https://");

@@ -11,20 +11,20 @@ pub const MAX_VUS_PER_PROCESS: u64 = 100_000;
 
 /// File descriptors the process needs besides one socket per VU: the runtime, the collector,
 /// standard streams, report files, DNS.
-pub const FD_HEADROOM: u64 = 64;
+const FD_HEADROOM: u64 = 64;
 
 /// What [`ensure_open_files`] found or did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenFiles {
     /// The soft limit was already enough.
-    Enough { soft: u64 },
+    Enough,
     /// The soft limit was raised (to the hard limit).
     Raised { from: u64, to: u64 },
 }
 
 /// Makes sure `needed` descriptors can be open at once, raising the soft limit to the hard one
 /// if that helps. The error says what to do.
-pub fn ensure_open_files(needed: u64) -> Result<OpenFiles, String> {
+fn ensure_open_files(needed: u64) -> Result<OpenFiles, String> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -32,13 +32,13 @@ pub fn ensure_open_files(needed: u64) -> Result<OpenFiles, String> {
     // SAFETY: getrlimit writes into the struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         // Cannot tell: let the run try.
-        return Ok(OpenFiles::Enough { soft: u64::MAX });
+        return Ok(OpenFiles::Enough);
     }
     // rlim_t is u64 here, not on every target.
     #[allow(clippy::unnecessary_cast)]
     let (soft, hard) = (lim.rlim_cur as u64, lim.rlim_max as u64);
     if soft >= needed {
-        return Ok(OpenFiles::Enough { soft });
+        return Ok(OpenFiles::Enough);
     }
     if hard >= needed {
         // The whole hard limit, not just `needed`: connections in TIME_WAIT and retries need slack.

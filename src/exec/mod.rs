@@ -24,7 +24,7 @@ use crate::plan::model::{Executor, Plan, Scenario, Think};
 use crate::redact::errln;
 use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
-/// The most idle keep-alive connections kept per host (both clients).
+/// The most idle keep-alive connections kept per host.
 const MAX_IDLE_PER_HOST: usize = 1024;
 
 /// What to run.
@@ -35,7 +35,6 @@ pub struct Selection {
     /// Without a trailing slash.
     pub base_url: String,
     pub parallel: bool,
-    pub insecure_skip_tls_verify: bool,
 }
 
 /// How a run is stopped from outside: a signal, or a threshold with `abort_on_fail`.
@@ -160,7 +159,8 @@ pub fn run(
     );
     let (tx, rx) = std::sync::mpsc::channel();
     let epoch = Arc::new(AtomicU64::new(0));
-    let spares = crate::metrics::local::Spares::default();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let spares = crate::metrics::local::Spares::new(2 * threads);
     let sink = Sink {
         tx,
         epoch: epoch.clone(),
@@ -183,7 +183,6 @@ pub fn run(
         on_tick,
     );
 
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let start_sink = sink.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -195,7 +194,7 @@ pub fn run(
         .build()?;
 
     let client_options = crate::http::ClientOptions {
-        insecure_skip_tls_verify: sel.insecure_skip_tls_verify || plan.tls.insecure_skip_verify,
+        insecure_skip_tls_verify: plan.tls.insecure_skip_verify,
         ca_pem: plan.tls.ca_pem.clone(),
     };
     let (checks, check_base) = check_table(&plan);

@@ -126,11 +126,22 @@ pub struct RequestRt {
     /// length of its text (for `data_sent`) and its HTTP/1.1 target.
     fixed_url: Option<(reqwest::Url, usize)>,
     fixed_target: Option<http1::Target>,
-    /// The whole HTTP/1.1 request (head and body) when nothing in it changes per request,
-    /// whether it asks for gzip, and its `data_sent`; used when the VU has no cookie to send.
-    /// The whole request (head and body), whether it asks for gzip, its `data_sent`, and where
-    /// its body starts in the bytes.
-    fixed_bytes: Option<(Vec<u8>, bool, u64, usize)>,
+    /// The whole request when nothing in it changes per request; used when the VU has no
+    /// cookie to send.
+    fixed_bytes: Option<Prebuilt>,
+}
+
+/// A request built once before the run.
+#[derive(Debug)]
+struct Prebuilt {
+    /// Head and body.
+    bytes: Vec<u8>,
+    /// The head asks for gzip.
+    gzip: bool,
+    /// Its `data_sent`.
+    sent: u64,
+    /// Where the body starts in `bytes`.
+    body_start: usize,
 }
 
 impl RequestRt {
@@ -253,7 +264,12 @@ impl RequestRt {
                     None,
                     body.map_or(0, <[u8]>::len),
                 );
-                rt.fixed_bytes = Some((bytes, gzip, sent, body_start));
+                rt.fixed_bytes = Some(Prebuilt {
+                    bytes,
+                    gzip,
+                    sent,
+                    body_start,
+                });
             }
         }
         rt
@@ -585,7 +601,7 @@ impl Vu {
         body.clear();
         let mut headers_ok = true;
         let sent = match prebuilt {
-            Some((_, _, sent, _)) => *sent,
+            Some(p) => p.sent,
             None => {
                 for h in &rt.headers {
                     let a = hvals.len();
@@ -617,7 +633,7 @@ impl Vu {
         // sends again.
         let body_buf = body;
         let body: &[u8] = match prebuilt {
-            Some((bytes, _, _, start)) => &bytes[*start..],
+            Some(p) => &p.bytes[p.body_start..],
             None => &body_buf,
         };
 
@@ -659,13 +675,13 @@ impl Vu {
                     gzip
                 };
                 let mut scratch = std::mem::take(&mut self.out);
-                let o = send_h1(
+                let o = send_request(
                     &sc,
                     http1::Outgoing {
                         method: &spec.method,
                         url,
                         target,
-                        prebuilt: prebuilt.map(|(b, gzip, _, _)| (&b[..], *gzip)),
+                        prebuilt: prebuilt.map(|p| (&p.bytes[..], p.gzip)),
                         build: &build,
                         keep_body: rt.needs_body,
                         keep_headers: rt.needs_body,
@@ -710,7 +726,7 @@ impl Vu {
         let lag_us = lag.map_or(0, |l| l.as_micros() as u64);
         // http_req_duration: from the connection in hand to the last byte (sending + waiting +
         // receiving, as k6); from the start for a request that never had a connection.
-        let base = o.got_conn.unwrap_or(start);
+        let base = o.timings.got_conn.unwrap_or(start);
         let elapsed = o.end.saturating_duration_since(base);
         let duration_us = elapsed.as_micros() as u64 + lag_us;
 
@@ -787,17 +803,18 @@ impl Vu {
             timings[n] = (t, v);
             n += 1;
         };
-        if let (Some(w), Some(f)) = (o.wrote, o.first_byte) {
+        let t = o.timings;
+        if let (Some(w), Some(f)) = (t.wrote, t.first_byte) {
             push(Trend::Waiting, us(f.saturating_duration_since(w)) + lag_us);
             push(Trend::Receiving, us(o.end.saturating_duration_since(f)));
         }
         let span = |s: Option<(Instant, Instant)>| {
             s.map_or(0, |(a, b)| us(b.saturating_duration_since(a)))
         };
-        if let Some(g) = o.got_conn {
+        if let Some(g) = t.got_conn {
             push(Trend::Blocked, us(g.saturating_duration_since(start)));
-            push(Trend::Connecting, span(o.connect));
-            push(Trend::TlsHandshaking, span(o.tls));
+            push(Trend::Connecting, span(t.connect));
+            push(Trend::TlsHandshaking, span(t.tls));
             if let Some(w) = o.sent_at {
                 push(Trend::Sending, us(w.saturating_duration_since(g)));
             }
@@ -930,15 +947,11 @@ struct Outcome {
     received: u64,
     headers: Option<reqwest::header::HeaderMap>,
     cookies: Vec<(String, String)>,
-    got_conn: Option<Instant>,
-    connect: Option<(Instant, Instant)>,
-    /// The TLS handshake of a new connection.
-    tls: Option<(Instant, Instant)>,
+    /// The last hop's (its `wrote` starts the waiting time), with the first hop's connection
+    /// when redirected.
+    timings: http1::Timings,
     /// When the (first hop of the) request was written: the end of its sending time.
     sent_at: Option<Instant>,
-    /// When the last hop was written: the start of its waiting time.
-    wrote: Option<Instant>,
-    first_byte: Option<Instant>,
     end: Instant,
 }
 
@@ -950,12 +963,8 @@ impl Outcome {
             received: 0,
             headers: None,
             cookies: Vec::new(),
-            got_conn: None,
-            connect: None,
-            tls: None,
+            timings: http1::Timings::default(),
             sent_at: None,
-            wrote: None,
-            first_byte: None,
             end: start,
         }
     }
@@ -963,7 +972,7 @@ impl Outcome {
 
 /// Sends over the engine's client (HTTP/1.1, or HTTP/2 where the server chose it), within
 /// `timeout`.
-async fn send_h1(
+async fn send_request(
     sc: &ScenarioRt,
     out: http1::Outgoing<'_>,
     timeout: Duration,
@@ -987,12 +996,8 @@ async fn send_h1(
         received: progress.received,
         headers: None,
         cookies: Vec::new(),
-        got_conn: t.got_conn,
-        connect: t.connect,
-        tls: t.tls,
-        sent_at: t.first_wrote.or(t.wrote),
-        wrote: t.wrote,
-        first_byte: t.first_byte,
+        timings: t,
+        sent_at: progress.first_wrote.or(t.wrote),
         end: Instant::now(),
     };
     match result {

@@ -207,18 +207,17 @@ struct State {
 impl State {
     /// Merges a hand-over; returns its recorder cleared, for a thread's next interval.
     fn absorb(&mut self, mut flush: Flush) -> Recorder {
+        // The interval figures are the time series', not the totals': out while the rest merges.
+        let intervals = std::mem::take(&mut flush.recorder.interval);
         let slot = self.open.entry(flush.epoch).or_default();
-        for (i, iv) in flush.recorder.interval.iter().enumerate() {
+        for (i, iv) in intervals.iter().enumerate() {
             if slot.len() <= i {
                 slot.resize_with(i + 1, Default::default);
             }
             slot[i].merge(iv);
         }
-        // The interval figures are the time series', not the totals'.
-        for iv in &mut flush.recorder.interval {
-            iv.clear();
-        }
         self.total.merge(&flush.recorder);
+        flush.recorder.interval = intervals;
         flush.recorder.clear();
         flush.recorder
     }

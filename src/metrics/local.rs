@@ -33,17 +33,26 @@ pub struct Sink {
     pub spares: Spares,
 }
 
-/// Cleared recorders, given back by the collector for the threads' next intervals.
-#[derive(Clone, Default)]
-pub struct Spares(Arc<std::sync::Mutex<Vec<Recorder>>>);
+/// Cleared recorders, given back by the collector for the threads' next intervals, at most
+/// `max` of them.
+#[derive(Clone)]
+pub struct Spares {
+    spare: Arc<std::sync::Mutex<Vec<Recorder>>>,
+    max: usize,
+}
 
 impl Spares {
-    /// At most this many are kept: two per worker thread cover a hand-over in flight.
-    const MAX: usize = 16;
+    /// Keeps at most `max` (two per worker thread cover a hand-over in flight).
+    pub fn new(max: usize) -> Spares {
+        Spares {
+            spare: Arc::default(),
+            max,
+        }
+    }
 
     /// A cleared recorder, or a new one when none is spare.
     pub fn take(&self) -> Recorder {
-        self.0
+        self.spare
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop()
@@ -52,8 +61,8 @@ impl Spares {
 
     /// Keeps `r` (already cleared) for a thread's next interval.
     pub fn give(&self, r: Recorder) {
-        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() < Self::MAX {
+        let mut v = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() < self.max {
             v.push(r);
         }
     }

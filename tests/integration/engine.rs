@@ -76,7 +76,6 @@ pub fn run_plan(plan: Plan, base_url: String) -> (exec::Outcome, Dataset) {
         env: "test".into(),
         base_url,
         parallel: false,
-        insecure_skip_tls_verify: false,
     };
     let outcome = exec::run(plan.clone(), &sel, Stop::default(), false, Box::new(|_| {})).unwrap();
     let durations: Vec<_> = outcome
