@@ -196,13 +196,11 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
     )
 }
 
+/// Runs a plan whose secrets the redactor already holds ([`load`], `demo`).
 pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
-    redact::extend(|r| {
-        r.add_plan(&plan);
-        if let Some(u) = &req.base_url {
-            r.add_url(u);
-        }
-    });
+    if let Some(u) = &req.base_url {
+        redact::extend(|r| r.add_url(u));
+    }
     let chosen = select(&plan, &req.scenarios)?;
     let env = plan.environment(&req.env).cloned();
     if env.is_none() && req.base_url.is_none() {
@@ -512,10 +510,10 @@ fn baseline_for(
             f.artifact
         );
     }
-    let read = crate::report::read_summary(fetched.as_ref().map_or(path, |f| f.path.as_path()));
-    if let Some(f) = &fetched {
-        let _ = std::fs::remove_file(&f.path);
-    }
+    let read = match &fetched {
+        Some(f) => crate::report::parse_summary(&f.bytes, path),
+        None => crate::report::read_summary(path),
+    };
     match read {
         Err(e) => {
             errln!("warning: baseline not used: {e:#}");
@@ -581,10 +579,9 @@ fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
 }
 
 /// Prints the console summary, writes the reports and says where; the exit code follows the
-/// verdict (or 1 when the reports could not be written).
+/// verdict (or 1 when the reports could not be written). `summary` is masked already
+/// ([`redacted`]): every format is rendered from it.
 pub(crate) fn finish(summary: &Summary, formats: &[ReportFormat], out_dir: &std::path::Path) -> u8 {
-    // Every format is rendered from the summary: masking its strings masks every report.
-    let summary = &redacted(summary);
     let files = crate::report::write_all(summary, formats, out_dir);
     outln!();
     out!("{}", crate::report::console(summary));
@@ -780,6 +777,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
         strict_env: true,
     };
     let plan = plan::load(&plan_path, &opts)?;
+    redact::extend(|r| r.add_plan(&plan));
     let code = execute(
         plan,
         RunRequest {

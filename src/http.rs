@@ -24,7 +24,6 @@ pub struct ClientOptions {
 /// The TLS configuration of a run: the web PKI roots and the plan's `ca_file` (or no
 /// verification at all with `insecure_skip_verify`), HTTP/2 offered before HTTP/1.1.
 pub fn tls_config(opts: &ClientOptions) -> anyhow::Result<rustls::ClientConfig> {
-    use rustls::pki_types::pem::PemObject as _;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
@@ -37,20 +36,28 @@ pub fn tls_config(opts: &ClientOptions) -> anyhow::Result<rustls::ClientConfig> 
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(pem) = &opts.ca_pem {
-            let mut n = 0;
-            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| anyhow::anyhow!("tls.ca_file: not a PEM file: {e}"))?;
+            for cert in pem_certificates(pem).map_err(|e| anyhow::anyhow!("tls.ca_file: {e}"))? {
                 roots
                     .add(cert)
                     .map_err(|e| anyhow::anyhow!("tls.ca_file: {e}"))?;
-                n += 1;
             }
-            anyhow::ensure!(n > 0, "tls.ca_file: no certificate in the file");
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The certificates of a PEM bundle: at least one, every block well formed.
+pub(crate) fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM file: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the file".into());
+    }
+    Ok(certs)
 }
 
 /// Accepts any certificate chain, expired, self-signed or for another name

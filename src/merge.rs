@@ -23,7 +23,8 @@ pub(crate) fn command(args: &MergeArgs) -> anyhow::Result<u8> {
         let s = crate::report::read_summary(p).map_err(|e| UsageError(format!("{e:#}")))?;
         parts.push((p.clone(), s));
     }
-    let merged = merge(&parts)?;
+    // Masked once for the reports and the notifiers alike.
+    let merged = crate::commands::redacted(&merge(&parts)?);
     let code = crate::commands::finish(&merged, &args.format, &args.out_dir);
     crate::notify::after_run(&merged, &args.notify, &args.out_dir, code);
     Ok(code)

@@ -158,18 +158,9 @@ impl Redactor {
     /// [`redact`](Self::redact) for bytes that may not be UTF-8 (they are left as they are
     /// where they are not).
     pub fn redact_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => match self.redact(s) {
-                Cow::Borrowed(_) => Cow::Borrowed(bytes),
-                Cow::Owned(o) => Cow::Owned(o.into_bytes()),
-            },
-            Err(_) => {
-                let text = String::from_utf8_lossy(bytes);
-                match self.redact(&text) {
-                    Cow::Owned(o) => Cow::Owned(o.into_bytes()),
-                    Cow::Borrowed(_) => Cow::Borrowed(bytes),
-                }
-            }
+        match self.redact(&String::from_utf8_lossy(bytes)) {
+            Cow::Borrowed(_) => Cow::Borrowed(bytes),
+            Cow::Owned(o) => Cow::Owned(o.into_bytes()),
         }
     }
 

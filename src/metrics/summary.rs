@@ -32,6 +32,15 @@ pub struct Summary {
     pub data: RawData,
 }
 
+impl Summary {
+    /// Every threshold result with the scenario it belongs to.
+    pub fn thresholds(&self) -> impl Iterator<Item = (&ScenarioSummary, &ThresholdResult)> {
+        self.scenarios
+            .iter()
+            .flat_map(|sc| sc.thresholds.iter().map(move |t| (sc, t)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,

@@ -129,12 +129,7 @@ pub fn annotations(s: &Summary, plan_path: &str) -> Vec<String> {
         (ThresholdStatus::Fail, "error", "Threshold failed"),
         (ThresholdStatus::NoData, "warning", "Threshold without data"),
     ] {
-        let all: Vec<_> = s
-            .scenarios
-            .iter()
-            .flat_map(|sc| sc.thresholds.iter().map(move |t| (sc, t)))
-            .filter(|(_, t)| t.status == status)
-            .collect();
+        let all: Vec<_> = s.thresholds().filter(|(_, t)| t.status == status).collect();
         for (sc, t) in all.iter().take(MAX_ANNOTATIONS) {
             let mut props = format!("file={}", escape_property(plan_path));
             if t.line > 0 {

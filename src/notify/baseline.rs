@@ -14,7 +14,7 @@
 //! reason returned, which the caller puts in the reports as a note.
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
@@ -36,8 +36,8 @@ const MAX_UNZIPPED: usize = 256 * 1024 * 1024;
 /// Where a baseline was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
-    /// A temporary file holding the baseline's JSON summary; the caller removes it.
-    pub path: PathBuf,
+    /// The baseline's JSON summary.
+    pub bytes: Vec<u8>,
     pub run_id: u64,
     pub head_sha: String,
     pub artifact: String,
@@ -166,15 +166,8 @@ async fn search(
                     && s.run.environment == current.run.environment
                     && s.run.scenarios == current.run.scenarios
                 {
-                    let path = std::env::temp_dir().join(format!(
-                        "kaizen-loadtest-baseline-{}-{}.json",
-                        std::process::id(),
-                        art.id
-                    ));
-                    std::fs::write(&path, &bytes)
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                     return Ok(Found {
-                        path,
+                        bytes,
                         run_id: run.id,
                         head_sha: run.head_sha.clone(),
                         artifact: art.name.clone(),

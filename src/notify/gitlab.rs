@@ -113,8 +113,7 @@ impl GitLab {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(payload.to_string())
             .send()
-            .await
-            .map_err(|e| NotifyError::Transport(transport_text(e)))?;
+            .await?;
         check(resp).await?;
         let link = self.web_url.as_ref().map(|u| u.to_string());
         Ok(match existing {
@@ -143,8 +142,7 @@ impl GitLab {
         let resp = self
             .request(client, Method::GET, &format!("{}/user", self.api_url))
             .send()
-            .await
-            .map_err(|e| NotifyError::Transport(transport_text(e)))?;
+            .await?;
         let resp = check(resp).await?;
         let u: User = read_json(resp, "GET /user").await?;
         Ok(u.username)
@@ -174,11 +172,7 @@ impl GitLab {
                 "{}?sort=asc&order_by=created_at&per_page=100&page={page}",
                 self.notes_url()
             );
-            let resp = self
-                .request(client, Method::GET, &url)
-                .send()
-                .await
-                .map_err(|e| NotifyError::Transport(transport_text(e)))?;
+            let resp = self.request(client, Method::GET, &url).send().await?;
             let resp = check(resp).await?;
             let next = resp
                 .headers()

@@ -121,13 +121,19 @@ pub(crate) fn http_client() -> Result<reqwest::Client, NotifyError> {
         .timeout(std::time::Duration::from_secs(30))
         .user_agent(concat!("kaizen-loadtest/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| NotifyError::Transport(transport_text(e)))
+        .map_err(NotifyError::from)
 }
 
 /// A reqwest error as text with its causes, without its URL (a Slack webhook URL is the secret
 /// itself).
 pub(crate) fn transport_text(e: reqwest::Error) -> String {
     chain_text(&e.without_url())
+}
+
+impl From<reqwest::Error> for NotifyError {
+    fn from(e: reqwest::Error) -> Self {
+        NotifyError::Transport(transport_text(e))
+    }
 }
 
 /// An error and its causes as one line (a cause its parent's text already quotes is skipped).

@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a secret prints as, everywhere.
-pub const MASK: &str = "***";
+pub use crate::redact::MASK;
 
 /// A token or webhook URL. `Debug` and `Display` print `***`; only [`Secret::expose`] gives the
 /// value, at the one place it is put on the wire.
@@ -47,43 +47,21 @@ impl FromStr for Secret {
     }
 }
 
-/// Replaces every known secret in a text with `***`.
-#[derive(Debug, Clone, Default)]
-pub struct Redactor {
-    /// Longest first, so that a secret containing another is replaced whole.
-    values: Vec<Secret>,
-}
+/// Masks known secrets in text that came from elsewhere: the secrets join the process-wide
+/// redactor ([`crate::redact`]), which masks them (and what the plan and the command line hold)
+/// everywhere from then on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Redactor;
 
 impl Redactor {
     /// Values shorter than 4 characters are ignored: masking `a` would shred every message.
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Self {
-        let mut values: Vec<Secret> = secrets
-            .into_iter()
-            .filter(|s| s.expose().trim().chars().count() >= 4)
-            .cloned()
-            .collect();
-        values.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
-        values.dedup();
-        // From now on the rest of the tool masks them too.
-        crate::redact::extend(|r| values.iter().for_each(|v| r.add(v.expose())));
-        Redactor { values }
+        crate::redact::extend(|r| secrets.into_iter().for_each(|s| r.add(s.expose())));
+        Redactor
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.values {
-            out = out.replace(s.expose(), MASK);
-            let trimmed = s.expose().trim();
-            if trimmed != s.expose() {
-                out = out.replace(trimmed, MASK);
-            }
-        }
-        // And what the plan and the command line hold (crate::redact).
-        crate::redact::redact(&out)
-    }
-
-    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
-        self.values.iter()
+        crate::redact::redact(text)
     }
 }
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{
-    fmt_value as value, http_client, transport_text, truncate, Delivered, Links, Message, Notifier,
-    NotifyError, Secret, SendFuture,
+    fmt_value as value, http_client, truncate, Delivered, Links, Message, Notifier, NotifyError,
+    Secret, SendFuture,
 };
 use crate::cli::NotifyWhen;
 use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdResult, ThresholdStatus};
@@ -100,7 +100,7 @@ impl Slack {
             let last = attempt >= self.retry.attempts.max(1);
             let wait = match sent {
                 Err(e) if e.is_connect() && !last => backoff,
-                Err(e) => return Err(NotifyError::Transport(transport_text(e))),
+                Err(e) => return Err(e.into()),
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
@@ -212,9 +212,8 @@ pub fn message(s: &Summary, links: &Links) -> Value {
     blocks.push(section(&overview));
 
     let failed: Vec<(&str, &ThresholdResult)> = s
-        .scenarios
-        .iter()
-        .flat_map(|sc| sc.thresholds.iter().map(move |t| (sc.name.as_str(), t)))
+        .thresholds()
+        .map(|(sc, t)| (sc.name.as_str(), t))
         .filter(|(_, t)| t.status == ThresholdStatus::Fail)
         .collect();
     if !failed.is_empty() {

@@ -58,9 +58,8 @@ pub struct Plan {
 pub struct TlsOptions {
     /// Accept any certificate: self-signed, expired, another host's.
     pub insecure_skip_verify: bool,
-    /// Extra trusted roots (a private CA), as the plan named the file.
-    pub ca_file: Option<PathBuf>,
-    /// The file's PEM certificates, read and checked at validation.
+    /// Extra trusted roots (a private CA): the PEM certificates of the plan's `ca_file`, read
+    /// and checked at validation.
     pub ca_pem: Option<Vec<u8>>,
 }
 

@@ -67,16 +67,17 @@ pub fn write_all(
     fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create report directory {}", out_dir.display()))?;
     let mut paths = Vec::with_capacity(formats.len());
+    let redactor = crate::redact::global();
     for &f in formats {
         let bytes = reporter(f)
             .render(s)
             .with_context(|| format!("cannot render the {} report", format_name(f)))?;
-        // The summary's strings are already masked (`commands::finish`); this masks what a
+        // The summary's strings are already masked (`commands::redacted`); this masks what a
         // renderer may have spelled differently. Not the JSON summary: its base64 histograms
         // could hold a short secret by chance.
         let bytes = match f {
-            ReportFormat::Json => bytes,
-            _ => crate::redact::global().redact_bytes(&bytes).into_owned(),
+            ReportFormat::Json => std::borrow::Cow::Borrowed(&bytes[..]),
+            _ => redactor.redact_bytes(&bytes),
         };
         let path = out_dir.join(file_name(&s.run.file_stem, f));
         write_atomically(&path, &bytes)
@@ -151,9 +152,22 @@ pub fn read_summary(path: &Path) -> anyhow::Result<Summary> {
 }
 
 fn read_summary_typed(path: &Path) -> Result<Summary, ReadSummaryError> {
+    let text = fs::read(path).map_err(|error| ReadSummaryError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse_summary_typed(&text, path)
+}
+
+/// A JSON summary read from bytes (`path` names where they came from, for errors), checked
+/// as [`read_summary`] checks a file.
+pub fn parse_summary(text: &[u8], path: &Path) -> anyhow::Result<Summary> {
+    Ok(parse_summary_typed(text, path)?)
+}
+
+fn parse_summary_typed(text: &[u8], path: &Path) -> Result<Summary, ReadSummaryError> {
     let p = || path.to_path_buf();
-    let text = fs::read(path).map_err(|error| ReadSummaryError::Io { path: p(), error })?;
-    let value: serde_json::Value = serde_json::from_slice(&text)
+    let value: serde_json::Value = serde_json::from_slice(text)
         .map_err(|error| ReadSummaryError::Json { path: p(), error })?;
     match value.get("schema").and_then(serde_json::Value::as_u64) {
         None => return Err(ReadSummaryError::NoSchema { path: p() }),
@@ -163,7 +177,7 @@ fn read_summary_typed(path: &Path) -> Result<Summary, ReadSummaryError> {
         Some(_) => {}
     }
     // Parse from the text rather than the `Value`, so that numbers read exactly as written.
-    serde_json::from_slice(&text).map_err(|error| ReadSummaryError::Shape { path: p(), error })
+    serde_json::from_slice(text).map_err(|error| ReadSummaryError::Shape { path: p(), error })
 }
 
 #[cfg(test)]

@@ -5,11 +5,9 @@
 
 use serde::Serialize;
 
-use super::format::{ms, num, observed, percent};
+use super::format::{ms, num, observed, opt_ms, percent};
 use crate::compare::{Delta, RegressionResult};
-use crate::metrics::summary::{
-    ScenarioSummary, Summary, ThresholdResult, ThresholdStatus, WindowFigures,
-};
+use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdStatus};
 
 /// How the run ended, for the first line of every human-readable report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,13 +72,6 @@ fn name_some(mut names: Vec<String>) -> String {
     text
 }
 
-/// Every threshold result with the scenario it belongs to.
-fn thresholds(s: &Summary) -> impl Iterator<Item = (&ScenarioSummary, &ThresholdResult)> {
-    s.scenarios
-        .iter()
-        .flat_map(|sc| sc.thresholds.iter().map(move |t| (sc, t)))
-}
-
 /// Broken drift limits, with their scenario.
 fn drift_rules(s: &Summary) -> impl Iterator<Item = (&ScenarioSummary, &RegressionResult)> {
     s.scenarios
@@ -136,7 +127,10 @@ pub(crate) fn headline(s: &Summary) -> Headline {
     // Name each failure once, with the value it was judged on.
     let mut named: Vec<String> = Vec::new();
     let mut known: Vec<String> = Vec::new();
-    for (sc, t) in thresholds(s).filter(|(_, t)| t.status == ThresholdStatus::Fail) {
+    for (sc, t) in s
+        .thresholds()
+        .filter(|(_, t)| t.status == ThresholdStatus::Fail)
+    {
         named.push(format!(
             "{} {} (observed {}{})",
             t.metric,
@@ -238,7 +232,8 @@ pub(crate) fn headline(s: &Summary) -> Headline {
              target for the generator's limits{why}."
         ));
     }
-    let no_data: Vec<String> = thresholds(s)
+    let no_data: Vec<String> = s
+        .thresholds()
         .filter(|(_, t)| t.status == ThresholdStatus::NoData)
         .map(|(sc, t)| {
             if several {
@@ -315,10 +310,6 @@ pub(crate) fn change(d: &Delta) -> String {
     }
 }
 
-fn change_of(a: Option<f64>, b: Option<f64>) -> String {
-    change(&Delta::new(a, b))
-}
-
 pub(crate) fn icon(s: ThresholdStatus) -> &'static str {
     match s {
         ThresholdStatus::Pass => "✅",
@@ -358,8 +349,22 @@ fn rule_rows(sc: &ScenarioSummary, rules: &[&RegressionResult]) -> Vec<RuleRow> 
         .collect()
 }
 
-fn opt_ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".into(), ms)
+/// The rows of a comparison: p50, p95, p99, error rate and req/s, from baseline (`a`) to
+/// current (`b`).
+fn rows(d: [&Delta; 5]) -> Vec<ComparisonRow> {
+    let row = |label, d: &Delta, f: fn(Option<f64>) -> String| ComparisonRow {
+        label,
+        a: f(d.baseline),
+        b: f(d.current),
+        change: change(d),
+    };
+    vec![
+        row("p50", d[0], opt_ms),
+        row("p95", d[1], opt_ms),
+        row("p99", d[2], opt_ms),
+        row("error rate", d[3], opt_pct),
+        row("req/s", d[4], opt_rps),
+    ]
 }
 
 fn opt_pct(v: Option<f64>) -> String {
@@ -398,38 +403,7 @@ pub(crate) fn comparisons(s: &Summary, sc: &ScenarioSummary) -> Vec<Comparison> 
                 subtitle: format!("{}, started {}", b.source, b.baseline_started_at),
                 a_label: "baseline".into(),
                 b_label: "current".into(),
-                rows: vec![
-                    ComparisonRow {
-                        label: "p50",
-                        a: opt_ms(o.p50.baseline),
-                        b: opt_ms(o.p50.current),
-                        change: change(&o.p50),
-                    },
-                    ComparisonRow {
-                        label: "p95",
-                        a: opt_ms(o.p95.baseline),
-                        b: opt_ms(o.p95.current),
-                        change: change(&o.p95),
-                    },
-                    ComparisonRow {
-                        label: "p99",
-                        a: opt_ms(o.p99.baseline),
-                        b: opt_ms(o.p99.current),
-                        change: change(&o.p99),
-                    },
-                    ComparisonRow {
-                        label: "error rate",
-                        a: opt_pct(o.error_rate.baseline),
-                        b: opt_pct(o.error_rate.current),
-                        change: change(&o.error_rate),
-                    },
-                    ComparisonRow {
-                        label: "req/s",
-                        a: opt_rps(o.rps.baseline),
-                        b: opt_rps(o.rps.current),
-                        change: change(&o.rps),
-                    },
-                ],
+                rows: rows([&o.p50, &o.p95, &o.p99, &o.error_rate, &o.rps]),
                 note: String::new(),
                 rule_label: "regression limit".into(),
                 rules: rule_rows(sc, &rules),
@@ -437,7 +411,7 @@ pub(crate) fn comparisons(s: &Summary, sc: &ScenarioSummary) -> Vec<Comparison> 
         }
     }
     if let Some(d) = &sc.drift {
-        let (f, l): (&WindowFigures, &WindowFigures) = (&d.first, &d.last);
+        let (f, l) = (&d.first, &d.last);
         let rules: Vec<&RegressionResult> = d.rules.iter().collect();
         let window = super::format::duration_s(d.window_s);
         out.push(Comparison {
@@ -445,38 +419,13 @@ pub(crate) fn comparisons(s: &Summary, sc: &ScenarioSummary) -> Vec<Comparison> 
             subtitle: format!("the first {window} against the last {window}"),
             a_label: format!("first {window}"),
             b_label: format!("last {window}"),
-            rows: vec![
-                ComparisonRow {
-                    label: "p50",
-                    a: opt_ms(f.p50),
-                    b: opt_ms(l.p50),
-                    change: change_of(f.p50, l.p50),
-                },
-                ComparisonRow {
-                    label: "p95",
-                    a: opt_ms(f.p95),
-                    b: opt_ms(l.p95),
-                    change: change_of(f.p95, l.p95),
-                },
-                ComparisonRow {
-                    label: "p99",
-                    a: opt_ms(f.p99),
-                    b: opt_ms(l.p99),
-                    change: change_of(f.p99, l.p99),
-                },
-                ComparisonRow {
-                    label: "error rate",
-                    a: opt_pct(f.error_rate),
-                    b: opt_pct(l.error_rate),
-                    change: change_of(f.error_rate, l.error_rate),
-                },
-                ComparisonRow {
-                    label: "req/s",
-                    a: num(f.rps, 1),
-                    b: num(l.rps, 1),
-                    change: change_of(Some(f.rps), Some(l.rps)),
-                },
-            ],
+            rows: rows([
+                &Delta::new(f.p50, l.p50),
+                &Delta::new(f.p95, l.p95),
+                &Delta::new(f.p99, l.p99),
+                &Delta::new(f.error_rate, l.error_rate),
+                &Delta::new(Some(f.rps), Some(l.rps)),
+            ]),
             note: format!(
                 "Trend over the run: p95 {}, error rate {}, throughput {}.",
                 signed(d.slopes.p95_ms_per_h, " ms/h", 1),

@@ -340,15 +340,14 @@ fn outside_expressions(src: &str) -> impl Iterator<Item = char> + '_ {
     let mut depth = false;
     let mut prev = '\0';
     src.chars().filter(move |&c| {
-        let opens = c == '{' && prev == '{';
-        let keep = !(depth || opens);
+        let keep = !depth && c != '{';
         if !depth && c == '{' && prev == '{' {
             depth = true;
         } else if depth && c == '}' && prev == '}' {
             depth = false;
         }
         prev = c;
-        keep && c != '{'
+        keep
     })
 }
 

@@ -32,9 +32,8 @@ pub(crate) fn tls(cx: &mut Cx, node: &Node, path: &P, dir: &Path) -> Option<TlsO
         Some(n) => {
             let p = path.key("ca_file");
             let rel = name_of(cx, n, &p)?;
-            let file = dir.join(rel);
-            match read_ca(&file, rel) {
-                Ok(pem) => Some(Some((file, pem))),
+            match read_ca(&dir.join(rel), rel) {
+                Ok(pem) => Some(Some(pem)),
                 Err(msg) => {
                     cx.error(n, &p, msg);
                     None
@@ -42,14 +41,9 @@ pub(crate) fn tls(cx: &mut Cx, node: &Node, path: &P, dir: &Path) -> Option<TlsO
             }
         }
     };
-    let (insecure, ca) = (insecure?, ca?);
-    let (ca_file, ca_pem) = match ca {
-        Some((f, pem)) => (Some(f), Some(pem)),
-        None => (None, None),
-    };
+    let (insecure, ca_pem) = (insecure?, ca?);
     Some(TlsOptions {
         insecure_skip_verify: insecure,
-        ca_file,
         ca_pem,
     })
 }
@@ -76,7 +70,7 @@ fn read_ca(file: &Path, shown: &str) -> Result<Vec<u8>, String> {
             "CA file {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----); convert a DER file with `openssl x509 -inform der -in ca.der -out ca.pem`"
         ));
     }
-    reqwest::Certificate::from_pem_bundle(&bytes)
+    crate::http::pem_certificates(&bytes)
         .map_err(|e| format!("CA file {shown} is not a valid PEM certificate bundle: {e}"))?;
     Ok(bytes)
 }
