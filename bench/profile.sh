@@ -31,31 +31,22 @@ else
     BIN="$PROFILE_TARGET_DIR/release/kaizen-loadtest"
 fi
 
-WORK="$(mktemp -d)"
-FIXTURE_PID=""
-cleanup() {
-    [ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null || true
-    [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 . bench/fixture.sh
-start_fixture
-HOSTPORT="${BASE_URL#http://}"
+start_work_and_fixture
 
-plan() { # name url iterations
-    cat >"$WORK/$1-$3.yaml" <<YAML
+plan() { # iterations
+    cat >"$WORK/http1-$1.yaml" <<YAML
 version: 1
 name: profile
 environments:
   local: { base_url: "$BASE_URL" }
 requests:
-  get: { get: "$2" }
+  get: { get: "$BASE_URL/health" }
 scenarios:
   once:
     executor: per-vu-iterations
     vus: 1
-    iterations: $3
+    iterations: $1
     max_duration: 10m
     flow: [get]
 YAML
@@ -66,24 +57,20 @@ ir() { # callgrind.out -> total instructions
 }
 
 printf '%-8s %14s %14s %14s\n' path "Ir ($N)" "Ir ($((2 * N)))" "Ir/request"
-for path in http1; do
-    url="http://$HOSTPORT/health"
-    for n in "$N" "$((2 * N))"; do
-        plan "$path" "$url" "$n"
-        valgrind --tool=callgrind --callgrind-out-file="$WORK/$path-$n.out" \
-            "$BIN" run --plan "$WORK/$path-$n.yaml" --quiet --format json \
-            --out-dir "$WORK/out-$path-$n" >/dev/null 2>"$WORK/$path-$n.err" || true
-    done
-    a=$(ir "$WORK/$path-$N.out")
-    b=$(ir "$WORK/$path-$((2 * N)).out")
-    printf '%-8s %14s %14s %14s\n' "$path" "$a" "$b" "$(( (b - a) / N ))"
+for n in "$N" "$((2 * N))"; do
+    plan "$n"
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/http1-$n.out" \
+        "$BIN" run --plan "$WORK/http1-$n.yaml" --quiet --format json \
+        --out-dir "$WORK/out-http1-$n" >/dev/null 2>"$WORK/http1-$n.err" || true
 done
+a=$(ir "$WORK/http1-$N.out")
+b=$(ir "$WORK/http1-$((2 * N)).out")
+printf '%-8s %14s %14s %14s\n' http1 "$a" "$b" "$(( (b - a) / N ))"
 
 # Per function: self instructions of the 2N run minus the N run, divided by N.
-for path in http1; do
-    echo
-    echo "== $path: top $TOP functions by self instructions per request (2N run minus N run, / N)"
-    python3 - "$WORK/$path-$N.out" "$WORK/$path-$((2 * N)).out" "$N" "$TOP" <<'PY'
+echo
+echo "== http1: top $TOP functions by self instructions per request (2N run minus N run, / N)"
+python3 - "$WORK/http1-$N.out" "$WORK/http1-$((2 * N)).out" "$N" "$TOP" <<'PY'
 import collections, re, subprocess, sys
 
 def self_cost(path):
@@ -108,4 +95,3 @@ for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:top]:
     print(f"{v:8.0f} {100 * v / total:5.1f}%  {k[:100]}")
 print(f"{total:8.0f} 100.0%  (all functions)")
 PY
-done

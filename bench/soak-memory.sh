@@ -27,18 +27,8 @@ else
 fi
 BIN="target/$PROFILE/kaizen-loadtest"
 
-WORK="$(mktemp -d)"
-FIXTURE_PID=""
-RUN_PID=""
-cleanup() {
-    [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null || true
-    [ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null || true
-    [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 . bench/fixture.sh
-start_fixture
+start_work_and_fixture
 
 cat >"$WORK/soak.yaml" <<YAML
 version: 1

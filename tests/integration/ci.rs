@@ -7,7 +7,7 @@
 //! stderr, a report file or a GitHub Actions file.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use kaizen_loadtest::fixture::{self, FixtureConfig, FixtureHandle};
@@ -16,6 +16,8 @@ use kaizen_loadtest::notify::{render_markdown, Delivered, NotifyError, Secret};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::reports::{check_builtin_schema, root};
 
 const GITHUB_TOKEN: &str = "ghs_test0nly0TOKEN0do0not0print";
 const GITLAB_TOKEN: &str = "glpat-test0nly0TOKEN0do0not0print";
@@ -83,23 +85,9 @@ fn run_cmd(dir: &Path, server: &FixtureHandle, failing: bool) -> Command {
     c
 }
 
+/// Runs `cmd` to its end (stdin null), or fails the test after 60 s.
 fn output(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("{cmd:?} did not finish in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::reports::run(cmd, Duration::from_secs(60))
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -254,6 +242,22 @@ async fn mount_github(server: &MockServer, prefix: &str, marker: &str, ours: Opt
         .await;
 }
 
+/// [`mount_github`] without a comment of ours, and creating the comment returns 201 with `id`.
+async fn mount_github_created(server: &MockServer, prefix: &str, marker: &str, id: u64) {
+    mount_github(server, prefix, marker, None).await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "{prefix}/repos/kaizen/studio/issues/7/comments"
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(comment_json(
+            id,
+            "github-actions[bot]",
+            "x",
+        )))
+        .mount(server)
+        .await;
+}
+
 fn github_env(c: &mut Command, server: &MockServer, prefix: &str, event: &Path) {
     c.env("GITHUB_TOKEN", GITHUB_TOKEN)
         .env("GITHUB_REPOSITORY", "kaizen/studio")
@@ -298,16 +302,7 @@ fn github_comment_is_created_then_updated_in_place_with_actions_outputs() {
 
     // First run: no comment of ours on either page, so one is created.
     rt.block_on(async {
-        mount_github(&gh, "", marker, None).await;
-        Mock::given(method("POST"))
-            .and(path("/repos/kaizen/studio/issues/7/comments"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(comment_json(
-                9001,
-                "github-actions[bot]",
-                "x",
-            )))
-            .mount(&gh)
-            .await;
+        mount_github_created(&gh, "", marker, 9001).await;
     });
     let gh_output = dir.path().join("github_output");
     let step_summary = dir.path().join("step_summary.md");
@@ -491,7 +486,7 @@ fn comment_from_a_saved_summary_on_github_enterprise_cuts_a_too_long_body_once()
     let rt = runtime();
     let gh = rt.block_on(MockServer::start());
     let dir = tempfile::tempdir().unwrap();
-    let summary_path = crate::reports::root().join("fixtures/summaries/failed.json");
+    let summary_path = root().join("fixtures/summaries/failed.json");
     let summary = kaizen_loadtest::report::read_summary(&summary_path).unwrap();
     let markdown = render_markdown(&summary).unwrap();
     let marker = markdown.lines().next().unwrap().to_string();
@@ -503,7 +498,8 @@ fn comment_from_a_saved_summary_on_github_enterprise_cuts_a_too_long_body_once()
     )
     .unwrap();
     rt.block_on(async {
-        mount_github(&gh, "/api/v3", &marker, None).await;
+        mount_github_created(&gh, "/api/v3", &marker, 9002).await;
+        // Priority 1: answered before the 201 (priority 5), once.
         Mock::given(method("POST"))
             .and(path("/api/v3/repos/kaizen/studio/issues/7/comments"))
             .respond_with(ResponseTemplate::new(422).set_body_json(json!({
@@ -515,11 +511,6 @@ fn comment_from_a_saved_summary_on_github_enterprise_cuts_a_too_long_body_once()
             })))
             .up_to_n_times(1)
             .with_priority(1)
-            .mount(&gh)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/api/v3/repos/kaizen/studio/issues/7/comments"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(comment_json(9002, "github-actions[bot]", "x")))
             .mount(&gh)
             .await;
     });
@@ -637,6 +628,21 @@ async fn mount_gitlab(server: &MockServer, marker: &str, ours: Option<u64>) {
         .await;
 }
 
+/// [`mount_gitlab`] without a note of ours, and creating the note returns 201 with `id`.
+async fn mount_gitlab_created(server: &MockServer, marker: &str, id: u64) {
+    mount_gitlab(server, marker, None).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v4/projects/12/merge_requests/4/notes"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(note_json(
+            id,
+            "project_12_bot_1",
+            "x",
+            false,
+        )))
+        .mount(server)
+        .await;
+}
+
 fn gitlab_cmd(server: &MockServer, dir: &Path, summary: &Path) -> Command {
     let mut c = bin();
     c.current_dir(dir)
@@ -661,7 +667,7 @@ fn gitlab_note_is_created_then_updated_and_refusals_are_reported() {
     let rt = runtime();
     let gl = rt.block_on(MockServer::start());
     let dir = tempfile::tempdir().unwrap();
-    let summary_path = crate::reports::root().join("fixtures/summaries/passed.json");
+    let summary_path = root().join("fixtures/summaries/passed.json");
     let markdown =
         render_markdown(&kaizen_loadtest::report::read_summary(&summary_path).unwrap()).unwrap();
     let marker = markdown.lines().next().unwrap().to_string();
@@ -669,19 +675,7 @@ fn gitlab_note_is_created_then_updated_and_refusals_are_reported() {
     let list =
         |page: u32| format!("GET {notes}?sort=asc&order_by=created_at&per_page=100&page={page}");
 
-    rt.block_on(async {
-        mount_gitlab(&gl, &marker, None).await;
-        Mock::given(method("POST"))
-            .and(path(notes))
-            .respond_with(ResponseTemplate::new(201).set_body_json(note_json(
-                77,
-                "project_12_bot_1",
-                "x",
-                false,
-            )))
-            .mount(&gl)
-            .await;
-    });
+    rt.block_on(mount_gitlab_created(&gl, &marker, 77));
     let o = output(&mut gitlab_cmd(&gl, dir.path(), &summary_path));
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
@@ -984,28 +978,6 @@ fn slack_gives_up_after_bounded_retries_and_reports_slacks_error_text() {
 // ---------------------------------------------------------------------------------------------
 // The shipped YAML: the Action, the workflows, the GitLab template and component.
 
-fn root() -> PathBuf {
-    crate::reports::root()
-}
-
-/// Validates files against one of check-jsonschema's vendored schemas. A missing
-/// check-jsonschema fails the test with how to install it.
-fn check_schema(schema: &str, files: &[PathBuf]) {
-    let python = crate::reports::python();
-    let out = output(
-        Command::new(python)
-            .args(["-m", "check_jsonschema", "--builtin-schema", schema])
-            .args(files)
-            .stdin(Stdio::null()),
-    );
-    assert!(
-        out.status.success(),
-        "{schema}:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn yaml_docs(path: &Path) -> Vec<yaml_rust2::Yaml> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     yaml_rust2::YamlLoader::load_from_str(&text)
@@ -1024,7 +996,7 @@ fn workflows() -> Vec<PathBuf> {
 
 #[test]
 fn the_action_and_every_workflow_pass_githubs_schemas() {
-    check_schema("vendor.github-actions", &[root().join("action.yml")]);
+    check_builtin_schema("vendor.github-actions", &[root().join("action.yml")]);
     let wf = workflows();
     let names: Vec<String> = wf
         .iter()
@@ -1042,7 +1014,7 @@ fn the_action_and_every_workflow_pass_githubs_schemas() {
             "{want} is missing: {names:?}"
         );
     }
-    check_schema("vendor.github-workflows", &wf);
+    check_builtin_schema("vendor.github-workflows", &wf);
 }
 
 /// Every `run:` script of the Action and of the workflows gets its values through `env:`: an
@@ -1097,7 +1069,7 @@ fn names_after(text: &str, prefix: &str) -> std::collections::BTreeSet<String> {
 #[test]
 fn the_gitlab_template_and_component_pass_gitlabs_schema() {
     let template = root().join("templates/loadtest.gitlab-ci.yml");
-    check_schema("vendor.gitlab-ci", std::slice::from_ref(&template));
+    check_builtin_schema("vendor.gitlab-ci", std::slice::from_ref(&template));
     let job = &yaml_docs(&template)[0][".kaizen-loadtest"];
     assert_eq!(
         job["artifacts"]["reports"]["junit"].as_str(),
@@ -1116,7 +1088,7 @@ fn the_gitlab_template_and_component_pass_gitlabs_schema() {
     let (spec_file, body_file) = (dir.path().join("spec.yml"), dir.path().join("body.yml"));
     std::fs::write(&spec_file, spec).unwrap();
     std::fs::write(&body_file, body).unwrap();
-    check_schema("vendor.gitlab-ci", &[spec_file, body_file]);
+    check_builtin_schema("vendor.gitlab-ci", &[spec_file, body_file]);
 
     let docs = yaml_docs(&component);
     assert_eq!(docs.len(), 2);
@@ -1327,16 +1299,7 @@ fn the_actions_steps_run_on_a_simulated_runner() {
     let gh = rt.block_on(MockServer::start());
     let marker = "<!-- kaizen-loadtest:kaizen-studio:staging -->";
     rt.block_on(async {
-        mount_github(&gh, "", marker, None).await;
-        Mock::given(method("POST"))
-            .and(path("/repos/kaizen/studio/issues/7/comments"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(comment_json(
-                9003,
-                "github-actions[bot]",
-                "x",
-            )))
-            .mount(&gh)
-            .await;
+        mount_github_created(&gh, "", marker, 9003).await;
         Mock::given(method("GET"))
             .and(path("/repos/kaizen/studio/actions/runs"))
             .and(query_param("branch", "main"))
@@ -1551,19 +1514,7 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
     let ws = tempfile::tempdir().unwrap();
     plan(ws.path(), false);
     let markdown_marker = "<!-- kaizen-loadtest:kaizen-studio:staging -->";
-    rt.block_on(async {
-        mount_gitlab(&gl, markdown_marker, None).await;
-        Mock::given(method("POST"))
-            .and(path("/api/v4/projects/12/merge_requests/4/notes"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(note_json(
-                90,
-                "project_12_bot_1",
-                "x",
-                false,
-            )))
-            .mount(&gl)
-            .await;
-    });
+    rt.block_on(mount_gitlab_created(&gl, markdown_marker, 90));
     let template = root().join("templates/loadtest.gitlab-ci.yml");
     let doc = &yaml_docs(&template)[0];
     let job = &doc[".kaizen-loadtest"];
@@ -1580,15 +1531,20 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
         bin_dir.join("kaizen-loadtest"),
     )
     .unwrap();
-    let mut c = Command::new("sh");
-    c.arg("-ec")
-        .arg(script.join("\n"))
-        .current_dir(ws.path())
-        .env_clear();
-    c.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
-    for (k, v) in job["variables"].as_hash().unwrap() {
-        c.env(k.as_str().unwrap(), v.as_str().unwrap());
-    }
+    // The script under `sh -e`, with nothing but PATH and the job's `variables:`.
+    let sh = || {
+        let mut c = Command::new("sh");
+        c.arg("-ec")
+            .arg(script.join("\n"))
+            .current_dir(ws.path())
+            .env_clear();
+        c.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
+        for (k, v) in job["variables"].as_hash().unwrap() {
+            c.env(k.as_str().unwrap(), v.as_str().unwrap());
+        }
+        c
+    };
+    let mut c = sh();
     c.env("KAIZEN_LOADTEST_ENV", "staging")
         .env("KAIZEN_LOADTEST_BASE_URL", server.base_url())
         .env("KAIZEN_LOADTEST_DURATION", "")
@@ -1632,15 +1588,7 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
     server.stop();
 
     // Exit code 99 still fails the job after the k6 copy.
-    let mut c2 = Command::new("sh");
-    c2.arg("-ec")
-        .arg(script.join("\n"))
-        .current_dir(ws.path())
-        .env_clear();
-    c2.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
-    for (k, v) in job["variables"].as_hash().unwrap() {
-        c2.env(k.as_str().unwrap(), v.as_str().unwrap());
-    }
+    let mut c2 = sh();
     plan(ws.path(), true);
     let server = api();
     c2.env("KAIZEN_LOADTEST_ENV", "staging")

@@ -8,7 +8,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::faults::{self, Fault, Ran};
+use crate::faults::{self, Fault};
 
 /// A debug build on a busy runner; a plan takes milliseconds.
 const QUICK: Duration = Duration::from_secs(5);
@@ -16,14 +16,19 @@ const QUICK: Duration = Duration::from_secs(5);
 /// Refusing a plan costs little memory whatever the plan holds (a debug build idles at ~15 MB).
 const RSS_LIMIT_KB: u64 = 96 * 1024;
 
-fn refused(plan: &Path, extra: &[&str]) -> Ran {
+/// Runs `run --quiet --plan <plan> <extra…>` and notes in `problems` how it was not refused
+/// (exit 2, quickly, in little memory, `expect` in stderr, no reports).
+fn check_refused(
+    plan: &Path,
+    extra: &[&str],
+    what: &str,
+    expect: &str,
+    problems: &mut Vec<String>,
+) {
     let out = tempfile::tempdir().unwrap();
     let mut args = vec!["run", "--quiet", "--plan", plan.to_str().unwrap()];
     args.extend_from_slice(extra);
-    faults::run_measured(&args, out.path(), &[])
-}
-
-fn check_refused(r: &Ran, what: &str, expect: &str, problems: &mut Vec<String>) {
+    let r = faults::run_measured(&args, out.path(), &[]);
     let stderr = String::from_utf8_lossy(&r.out.stderr);
     let mut p = Vec::new();
     if r.out.status.code() != Some(2) {
@@ -49,12 +54,7 @@ fn check_refused(r: &Ran, what: &str, expect: &str, problems: &mut Vec<String>) 
 #[test]
 fn every_invalid_plan_is_refused_by_run_in_bounded_time_and_memory() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans/invalid");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
+    let files = crate::plans::yaml_files(&dir);
     assert!(files.len() >= 40, "only {} invalid plans", files.len());
     let hostile = files
         .iter()
@@ -68,8 +68,7 @@ fn every_invalid_plan_is_refused_by_run_in_bounded_time_and_memory() {
     assert!(hostile >= 25, "only {hostile} hostile-* plans");
     let mut problems = Vec::new();
     for f in &files {
-        let r = refused(f, &[]);
-        check_refused(&r, &f.display().to_string(), "error: ", &mut problems);
+        check_refused(f, &[], &f.display().to_string(), "error: ", &mut problems);
     }
     assert!(
         problems.is_empty(),
@@ -109,24 +108,21 @@ fn inputs_too_big_to_commit_are_refused_in_bounded_time_and_memory() {
         ),
     );
     check_refused(
-        &refused(&big, &[]),
+        &big,
+        &[],
         "5 MB plan",
         "a plan may be at most",
         &mut problems,
     );
     // Endless and non-files.
     check_refused(
-        &refused(Path::new("/dev/zero"), &[]),
+        Path::new("/dev/zero"),
+        &[],
         "/dev/zero",
         "a plan may be at most",
         &mut problems,
     );
-    check_refused(
-        &refused(d, &[]),
-        "a directory",
-        "cannot read plan",
-        &mut problems,
-    );
+    check_refused(d, &[], "a directory", "cannot read plan", &mut problems);
     // 10 001 stages.
     let stages = "{ duration: 1s, target: 1 }, ".repeat(10_001);
     let p = write(
@@ -135,7 +131,7 @@ fn inputs_too_big_to_commit_are_refused_in_bounded_time_and_memory() {
             "{HEAD}scenarios:\n  s: {{ executor: ramping-vus, stages: [{stages}], flow: [r] }}\n"
         ),
     );
-    check_refused(&refused(&p, &[]), "10 001 stages", "stages", &mut problems);
+    check_refused(&p, &[], "10 001 stages", "stages", &mut problems);
     // A 300 MB CSV (sparse: no disk is used) is refused by its size, without being read.
     let csv = std::fs::File::create(d.join("huge.csv")).unwrap();
     csv.set_len(300 * 1024 * 1024).unwrap();
@@ -144,7 +140,8 @@ fn inputs_too_big_to_commit_are_refused_in_bounded_time_and_memory() {
         &format!("{HEAD}data:\n  users: {{ csv: huge.csv }}\n{scenario}"),
     );
     check_refused(
-        &refused(&p, &[]),
+        &p,
+        &[],
         "300 MB CSV",
         "data files are limited to",
         &mut problems,
@@ -161,7 +158,8 @@ fn inputs_too_big_to_commit_are_refused_in_bounded_time_and_memory() {
         &format!("{HEAD}data:\n  users: {{ csv: ragged.csv }}\n{scenario}"),
     );
     check_refused(
-        &refused(&p, &[]),
+        &p,
+        &[],
         "ragged row 200 002",
         "line 200002 has 1 fields but the header has 2",
         &mut problems,
@@ -170,7 +168,8 @@ fn inputs_too_big_to_commit_are_refused_in_bounded_time_and_memory() {
     // More VUs than one process runs: --vus, or --parallel scenarios that peak together.
     let p = write("vus.yaml", &format!("{HEAD}{scenario}"));
     check_refused(
-        &refused(&p, &["--vus", "10000000"]),
+        &p,
+        &["--vus", "10000000"],
         "--vus 10000000",
         "one process runs at most 100000",
         &mut problems,
@@ -178,7 +177,8 @@ fn inputs_too_big_to_commit_are_refused_in_bounded_time_and_memory() {
     let two = "scenarios:\n  a: { executor: constant-vus, vus: 60000, duration: 1s, flow: [r] }\n  b: { executor: constant-vus, vus: 60000, duration: 1s, flow: [r] }\n";
     let p = write("parallel.yaml", &format!("{HEAD}{two}"));
     check_refused(
-        &refused(&p, &["--parallel"]),
+        &p,
+        &["--parallel"],
         "--parallel 2 × 60 000",
         "up to 120000 VUs",
         &mut problems,

@@ -456,10 +456,7 @@ async fn broken_responses_are_sorted_into_classes() {
         17 + ("content-length".len() + 3 + 4) as u64 + 2 + 9
     );
 
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let dead = crate::faults::dead_port_url();
     let g = send(&pool, &dead, "GET", "/", &[], None).await;
     assert_eq!(class(&g), ErrorClass::Connect);
 }

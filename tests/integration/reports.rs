@@ -71,8 +71,36 @@ pub(crate) fn python() -> PathBuf {
     p
 }
 
+/// A program installed into the test venv next to `python()` (`.ci/install-test-tools.sh`).
+pub(crate) fn venv_tool(name: &str) -> PathBuf {
+    let t = python().parent().unwrap().join(name);
+    assert!(
+        t.is_file(),
+        "no {} in the test venv: .ci/install-test-tools.sh installs it",
+        t.display()
+    );
+    t
+}
+
+/// Validates files against one of check-jsonschema's vendored schemas. A missing
+/// check-jsonschema fails the test with how to install it.
+pub(crate) fn check_builtin_schema(schema: &str, files: &[PathBuf]) {
+    let out = run(
+        Command::new(python())
+            .args(["-m", "check_jsonschema", "--builtin-schema", schema])
+            .args(files),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{schema}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs a command to its end or kills it after `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> Output {
+pub(crate) fn run(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

