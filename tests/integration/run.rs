@@ -341,27 +341,27 @@ fn dry_run_and_bad_input_send_nothing() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
+/// `run smoke` of `vus` constant VUs for 60 s against `server`, in the background, its output
+/// piped (the test stops it with signals).
+fn spawn_smoke(server: &FixtureHandle, dir: &Path, vus: u32) -> std::process::Child {
+    let p = plan(
+        dir,
+        &format!("executor: constant-vus\n    vus: {vus}\n    duration: 60s"),
+        "",
+    );
+    run_against(&["smoke"], &p, &server.base_url(), None, &dir.join("out"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn interrupted_run_writes_its_reports_and_exits_130() {
     let _load = crate::load_lock();
     let server = api("5ms", 0.0);
     let dir = tempfile::tempdir().unwrap();
-    let p = plan(
-        dir.path(),
-        "executor: constant-vus\n    vus: 4\n    duration: 60s",
-        "",
-    );
-    let child = run_against(
-        &["smoke"],
-        &p,
-        &server.base_url(),
-        None,
-        &dir.path().join("out"),
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = spawn_smoke(&server, dir.path(), 4);
     std::thread::sleep(Duration::from_millis(1500));
     let t0 = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -1162,22 +1162,7 @@ fn a_second_signal_stops_at_once() {
     // Requests that take 20 s: the first signal waits for them (graceful stop), the second not.
     let server = api("20s", 0.0);
     let dir = tempfile::tempdir().unwrap();
-    let p = plan(
-        dir.path(),
-        "executor: constant-vus\n    vus: 2\n    duration: 60s",
-        "",
-    );
-    let child = run_against(
-        &["smoke"],
-        &p,
-        &server.base_url(),
-        None,
-        &dir.path().join("out"),
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = spawn_smoke(&server, dir.path(), 2);
     std::thread::sleep(Duration::from_millis(1000));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     std::thread::sleep(Duration::from_millis(500));
