@@ -153,6 +153,7 @@ pub fn spawn(
                 interval,
                 gauges,
                 windows: windows.into_iter().map(WindowAcc::new).collect(),
+                closed: 0,
             };
             let mut next_tick = started + interval;
             loop {
@@ -202,6 +203,8 @@ struct State {
     interval: Duration,
     gauges: Arc<Vec<Gauges>>,
     windows: Vec<WindowAcc>,
+    /// Epochs below this are closed: in the series.
+    closed: u64,
 }
 
 impl State {
@@ -209,7 +212,9 @@ impl State {
     fn absorb(&mut self, mut flush: Flush) -> Recorder {
         // The interval figures are the time series', not the totals': out while the rest merges.
         let intervals = std::mem::take(&mut flush.recorder.interval);
-        let slot = self.open.entry(flush.epoch).or_default();
+        // A thread that slept through the end of its epoch hands over late: filed under the
+        // oldest interval still open, not under one already in the series.
+        let slot = self.open.entry(flush.epoch.max(self.closed)).or_default();
         for (i, iv) in intervals.iter().enumerate() {
             if slot.len() <= i {
                 slot.resize_with(i + 1, Default::default);
@@ -243,6 +248,7 @@ impl State {
     }
 
     fn close_before(&mut self, epoch: u64) {
+        self.closed = self.closed.max(epoch);
         let keys: Vec<u64> = self
             .open
             .keys()
@@ -288,5 +294,71 @@ impl State {
                 self.series[i].push(p);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::local::Spares;
+    use crate::metrics::recorder::{ErrorClass, SeriesKey, Trend};
+
+    const KEY: SeriesKey = SeriesKey {
+        scenario: 0,
+        request: 0,
+        group: 0,
+        status: 200,
+        error: ErrorClass::None,
+        failed: false,
+    };
+
+    fn wait_for_epoch(epoch: &AtomicU64, at_least: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while epoch.load(Ordering::Relaxed) < at_least {
+            assert!(Instant::now() < deadline, "the collector stopped ticking");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_late_hand_over_joins_the_oldest_open_interval() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let gauges = Arc::new(vec![Gauges::default()]);
+        gauges[0].running.store(true, Ordering::Relaxed);
+        let collector = spawn(
+            (rx, Spares::new(2)),
+            epoch.clone(),
+            gauges,
+            Duration::from_millis(5),
+            Vec::new(),
+            Instant::now(),
+            Box::new(|_| {}),
+        );
+        let mut on_time = Recorder::default();
+        on_time.record_request(KEY, &[(Trend::Duration, 1000)], 1, 1);
+        tx.send(Flush {
+            epoch: 0,
+            recorder: on_time,
+        })
+        .unwrap();
+        // A thread that slept through epochs 0 to 3 hands over what it recorded in epoch 0.
+        wait_for_epoch(&epoch, 4);
+        let mut late = Recorder::default();
+        late.record_request(KEY, &[(Trend::Duration, 3000)], 1, 1);
+        tx.send(Flush {
+            epoch: 0,
+            recorder: late,
+        })
+        .unwrap();
+        wait_for_epoch(&epoch, 7);
+        drop(tx);
+        let c = collector.join().unwrap();
+        let series = &c.series[0];
+        let ts: Vec<f64> = series.iter().map(|p| p.t).collect();
+        assert!(ts.windows(2).all(|w| w[0] < w[1]), "times {ts:?}");
+        let requests: Vec<u64> = series.iter().map(|p| p.requests).collect();
+        assert_eq!(requests.iter().sum::<u64>(), 2, "{requests:?}");
+        assert_eq!(c.total.series[&KEY].count, 2);
     }
 }

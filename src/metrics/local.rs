@@ -1,16 +1,20 @@
 //! The hot path's recorder: one [`Recorder`] per runtime worker thread, in a thread local, so a
 //! request is recorded with no lock, no channel send and (after warm-up) no allocation.
 //!
-//! Hand-over: the collector bumps a shared epoch every interval. A thread notices on its next
-//! record (or when it parks, or when it stops) and sends what it recorded during the old epoch to
-//! the collector, tagged with that epoch, then starts afresh. Totals are exact (a thread always
-//! flushes when it stops); the time series files each hand-over under the interval it was
-//! recorded in.
+//! Hand-over: the collector bumps a shared epoch every interval. A thread hands over what it
+//! recorded during the old epoch, tagged with that epoch, and starts afresh: when it next parks
+//! (it has nothing to do), or, if it is too busy to park, after [`STALE_RECORDS`] more records;
+//! and when it stops. Totals are exact (a thread always flushes when it stops); the time series
+//! files each hand-over under the interval it was recorded in, give or take the few samples a
+//! thread records between the epoch's end and its next park.
 //!
-//! The thread starts afresh on a recorder the collector cleared and gave back ([`Spares`]), so
-//! that a hand-over allocates and zeroes nothing on the thread that sends requests: allocating
-//! and zeroing a recorder's histograms (~190 kB each) once per interval on that thread delayed
-//! the requests in flight at that moment by up to a millisecond.
+//! Nothing of the hand-over lands on a response in hand. The bump comes while the thread sleeps
+//! waiting for responses; handing over on the first record after it (as this did) put the work
+//! in the middle of the round of responses that woke the thread, delaying all but the first.
+//! A thread starts afresh on a recorder the collector cleared and gave back ([`Spares`]), or,
+//! when none is back yet (the first interval), on a cleared copy of its own made at the park:
+//! a new recorder's histograms are created and grown on the records after the hand-over, which
+//! delayed the requests in flight at that moment by a millisecond or more.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,13 +54,9 @@ impl Spares {
         }
     }
 
-    /// A cleared recorder, or a new one when none is spare.
-    pub fn take(&self) -> Recorder {
-        self.spare
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default()
+    /// A cleared recorder, if one is spare.
+    pub fn take(&self) -> Option<Recorder> {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
     /// Keeps `r` (already cleared) for a thread's next interval.
@@ -68,9 +68,14 @@ impl Spares {
     }
 }
 
+/// Records a thread that does not park may add to a stale epoch before it hands over anyway.
+pub const STALE_RECORDS: u32 = 64;
+
 struct Local {
     recorder: Recorder,
     epoch: u64,
+    /// Records since the epoch moved on.
+    stale: u32,
     sink: Sink,
 }
 
@@ -78,15 +83,25 @@ impl Local {
     fn flush(&mut self) {
         let now = self.sink.epoch.load(Ordering::Relaxed);
         if !self.recorder.is_empty() {
-            let recorder = std::mem::replace(&mut self.recorder, self.sink.spares.take());
-            // The collector outlives every worker; a send error means the run is being torn
-            // down and the figures have nowhere to go.
-            let _ = self.sink.tx.send(Flush {
-                epoch: self.epoch,
-                recorder,
+            let next = self.sink.spares.take().unwrap_or_else(|| {
+                let mut copy = self.recorder.clone();
+                copy.clear();
+                copy
             });
+            let recorder = std::mem::replace(&mut self.recorder, next);
+            self.send(recorder);
         }
         self.epoch = now;
+        self.stale = 0;
+    }
+
+    fn send(&self, recorder: Recorder) {
+        // The collector outlives every worker; a send error means the run is being torn down
+        // and the figures have nowhere to go.
+        let _ = self.sink.tx.send(Flush {
+            epoch: self.epoch,
+            recorder,
+        });
     }
 }
 
@@ -101,6 +116,7 @@ pub fn install(sink: Sink) {
         *l.borrow_mut() = Some(Local {
             recorder: Recorder::default(),
             epoch,
+            stale: 0,
             sink,
         })
     });
@@ -110,7 +126,10 @@ pub fn install(sink: Sink) {
 pub fn uninstall() {
     LOCAL.with(|l| {
         if let Some(mut local) = l.borrow_mut().take() {
-            local.flush();
+            if !local.recorder.is_empty() {
+                let recorder = std::mem::take(&mut local.recorder);
+                local.send(recorder);
+            }
         }
     });
 }
@@ -136,9 +155,72 @@ pub fn record(f: impl FnOnce(&mut Recorder)) {
         let mut l = l.borrow_mut();
         if let Some(local) = l.as_mut() {
             if local.epoch != local.sink.epoch.load(Ordering::Relaxed) {
-                local.flush();
+                // Handed over at the next park, unless the thread is too busy to park.
+                local.stale += 1;
+                if local.stale > STALE_RECORDS {
+                    local.flush();
+                }
             }
             f(&mut local.recorder);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::recorder::{ErrorClass, SeriesKey, Trend};
+
+    fn one_request(r: &mut Recorder) {
+        let key = SeriesKey {
+            scenario: 0,
+            request: 0,
+            group: 0,
+            status: 200,
+            error: ErrorClass::None,
+            failed: false,
+        };
+        r.record_request(key, &[(Trend::Duration, 1000)], 1, 1);
+    }
+
+    fn requests(f: &Flush) -> u64 {
+        f.recorder.series.values().map(|s| s.count).sum()
+    }
+
+    #[test]
+    fn a_thread_hands_over_when_it_parks_or_when_too_busy_to() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let epoch = Arc::new(AtomicU64::new(0));
+        install(Sink {
+            tx,
+            epoch: epoch.clone(),
+            spares: Spares::new(2),
+        });
+        record(one_request);
+        epoch.store(1, Ordering::Relaxed);
+        // The epoch moved on while the thread waited: the responses in hand are recorded first,
+        // into the old epoch, and handed over when the thread parks.
+        record(one_request);
+        assert!(rx.try_recv().is_err());
+        flush_if_stale();
+        let f = rx.try_recv().unwrap();
+        assert_eq!((f.epoch, requests(&f)), (0, 2));
+        // A thread that never parks hands over after STALE_RECORDS records.
+        record(one_request);
+        epoch.store(2, Ordering::Relaxed);
+        for _ in 0..STALE_RECORDS {
+            record(one_request);
+        }
+        assert!(rx.try_recv().is_err());
+        record(one_request);
+        let f = rx.try_recv().unwrap();
+        assert_eq!((f.epoch, requests(&f)), (1, 1 + u64::from(STALE_RECORDS)));
+        // Parking in the same epoch hands nothing over; stopping hands over the rest.
+        flush_if_stale();
+        assert!(rx.try_recv().is_err());
+        uninstall();
+        let f = rx.try_recv().unwrap();
+        assert_eq!((f.epoch, requests(&f)), (2, 1));
+        assert!(rx.try_recv().is_err());
+    }
 }

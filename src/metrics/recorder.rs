@@ -1,7 +1,7 @@
 //! `Recorder`: every measurement of a run, keyed by small integer tag sets, with latencies in HDR
 //! histograms. Workers each fill their own recorder and hand it to the collector, which folds
 //! them together with [`Recorder::merge`]; merging is exact because every histogram has the same
-//! fixed bounds (1 µs to 1 h, 3 significant digits).
+//! resolution (3 significant digits from 1 µs) and the same ceiling (1 h).
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -17,8 +17,22 @@ pub const HIST_LOW: u64 = 1;
 pub const HIST_HIGH: u64 = 3_600_000_000;
 pub const HIST_SIGFIG: u8 = 3;
 
+/// An empty histogram of the recorder's resolution. It grows with the largest value recorded
+/// (16 kB up to 2 ms, 48 kB up to 32 ms, 180 kB at the 1-hour top): sized for the whole range
+/// up front, every histogram costs 180 kB written at creation, and a worker thread creating
+/// the nine of a new request series held up the responses in hand by a millisecond or more.
 pub fn new_hist() -> Hist {
-    Histogram::new_with_bounds(HIST_LOW, HIST_HIGH, HIST_SIGFIG).expect("valid fixed bounds")
+    let mut h = Histogram::new_with_bounds(HIST_LOW, 2 * HIST_LOW, HIST_SIGFIG)
+        .expect("valid fixed bounds");
+    h.auto(true);
+    h
+}
+
+/// Records `micros` into `h`, clamped to [`HIST_HIGH`].
+#[inline]
+pub fn record_hist(h: &mut Hist, micros: u64) {
+    // Cannot fail: the histogram grows to at most HIST_HIGH, far within usize.
+    let _ = h.record(micros.min(HIST_HIGH));
 }
 
 /// Why a request failed, as a stable key for thresholds, JUnit and reports.
@@ -102,9 +116,10 @@ pub struct SeriesStats {
 
 impl SeriesStats {
     pub fn record(&mut self, trend: Trend, micros: u64) {
-        self.hists[trend as usize]
-            .get_or_insert_with(|| Box::new(new_hist()))
-            .saturating_record(micros);
+        record_hist(
+            self.hists[trend as usize].get_or_insert_with(|| Box::new(new_hist())),
+            micros,
+        );
     }
 
     pub fn hist(&self, trend: Trend) -> Option<&Hist> {
@@ -180,8 +195,7 @@ pub fn reset_opt(slot: &mut Option<Box<Hist>>) {
 }
 
 pub fn record_opt(slot: &mut Option<Box<Hist>>, micros: u64) {
-    slot.get_or_insert_with(|| Box::new(new_hist()))
-        .saturating_record(micros);
+    record_hist(slot.get_or_insert_with(|| Box::new(new_hist())), micros);
 }
 
 /// A check's tag set: the scenario and the check's index in the plan's check table.
@@ -500,6 +514,41 @@ mod tests {
         let mut r = Recorder::default();
         r.record_request(key(200), &[(Trend::Duration, 0)], 0, 0);
         r.record_request(key(200), &[(Trend::Duration, u64::MAX)], 0, 0);
-        assert_eq!(r.series[&key(200)].hist(Trend::Duration).unwrap().len(), 2);
+        let h = r.series[&key(200)].hist(Trend::Duration).unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.min(), 0);
+        assert_eq!(h.max(), h.highest_equivalent(HIST_HIGH));
+    }
+
+    #[test]
+    fn histograms_grow_with_their_values_and_merge_exactly_across_sizes() {
+        // Small values keep a histogram small; merging one that grew further is still exact.
+        let mut small = new_hist();
+        let mut large = new_hist();
+        let mut reference =
+            Histogram::<u64>::new_with_bounds(HIST_LOW, HIST_HIGH, HIST_SIGFIG).unwrap();
+        for v in [0, 1, 17, 950, 2047] {
+            record_hist(&mut small, v);
+            reference.record(v).unwrap();
+        }
+        for v in [20_000, 20_480, 1_500_000, 3_599_999_999] {
+            record_hist(&mut large, v);
+            reference.record(v).unwrap();
+        }
+        assert!(small.distinct_values() * 8 <= 16 * 1024);
+        small.add(&large).unwrap();
+        large.add(new_hist()).unwrap();
+        for q in [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0] {
+            assert_eq!(
+                small.value_at_quantile(q),
+                reference.value_at_quantile(q),
+                "q {q}"
+            );
+        }
+        assert_eq!(
+            (small.len(), small.max()),
+            (reference.len(), reference.max())
+        );
+        assert_eq!(small.mean(), reference.mean());
     }
 }

@@ -397,13 +397,18 @@ pub fn encode_hist(h: &Hist) -> String {
     BASE64.encode(buf)
 }
 
-/// Reads a histogram written by [`encode_hist`]. The result always has the recorder's fixed
-/// bounds, so it merges with any other histogram of the run with `add`.
+/// Reads a histogram written by [`encode_hist`]. The result always has the recorder's
+/// resolution and ceiling, so it merges with any other histogram of the run with `add`.
 pub fn decode_hist(s: &str) -> Result<Hist, HistDecodeError> {
     let bytes = BASE64.decode(s.trim()).map_err(HistDecodeError::Base64)?;
     let read: Hist = Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(HistDecodeError::Hdr)?;
+    if read.max() > crate::metrics::recorder::HIST_HIGH {
+        return Err(HistDecodeError::Bounds(
+            hdrhistogram::AdditionError::OtherAddendValueExceedsRange,
+        ));
+    }
     let mut out = new_hist();
     out.add(&read).map_err(HistDecodeError::Bounds)?;
     Ok(out)
@@ -435,5 +440,13 @@ mod tests {
             Err(HistDecodeError::Base64(_))
         ));
         assert!(matches!(decode_hist("AAAA"), Err(HistDecodeError::Hdr(_))));
+        // A histogram from elsewhere with values past the 1-hour ceiling is refused, not grown to.
+        let mut wide = Hist::new_with_bounds(1, u64::MAX / 4, 3).unwrap();
+        wide.record(10 * crate::metrics::recorder::HIST_HIGH)
+            .unwrap();
+        assert!(matches!(
+            decode_hist(&encode_hist(&wide)),
+            Err(HistDecodeError::Bounds(_))
+        ));
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::compare::{self, parse_rule};
 use crate::metrics::collector::Windows;
-use crate::metrics::recorder::{new_hist, ErrorClass, Hist, IntervalStats};
+use crate::metrics::recorder::{new_hist, record_hist, ErrorClass, Hist, IntervalStats};
 use crate::metrics::summary::*;
 use crate::thresholds::MetricType;
 use crate::{analysis, metrics::build};
@@ -162,8 +162,7 @@ type SeriesKey = (
 );
 
 fn record(slot: &mut Option<Hist>, micros: u64) {
-    slot.get_or_insert_with(new_hist)
-        .saturating_record(micros.max(1));
+    record_hist(slot.get_or_insert_with(new_hist), micros.max(1));
 }
 
 fn trend_values(h: &Hist) -> BTreeMap<String, f64> {
