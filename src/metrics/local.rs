@@ -12,9 +12,10 @@
 //! waiting for responses; handing over on the first record after it (as this did) put the work
 //! in the middle of the round of responses that woke the thread, delaying all but the first.
 //! A thread starts afresh on a recorder the collector cleared and gave back ([`Spares`]), or,
-//! when none is back yet (the first interval), on a cleared copy of its own made at the park:
-//! a new recorder's histograms are created and grown on the records after the hand-over, which
-//! delayed the requests in flight at that moment by a millisecond or more.
+//! when none is back yet (the first interval), on an empty one whose histograms come from the
+//! few the thread keeps made ahead ([`super::recorder::make_ready`], one made again per park):
+//! creating and growing a new recorder's histograms on the records after the hand-over delayed
+//! the requests in flight at that moment by a millisecond or more.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,11 +84,7 @@ impl Local {
     fn flush(&mut self) {
         let now = self.sink.epoch.load(Ordering::Relaxed);
         if !self.recorder.is_empty() {
-            let next = self.sink.spares.take().unwrap_or_else(|| {
-                let mut copy = self.recorder.clone();
-                copy.clear();
-                copy
-            });
+            let next = self.sink.spares.take().unwrap_or_default();
             let recorder = std::mem::replace(&mut self.recorder, next);
             self.send(recorder);
         }
@@ -109,8 +106,15 @@ thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
 }
 
+/// Histograms a worker thread keeps made ahead: enough for a request series and its scenario,
+/// up to 65 ms (57 kB each). `at_most` of them are made at a time.
+fn make_ready(at_most: usize) {
+    super::recorder::make_ready(12, 1 << 16, at_most);
+}
+
 /// Makes this thread record into its own recorder, handed to `sink`.
 pub fn install(sink: Sink) {
+    make_ready(usize::MAX);
     let epoch = sink.epoch.load(Ordering::Relaxed);
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(Local {
@@ -134,8 +138,10 @@ pub fn uninstall() {
     });
 }
 
-/// Hands over the recorder if the epoch moved on (thread park).
+/// Hands over the recorder if the epoch moved on, and makes one histogram ahead if some were
+/// taken (thread park).
 pub fn flush_if_stale() {
+    make_ready(1);
     LOCAL.with(|l| {
         if let Ok(mut l) = l.try_borrow_mut() {
             if let Some(local) = l.as_mut() {
