@@ -966,8 +966,11 @@ pub async fn exchange(
         };
         let (mut conn, reused) = match pooled {
             Some(c) => (c, true),
+            // Boxed: opening a connection (TCP, TLS, the HTTP/2 handshake) is the largest
+            // state of a request, and it would otherwise be part of every VU's task, asleep or
+            // not (4.3 kB a VU instead of 11.7 kB).
             None => (
-                Conn::open(pool, req.target, &mut progress.timings).await?,
+                Box::pin(Conn::open(pool, req.target, &mut progress.timings)).await?,
                 false,
             ),
         };
