@@ -9,8 +9,8 @@
 //! thread records between the epoch's end and its next park.
 //!
 //! Nothing of the hand-over lands on a response in hand. The bump comes while the thread sleeps
-//! waiting for responses; handing over on the first record after it (as this did) put the work
-//! in the middle of the round of responses that woke the thread, delaying all but the first.
+//! waiting for responses; handing over on the first record after it would put the work in the
+//! middle of the round of responses that woke the thread, delaying all but the first.
 //! A thread starts afresh on a recorder the collector cleared and gave back ([`Spares`]), or,
 //! when none is back yet (the first interval), on an empty one whose histograms come from the
 //! few the thread keeps made ahead ([`super::recorder::make_ready`], one made again per park):
