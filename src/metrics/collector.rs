@@ -301,16 +301,7 @@ impl State {
 mod tests {
     use super::*;
     use crate::metrics::local::Spares;
-    use crate::metrics::recorder::{ErrorClass, SeriesKey, Trend};
-
-    const KEY: SeriesKey = SeriesKey {
-        scenario: 0,
-        request: 0,
-        group: 0,
-        status: 200,
-        error: ErrorClass::None,
-        failed: false,
-    };
+    use crate::metrics::recorder::{test_key, Trend};
 
     fn wait_for_epoch(epoch: &AtomicU64, at_least: u64) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -336,7 +327,7 @@ mod tests {
             Box::new(|_| {}),
         );
         let mut on_time = Recorder::default();
-        on_time.record_request(KEY, &[(Trend::Duration, 1000)], 1, 1);
+        on_time.record_request(test_key(200), &[(Trend::Duration, 1000)], 1, 1);
         tx.send(Flush {
             epoch: 0,
             recorder: on_time,
@@ -345,7 +336,7 @@ mod tests {
         // A thread that slept through epochs 0 to 3 hands over what it recorded in epoch 0.
         wait_for_epoch(&epoch, 4);
         let mut late = Recorder::default();
-        late.record_request(KEY, &[(Trend::Duration, 3000)], 1, 1);
+        late.record_request(test_key(200), &[(Trend::Duration, 3000)], 1, 1);
         tx.send(Flush {
             epoch: 0,
             recorder: late,
@@ -359,6 +350,6 @@ mod tests {
         assert!(ts.windows(2).all(|w| w[0] < w[1]), "times {ts:?}");
         let requests: Vec<u64> = series.iter().map(|p| p.requests).collect();
         assert_eq!(requests.iter().sum::<u64>(), 2, "{requests:?}");
-        assert_eq!(c.total.series[&KEY].count, 2);
+        assert_eq!(c.total.series[&test_key(200)].count, 2);
     }
 }

@@ -175,18 +175,10 @@ pub fn record(f: impl FnOnce(&mut Recorder)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::recorder::{ErrorClass, SeriesKey, Trend};
+    use crate::metrics::recorder::{test_key, Trend};
 
     fn one_request(r: &mut Recorder) {
-        let key = SeriesKey {
-            scenario: 0,
-            request: 0,
-            group: 0,
-            status: 200,
-            error: ErrorClass::None,
-            failed: false,
-        };
-        r.record_request(key, &[(Trend::Duration, 1000)], 1, 1);
+        r.record_request(test_key(200), &[(Trend::Duration, 1000)], 1, 1);
     }
 
     fn requests(f: &Flush) -> u64 {

@@ -171,6 +171,19 @@ impl SeriesStats {
     }
 }
 
+/// A series key for tests: request 1 of scenario 0 answered with `status`.
+#[cfg(test)]
+pub(crate) fn test_key(status: u16) -> SeriesKey {
+    SeriesKey {
+        scenario: 0,
+        request: 1,
+        group: 0,
+        status,
+        error: ErrorClass::None,
+        failed: false,
+    }
+}
+
 /// Per-scenario iteration figures.
 #[derive(Debug, Clone, Default)]
 pub struct ScenarioStats {
@@ -468,14 +481,7 @@ mod tests {
     use super::*;
 
     fn key(status: u16) -> SeriesKey {
-        SeriesKey {
-            scenario: 0,
-            request: 1,
-            group: 0,
-            status,
-            error: ErrorClass::None,
-            failed: false,
-        }
+        test_key(status)
     }
 
     #[test]
