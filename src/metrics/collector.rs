@@ -326,22 +326,16 @@ mod tests {
             Instant::now(),
             Box::new(|_| {}),
         );
-        let mut on_time = Recorder::default();
-        on_time.record_request(test_key(200), &[(Trend::Duration, 1000)], 1, 1);
-        tx.send(Flush {
-            epoch: 0,
-            recorder: on_time,
-        })
-        .unwrap();
+        // One request of epoch 0, handed over.
+        let hand_over = |micros| {
+            let mut recorder = Recorder::default();
+            recorder.record_request(test_key(200), &[(Trend::Duration, micros)], 1, 1);
+            tx.send(Flush { epoch: 0, recorder }).unwrap();
+        };
+        hand_over(1000);
         // A thread that slept through epochs 0 to 3 hands over what it recorded in epoch 0.
         wait_for_epoch(&epoch, 4);
-        let mut late = Recorder::default();
-        late.record_request(test_key(200), &[(Trend::Duration, 3000)], 1, 1);
-        tx.send(Flush {
-            epoch: 0,
-            recorder: late,
-        })
-        .unwrap();
+        hand_over(3000);
         wait_for_epoch(&epoch, 7);
         drop(tx);
         let c = collector.join().unwrap();
