@@ -7,7 +7,6 @@
 //! bounded.
 
 use std::io::Read as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,137 +116,140 @@ impl TlsServer {
             vec![b"http/1.1".to_vec()]
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicU64::new(0));
         let h2_connections = Arc::new(AtomicU64::new(0));
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (a, h) = (accepted.clone(), h2_connections.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let accept = async {
-                    loop {
-                        let Ok((sock, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        a.fetch_add(1, Ordering::SeqCst);
-                        let (acceptor, h) = (acceptor.clone(), h.clone());
-                        tokio::spawn(async move {
-                            let Ok(tls) = acceptor.accept(sock).await else {
-                                return;
-                            };
-                            let spoke_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                            let svc = hyper::service::service_fn(
-                                |req: hyper::Request<hyper::body::Incoming>| async move {
-                                    use http_body_util::BodyExt as _;
-                                    let full = |b: Vec<u8>| {
-                                        http_body_util::Full::new(bytes::Bytes::from(b))
-                                    };
-                                    let r = hyper::Response::builder();
-                                    let r = match req.uri().path() {
-                                        "/slow" => {
-                                            tokio::time::sleep(Duration::from_millis(60)).await;
-                                            r.body(full(b"ok".to_vec()))
-                                        }
-                                        "/redirect" => r
-                                            .status(307)
-                                            .header("location", "/echo")
-                                            .body(full(Vec::new())),
-                                        "/gzip" => {
-                                            use std::io::Write as _;
-                                            let mut z = flate2::write::GzEncoder::new(
-                                                Vec::new(),
-                                                flate2::Compression::default(),
-                                            );
-                                            z.write_all(b"zipped").unwrap();
-                                            r.header("content-encoding", "gzip")
-                                                .body(full(z.finish().unwrap()))
-                                        }
-                                        "/whoami" => {
-                                            let h = |n: &str| {
-                                                req.headers()
-                                                    .get(n)
-                                                    .and_then(|v| v.to_str().ok())
-                                                    .unwrap_or("-")
-                                                    .to_string()
-                                            };
-                                            let authority = req
-                                                .uri()
-                                                .authority()
-                                                .map(|a| a.to_string())
-                                                .unwrap_or_else(|| h("host"));
-                                            let line = format!(
-                                                "{} {} {authority} {}",
-                                                req.method(),
-                                                req.uri().path(),
-                                                h("authorization"),
-                                            );
-                                            let n = req
-                                                .into_body()
-                                                .collect()
-                                                .await
-                                                .map(|b| b.to_bytes().len());
-                                            r.header("set-cookie", "session=abc; Path=/").body(
-                                                full(
-                                                    format!("{line} {}", n.unwrap_or(0))
-                                                        .into_bytes(),
-                                                ),
-                                            )
-                                        }
-                                        _ => {
-                                            let body = req
-                                                .into_body()
-                                                .collect()
-                                                .await
-                                                .map(|b| b.to_bytes())
-                                                .unwrap_or_default();
-                                            let body = if body.is_empty() {
-                                                b"ok".to_vec()
-                                            } else {
-                                                body.to_vec()
-                                            };
-                                            r.body(full(body))
-                                        }
-                                    };
-                                    Ok::<_, std::convert::Infallible>(r.unwrap())
-                                },
-                            );
-                            let io = TokioIo::new(tls);
-                            if spoke_h2 {
-                                h.fetch_add(1, Ordering::SeqCst);
-                                let _ =
-                                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                                        .timer(hyper_util::rt::TokioTimer::new())
-                                        .keep_alive_interval(Duration::from_millis(5))
-                                        .serve_connection(io, svc)
-                                        .await;
-                            } else {
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(io, svc)
-                                    .await;
-                            }
-                        });
-                    }
+        let (port, thread) = serve_on_thread(move |sock| {
+            a.fetch_add(1, Ordering::SeqCst);
+            let (acceptor, h) = (acceptor.clone(), h.clone());
+            async move {
+                let Ok(tls) = acceptor.accept(sock).await else {
+                    return;
                 };
-                tokio::select! {
-                    _ = accept => {}
-                    _ = stop_rx => {}
+                let spoke_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let svc = hyper::service::service_fn(tls_route);
+                let io = TokioIo::new(tls);
+                if spoke_h2 {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .keep_alive_interval(Duration::from_millis(5))
+                        .serve_connection(io, svc)
+                        .await;
+                } else {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, svc)
+                        .await;
                 }
-            });
+            }
         });
         TlsServer {
             url: format!("https://127.0.0.1:{port}"),
             accepted,
             h2_connections,
-            _thread: ServerThread::new(stop_tx, thread),
+            _thread: thread,
         }
     }
+}
+
+/// [`TlsServer`]'s routes.
+async fn tls_route(
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+    use http_body_util::BodyExt as _;
+    let full = |b: Vec<u8>| http_body_util::Full::new(bytes::Bytes::from(b));
+    let r = hyper::Response::builder();
+    let r = match req.uri().path() {
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            r.body(full(b"ok".to_vec()))
+        }
+        "/redirect" => r
+            .status(307)
+            .header("location", "/echo")
+            .body(full(Vec::new())),
+        "/gzip" => {
+            use std::io::Write as _;
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(b"zipped").unwrap();
+            r.header("content-encoding", "gzip")
+                .body(full(z.finish().unwrap()))
+        }
+        "/whoami" => {
+            let h = |n: &str| {
+                req.headers()
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_string()
+            };
+            let authority = req
+                .uri()
+                .authority()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| h("host"));
+            let line = format!(
+                "{} {} {authority} {}",
+                req.method(),
+                req.uri().path(),
+                h("authorization"),
+            );
+            let n = req.into_body().collect().await.map(|b| b.to_bytes().len());
+            r.header("set-cookie", "session=abc; Path=/")
+                .body(full(format!("{line} {}", n.unwrap_or(0)).into_bytes()))
+        }
+        _ => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let body = if body.is_empty() {
+                b"ok".to_vec()
+            } else {
+                body.to_vec()
+            };
+            r.body(full(body))
+        }
+    };
+    Ok(r.unwrap())
+}
+
+/// Binds 127.0.0.1:0 and serves it on a thread of its own (a current-thread runtime): each
+/// accepted connection goes to `on_accept`, whose future runs in a task of its own, until the
+/// returned handle is dropped (dropping the runtime cancels every connection task).
+fn serve_on_thread<F, Fut>(on_accept: F) -> (u16, ServerThread)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let port = std_listener.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            let accept = async {
+                loop {
+                    let Ok((sock, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(on_accept(sock));
+                }
+            };
+            tokio::select! {
+                _ = accept => {}
+                _ = stop_rx => {}
+            }
+        });
+    });
+    (port, ServerThread::new(stop_tx, thread))
 }
 
 /// A port on 127.0.0.1 where nothing listens: bound, then released.
@@ -273,9 +275,6 @@ pub fn start_tls(cert: Cert) -> FaultServer {
 }
 
 fn serve(fault: Fault, cert: Option<Cert>) -> FaultServer {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr: SocketAddr = std_listener.local_addr().unwrap();
     let (tls, cert_pem) = match cert {
         Some(c) => {
             let (config, pem) = tls_config(c);
@@ -287,52 +286,32 @@ fn serve(fault: Fault, cert: Option<Cert>) -> FaultServer {
         None => (None, None),
     };
     let requests = Arc::new(AtomicU64::new(0));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let counter = requests.clone();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = TcpListener::from_std(std_listener).unwrap();
-            let accept = async {
-                loop {
-                    let Ok((sock, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (counter, tls) = (counter.clone(), tls.clone());
-                    tokio::spawn(async move {
-                        match tls {
-                            Some(acceptor) => {
-                                // A client that rejects the certificate ends the handshake.
-                                if let Ok(s) = acceptor.accept(sock).await {
-                                    let _ = connection(s, fault, counter).await;
-                                }
-                            }
-                            None => {
-                                if matches!(fault, Fault::ResetMidBody) {
-                                    sock.set_zero_linger().unwrap();
-                                }
-                                let _ = connection(sock, fault, counter).await;
-                            }
-                        }
-                    });
+    let (port, thread) = serve_on_thread(move |sock| {
+        let (counter, tls) = (counter.clone(), tls.clone());
+        async move {
+            match tls {
+                Some(acceptor) => {
+                    // A client that rejects the certificate ends the handshake.
+                    if let Ok(s) = acceptor.accept(sock).await {
+                        let _ = connection(s, fault, counter).await;
+                    }
                 }
-            };
-            tokio::select! {
-                _ = accept => {}
-                _ = stop_rx => {}
+                None => {
+                    if matches!(fault, Fault::ResetMidBody) {
+                        sock.set_zero_linger().unwrap();
+                    }
+                    let _ = connection(sock, fault, counter).await;
+                }
             }
-        });
-        // Dropping the runtime cancels every connection task.
+        }
     });
     let scheme = if cert.is_some() { "https" } else { "http" };
     FaultServer {
-        url: format!("{scheme}://127.0.0.1:{}", addr.port()),
+        url: format!("{scheme}://127.0.0.1:{port}"),
         cert_pem,
         requests,
-        _thread: ServerThread::new(stop_tx, thread),
+        _thread: thread,
     }
 }
 
