@@ -12,7 +12,7 @@ use crate::compare::RegressionRule;
 use crate::metrics::collector::Windows;
 use crate::metrics::recorder::IntervalStats;
 use crate::metrics::summary::{
-    BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, TimeSeries, WindowFigures,
+    BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, WindowFigures,
 };
 use crate::thresholds::{self, Aggregation, Operator};
 
@@ -63,17 +63,29 @@ fn window_value(w: &WindowFigures, r: &RegressionRule) -> Option<f64> {
     }
 }
 
-/// Drift of one scenario, when the collector kept its windows.
-pub fn drift(
-    scenario: &str,
-    windows: &Windows,
-    series: &TimeSeries,
-    rules: &[RegressionRule],
-) -> Drift {
+/// Drift of one scenario, when the collector kept its windows. The trend lines, like the
+/// windows, leave out the graceful stop: intervals starting in the scenario's last
+/// half-interval or later, where VUs finish and none start.
+pub fn drift(s: &ScenarioSummary, windows: &Windows, rules: &[RegressionRule]) -> Drift {
     let first = window_figures(&windows.first, windows.first_span_s.max(1e-3));
     let last = window_figures(&windows.last, windows.last_span_s);
+    let series = &s.timeseries;
     let iv = series.interval_s.max(1e-3);
-    let with_reqs: Vec<&Point> = series.points.iter().filter(|p| p.requests > 0).collect();
+    let planned: Vec<&Point> = series
+        .points
+        .iter()
+        .filter(|p| p.t < s.planned_duration_s - iv / 2.0)
+        .collect();
+    // An interval the run ended inside (an interrupted run) counts over the time it covered.
+    let width = |p: &Point| {
+        let w = iv.min(s.duration_s - p.t);
+        if w > 0.0 {
+            w
+        } else {
+            iv
+        }
+    };
+    let with_reqs: Vec<&Point> = planned.iter().copied().filter(|p| p.requests > 0).collect();
     let slopes = Slopes {
         p95_ms_per_h: slope_per_hour(
             &with_reqs
@@ -88,16 +100,15 @@ pub fn drift(
                 .collect::<Vec<_>>(),
         ),
         rps_per_h: slope_per_hour(
-            &series
-                .points
+            &planned
                 .iter()
-                .map(|p| (p.t, p.requests as f64 / iv))
+                .map(|p| (p.t, p.requests as f64 / width(p)))
                 .collect::<Vec<_>>(),
         ),
     };
     let results = rules
         .iter()
-        .map(|r| r.judge(scenario, window_value(&first, r), window_value(&last, r)))
+        .map(|r| r.judge(&s.name, window_value(&first, r), window_value(&last, r)))
         .collect();
     Drift {
         window_s: windows.window.as_secs_f64(),
@@ -412,5 +423,35 @@ mod tests {
             .collect();
         // +1 per minute is +60 per hour.
         assert!((slope_per_hour(&pts).unwrap() - 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn drift_trends_leave_out_the_graceful_stop() {
+        // Ten steady seconds, then 0.2 s of VUs finishing their last iterations.
+        let mut points: Vec<Point> = (0..10).map(|t| pt(t as f64, 100, 0, 5.0)).collect();
+        points.push(pt(10.0, 5, 0, 9.0));
+        let mut s = scenario(points, vec![]);
+        (s.planned_duration_s, s.duration_s) = (10.0, 10.2);
+        let one = |n| crate::metrics::recorder::IntervalStats {
+            requests: n,
+            ..Default::default()
+        };
+        let windows = Windows {
+            window: std::time::Duration::from_secs(1),
+            first: one(100),
+            first_span_s: 1.0,
+            last: one(100),
+            last_span_s: 1.0,
+        };
+        let d = drift(&s, &windows, &[]);
+        assert_eq!(d.slopes.rps_per_h, Some(0.0));
+        assert_eq!(d.slopes.p95_ms_per_h, Some(0.0));
+        assert_eq!((d.first.rps, d.last.rps), (100.0, 100.0));
+        // Stopped 5.5 s in: the last interval is counted over the half second it covered.
+        let mut points: Vec<Point> = (0..5).map(|t| pt(t as f64, 100, 0, 5.0)).collect();
+        points.push(pt(5.0, 50, 0, 5.0));
+        let mut s = scenario(points, vec![]);
+        (s.planned_duration_s, s.duration_s) = (10.0, 5.5);
+        assert_eq!(drift(&s, &windows, &[]).slopes.rps_per_h, Some(0.0));
     }
 }

@@ -375,12 +375,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             },
         );
         if let Some(w) = &outcome.collected.windows[r.index] {
-            summary_of.drift = Some(crate::analysis::drift(
-                &s.name,
-                w,
-                &summary_of.timeseries,
-                &plan.drift,
-            ));
+            summary_of.drift = Some(crate::analysis::drift(&summary_of, w, &plan.drift));
         }
         summary_of.capacity = match &s.executor {
             crate::plan::model::Executor::RampingVus {

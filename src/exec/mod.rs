@@ -171,7 +171,10 @@ pub fn run(
     let windows = plan
         .scenarios
         .iter()
-        .map(|s| drift_window(plan.drift_window, s.executor.duration()))
+        .map(|s| {
+            let planned = s.executor.duration();
+            (drift_window(plan.drift_window, planned), planned)
+        })
         .collect();
     let collector = collector::spawn(
         (rx, spares),
@@ -769,8 +772,10 @@ async fn run_scenario(
             while set.join_next().await.is_some() {}
         }
     }
+    g.ended_ms
+        .store(run_started.elapsed().as_millis() as u64, Ordering::Relaxed);
     g.running.store(false, Ordering::Relaxed);
-    g.finished.store(true, Ordering::Relaxed);
+    g.finished.store(true, Ordering::Release);
     if outer.is_cancelled() {
         ScenarioStatus::Interrupted // refined by the caller into aborted/interrupted
     } else {

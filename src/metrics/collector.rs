@@ -26,6 +26,8 @@ pub struct Gauges {
     pub allocated: AtomicU64,
     /// Milliseconds from the run's start to the scenario's start (set when it starts).
     pub started_ms: AtomicU64,
+    /// Milliseconds from the run's start to the scenario's end (set before `finished`).
+    pub ended_ms: AtomicU64,
     pub running: AtomicBool,
     pub finished: AtomicBool,
     /// Arrival-rate iterations dropped for lack of a free VU (counted by the scheduler).
@@ -57,25 +59,36 @@ pub struct Windows {
     /// Seconds the first window really covers (shorter if the scenario was).
     pub first_span_s: f64,
     pub last: IntervalStats,
+    /// Seconds the last window really covers: at least the window when the scenario was that
+    /// long, at most the window and one ring bucket.
     pub last_span_s: f64,
 }
 
-/// Accumulates the first window whole, and the last window as a ring of ten buckets.
+/// Accumulates the first window whole, and the last window as a ring of buckets (a tenth of the
+/// window each) that always covers at least the window.
+///
+/// Only the scenario's planned time counts: an interval that starts in its last half-interval
+/// or later holds the graceful stop's few iterations (VUs finishing, none starting), which would
+/// read as a collapse of throughput at the end of every run. Such intervals stay in the time
+/// series and the totals.
 #[derive(Debug, Clone)]
 struct WindowAcc {
     window: Duration,
+    planned_s: f64,
     first: IntervalStats,
     first_end_s: f64,
-    ring: std::collections::VecDeque<(u64, IntervalStats)>,
+    /// (bucket index, start of its first interval, merged figures).
+    ring: std::collections::VecDeque<(u64, f64, IntervalStats)>,
     last_t_s: f64,
 }
 
 impl WindowAcc {
     const BUCKETS: u64 = 10;
 
-    fn new(window: Duration) -> Self {
+    fn new(window: Duration, planned: Duration) -> Self {
         WindowAcc {
             window,
+            planned_s: planned.as_secs_f64(),
             first: IntervalStats::default(),
             first_end_s: 0.0,
             ring: Default::default(),
@@ -83,7 +96,12 @@ impl WindowAcc {
         }
     }
 
-    fn add(&mut self, t_s: f64, width_s: f64, iv: &IntervalStats) {
+    /// Adds the interval starting `t_s` into the scenario, `interval_s` long, of which the
+    /// scenario ran `width_s` (less at its start or end).
+    fn add(&mut self, t_s: f64, interval_s: f64, width_s: f64, iv: &IntervalStats) {
+        if t_s >= self.planned_s - interval_s / 2.0 {
+            return;
+        }
         let w = self.window.as_secs_f64().max(1e-3);
         if t_s < w {
             self.first.merge(iv);
@@ -92,35 +110,30 @@ impl WindowAcc {
         let bucket_s = w / Self::BUCKETS as f64;
         let b = (t_s / bucket_s).floor() as u64;
         match self.ring.back_mut() {
-            Some((last, acc)) if *last == b => acc.merge(iv),
+            Some((last, _, acc)) if *last == b => acc.merge(iv),
             _ => {
                 let mut acc = IntervalStats::default();
                 acc.merge(iv);
-                self.ring.push_back((b, acc));
+                self.ring.push_back((b, t_s, acc));
             }
         }
-        while self
-            .ring
-            .front()
-            .is_some_and(|(f, _)| b.saturating_sub(*f) >= Self::BUCKETS)
-        {
+        self.last_t_s = self.last_t_s.max(t_s + width_s);
+        // The oldest bucket goes once the others cover the window without it.
+        while self.ring.len() > 1 && self.last_t_s - self.ring[1].1 >= w - 1e-9 {
             self.ring.pop_front();
         }
-        self.last_t_s = self.last_t_s.max(t_s + width_s);
     }
 
     fn finish(&self) -> Option<Windows> {
-        let first_bucket = self.ring.front()?.0;
-        let w = self.window.as_secs_f64();
+        let start = self.ring.front()?.1;
         let mut last = IntervalStats::default();
-        for (_, iv) in &self.ring {
+        for (_, _, iv) in &self.ring {
             last.merge(iv);
         }
-        let start = first_bucket as f64 * w / Self::BUCKETS as f64;
         Some(Windows {
             window: self.window,
             first: self.first.clone(),
-            first_span_s: self.first_end_s,
+            first_span_s: self.first_end_s.max(1e-3),
             last,
             last_span_s: (self.last_t_s - start).max(1e-3),
         })
@@ -136,7 +149,7 @@ pub fn spawn(
     epoch: Arc<AtomicU64>,
     gauges: Arc<Vec<Gauges>>,
     interval: Duration,
-    windows: Vec<Duration>,
+    windows: Vec<(Duration, Duration)>,
     started: Instant,
     mut on_tick: TickFn,
 ) -> JoinHandle<Collected> {
@@ -152,7 +165,10 @@ pub fn spawn(
                 last: vec![None; n],
                 interval,
                 gauges,
-                windows: windows.into_iter().map(WindowAcc::new).collect(),
+                windows: windows
+                    .into_iter()
+                    .map(|(w, planned)| WindowAcc::new(w, planned))
+                    .collect(),
                 closed: 0,
             };
             let mut next_tick = started + interval;
@@ -271,6 +287,13 @@ impl State {
                 let start = Duration::from_millis(g.started_ms.load(Ordering::Relaxed));
                 let at = self.interval * e as u32;
                 let t = at.saturating_sub(start).as_secs_f64();
+                // The part of the interval the scenario ran: it may have started or ended
+                // inside it.
+                let mut end = at + self.interval;
+                if g.finished.load(Ordering::Acquire) {
+                    end = end.min(Duration::from_millis(g.ended_ms.load(Ordering::Relaxed)));
+                }
+                let width = end.saturating_sub(at.max(start)).as_secs_f64();
                 let pct = |q: f64| {
                     iv.duration
                         .as_ref()
@@ -288,7 +311,7 @@ impl State {
                     p99: pct(0.99),
                 };
                 if let Some(w) = self.windows.get_mut(i) {
-                    w.add(t, self.interval.as_secs_f64(), &iv);
+                    w.add(t, self.interval.as_secs_f64(), width, &iv);
                 }
                 self.last[i] = Some(p.clone());
                 self.series[i].push(p);
@@ -309,6 +332,59 @@ mod tests {
             assert!(Instant::now() < deadline, "the collector stopped ticking");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    fn requests(n: u64) -> IntervalStats {
+        IntervalStats {
+            requests: n,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_graceful_stop_is_not_the_last_drift_window() {
+        // A 10-s scenario, 1-s intervals and window, 100 requests a second; then the graceful
+        // stop: 5 requests in 0.2 s as the VUs finish.
+        let mut w = WindowAcc::new(Duration::from_secs(1), Duration::from_secs(10));
+        for t in 0..10 {
+            w.add(t as f64, 1.0, 1.0, &requests(100 + t));
+        }
+        w.add(10.0, 1.0, 0.2, &requests(5));
+        let got = w.finish().unwrap();
+        assert_eq!((got.first.requests, got.first_span_s), (100, 1.0));
+        assert_eq!((got.last.requests, got.last_span_s), (109, 1.0));
+        // Started 3 ms into the run: the last interval holds 3 ms of the plan and the stop.
+        let mut w = WindowAcc::new(Duration::from_secs(1), Duration::from_secs(10));
+        w.add(0.0, 1.0, 0.997, &requests(100));
+        for t in 1..=9 {
+            w.add(t as f64 - 0.003, 1.0, 1.0, &requests(100));
+        }
+        w.add(9.997, 1.0, 0.205, &requests(6));
+        let got = w.finish().unwrap();
+        assert_eq!(got.last.requests, 100);
+        assert!((got.last_span_s - 1.0).abs() < 1e-9, "{got:?}");
+    }
+
+    #[test]
+    fn the_last_drift_window_covers_the_window_when_the_run_stops_early() {
+        // Interrupted 5.3 s into a 10-s plan: the last window is the whole last second and the
+        // 0.3 s after it, so its rate is the rate the run had.
+        let mut w = WindowAcc::new(Duration::from_secs(1), Duration::from_secs(10));
+        for t in 0..5 {
+            w.add(t as f64, 1.0, 1.0, &requests(100));
+        }
+        w.add(5.0, 1.0, 0.3, &requests(30));
+        let got = w.finish().unwrap();
+        assert_eq!(got.last.requests, 130);
+        assert!((got.last_span_s - 1.3).abs() < 1e-9, "{got:?}");
+        // A 3-s window over 1-s intervals keeps exactly the last three.
+        let mut w = WindowAcc::new(Duration::from_secs(3), Duration::from_secs(10));
+        for t in 0..10 {
+            w.add(t as f64, 1.0, 1.0, &requests(t));
+        }
+        let got = w.finish().unwrap();
+        assert_eq!((got.first.requests, got.first_span_s), (3, 3.0));
+        assert_eq!((got.last.requests, got.last_span_s), (7 + 8 + 9, 3.0));
     }
 
     #[test]

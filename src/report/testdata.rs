@@ -707,12 +707,7 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
                 .iter()
                 .map(|(key, kind, rule)| parse_rule(key, *kind, rule).unwrap())
                 .collect();
-            sim.summary.drift = Some(analysis::drift(
-                spec.name,
-                w,
-                &sim.summary.timeseries,
-                &rules,
-            ));
+            sim.summary.drift = Some(analysis::drift(&sim.summary, w, &rules));
         }
         if spec.executor == "ramping-vus" {
             let vus = &spec.vus;

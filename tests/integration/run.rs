@@ -656,6 +656,12 @@ fn soak_drift_compares_the_first_window_with_the_last() {
     let d = s.scenarios[0].drift.as_ref().expect("drift is reported");
     let (first, last) = (d.first.p95.unwrap(), d.last.p95.unwrap());
     assert!(last > first * 1.5, "first {first} last {last}");
+    // The last window is the plan's last second, not the graceful stop's few requests after it.
+    assert!(
+        d.last.span_s >= 0.99 && d.last.requests > 20,
+        "last window {:?}",
+        d.last
+    );
     assert!(d.slopes.p95_ms_per_h.unwrap() > 0.0);
     assert_eq!(d.rules.len(), 1);
     assert_eq!(s.verdict.drift_failed, 1, "{:?}", s.verdict);
