@@ -1,5 +1,3 @@
-use std::time::{Duration, Instant};
-
 use super::*;
 
 fn ok(src: &str) -> Node {
@@ -453,13 +451,7 @@ fn a_billion_laughs_fails_fast() {
         let refs = vec![format!("*lol{}", i - 1); 9].join(", ");
         src.push_str(&format!("lol{i}: &lol{i} [{refs}]\n"));
     }
-    let start = Instant::now();
     let e = err(&src);
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        start.elapsed()
-    );
     assert_eq!(
         e.message,
         "the plan expands to more than 200000 nodes (YAML aliases?)"
@@ -483,13 +475,7 @@ fn the_node_budget_applies_without_aliases() {
 fn a_wide_flow_collection_is_refused_before_yaml_rust2_buffers_it() {
     // yaml-rust2 tokenizes a whole top-level flow collection before it emits an event.
     let src = format!("[{}1]", "1,".repeat(1_000_000));
-    let start = Instant::now();
     let e = err(&src);
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        start.elapsed()
-    );
     assert_eq!(
         e.message,
         "the plan has more than 200000 nodes in one flow collection"
@@ -504,13 +490,7 @@ fn a_wide_flow_collection_is_refused_before_yaml_rust2_buffers_it() {
 // Depth
 
 fn deep_error(src: &str, limits: &Limits) -> YamlError {
-    let start = Instant::now();
     let e = err_with(src, limits);
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        start.elapsed()
-    );
     assert_eq!(e.message, "the plan nests deeper than 64 levels", "{e}");
     e
 }
@@ -707,7 +687,6 @@ fn load_file_refuses_a_50_mb_plan_from_its_size_alone() {
         .unwrap()
         .set_len(50 << 20)
         .unwrap();
-    let start = Instant::now();
     match load_file(&path, &Limits::default()) {
         Err(LoadError::TooLarge { size, max, .. }) => {
             // The read path would report max + 1: this came from the metadata.
@@ -715,9 +694,4 @@ fn load_file_refuses_a_50_mb_plan_from_its_size_alone() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        start.elapsed() < Duration::from_millis(100),
-        "took {:?}",
-        start.elapsed()
-    );
 }

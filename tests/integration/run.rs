@@ -1091,7 +1091,6 @@ scenarios:
 "#,
     )
     .unwrap();
-    let t0 = Instant::now();
     let o = run_against(
         &["all", "--parallel"],
         &p,
@@ -1102,12 +1101,6 @@ scenarios:
     .output()
     .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    // One after another would take 3 s and more; at once, about 2 s.
-    assert!(
-        t0.elapsed() < Duration::from_millis(2900),
-        "{:?}",
-        t0.elapsed()
-    );
     let (path, s) = summary_in(&dir.path().join("out"));
     assert!(path
         .file_name()
@@ -1115,6 +1108,7 @@ scenarios:
         .to_string_lossy()
         .starts_with("all_local_"));
     assert!(s.run.parallel);
+    // At its start_time, 1 s in, not after the first's 2 s.
     let second = s.scenarios.iter().find(|x| x.name == "second").unwrap();
     assert!(
         (0.9..1.6).contains(&second.started_after_s),
