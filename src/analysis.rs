@@ -50,7 +50,9 @@ fn slope_per_hour(pts: &[(f64, f64)]) -> Option<f64> {
     Some(cov / var * 3600.0)
 }
 
-fn window_value(w: &WindowFigures, r: &RegressionRule) -> Option<f64> {
+/// The figure a drift rule compares. A count is counted per window length: the last window may
+/// cover a little more than the window (whole intervals), the first a little less.
+fn window_value(w: &WindowFigures, window_s: f64, r: &RegressionRule) -> Option<f64> {
     match (r.key.metric.as_str(), r.aggregation) {
         ("http_req_duration", Aggregation::Percentile(p)) if (p - 50.0).abs() < 1e-9 => w.p50,
         ("http_req_duration", Aggregation::Med) => w.p50,
@@ -58,34 +60,35 @@ fn window_value(w: &WindowFigures, r: &RegressionRule) -> Option<f64> {
         ("http_req_duration", Aggregation::Percentile(p)) if (p - 99.0).abs() < 1e-9 => w.p99,
         ("http_req_failed", Aggregation::Rate) => w.error_rate,
         ("http_reqs", Aggregation::Rate) => Some(w.rps),
-        ("http_reqs", Aggregation::Count) => Some(w.requests as f64),
+        ("http_reqs", Aggregation::Count) => Some(w.rps * window_s),
         _ => None,
     }
 }
 
 /// Drift of one scenario, when the collector kept its windows. The trend lines, like the
-/// windows, leave out the graceful stop: intervals starting in the scenario's last
-/// half-interval or later, where VUs finish and none start.
+/// windows, cover the intervals that ended by the time the scenario stopped starting iterations
+/// (not the graceful stop), each counted over the time it covered.
 pub fn drift(s: &ScenarioSummary, windows: &Windows, rules: &[RegressionRule]) -> Drift {
     let first = window_figures(&windows.first, windows.first_span_s.max(1e-3));
     let last = window_figures(&windows.last, windows.last_span_s);
     let series = &s.timeseries;
     let iv = series.interval_s.max(1e-3);
-    let planned: Vec<&Point> = series
-        .points
-        .iter()
-        .filter(|p| p.t < s.planned_duration_s - iv / 2.0)
+    let steady = windows.steady_points.min(series.points.len());
+    let planned = &series.points[..steady];
+    let with_reqs: Vec<&Point> = planned.iter().filter(|p| p.requests > 0).collect();
+    // Rates of the intervals that cover at least half their length: a few milliseconds at a
+    // scenario's edge would weigh as much as a whole interval.
+    let rates: Vec<(f64, f64)> = (0..steady)
+        .map(|i| {
+            (
+                planned[i].t,
+                planned[i].requests,
+                series.covered_s(i, s.duration_s),
+            )
+        })
+        .filter(|(_, _, w)| *w >= iv / 2.0)
+        .map(|(t, n, w)| (t, n as f64 / w))
         .collect();
-    // An interval the run ended inside (an interrupted run) counts over the time it covered.
-    let width = |p: &Point| {
-        let w = iv.min(s.duration_s - p.t);
-        if w > 0.0 {
-            w
-        } else {
-            iv
-        }
-    };
-    let with_reqs: Vec<&Point> = planned.iter().copied().filter(|p| p.requests > 0).collect();
     let slopes = Slopes {
         p95_ms_per_h: slope_per_hour(
             &with_reqs
@@ -99,16 +102,18 @@ pub fn drift(s: &ScenarioSummary, windows: &Windows, rules: &[RegressionRule]) -
                 .map(|p| (p.t, p.failed as f64 / p.requests as f64))
                 .collect::<Vec<_>>(),
         ),
-        rps_per_h: slope_per_hour(
-            &planned
-                .iter()
-                .map(|p| (p.t, p.requests as f64 / width(p)))
-                .collect::<Vec<_>>(),
-        ),
+        rps_per_h: slope_per_hour(&rates),
     };
     let results = rules
         .iter()
-        .map(|r| r.judge(&s.name, window_value(&first, r), window_value(&last, r)))
+        .map(|r| {
+            let ws = windows.window.as_secs_f64();
+            r.judge(
+                &s.name,
+                window_value(&first, ws, r),
+                window_value(&last, ws, r),
+            )
+        })
         .collect();
     Drift {
         window_s: windows.window.as_secs_f64(),
@@ -442,6 +447,7 @@ mod tests {
             first_span_s: 1.0,
             last: one(100),
             last_span_s: 1.0,
+            steady_points: 10,
         };
         let d = drift(&s, &windows, &[]);
         assert_eq!(d.slopes.rps_per_h, Some(0.0));
@@ -453,5 +459,16 @@ mod tests {
         let mut s = scenario(points, vec![]);
         (s.planned_duration_s, s.duration_s) = (10.0, 5.5);
         assert_eq!(drift(&s, &windows, &[]).slopes.rps_per_h, Some(0.0));
+        // Started 0.2 s into an interval: the first point covers 0.8 s.
+        let mut points = vec![pt(0.0, 80, 0, 5.0)];
+        points.extend((0..9).map(|t| pt(t as f64 + 0.8, 100, 0, 5.0)));
+        let s = scenario(points, vec![]);
+        let flat = |d: Drift| d.slopes.rps_per_h.is_some_and(|v| v.abs() < 1e-6);
+        assert!(flat(drift(&s, &windows, &[])));
+        // Started 1 ms before an interval's end: a 1-ms first point is no rate to fit.
+        let mut points = vec![pt(0.0, 3, 0, 5.0)];
+        points.extend((0..9).map(|t| pt(t as f64 + 0.001, 100, 0, 5.0)));
+        let s = scenario(points, vec![]);
+        assert!(flat(drift(&s, &windows, &[])));
     }
 }

@@ -171,10 +171,7 @@ pub fn run(
     let windows = plan
         .scenarios
         .iter()
-        .map(|s| {
-            let planned = s.executor.duration();
-            (drift_window(plan.drift_window, planned), planned)
-        })
+        .map(|s| drift_window(plan.drift_window, s.executor.duration()))
         .collect();
     let collector = collector::spawn(
         (rx, spares),
@@ -758,6 +755,9 @@ async fn run_scenario(
         _ = soft.cancelled() => {}
     }
     soft.cancel();
+    g.stopped_ms
+        .store(run_started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    g.stopping.store(true, Ordering::Release);
     let grace = match &s.executor {
         Executor::RampingVus {
             graceful_ramp_down, ..

@@ -26,6 +26,10 @@ pub struct Gauges {
     pub allocated: AtomicU64,
     /// Milliseconds from the run's start to the scenario's start (set when it starts).
     pub started_ms: AtomicU64,
+    /// Milliseconds from the run's start to the moment the scenario stopped starting
+    /// iterations (set before `stopping`).
+    pub stopped_ms: AtomicU64,
+    pub stopping: AtomicBool,
     /// Milliseconds from the run's start to the scenario's end (set before `finished`).
     pub ended_ms: AtomicU64,
     pub running: AtomicBool,
@@ -60,53 +64,56 @@ pub struct Windows {
     pub first_span_s: f64,
     pub last: IntervalStats,
     /// Seconds the last window really covers: at least the window when the scenario was that
-    /// long, at most the window and one ring bucket.
+    /// long, at most a tenth of it or one interval more.
     pub last_span_s: f64,
+    /// How many of the scenario's time-series points, from the first, the windows cover: the
+    /// intervals that ended by the time it stopped starting iterations.
+    pub steady_points: usize,
 }
 
 /// Accumulates the first window whole, and the last window as a ring of buckets (a tenth of the
 /// window each) that always covers at least the window.
 ///
-/// Only the scenario's planned time counts: an interval that starts in its last half-interval
-/// or later holds the graceful stop's few iterations (VUs finishing, none starting), which would
-/// read as a collapse of throughput at the end of every run. Such intervals stay in the time
-/// series and the totals.
+/// The collector adds only the intervals that ended by the time the scenario stopped starting
+/// iterations: its planned end, Ctrl-C or an abort. Later ones hold the graceful stop's few
+/// iterations (VUs finishing, none starting), which would read as a collapse of throughput at
+/// the end of every run; they stay in the time series and the totals.
 #[derive(Debug, Clone)]
 struct WindowAcc {
     window: Duration,
-    planned_s: f64,
     first: IntervalStats,
     first_end_s: f64,
     /// (bucket index, start of its first interval, merged figures).
     ring: std::collections::VecDeque<(u64, f64, IntervalStats)>,
     last_t_s: f64,
+    added: usize,
 }
 
 impl WindowAcc {
     const BUCKETS: u64 = 10;
 
-    fn new(window: Duration, planned: Duration) -> Self {
+    fn new(window: Duration) -> Self {
         WindowAcc {
             window,
-            planned_s: planned.as_secs_f64(),
             first: IntervalStats::default(),
             first_end_s: 0.0,
             ring: Default::default(),
             last_t_s: 0.0,
+            added: 0,
         }
     }
 
-    /// Adds the interval starting `t_s` into the scenario, `interval_s` long, of which the
-    /// scenario ran `width_s` (less at its start or end).
-    fn add(&mut self, t_s: f64, interval_s: f64, width_s: f64, iv: &IntervalStats) {
-        if t_s >= self.planned_s - interval_s / 2.0 {
-            return;
-        }
+    /// Adds the interval starting `t_s` into the scenario, of which the scenario ran `width_s`
+    /// (less than the interval at its start or end).
+    fn add(&mut self, t_s: f64, width_s: f64, iv: &IntervalStats) {
         let w = self.window.as_secs_f64().max(1e-3);
-        if t_s < w {
+        let end = t_s + width_s;
+        // The first window: the intervals that end within it (always the first one).
+        if self.added == 0 || end <= w + EDGE_S {
             self.first.merge(iv);
-            self.first_end_s = self.first_end_s.max((t_s + width_s).min(w));
+            self.first_end_s = self.first_end_s.max(end);
         }
+        self.added += 1;
         let bucket_s = w / Self::BUCKETS as f64;
         let b = (t_s / bucket_s).floor() as u64;
         match self.ring.back_mut() {
@@ -117,7 +124,7 @@ impl WindowAcc {
                 self.ring.push_back((b, t_s, acc));
             }
         }
-        self.last_t_s = self.last_t_s.max(t_s + width_s);
+        self.last_t_s = self.last_t_s.max(end);
         // The oldest bucket goes once the others cover the window without it.
         while self.ring.len() > 1 && self.last_t_s - self.ring[1].1 >= w - 1e-9 {
             self.ring.pop_front();
@@ -136,9 +143,14 @@ impl WindowAcc {
             first_span_s: self.first_end_s.max(1e-3),
             last,
             last_span_s: (self.last_t_s - start).max(1e-3),
+            steady_points: self.added,
         })
     }
 }
+
+/// Slack when comparing an interval's end with a window's or the scenario's stop: start times
+/// are kept in whole milliseconds.
+const EDGE_S: f64 = 0.005;
 
 pub type TickFn = Box<dyn FnMut(&Tick<'_>) + Send>;
 
@@ -149,7 +161,7 @@ pub fn spawn(
     epoch: Arc<AtomicU64>,
     gauges: Arc<Vec<Gauges>>,
     interval: Duration,
-    windows: Vec<(Duration, Duration)>,
+    windows: Vec<Duration>,
     started: Instant,
     mut on_tick: TickFn,
 ) -> JoinHandle<Collected> {
@@ -165,10 +177,7 @@ pub fn spawn(
                 last: vec![None; n],
                 interval,
                 gauges,
-                windows: windows
-                    .into_iter()
-                    .map(|(w, planned)| WindowAcc::new(w, planned))
-                    .collect(),
+                windows: windows.into_iter().map(WindowAcc::new).collect(),
                 closed: 0,
             };
             let mut next_tick = started + interval;
@@ -294,6 +303,13 @@ impl State {
                     end = end.min(Duration::from_millis(g.ended_ms.load(Ordering::Relaxed)));
                 }
                 let width = end.saturating_sub(at.max(start)).as_secs_f64();
+                // Steady: it ended before the scenario stopped starting iterations. An
+                // interval closed while the scenario had not stopped ended before it did.
+                let steady = !g.stopping.load(Ordering::Acquire) || {
+                    let stopped = Duration::from_millis(g.stopped_ms.load(Ordering::Relaxed));
+                    (at + self.interval).saturating_sub(start).as_secs_f64()
+                        <= stopped.saturating_sub(start).as_secs_f64() + EDGE_S
+                };
                 let pct = |q: f64| {
                     iv.duration
                         .as_ref()
@@ -310,8 +326,8 @@ impl State {
                     p95: pct(0.95),
                     p99: pct(0.99),
                 };
-                if let Some(w) = self.windows.get_mut(i) {
-                    w.add(t, self.interval.as_secs_f64(), width, &iv);
+                if let Some(w) = self.windows.get_mut(i).filter(|_| steady) {
+                    w.add(t, width, &iv);
                 }
                 self.last[i] = Some(p.clone());
                 self.series[i].push(p);
@@ -341,48 +357,76 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_graceful_stop_is_not_the_last_drift_window() {
-        // A 10-s scenario, 1-s intervals and window, 100 requests a second; then the graceful
-        // stop: 5 requests in 0.2 s as the VUs finish.
-        let mut w = WindowAcc::new(Duration::from_secs(1), Duration::from_secs(10));
-        for t in 0..10 {
-            w.add(t as f64, 1.0, 1.0, &requests(100 + t));
-        }
-        w.add(10.0, 1.0, 0.2, &requests(5));
-        let got = w.finish().unwrap();
-        assert_eq!((got.first.requests, got.first_span_s), (100, 1.0));
-        assert_eq!((got.last.requests, got.last_span_s), (109, 1.0));
-        // Started 3 ms into the run: the last interval holds 3 ms of the plan and the stop.
-        let mut w = WindowAcc::new(Duration::from_secs(1), Duration::from_secs(10));
-        w.add(0.0, 1.0, 0.997, &requests(100));
-        for t in 1..=9 {
-            w.add(t as f64 - 0.003, 1.0, 1.0, &requests(100));
-        }
-        w.add(9.997, 1.0, 0.205, &requests(6));
-        let got = w.finish().unwrap();
-        assert_eq!(got.last.requests, 100);
-        assert!((got.last_span_s - 1.0).abs() < 1e-9, "{got:?}");
+    /// Closes `per_second.len()` one-second intervals of a scenario that started `start_ms`
+    /// into the run, stopped starting iterations at `stopped_ms` and ended at `ended_ms`.
+    fn close_all(
+        start_ms: u64,
+        stopped_ms: u64,
+        ended_ms: u64,
+        per_second: &[u64],
+    ) -> (Windows, Vec<Point>) {
+        let g = Gauges::default();
+        g.started_ms.store(start_ms, Ordering::Relaxed);
+        g.stopped_ms.store(stopped_ms, Ordering::Relaxed);
+        g.stopping.store(true, Ordering::Relaxed);
+        g.ended_ms.store(ended_ms, Ordering::Relaxed);
+        g.finished.store(true, Ordering::Relaxed);
+        let mut c = State {
+            total: Recorder::default(),
+            open: per_second
+                .iter()
+                .enumerate()
+                .map(|(e, n)| (e as u64, vec![requests(*n)]))
+                .collect(),
+            vus: BTreeMap::new(),
+            series: vec![Vec::new()],
+            last: vec![None],
+            interval: Duration::from_secs(1),
+            gauges: Arc::new(vec![g]),
+            windows: vec![WindowAcc::new(Duration::from_secs(1))],
+            closed: 0,
+        };
+        c.close_before(u64::MAX);
+        (c.windows[0].finish().unwrap(), c.series.remove(0))
     }
 
     #[test]
-    fn the_last_drift_window_covers_the_window_when_the_run_stops_early() {
-        // Interrupted 5.3 s into a 10-s plan: the last window is the whole last second and the
-        // 0.3 s after it, so its rate is the rate the run had.
-        let mut w = WindowAcc::new(Duration::from_secs(1), Duration::from_secs(10));
-        for t in 0..5 {
-            w.add(t as f64, 1.0, 1.0, &requests(100));
-        }
-        w.add(5.0, 1.0, 0.3, &requests(30));
-        let got = w.finish().unwrap();
-        assert_eq!(got.last.requests, 130);
-        assert!((got.last_span_s - 1.3).abs() < 1e-9, "{got:?}");
+    fn the_graceful_stop_is_not_in_the_drift_windows() {
+        // A 10-s scenario, 100 requests a second, 1-s intervals and window; then the graceful
+        // stop: 5 requests in 0.2 s as the VUs finish.
+        let mut second: Vec<u64> = (0..10).map(|i| 100 + i).collect();
+        second.push(5);
+        let (w, points) = close_all(0, 10_000, 10_200, &second);
+        assert_eq!(points.len(), 11, "the stop stays in the series");
+        assert_eq!(w.steady_points, 10);
+        assert_eq!((w.first.requests, w.first_span_s), (100, 1.0));
+        assert_eq!((w.last.requests, w.last_span_s), (109, 1.0));
+        // Started 3 ms into the run: its intervals start 3 ms early; the one holding the stop
+        // also holds the plan's last 3 ms, and is left out.
+        let (w, points) = close_all(3, 10_003, 10_205, &second);
+        assert_eq!((points.len(), w.steady_points), (11, 10));
+        assert_eq!((w.first.requests, w.first_span_s), (100, 0.997));
+        assert_eq!(w.last.requests, 109);
+        assert!((w.last_span_s - 1.0).abs() < 1e-9, "{w:?}");
+        // Started 999 ms in: the first interval covers 1 ms, so the first window takes the
+        // next one too.
+        let (w, _) = close_all(999, 10_999, 11_001, &second);
+        assert_eq!((w.first.requests, w.first_span_s), (100 + 101, 1.001));
+    }
+
+    #[test]
+    fn the_last_drift_window_is_a_whole_window_when_the_run_stops_early() {
+        // Interrupted 5.3 s into a 10-s plan, ended 0.1 s later: the last window is the last
+        // whole second before the interruption, not the 0.3 s and the stop after it.
+        let (w, _) = close_all(0, 5_300, 5_400, &[100, 100, 100, 100, 101, 40]);
+        assert_eq!((w.steady_points, w.last.requests), (5, 101));
+        assert_eq!(w.last_span_s, 1.0);
         // A 3-s window over 1-s intervals keeps exactly the last three.
-        let mut w = WindowAcc::new(Duration::from_secs(3), Duration::from_secs(10));
+        let mut acc = WindowAcc::new(Duration::from_secs(3));
         for t in 0..10 {
-            w.add(t as f64, 1.0, 1.0, &requests(t));
+            acc.add(t as f64, 1.0, &requests(t));
         }
-        let got = w.finish().unwrap();
+        let got = acc.finish().unwrap();
         assert_eq!((got.first.requests, got.first_span_s), (3, 3.0));
         assert_eq!((got.last.requests, got.last_span_s), (7 + 8 + 9, 3.0));
     }

@@ -291,6 +291,23 @@ pub struct TimeSeries {
     pub points: Vec<Point>,
 }
 
+impl TimeSeries {
+    /// Seconds point `i` covers: the interval, less for the first point when the scenario
+    /// started inside it and for the last when it ended inside it (`duration_s` after it
+    /// started).
+    pub fn covered_s(&self, i: usize, duration_s: f64) -> f64 {
+        let iv = self.interval_s.max(1e-3);
+        let t = self.points[i].t;
+        let end = self.points.get(i + 1).map_or(duration_s, |next| next.t);
+        let w = iv.min(end - t);
+        if w > 0.0 {
+            w
+        } else {
+            iv
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// Seconds since the scenario started (start of the interval).

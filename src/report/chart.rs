@@ -48,21 +48,14 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 /// Folds the series into at most `max` buckets of equal numbers of points. `duration_s` is how
-/// long the scenario ran: the last interval is usually shorter than the others, and its rate
-/// must be counted over the time it covered.
+/// long the scenario ran: the first and the last interval are usually shorter than the others,
+/// and their rates must be counted over the time they covered.
 pub(crate) fn downsample(ts: &TimeSeries, duration_s: f64, max: usize) -> Vec<Bucket> {
     let per = ts.points.len().div_ceil(max.max(1)).max(1);
-    let width = |p: &Point| {
-        let w = ts.interval_s.min(duration_s - p.t);
-        if w > 0.0 {
-            w
-        } else {
-            ts.interval_s
-        }
-    };
     ts.points
         .chunks(per)
-        .map(|chunk: &[Point]| {
+        .enumerate()
+        .map(|(c, chunk): (usize, &[Point])| {
             let mut b = Bucket {
                 t: chunk[0].t,
                 width_s: 0.0,
@@ -73,8 +66,8 @@ pub(crate) fn downsample(ts: &TimeSeries, duration_s: f64, max: usize) -> Vec<Bu
                 p95: None,
                 p99: None,
             };
-            for p in chunk {
-                b.width_s += width(p);
+            for (i, p) in chunk.iter().enumerate() {
+                b.width_s += ts.covered_s(c * per + i, duration_s);
                 b.requests += p.requests;
                 b.failed += p.failed;
                 b.vus = b.vus.max(p.vus);

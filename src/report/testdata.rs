@@ -555,6 +555,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         first_span_s: window_s.min(spec.ran_s),
         last: last_window,
         last_span_s: window_s.min(spec.ran_s),
+        steady_points: summary.timeseries.points.len(),
     });
 
     let raw_series = series
