@@ -40,8 +40,10 @@ pub struct Selection {
 /// How a run is stopped from outside: a signal, or a threshold with `abort_on_fail`.
 #[derive(Clone, Default)]
 pub struct Stop {
-    /// Cancelled by the first SIGINT/SIGTERM.
+    /// Cancelled by the first SIGINT/SIGTERM: stop starting iterations (graceful stop).
     pub interrupt: CancellationToken,
+    /// Cancelled by the second: cut in-flight iterations off now, then write the reports.
+    pub now: CancellationToken,
     /// Cancelled by an abort-on-fail threshold; `abort_reason` says which.
     pub abort: CancellationToken,
     pub abort_reason: Arc<Mutex<Option<String>>>,
@@ -248,7 +250,7 @@ pub fn run(
     let vu_ids = Arc::new(AtomicU64::new(1));
     let runs = runtime.block_on(async {
         if handle_signals {
-            tokio::spawn(listen_for_signals(stop.interrupt.clone()));
+            tokio::spawn(listen_for_signals(stop.interrupt.clone(), stop.now.clone()));
         }
         {
             let outer = outer.clone();
@@ -267,6 +269,7 @@ pub fn run(
             for sc in &scenario_rts {
                 let s = plan.scenarios[sc.index as usize].clone();
                 let (sc, g, o, ids) = (sc.clone(), gauges.clone(), outer.clone(), vu_ids.clone());
+                let now = stop.now.clone();
                 set.spawn(async move {
                     tokio::select! {
                         _ = tokio::time::sleep(s.start_time) => {}
@@ -276,7 +279,7 @@ pub fn run(
                     let status = if o.is_cancelled() {
                         ScenarioStatus::Skipped
                     } else {
-                        run_scenario(sc.clone(), &s, g, o, ids, started).await
+                        run_scenario(sc.clone(), &s, g, (o, now), ids, started).await
                     };
                     ScenarioRun {
                         index: sc.index as usize,
@@ -306,7 +309,7 @@ pub fn run(
                         sc.clone(),
                         s,
                         gauges.clone(),
-                        outer.clone(),
+                        (outer.clone(), stop.now.clone()),
                         vu_ids.clone(),
                         started,
                     )
@@ -359,7 +362,10 @@ pub fn run(
     })
 }
 
-async fn listen_for_signals(interrupt: CancellationToken) {
+/// The first SIGINT/SIGTERM starts the graceful stop, the second cuts in-flight iterations off
+/// (the reports are still written: GitHub Actions cancels a step with SIGINT, then SIGTERM
+/// 7.5 s later, then kills it 2.5 s after that), the third quits without them.
+async fn listen_for_signals(interrupt: CancellationToken, now: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -376,12 +382,19 @@ async fn listen_for_signals(interrupt: CancellationToken) {
                 _ = term.recv() => {}
             }
             seen += 1;
-            if seen == 1 {
-                errln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to quit at once");
-                interrupt.cancel();
-            } else {
-                errln!("\nstopped at once: a second signal");
-                std::process::exit(i32::from(crate::exit::INTERRUPTED));
+            match seen {
+                1 => {
+                    errln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to cut them off");
+                    interrupt.cancel();
+                }
+                2 => {
+                    errln!("\nstopping now: in-flight iterations cut off, writing the reports; signal again to quit without them");
+                    now.cancel();
+                }
+                _ => {
+                    errln!("\nquit: a third signal; no reports written");
+                    std::process::exit(i32::from(crate::exit::INTERRUPTED));
+                }
             }
         }
     }
@@ -389,6 +402,9 @@ async fn listen_for_signals(interrupt: CancellationToken) {
     {
         if tokio::signal::ctrl_c().await.is_ok() {
             interrupt.cancel();
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            now.cancel();
         }
     }
 }
@@ -560,7 +576,7 @@ async fn run_scenario(
     sc: Arc<ScenarioRt>,
     s: &Scenario,
     gauges: Arc<Vec<Gauges>>,
-    outer: CancellationToken,
+    (outer, now): (CancellationToken, CancellationToken),
     vu_ids: Arc<AtomicU64>,
     run_started: Instant,
 ) -> ScenarioStatus {
@@ -569,7 +585,7 @@ async fn run_scenario(
         .store(run_started.elapsed().as_millis() as u64, Ordering::Relaxed);
     g.running.store(true, Ordering::Relaxed);
     let soft = outer.child_token();
-    let hard = CancellationToken::new();
+    let hard = now.child_token();
     let mut set = JoinSet::new();
     let start = tokio::time::Instant::now();
     let new_vu = |sc: &Arc<ScenarioRt>| Vu::new(vu_ids.fetch_add(1, Ordering::Relaxed), sc.clone());
