@@ -323,7 +323,10 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     );
     let cpu_before = crate::analysis::process_cpu_seconds();
     let run_log = crate::notify::begin_run(&req.notify, &plan.secrets);
-    let outcome = exec::run(plan.clone(), &sel, stop, true, tick)?;
+    crate::signals::listen(stop.clone());
+    let outcome = exec::run(plan.clone(), &sel, stop, tick);
+    crate::signals::run_over();
+    let outcome = outcome?;
     drop(run_log);
     let cpu_percent = match (cpu_before, crate::analysis::process_cpu_seconds()) {
         (Some(a), Some(b)) if outcome.duration.as_secs_f64() > 0.0 => {

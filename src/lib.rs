@@ -84,3 +84,4 @@ mod describe;
 mod merge;
 pub mod redact;
 pub mod segment;
+pub mod signals;

@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::collector::{self, Collected, Gauges, TickFn};
 use crate::metrics::local::{self, Sink};
 use crate::plan::model::{Executor, Plan, Scenario, Think};
-use crate::redact::errln;
 use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
 /// The most idle keep-alive connections kept per host.
@@ -132,7 +131,6 @@ pub fn run(
     plan: Arc<Plan>,
     sel: &Selection,
     stop: Stop,
-    handle_signals: bool,
     on_tick: TickFn,
 ) -> anyhow::Result<Outcome> {
     let planned: Duration = if sel.parallel {
@@ -249,15 +247,13 @@ pub fn run(
     let outer = CancellationToken::new();
     let vu_ids = Arc::new(AtomicU64::new(1));
     let runs = runtime.block_on(async {
-        if handle_signals {
-            tokio::spawn(listen_for_signals(stop.interrupt.clone(), stop.now.clone()));
-        }
         {
             let outer = outer.clone();
             let stop = stop.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     _ = stop.interrupt.cancelled() => {}
+                    _ = stop.now.cancelled() => {}
                     _ = stop.abort.cancelled() => {}
                 }
                 outer.cancel();
@@ -360,53 +356,6 @@ pub fn run(
         groups,
         checks,
     })
-}
-
-/// The first SIGINT/SIGTERM starts the graceful stop, the second cuts in-flight iterations off
-/// (the reports are still written: GitHub Actions cancels a step with SIGINT, then SIGTERM
-/// 7.5 s later, then kills it 2.5 s after that), the third quits without them.
-async fn listen_for_signals(interrupt: CancellationToken, now: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        let mut seen = 0;
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            seen += 1;
-            match seen {
-                1 => {
-                    errln!("\nstopping: finishing in-flight iterations (graceful stop); signal again to cut them off");
-                    interrupt.cancel();
-                }
-                2 => {
-                    errln!("\nstopping now: in-flight iterations cut off, writing the reports; signal again to quit without them");
-                    now.cancel();
-                }
-                _ => {
-                    errln!("\nquit: a third signal; no reports written");
-                    std::process::exit(i32::from(crate::exit::INTERRUPTED));
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.cancel();
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            now.cancel();
-        }
-    }
 }
 
 /// Runs `vu.iterate` unless `hard` fires first (then the iteration counts as interrupted).

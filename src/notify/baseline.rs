@@ -69,13 +69,16 @@ fn fetch_with(env: Env<'_>, spec: &Path, current: &Summary) -> Result<Option<Fou
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let skip = crate::signals::extras_skipped();
     let found = rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(120),
-            search(&gh, branch, &prefix, current),
-        )
-        .await
-        .unwrap_or_else(|_| Err("the GitHub API did not answer within 120 s".into()))
+        tokio::select! {
+            biased;
+            _ = skip.cancelled() => Err("stopped by a signal".into()),
+            r = tokio::time::timeout(
+                Duration::from_secs(120),
+                search(&gh, branch, &prefix, current),
+            ) => r.unwrap_or_else(|_| Err("the GitHub API did not answer within 120 s".into())),
+        }
     });
     found.map(Some).map_err(|e| redactor.redact(&e))
 }

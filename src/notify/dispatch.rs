@@ -287,15 +287,19 @@ fn send_all<'a>(
                 .collect();
         }
     };
+    let skip = crate::signals::extras_skipped();
     rt.block_on(async {
         let mut out = Vec::new();
         for n in notifiers {
-            let r = match tokio::time::timeout(SEND_TIMEOUT, n.send(msg)).await {
-                Ok(r) => r,
-                Err(_) => Err(NotifyError::Transport(format!(
-                    "no answer within {}s",
-                    SEND_TIMEOUT.as_secs()
-                ))),
+            let r = tokio::select! {
+                biased;
+                _ = skip.cancelled() => Err(NotifyError::Transport("skipped: stopped by a signal".into())),
+                r = tokio::time::timeout(SEND_TIMEOUT, n.send(msg)) => r.unwrap_or_else(|_| {
+                    Err(NotifyError::Transport(format!(
+                        "no answer within {}s",
+                        SEND_TIMEOUT.as_secs()
+                    )))
+                }),
             };
             out.push((n.name(), r));
         }

@@ -892,6 +892,61 @@ fn help_never_shows_the_webhook() {
     assert!(!stdout.contains("hooksecret"), "{stdout}");
 }
 
+/// A Slack that takes a minute to answer: a signal after the run leaves it, and the reports
+/// written before it stay.
+#[test]
+fn a_signal_after_the_run_skips_the_notifications_and_keeps_the_reports() {
+    let _lock = crate::load_lock();
+    let rt = runtime();
+    let stand_in = rt.block_on(MockServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let server = api();
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path(SLACK_PATH))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_string("ok")
+                    .set_delay(Duration::from_secs(60)),
+            )
+            .mount(&stand_in),
+    );
+    let webhook = format!("{}{SLACK_PATH}", stand_in.uri());
+    let mut c = run_cmd(dir.path(), &server, true);
+    c.env("KAIZEN_LOADTEST_SLACK_WEBHOOK", &webhook)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    // Slack has the message: the run is over and its reports are written.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while requests(&rt, &stand_in).is_empty() {
+        assert!(Instant::now() < deadline, "no message reached Slack");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&o);
+    // The verdict stands: the run itself was not interrupted.
+    assert_eq!(o.status.code(), Some(99), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("skipping the baseline download and the notifications that are left"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("skipped: stopped by a signal"), "{stderr}");
+    let reports = dir.path().join("reports");
+    let names: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("_summary.json")),
+        "{names:?}"
+    );
+    assert_no_secret(&o, dir.path(), &[SLACK_PATH, &webhook]);
+    server.stop();
+}
+
 /// Slack's failure answers, through the library with short waits.
 #[test]
 fn slack_gives_up_after_bounded_retries_and_reports_slacks_error_text() {

@@ -77,7 +77,7 @@ pub fn run_plan(plan: Plan, base_url: String) -> (exec::Outcome, Dataset) {
         base_url,
         parallel: false,
     };
-    let outcome = exec::run(plan.clone(), &sel, Stop::default(), false, Box::new(|_| {})).unwrap();
+    let outcome = exec::run(plan.clone(), &sel, Stop::default(), Box::new(|_| {})).unwrap();
     let durations: Vec<_> = outcome
         .runs
         .iter()
