@@ -737,10 +737,8 @@ async fn run_scenario(
             while set.join_next().await.is_some() {}
         }
     }
-    g.ended_ms
-        .store(run_started.elapsed().as_millis() as u64, Ordering::Relaxed);
     g.running.store(false, Ordering::Relaxed);
-    g.finished.store(true, Ordering::Release);
+    g.finished.store(true, Ordering::Relaxed);
     if outer.is_cancelled() {
         ScenarioStatus::Interrupted // refined by the caller into aborted/interrupted
     } else {

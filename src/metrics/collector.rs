@@ -30,8 +30,6 @@ pub struct Gauges {
     /// iterations (set before `stopping`).
     pub stopped_ms: AtomicU64,
     pub stopping: AtomicBool,
-    /// Milliseconds from the run's start to the scenario's end (set before `finished`).
-    pub ended_ms: AtomicU64,
     pub running: AtomicBool,
     pub finished: AtomicBool,
     /// Arrival-rate iterations dropped for lack of a free VU (counted by the scheduler).
@@ -296,20 +294,17 @@ impl State {
                 let start = Duration::from_millis(g.started_ms.load(Ordering::Relaxed));
                 let at = self.interval * e as u32;
                 let t = at.saturating_sub(start).as_secs_f64();
-                // The part of the interval the scenario ran: it may have started or ended
-                // inside it.
-                let mut end = at + self.interval;
-                if g.finished.load(Ordering::Acquire) {
-                    end = end.min(Duration::from_millis(g.ended_ms.load(Ordering::Relaxed)));
-                }
-                let width = end.saturating_sub(at.max(start)).as_secs_f64();
                 // Steady: it ended before the scenario stopped starting iterations. An
                 // interval closed while the scenario had not stopped ended before it did.
+                let end = at + self.interval;
                 let steady = !g.stopping.load(Ordering::Acquire) || {
                     let stopped = Duration::from_millis(g.stopped_ms.load(Ordering::Relaxed));
-                    (at + self.interval).saturating_sub(start).as_secs_f64()
+                    end.saturating_sub(start).as_secs_f64()
                         <= stopped.saturating_sub(start).as_secs_f64() + EDGE_S
                 };
+                // The part of a steady interval the scenario ran: less than all of it when the
+                // scenario started inside it.
+                let width = end.saturating_sub(at.max(start)).as_secs_f64();
                 let pct = |q: f64| {
                     iv.duration
                         .as_ref()
@@ -358,19 +353,12 @@ mod tests {
     }
 
     /// Closes `per_second.len()` one-second intervals of a scenario that started `start_ms`
-    /// into the run, stopped starting iterations at `stopped_ms` and ended at `ended_ms`.
-    fn close_all(
-        start_ms: u64,
-        stopped_ms: u64,
-        ended_ms: u64,
-        per_second: &[u64],
-    ) -> (Windows, Vec<Point>) {
+    /// into the run and stopped starting iterations at `stopped_ms`.
+    fn close_all(start_ms: u64, stopped_ms: u64, per_second: &[u64]) -> (Windows, Vec<Point>) {
         let g = Gauges::default();
         g.started_ms.store(start_ms, Ordering::Relaxed);
         g.stopped_ms.store(stopped_ms, Ordering::Relaxed);
         g.stopping.store(true, Ordering::Relaxed);
-        g.ended_ms.store(ended_ms, Ordering::Relaxed);
-        g.finished.store(true, Ordering::Relaxed);
         let mut c = State {
             total: Recorder::default(),
             open: per_second
@@ -396,21 +384,21 @@ mod tests {
         // stop: 5 requests in 0.2 s as the VUs finish.
         let mut second: Vec<u64> = (0..10).map(|i| 100 + i).collect();
         second.push(5);
-        let (w, points) = close_all(0, 10_000, 10_200, &second);
+        let (w, points) = close_all(0, 10_000, &second);
         assert_eq!(points.len(), 11, "the stop stays in the series");
         assert_eq!(w.steady_points, 10);
         assert_eq!((w.first.requests, w.first_span_s), (100, 1.0));
         assert_eq!((w.last.requests, w.last_span_s), (109, 1.0));
         // Started 3 ms into the run: its intervals start 3 ms early; the one holding the stop
         // also holds the plan's last 3 ms, and is left out.
-        let (w, points) = close_all(3, 10_003, 10_205, &second);
+        let (w, points) = close_all(3, 10_003, &second);
         assert_eq!((points.len(), w.steady_points), (11, 10));
         assert_eq!((w.first.requests, w.first_span_s), (100, 0.997));
         assert_eq!(w.last.requests, 109);
         assert!((w.last_span_s - 1.0).abs() < 1e-9, "{w:?}");
         // Started 999 ms in: the first interval covers 1 ms, so the first window takes the
         // next one too.
-        let (w, _) = close_all(999, 10_999, 11_001, &second);
+        let (w, _) = close_all(999, 10_999, &second);
         assert_eq!((w.first.requests, w.first_span_s), (100 + 101, 1.001));
     }
 
@@ -418,7 +406,7 @@ mod tests {
     fn the_last_drift_window_is_a_whole_window_when_the_run_stops_early() {
         // Interrupted 5.3 s into a 10-s plan, ended 0.1 s later: the last window is the last
         // whole second before the interruption, not the 0.3 s and the stop after it.
-        let (w, _) = close_all(0, 5_300, 5_400, &[100, 100, 100, 100, 101, 40]);
+        let (w, _) = close_all(0, 5_300, &[100, 100, 100, 100, 101, 40]);
         assert_eq!((w.steady_points, w.last.requests), (5, 101));
         assert_eq!(w.last_span_s, 1.0);
         // A 3-s window over 1-s intervals keeps exactly the last three.
