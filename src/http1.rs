@@ -642,9 +642,7 @@ impl Conn {
             None => {
                 let mut last = None;
                 let mut found = None;
-                let addrs = tokio::net::lookup_host((&*t.host, t.port))
-                    .await
-                    .map_err(Error::Connect)?;
+                let addrs = lookup(&t.host, t.port).await.map_err(Error::Connect)?;
                 started = Instant::now();
                 for a in addrs {
                     match TcpStream::connect(a).await {
@@ -696,6 +694,22 @@ impl Conn {
         self.end += n;
         Ok(n)
     }
+}
+
+/// Looks `host` up on a thread of its own, not on the runtime's blocking pool: a run cut off
+/// while a slow resolver is asked would otherwise hold the runtime's shutdown, and so the
+/// reports, until `getaddrinfo` gives up. An abandoned lookup ends on its own.
+async fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    use std::net::ToSocketAddrs as _;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let host = host.to_string();
+    std::thread::Builder::new()
+        .name("dns".into())
+        .spawn(move || {
+            let _ = tx.send((host.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+        })?;
+    rx.await
+        .unwrap_or_else(|_| Err(io::Error::other("the name lookup thread stopped")))
 }
 
 /// Framing of a response body.

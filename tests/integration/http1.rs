@@ -311,6 +311,20 @@ async fn gzip_bodies_are_decoded_and_counted_decoded() {
 }
 
 #[tokio::test]
+async fn a_host_name_is_looked_up_and_its_addresses_tried_in_turn() {
+    // `localhost` may give ::1 before 127.0.0.1, where the server is: refused, then the next.
+    let (base, seen) = server(|n, _| ok(&format!("hello {n}"))).await;
+    let base = base.replace("127.0.0.1", "localhost");
+    let pool = Pool::new(8);
+    let g = send(&pool, &base, "GET", "/", &[], None).await;
+    assert_eq!(g.body, b"hello 1", "{:?}", g.result);
+    assert_eq!(g.response().status, 200);
+    assert!(seen.lock().unwrap().requests[0]
+        .1
+        .contains("host: localhost:"));
+}
+
+#[tokio::test]
 async fn a_silently_closed_idle_connection_is_not_a_failure() {
     // Each response says keep-alive, then the server closes anyway.
     let (base, seen) = server(|n, _| {
