@@ -161,10 +161,12 @@ pub fn run(
     let epoch = Arc::new(AtomicU64::new(0));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let spares = crate::metrics::local::Spares::new(2 * threads);
+    let slots = crate::metrics::local::Slots::default();
     let sink = Sink {
         tx,
         epoch: epoch.clone(),
         spares: spares.clone(),
+        slots: slots.clone(),
     };
     let started = Instant::now();
     let started_at = SystemTime::now();
@@ -174,7 +176,7 @@ pub fn run(
         .map(|s| drift_window(plan.drift_window, s.executor.duration()))
         .collect();
     let collector = collector::spawn(
-        (rx, spares),
+        (rx, spares, slots),
         epoch,
         gauges.clone(),
         interval,
@@ -189,7 +191,7 @@ pub fn run(
         .enable_all()
         .thread_name("vu-worker")
         .on_thread_start(move || local::install(start_sink.clone()))
-        .on_thread_park(local::flush_if_stale)
+        .on_thread_park(local::at_park)
         .on_thread_stop(local::uninstall)
         .build()?;
 

@@ -1,10 +1,11 @@
 //! The collector: one thread that owns the run's merged [`Recorder`] and its time series.
 //!
-//! It receives every worker's hand-over ([`Flush`]) on one channel, folds it into the totals and
-//! into the interval it was recorded in, and every interval bumps the epoch (which tells the
-//! workers to hand over), samples the VU gauges, closes intervals that can no longer receive
-//! data, and calls the tick callback (live progress, abort-on-fail). It ends when every sender is
-//! gone, i.e. after the runtime's worker threads have stopped and flushed.
+//! Every interval it bumps the epoch and takes each worker thread's recorder (swapping in a
+//! cleared one, see [`super::local`]), folds it into the totals and into the interval it was
+//! recorded in, samples the VU gauges, closes intervals that can no longer receive data, and
+//! calls the tick callback (live progress, abort-on-fail). A thread that stops hands over the
+//! rest on one channel ([`Flush`]); the collector ends when every sender is gone, i.e. after the
+//! runtime's worker threads have stopped and flushed.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -155,7 +156,7 @@ pub type TickFn = Box<dyn FnMut(&Tick<'_>) + Send>;
 /// Starts the collector thread: it takes the hand-overs from `rx` and gives their recorders
 /// back to `spares`, merged and cleared.
 pub fn spawn(
-    (rx, spares): (Receiver<Flush>, super::local::Spares),
+    (rx, spares, slots): (Receiver<Flush>, super::local::Spares, super::local::Slots),
     epoch: Arc<AtomicU64>,
     gauges: Arc<Vec<Gauges>>,
     interval: Duration,
@@ -188,6 +189,9 @@ pub fn spawn(
                 }
                 if Instant::now() >= next_tick {
                     let e = epoch.fetch_add(1, Ordering::Relaxed);
+                    for flush in slots.take_all(e + 1, &spares) {
+                        spares.give(c.absorb(flush));
+                    }
                     c.sample_vus(e);
                     // Interval e-1 had a whole interval to be handed over: close it.
                     c.close_before(e);
@@ -426,7 +430,7 @@ mod tests {
         let gauges = Arc::new(vec![Gauges::default()]);
         gauges[0].running.store(true, Ordering::Relaxed);
         let collector = spawn(
-            (rx, Spares::new(2)),
+            (rx, Spares::new(2), Default::default()),
             epoch.clone(),
             gauges,
             Duration::from_millis(5),
