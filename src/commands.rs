@@ -568,7 +568,9 @@ fn default_run_id() -> Option<String> {
 }
 
 fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
-    let summary = crate::report::read_summary(&args.summary)?;
+    // An unreadable summary is a usage error (exit 2), as in `compare`.
+    let summary =
+        crate::report::read_summary(&args.summary).map_err(|e| UsageError(format!("{e:#}")))?;
     let files = crate::report::write_all(&summary, &args.format, &args.out_dir)?;
     for f in &files {
         outln!("{}", f.display());

@@ -262,7 +262,10 @@ impl State {
             .map(|(i, g)| {
                 let active = g.active.load(Ordering::Relaxed);
                 let s = self.total.scenario_mut(i as u16);
-                s.vus_max = s.vus_max.max(active);
+                // As k6's `vus_max`: the VUs allocated, busy or not (an arrival-rate scenario's
+                // pool, a ramping one's peak), or more if more were seen busy.
+                let allocated = g.allocated.load(Ordering::Relaxed);
+                s.vus_max = s.vus_max.max(active).max(allocated);
                 s.vus_last = active;
                 if g.running.load(Ordering::Relaxed) || active > 0 {
                     active

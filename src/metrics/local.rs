@@ -229,6 +229,9 @@ mod tests {
         let f = rx.try_recv().unwrap();
         assert_eq!((f.epoch, requests(&f)), (3, 1));
         record(one_request);
-        assert!(slots.take_all(4, &spares).is_empty(), "no recorder after uninstall");
+        assert!(
+            slots.take_all(4, &spares).is_empty(),
+            "no recorder after uninstall"
+        );
     }
 }

@@ -179,6 +179,8 @@ fn constant_arrival_rate_starts_what_the_schedule_says() {
     assert_eq!(s.dropped, 0);
     assert_eq!(ds.series.iter().map(|x| x.count).sum::<u64>(), 80);
     assert!(s.start_lag.is_some(), "open model records its start lag");
+    // As k6: `vus_max` counts the pool allocated, though 2-ms iterations keep one or two busy.
+    assert!(s.vus_max >= 5, "{s:?}");
 }
 
 #[test]
@@ -200,6 +202,7 @@ fn arrival_rate_drops_iterations_when_no_vu_is_free() {
     assert_eq!(s.iterations + s.dropped, 20, "{s:?}");
     // Two VUs busy 300 ms each can start at most ~8 of the 20 in one second.
     assert!(s.dropped >= 8, "{s:?}");
+    assert_eq!(s.vus_max, 2, "the pool grew to max_vus");
 }
 
 #[test]

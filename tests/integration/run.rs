@@ -750,6 +750,18 @@ fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
         );
     }
     assert_eq!(std::fs::read_dir(&again).unwrap().count(), 4);
+
+    // A summary that is not there is a usage error, as for `compare`.
+    let missing = dir.path().join("no-such-summary.json");
+    for args in [vec!["report"], vec!["compare", summary2.to_str().unwrap()]] {
+        let o = bin().args(&args).arg(&missing).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("no-such-summary.json"),
+            "{}",
+            text(&o)
+        );
+    }
 }
 
 /// Every key path of a JSON value, with object keys that name things (metrics, checks,
