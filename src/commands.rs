@@ -84,12 +84,13 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     let env = env_name(&plan, &args.plan);
     let chosen = select(&plan, &args.scenarios)?;
     out!("{}", describe_plan(&plan, &chosen, plan.environment(&env)));
+    let plural = crate::report::outline::plural;
     outln!(
-        "plan \"{}\" is valid: {} scenarios, {} requests, {} environments",
+        "plan \"{}\" is valid: {}, {}, {}",
         plan.name,
-        plan.scenarios.len(),
-        plan.requests.len(),
-        plan.environments.len()
+        plural(plan.scenarios.len(), "scenario", "scenarios"),
+        plural(plan.requests.len(), "request", "requests"),
+        plural(plan.environments.len(), "environment", "environments")
     );
     Ok(exit::OK)
 }

@@ -14,7 +14,7 @@ mod json;
 mod junit;
 mod k6;
 mod markdown;
-mod outline;
+pub(crate) mod outline;
 #[cfg(test)]
 mod testdata;
 

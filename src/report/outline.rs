@@ -58,7 +58,7 @@ impl Headline {
 /// How many failures (and no-data thresholds) a line names before it says "and N more".
 const NAMED: usize = 5;
 
-fn plural(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
