@@ -73,21 +73,16 @@ pub fn drift(s: &ScenarioSummary, windows: &Windows, rules: &[RegressionRule]) -
     let last = window_figures(&windows.last, windows.last_span_s);
     let series = &s.timeseries;
     let iv = series.interval_s.max(1e-3);
-    let steady = windows.steady_points.min(series.points.len());
-    let planned = &series.points[..steady];
-    let with_reqs: Vec<&Point> = planned.iter().filter(|p| p.requests > 0).collect();
+    let steady = &series.points[..windows.steady_points.min(series.points.len())];
+    let with_reqs: Vec<&Point> = steady.iter().filter(|p| p.requests > 0).collect();
     // Rates of the intervals that cover at least half their length: a few milliseconds at a
     // scenario's edge would weigh as much as a whole interval.
-    let rates: Vec<(f64, f64)> = (0..steady)
-        .map(|i| {
-            (
-                planned[i].t,
-                planned[i].requests,
-                series.covered_s(i, s.duration_s),
-            )
-        })
-        .filter(|(_, _, w)| *w >= iv / 2.0)
-        .map(|(t, n, w)| (t, n as f64 / w))
+    let rates: Vec<(f64, f64)> = steady
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p, series.covered_s(i, s.duration_s)))
+        .filter(|(_, w)| *w >= iv / 2.0)
+        .map(|(p, w)| (p.t, p.requests as f64 / w))
         .collect();
     let slopes = Slopes {
         p95_ms_per_h: slope_per_hour(
