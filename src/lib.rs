@@ -11,21 +11,15 @@
 //! ```
 
 pub mod cli;
-pub mod exec;
+pub mod engine;
 pub mod exit;
 pub mod fixture;
-pub mod http;
-pub mod http1;
-pub mod http2;
-pub mod limits;
-pub mod metrics;
 pub mod notify;
 pub mod plan;
 pub mod report;
+pub mod rules;
 pub mod suggest;
-pub mod template;
-pub mod thresholds;
-pub mod yaml;
+pub mod summary;
 
 use cli::{Cli, Command};
 
@@ -77,11 +71,5 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-pub mod analysis;
 mod commands;
-pub mod compare;
-mod describe;
-mod merge;
 pub mod redact;
-pub mod segment;
-pub mod signals;

@@ -279,11 +279,11 @@ fn html_escaped(s: &str) -> String {
 }
 
 fn percent_encoded(s: &str) -> String {
-    crate::http::urlencode(s)
+    crate::engine::http::urlencode(s)
 }
 
 fn percent_decoded(s: &str) -> String {
-    crate::http::urldecode(s)
+    crate::engine::http::urldecode(s)
 }
 
 static GLOBAL: RwLock<Option<Redactor>> = RwLock::new(None);

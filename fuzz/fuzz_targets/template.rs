@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use kaizen_loadtest::template::{self, RenderCtx, Scope, VarRef};
+use kaizen_loadtest::plan::template::{self, RenderCtx, Scope, VarRef};
 use libfuzzer_sys::fuzz_target;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;

@@ -1,7 +1,7 @@
 //! Threshold conditions and metric keys: no panic; what parses, parses again from its display.
 #![no_main]
 
-use kaizen_loadtest::thresholds::{parse_condition, parse_metric_key};
+use kaizen_loadtest::rules::threshold::{parse_condition, parse_metric_key};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|s: &str| {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::{fmt_value, Env};
 use crate::cli::ReportFormat;
-use crate::metrics::summary::{Summary, ThresholdStatus};
+use crate::summary::schema::{Summary, ThresholdStatus};
 
 /// The runner's limit for one step's job summary.
 pub const STEP_SUMMARY_MAX: usize = 1024 * 1024;

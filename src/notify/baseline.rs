@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::github::{GitHub, Setup};
 use super::{process_env, Env, NotifyError, Redactor};
-use crate::metrics::summary::Summary;
+use crate::summary::schema::Summary;
 
 /// The prefix of `--baseline` that asks for an artifact.
 pub const PREFIX: &str = "github-artifact:";
@@ -69,7 +69,7 @@ fn fetch_with(env: Env<'_>, spec: &Path, current: &Summary) -> Result<Option<Fou
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    let skip = crate::signals::extras_skipped();
+    let skip = crate::engine::signals::extras_skipped();
     let found = rt.block_on(async {
         tokio::select! {
             biased;

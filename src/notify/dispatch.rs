@@ -9,7 +9,7 @@ use super::gitlab::GitLab;
 use super::slack::{self, Slack};
 use super::{process_env, Delivered, Env, Links, Message, Notifier, NotifyError, Redactor, Secret};
 use crate::cli::{CommentArgs, CommentTarget, NotifyArgs, ReportFormat};
-use crate::metrics::summary::Summary;
+use crate::summary::schema::Summary;
 use crate::{exit, UsageError};
 
 /// The longest one notifier may take, retries included.
@@ -287,7 +287,7 @@ fn send_all<'a>(
                 .collect();
         }
     };
-    let skip = crate::signals::extras_skipped();
+    let skip = crate::engine::signals::extras_skipped();
     rt.block_on(async {
         let mut out = Vec::new();
         for n in notifiers {

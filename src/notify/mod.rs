@@ -33,7 +33,7 @@ use std::pin::Pin;
 pub use dispatch::{after_run, begin_run, comment, render_markdown, RunLog};
 pub use secret::{Redactor, Secret, MASK};
 
-use crate::metrics::summary::Summary;
+use crate::summary::schema::Summary;
 
 /// What every notifier is handed.
 #[derive(Debug, Clone, Copy)]

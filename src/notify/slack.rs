@@ -21,7 +21,7 @@ use super::{
     Secret, SendFuture,
 };
 use crate::cli::NotifyWhen;
-use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdResult, ThresholdStatus};
+use crate::summary::schema::{ScenarioSummary, Summary, ThresholdResult, ThresholdStatus};
 
 /// Slack's limit on blocks in one message.
 pub const MAX_BLOCKS: usize = 50;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::metrics::summary::*;
+use crate::summary::schema::*;
 
 /// A run of `scenarios` scenarios (`s0`, `s1`, ...) on plan `kaizen-studio`, environment
 /// `staging`, each with `failed_each` failed thresholds (the first is

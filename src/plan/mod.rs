@@ -4,9 +4,14 @@
 //! the tree into a [`model::Plan`], collecting every problem with its file, line, column and YAML
 //! path. Nothing downstream sees YAML.
 
+pub(crate) mod describe;
 pub mod duration;
 pub mod model;
+pub mod schedule;
+pub mod segment;
+pub mod template;
 pub mod validate;
+pub mod yaml;
 
 pub use model::Plan;
 pub use validate::{load, load_bytes, LoadOptions, PlanError};

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::template::{JsonTemplate, Template};
-use crate::thresholds::{Condition, MetricKey, MetricType};
+use crate::plan::template::{JsonTemplate, Template};
+use crate::rules::threshold::{Condition, MetricKey, MetricType};
 
 /// Index into [`Plan::requests`].
 pub type RequestId = usize;
@@ -44,9 +44,9 @@ pub struct Plan {
     /// Warnings found while validating (an unset `${VAR}` that no request uses, ...).
     pub warnings: Vec<String>,
     /// Regression limits against a baseline (`regression:`), judged like thresholds.
-    pub regressions: Vec<crate::compare::RegressionRule>,
+    pub regressions: Vec<crate::summary::compare::RegressionRule>,
     /// Soak-drift limits: how much worse the last window may be than the first (`drift:`).
-    pub drift: Vec<crate::compare::RegressionRule>,
+    pub drift: Vec<crate::summary::compare::RegressionRule>,
     /// The drift window (`drift_window:`); default 10 minutes, or a tenth of a shorter scenario.
     pub drift_window: Option<Duration>,
     /// How the target's certificate is checked (`tls:`).
@@ -370,7 +370,7 @@ impl Plan {
 
     /// The type of a metric name, built-in or declared by the plan.
     pub fn metric_type(&self, name: &str) -> Option<MetricType> {
-        crate::thresholds::builtin_metric(name)
+        crate::rules::threshold::builtin_metric(name)
             .or_else(|| self.metrics.iter().find(|m| m.name == name).map(|m| m.kind))
     }
 

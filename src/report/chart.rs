@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::format::num;
-use crate::metrics::summary::{Point, TimeSeries};
+use crate::summary::schema::{Point, TimeSeries};
 
 /// Consecutive time-series points folded together for a chart.
 #[derive(Debug, Clone, PartialEq)]

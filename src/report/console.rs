@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::format::{self, bytes, duration_s, int, k6_duration, num, percent};
 use super::outline;
-use crate::metrics::summary::{Metric, ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::schema::{Metric, ScenarioSummary, Summary, ThresholdStatus};
 
 /// The k6-like end-of-run summary: verdict, thresholds, checks, metrics.
 pub fn console(s: &Summary) -> String {
@@ -175,7 +175,7 @@ fn scenario(out: &mut String, s: &Summary, sc: &ScenarioSummary, width: usize) {
 }
 
 /// `p(95)=968.2 ms`: the aggregation the expression judges, with the observed value.
-fn observed_as(t: &crate::metrics::summary::ThresholdResult) -> String {
+fn observed_as(t: &crate::summary::schema::ThresholdResult) -> String {
     let method: String = t
         .expression
         .chars()

@@ -1,7 +1,7 @@
 //! Number, duration and size formatting shared by the human-readable reports, so that the
 //! console, Markdown, HTML and JUnit all print the same figure the same way.
 
-use crate::metrics::summary::{ScenarioSummary, ThresholdResult};
+use crate::summary::schema::{ScenarioSummary, ThresholdResult};
 
 /// `v` with at most `decimals` decimals and no trailing zeros: `500`, `0.5`, `7.125`.
 pub(crate) fn num(v: f64, decimals: usize) -> String {
@@ -98,7 +98,7 @@ pub(crate) fn duration_s(secs: f64) -> String {
 }
 
 /// How a threshold's numbers read. `ThresholdResult::unit` is `ms`, `rate`, `count`, `per_s`
-/// (a counter's rate) or empty; `bytes` and the spellings of `thresholds::Unit` (`millis`,
+/// (a counter's rate) or empty; `bytes` and the spellings of `threshold::Unit` (`millis`,
 /// `ratio`, `plain`) read as expected too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -203,7 +203,7 @@ pub(crate) fn opt_ms(v: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::summary::ThresholdStatus;
+    use crate::summary::schema::ThresholdStatus;
 
     fn t(unit: &str, expression: &str, observed: Option<f64>, limit: f64) -> ThresholdResult {
         ThresholdResult {

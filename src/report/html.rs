@@ -10,8 +10,8 @@ use super::chart::{self, Line, LineChart};
 use super::format::{self, bytes, duration_s, int, ms, opt_ms, percent};
 use super::outline::{self, Outcome};
 use super::Reporter;
-use crate::metrics::recorder::{new_hist, Hist};
-use crate::metrics::summary::{decode_hist, ScenarioSummary, Summary, ThresholdStatus};
+use crate::engine::metrics::recorder::{new_hist, Hist};
+use crate::summary::schema::{decode_hist, ScenarioSummary, Summary, ThresholdStatus};
 
 /// Points per time chart: enough for a smooth line on a wide screen, small enough for the file.
 const CHART_POINTS: usize = 300;

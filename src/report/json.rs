@@ -3,7 +3,7 @@
 //! `schemas/summary.schema.json`.
 
 use super::Reporter;
-use crate::metrics::summary::Summary;
+use crate::summary::schema::Summary;
 
 pub(crate) struct Json;
 

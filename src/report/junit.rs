@@ -16,8 +16,8 @@ use quick_xml::events::{BytesStart, Event};
 use super::format::{self, duration_s};
 use super::outline;
 use super::Reporter;
-use crate::compare::RegressionResult;
-use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::compare::RegressionResult;
+use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
 pub(crate) struct Junit;
 

@@ -26,9 +26,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::Reporter;
-use crate::metrics::recorder::{new_hist, Hist};
-use crate::metrics::summary::{decode_hist, Metric, RawSeries, Summary, ThresholdStatus};
-use crate::thresholds::parse_metric_key;
+use crate::engine::metrics::recorder::{new_hist, Hist};
+use crate::rules::threshold::parse_metric_key;
+use crate::summary::schema::{decode_hist, Metric, RawSeries, Summary, ThresholdStatus};
 
 pub(crate) struct K6;
 
@@ -463,7 +463,7 @@ mod tests {
         let k = render("failed");
         let (a, b) = (&s.scenarios[0], &s.scenarios[1]);
         let count =
-            |sc: &crate::metrics::summary::ScenarioSummary| sc.metrics["http_reqs"].values["count"];
+            |sc: &crate::summary::schema::ScenarioSummary| sc.metrics["http_reqs"].values["count"];
         assert_eq!(k["metrics"]["http_reqs"]["count"], num(count(a) + count(b)));
         assert_eq!(
             k["metrics"]["http_reqs"]["rate"],

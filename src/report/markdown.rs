@@ -15,7 +15,7 @@ use super::chart;
 use super::format::{self, duration_s, int, ms, opt_ms};
 use super::outline;
 use super::Reporter;
-use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
 /// GitHub's limit for a comment body. Counted in bytes here, which is stricter.
 pub(crate) const MAX_LEN: usize = 65_536;
@@ -367,8 +367,8 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::summary::{Endpoint, Latency};
     use crate::report::testdata;
+    use crate::summary::schema::{Endpoint, Latency};
 
     fn render(s: &Summary) -> String {
         String::from_utf8(Markdown.render(s).unwrap()).unwrap()

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 pub use crate::cli::ReportFormat;
-use crate::metrics::summary::{Summary, SCHEMA_VERSION};
+use crate::summary::schema::{Summary, SCHEMA_VERSION};
 pub use console::console;
 
 /// One output format. Renderers are pure: the same summary always gives the same bytes.
@@ -300,7 +300,7 @@ mod tests {
         sc.timeseries.points.clear();
         for t in &mut sc.thresholds {
             t.observed = None;
-            t.status = crate::metrics::summary::ThresholdStatus::NoData;
+            t.status = crate::summary::schema::ThresholdStatus::NoData;
         }
         s.data = Default::default();
         for f in [

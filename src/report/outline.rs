@@ -6,8 +6,8 @@
 use serde::Serialize;
 
 use super::format::{ms, num, observed, opt_ms, percent};
-use crate::compare::{Delta, RegressionResult};
-use crate::metrics::summary::{ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::compare::{Delta, RegressionResult};
+use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
 /// How the run ended, for the first line of every human-readable report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,12 +12,12 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use crate::compare::{self, parse_rule};
-use crate::metrics::collector::Windows;
-use crate::metrics::recorder::{new_hist, record_hist, ErrorClass, Hist, IntervalStats};
-use crate::metrics::summary::*;
-use crate::thresholds::MetricType;
-use crate::{analysis, metrics::build};
+use crate::engine::metrics::collector::Windows;
+use crate::engine::metrics::recorder::{new_hist, record_hist, ErrorClass, Hist, IntervalStats};
+use crate::rules::threshold::MetricType;
+use crate::summary::compare::{self, parse_rule};
+use crate::summary::schema::*;
+use crate::summary::{analysis, build};
 
 pub(crate) const NAMES: [&str; 5] = ["passed", "failed", "interrupted", "aborted", "regressed"];
 
@@ -623,7 +623,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     }
 }
 
-/// Judges a threshold the way `thresholds::evaluate` does, on the scenario's metrics.
+/// Judges a threshold the way `threshold::evaluate` does, on the scenario's metrics.
 fn judge(t: &ThresholdSpec, metrics: &BTreeMap<String, Metric>) -> ThresholdResult {
     let (method, op, limit) = split_expression(t.expression);
     let m = metrics.get(t.metric);

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kaizen_loadtest::exec::{self, Selection, Stop};
+use kaizen_loadtest::engine::{self, Selection, Stop};
 use kaizen_loadtest::fixture::{self, FixtureConfig};
-use kaizen_loadtest::metrics::dataset::{Dataset, Names};
 use kaizen_loadtest::plan::model::*;
-use kaizen_loadtest::template::{self, Scope, VarRef};
+use kaizen_loadtest::plan::template::{self, Scope, VarRef};
+use kaizen_loadtest::summary::dataset::{Dataset, Names};
 
 struct NoVars;
 impl Scope for NoVars {
@@ -69,7 +69,7 @@ pub fn plan_with(executor: Executor, requests: Vec<RequestSpec>) -> Plan {
     }
 }
 
-pub fn run_plan(plan: Plan, base_url: String) -> (exec::Outcome, Dataset) {
+pub fn run_plan(plan: Plan, base_url: String) -> (engine::Outcome, Dataset) {
     let plan = Arc::new(plan);
     let sel = Selection {
         scenarios: vec![0],
@@ -77,7 +77,7 @@ pub fn run_plan(plan: Plan, base_url: String) -> (exec::Outcome, Dataset) {
         base_url,
         parallel: false,
     };
-    let outcome = exec::run(plan.clone(), &sel, Stop::default(), Box::new(|_| {})).unwrap();
+    let outcome = engine::run(plan.clone(), &sel, Stop::default(), Box::new(|_| {})).unwrap();
     let durations: Vec<_> = outcome
         .runs
         .iter()
@@ -262,13 +262,13 @@ fn ramping_vus_follow_the_stages() {
 }
 
 fn threshold(key: &str, cond: &str) -> Threshold {
-    let key = kaizen_loadtest::thresholds::parse_metric_key(key).unwrap();
-    let metric_type = kaizen_loadtest::thresholds::builtin_metric(&key.metric).unwrap();
+    let key = kaizen_loadtest::rules::threshold::parse_metric_key(key).unwrap();
+    let metric_type = kaizen_loadtest::rules::threshold::builtin_metric(&key.metric).unwrap();
     Threshold {
         key,
         metric_type,
         conditions: vec![ThresholdCondition {
-            condition: kaizen_loadtest::thresholds::parse_condition(cond).unwrap(),
+            condition: kaizen_loadtest::rules::threshold::parse_condition(cond).unwrap(),
             abort_on_fail: false,
             delay_abort_eval: Duration::ZERO,
         }],
@@ -278,8 +278,8 @@ fn threshold(key: &str, cond: &str) -> Threshold {
 
 #[test]
 fn thresholds_judge_the_injected_error_rate_and_latency() {
-    use kaizen_loadtest::metrics::build::evaluate;
-    use kaizen_loadtest::metrics::summary::ThresholdStatus::*;
+    use kaizen_loadtest::summary::build::evaluate;
+    use kaizen_loadtest::summary::schema::ThresholdStatus::*;
     let _load = crate::load_lock();
     let server = server_with("20ms", 0.25);
     let plan = plan_with(
@@ -317,7 +317,7 @@ fn thresholds_judge_the_injected_error_rate_and_latency() {
 
 #[test]
 fn plain_http_requests_are_timed_at_the_socket() {
-    use kaizen_loadtest::metrics::recorder::Trend;
+    use kaizen_loadtest::engine::metrics::recorder::Trend;
     let _load = crate::load_lock();
     let server = server_with("5ms", 0.0);
     let plan = plan_with(
@@ -366,7 +366,7 @@ fn plain_http_requests_are_timed_at_the_socket() {
 
 #[test]
 fn https_connections_are_timed_where_they_are_made() {
-    use kaizen_loadtest::metrics::recorder::Trend;
+    use kaizen_loadtest::engine::metrics::recorder::Trend;
     use std::sync::atomic::Ordering;
     let _load = crate::load_lock();
     for h2 in [false, true] {
@@ -439,7 +439,7 @@ fn https_connections_are_timed_where_they_are_made() {
 
 #[test]
 fn static_bodies_survive_redirects_over_both_protocols() {
-    use kaizen_loadtest::metrics::recorder::Trend;
+    use kaizen_loadtest::engine::metrics::recorder::Trend;
     let _load = crate::load_lock();
     for h2 in [false, true] {
         let server = crate::faults::TlsServer::start(h2);

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kaizen_loadtest::metrics::summary::{ScenarioSummary as Scenario, Summary};
+use kaizen_loadtest::summary::schema::{ScenarioSummary as Scenario, Summary};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -746,7 +746,7 @@ fn a_1gb_body_is_cut_at_the_cap_in_bounded_memory() {
     let server = start(Fault::HugeBody { len: 1 << 30 });
     let (_d, r) = against(&server.url, "20s", "");
     assert_all_failed(&r, "body_too_large", Duration::from_secs(30));
-    let cap = kaizen_loadtest::http::MAX_BODY as u64;
+    let cap = kaizen_loadtest::engine::http::MAX_BODY as u64;
     let got = r.scenario().data_received;
     // Every byte read is counted: at least the cap per request, and far less than 4 GB.
     assert!(

@@ -5,8 +5,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kaizen_loadtest::http1::{self, Error, Has, HeadParts, Outgoing, Pool, Progress, Target};
-use kaizen_loadtest::metrics::recorder::ErrorClass;
+use kaizen_loadtest::engine::http::http1::{
+    self, Error, Has, HeadParts, Outgoing, Pool, Progress, Target,
+};
+use kaizen_loadtest::engine::metrics::recorder::ErrorClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -480,7 +482,7 @@ async fn a_gzip_bomb_stops_at_the_body_cap() {
     use std::io::Write as _;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let zeros = vec![0u8; 1 << 20];
-    for _ in 0..(kaizen_loadtest::http::MAX_BODY >> 20) + 2 {
+    for _ in 0..(kaizen_loadtest::engine::http::MAX_BODY >> 20) + 2 {
         gz.write_all(&zeros).unwrap();
     }
     let packed = gz.finish().unwrap();
@@ -495,13 +497,13 @@ async fn a_gzip_bomb_stops_at_the_body_cap() {
     let pool = Pool::new(8);
     let g = send(&pool, &base, "GET", "/bomb", &[], None).await;
     assert_eq!(class(&g), ErrorClass::BodyTooLarge);
-    assert!(g.body.len() <= kaizen_loadtest::http::MAX_BODY);
+    assert!(g.body.len() <= kaizen_loadtest::engine::http::MAX_BODY);
 }
 
 fn tls_pool() -> Pool {
     Pool::with_tls(
         8,
-        kaizen_loadtest::http::ClientOptions {
+        kaizen_loadtest::engine::http::ClientOptions {
             insecure_skip_tls_verify: true,
             ..Default::default()
         },

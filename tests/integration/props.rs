@@ -13,10 +13,10 @@ use rand::SeedableRng;
 use kaizen_loadtest::plan::duration::{
     format_duration, parse_duration, parse_duration_range, MAX_DURATION,
 };
+use kaizen_loadtest::plan::template::{self, RenderCtx, Scope, VarRef};
+use kaizen_loadtest::plan::yaml::{self, Limits};
 use kaizen_loadtest::plan::LoadOptions;
-use kaizen_loadtest::template::{self, RenderCtx, Scope, VarRef};
-use kaizen_loadtest::thresholds::{parse_condition, parse_metric_key};
-use kaizen_loadtest::yaml::{self, Limits};
+use kaizen_loadtest::rules::threshold::{parse_condition, parse_metric_key};
 
 fn config() -> ProptestConfig {
     ProptestConfig {

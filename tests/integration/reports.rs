@@ -211,9 +211,9 @@ print(json.dumps(suites))
             for (case, t) in cases.iter().zip(&sc.thresholds) {
                 assert_eq!(case["name"], format!("{} {}", t.metric, t.expression));
                 let want = match t.status {
-                    kaizen_loadtest::metrics::summary::ThresholdStatus::Pass => "passed",
-                    kaizen_loadtest::metrics::summary::ThresholdStatus::Fail => "failure",
-                    kaizen_loadtest::metrics::summary::ThresholdStatus::NoData => "skipped",
+                    kaizen_loadtest::summary::schema::ThresholdStatus::Pass => "passed",
+                    kaizen_loadtest::summary::schema::ThresholdStatus::Fail => "failure",
+                    kaizen_loadtest::summary::schema::ThresholdStatus::NoData => "skipped",
                 };
                 assert_eq!(case["result"], want, "{case}");
                 if want == "skipped" {

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kaizen_loadtest::fixture::{self, FixtureConfig, FixtureHandle};
-use kaizen_loadtest::metrics::summary::Summary;
+use kaizen_loadtest::summary::schema::Summary;
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kaizen-loadtest"));
@@ -430,9 +430,9 @@ fn segments_merge_exactly_into_the_whole() {
     // The merged histogram is exactly the two parts' histograms added.
     let parts: Vec<_> = [&s1, &s2]
         .iter()
-        .map(|s| kaizen_loadtest::metrics::dataset::Dataset::from_raw(&s.data).unwrap())
+        .map(|s| kaizen_loadtest::summary::dataset::Dataset::from_raw(&s.data).unwrap())
         .collect();
-    let mut sum = kaizen_loadtest::metrics::recorder::new_hist();
+    let mut sum = kaizen_loadtest::engine::metrics::recorder::new_hist();
     for d in &parts {
         for s in &d.series {
             if let Some(h) = &s.hists[0] {
@@ -440,8 +440,8 @@ fn segments_merge_exactly_into_the_whole() {
             }
         }
     }
-    let md = kaizen_loadtest::metrics::dataset::Dataset::from_raw(&merged.data).unwrap();
-    let mut mh = kaizen_loadtest::metrics::recorder::new_hist();
+    let md = kaizen_loadtest::summary::dataset::Dataset::from_raw(&merged.data).unwrap();
+    let mut mh = kaizen_loadtest::engine::metrics::recorder::new_hist();
     for s in &md.series {
         if let Some(h) = &s.hists[0] {
             mh.add(h).unwrap();

@@ -4,11 +4,11 @@
 //! built with the same recorder, dataset and summary code a real run uses.
 
 use kaizen_loadtest::cli::ReportFormat;
-use kaizen_loadtest::metrics::build::{self, ScenarioInput};
-use kaizen_loadtest::metrics::dataset::{Dataset, Names};
-use kaizen_loadtest::metrics::recorder::{ErrorClass, Recorder, SeriesKey, Trend};
-use kaizen_loadtest::metrics::summary::*;
+use kaizen_loadtest::engine::metrics::recorder::{ErrorClass, Recorder, SeriesKey, Trend};
 use kaizen_loadtest::plan::{self, LoadOptions};
+use kaizen_loadtest::summary::build::{self, ScenarioInput};
+use kaizen_loadtest::summary::dataset::{Dataset, Names};
+use kaizen_loadtest::summary::schema::*;
 use rand::{Rng, SeedableRng};
 
 #[test]
@@ -59,7 +59,7 @@ fn a_thirty_minute_soak_summary_stays_under_5_mb_and_its_html_under_2_mb() {
     for _ in 0..60_000 {
         rec.record_iteration(si as u16, rng.gen_range(1_000..10_000_000), true);
     }
-    let (checks, _) = kaizen_loadtest::exec::check_table(&plan);
+    let (checks, _) = kaizen_loadtest::engine::check_table(&plan);
     let durations = [(si, 1800.0)];
     let ds = Dataset::from_recorder(
         &rec,

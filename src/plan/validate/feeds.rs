@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::plan::model::{Feed, FeedOrder};
+use crate::plan::yaml::Node;
 use crate::suggest;
-use crate::yaml::Node;
 
 use super::scope::BUILTINS;
 use super::tree::{hint_or_list, is_var_name, name_of, Fields, P};

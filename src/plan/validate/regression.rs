@@ -2,11 +2,11 @@
 //! `{ http_req_duration: "p(95) +20%", http_req_failed: "rate x2" }` (one rule or a list per
 //! metric key). Judged by `compare` and `run --baseline`.
 
-use crate::compare::{parse_rule, RegressionRule};
 use crate::plan::model::CustomMetric;
+use crate::plan::yaml::{Node, Value};
+use crate::rules::threshold::{builtin_metric, parse_metric_key, BUILTIN_METRICS};
 use crate::suggest;
-use crate::thresholds::{builtin_metric, parse_metric_key, BUILTIN_METRICS};
-use crate::yaml::{Node, Value};
+use crate::summary::compare::{parse_rule, RegressionRule};
 
 use super::tree::{str_of, Fields, P};
 use super::Cx;

@@ -7,10 +7,10 @@ use crate::plan::model::{
     Body, Capture, CaptureSource, Check, CheckKind, CustomMetric, Expect, Header, JsonPathSpec,
     MetricId, RequestSpec,
 };
+use crate::plan::template::{self, JsonTemplate, Scope, Template};
+use crate::plan::yaml::{Node, Value};
+use crate::rules::threshold::builtin_metric;
 use crate::suggest;
-use crate::template::{self, JsonTemplate, Scope, Template};
-use crate::thresholds::builtin_metric;
-use crate::yaml::{Node, Value};
 
 use super::tree::{
     int_of, kind, name_of, positive_duration_of, seq_of, str_of, text_of, Fields, P,

@@ -8,8 +8,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use crate::plan::template::{Builtin, Scope, VarRef};
 use crate::suggest;
-use crate::template::{Builtin, Scope, VarRef};
 
 /// Names a capture, a feed or a var may not take, because templates could not tell them apart.
 pub(crate) const BUILTINS: [&str; 4] = ["vu", "iteration", "scenario", "env"];

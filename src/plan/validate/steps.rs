@@ -4,8 +4,8 @@
 use std::rc::Rc;
 
 use crate::plan::model::{RequestId, Step};
+use crate::plan::yaml::{Node, Value};
 use crate::suggest;
-use crate::yaml::{Node, Value};
 
 use super::tree::{group_digits, int_of, key_hint, kind, name_of, seq_of, think_of, Fields, P};
 use super::Cx;

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use crate::plan::model::{CustomMetric, Threshold, ThresholdCondition};
-use crate::suggest;
-use crate::thresholds::{
+use crate::plan::yaml::{Node, Value};
+use crate::rules::threshold::{
     builtin_metric, parse_condition, parse_metric_key, MetricType, BUILTIN_METRICS,
 };
-use crate::yaml::{Node, Value};
+use crate::suggest;
 
 use super::tree::{bool_of, duration_of, kind, str_of, Fields, P};
 use super::Cx;

@@ -7,7 +7,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use crate::plan::model::TlsOptions;
-use crate::yaml::Node;
+use crate::plan::yaml::Node;
 
 use super::tree::{bool_of, name_of, Fields, P};
 use super::Cx;
@@ -70,7 +70,7 @@ fn read_ca(file: &Path, shown: &str) -> Result<Vec<u8>, String> {
             "CA file {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----); convert a DER file with `openssl x509 -inform der -in ca.der -out ca.pem`"
         ));
     }
-    crate::http::pem_certificates(&bytes)
+    crate::engine::http::pem_certificates(&bytes)
         .map_err(|e| format!("CA file {shown} is not a valid PEM certificate bundle: {e}"))?;
     Ok(bytes)
 }

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use crate::plan::duration::{parse_duration, parse_duration_range, MAX_DURATION};
 use crate::plan::model::Think;
+use crate::plan::yaml::{Node, Value};
 use crate::suggest;
-use crate::yaml::{Node, Value};
 
 use super::Cx;
 
 /// A YAML path, printed like `scenarios.smoke.stages[1].target`.
-pub(crate) use crate::yaml::YamlPath as P;
+pub(crate) use crate::plan::yaml::YamlPath as P;
 
 /// What a value is, for "expected X, found Y".
 pub(crate) fn kind(v: &Value) -> &'static str {

@@ -8,13 +8,13 @@
 //! - **Generator health**: a run whose own process was saturated (CPU, start lag, dropped
 //!   iterations, a large coordinated-omission correction) is marked inconclusive.
 
-use crate::compare::RegressionRule;
-use crate::metrics::collector::Windows;
-use crate::metrics::recorder::IntervalStats;
-use crate::metrics::summary::{
+use crate::engine::metrics::collector::Windows;
+use crate::engine::metrics::recorder::IntervalStats;
+use crate::rules::threshold::{self, Aggregation, Operator};
+use crate::summary::compare::RegressionRule;
+use crate::summary::schema::{
     BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, WindowFigures,
 };
-use crate::thresholds::{self, Aggregation, Operator};
 
 fn window_figures(iv: &IntervalStats, span_s: f64) -> WindowFigures {
     let pct = |q: f64| {
@@ -124,7 +124,7 @@ fn slo_limits(s: &ScenarioSummary) -> (Option<f64>, Option<f64>) {
     let mut p95 = None;
     let mut err = None;
     for t in &s.thresholds {
-        let Ok(c) = thresholds::parse_condition(&t.expression) else {
+        let Ok(c) = threshold::parse_condition(&t.expression) else {
             continue;
         };
         if !matches!(c.operator, Operator::Lt | Operator::Le) {
@@ -312,7 +312,7 @@ pub fn process_cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::summary::{ThresholdResult, ThresholdStatus, TimeSeries};
+    use crate::summary::schema::{ThresholdResult, ThresholdStatus, TimeSeries};
     use std::collections::BTreeMap;
 
     fn scenario(points: Vec<Point>, thresholds: Vec<(&str, &str, f64)>) -> ScenarioSummary {
@@ -432,7 +432,7 @@ mod tests {
         points.push(pt(10.0, 5, 0, 9.0));
         let mut s = scenario(points, vec![]);
         (s.planned_duration_s, s.duration_s) = (10.0, 10.2);
-        let one = |n| crate::metrics::recorder::IntervalStats {
+        let one = |n| crate::engine::metrics::recorder::IntervalStats {
             requests: n,
             ..Default::default()
         };

@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::exec::schedule;
 use crate::plan::duration::format_duration as fd;
 use crate::plan::model::{Environment, Executor, Plan, Scenario, Step};
+use crate::plan::schedule;
 
 /// Assumed time a request takes, for the estimate of closed-model executors.
 const ASSUMED_REQUEST: Duration = Duration::from_millis(50);

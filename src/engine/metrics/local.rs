@@ -180,7 +180,7 @@ pub fn record(f: impl FnOnce(&mut Recorder)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::recorder::{test_key, Trend};
+    use crate::engine::metrics::recorder::{test_key, Trend};
 
     fn one_request(r: &mut Recorder) {
         r.record_request(test_key(200), &[(Trend::Duration, 1000)], 1, 1);

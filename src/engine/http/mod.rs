@@ -1,5 +1,8 @@
-//! HTTP: what the engine's client ([`crate::http1`], [`crate::http2`]) shares: its options, its
+//! HTTP: what the engine's client ([`crate::engine::http::http1`], [`crate::engine::http::http2`]) shares: its options, its
 //! TLS configuration, its defaults, and the URL helpers.
+
+pub mod http1;
+pub mod http2;
 
 use std::sync::Arc;
 

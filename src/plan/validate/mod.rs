@@ -1,6 +1,6 @@
 //! Validation: positioned YAML tree → [`Plan`](super::Plan), every problem collected.
 //!
-//! The file is read and parsed by [`crate::yaml`] (bounded in size, depth and node count), then
+//! The file is read and parsed by [`crate::plan::yaml`] (bounded in size, depth and node count), then
 //! walked once in an order that lets every name be resolved where it is used:
 //!
 //! 1. `version`, `name`, `vars` (with `${X}` expanded), `environments`, `data` (CSV files read),
@@ -33,9 +33,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::model::{CustomMetric, Defaults, Environment, Plan, RequestId, Scenario, Threshold};
+use crate::plan::yaml::{self, Diagnostic, Diagnostics, Limits, LoadError, Node, Value};
+use crate::rules::threshold::{builtin_metric, is_valid_metric_name, MetricType};
 use crate::suggest;
-use crate::thresholds::{builtin_metric, is_valid_metric_name, MetricType};
-use crate::yaml::{self, Diagnostic, Diagnostics, Limits, LoadError, Node, Value};
 
 use scope::{FeedNames, PlanScope, BUILTINS};
 use steps::Steps;
@@ -1028,7 +1028,7 @@ mod tests {
 
     use super::*;
     use crate::plan::model::{CaptureSource, CheckKind, Executor, Step};
-    use crate::template::VarRef;
+    use crate::plan::template::VarRef;
 
     fn env(name: &str) -> Option<String> {
         match name {

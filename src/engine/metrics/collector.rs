@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::local::Flush;
 use super::recorder::{IntervalStats, Recorder};
-use super::summary::Point;
+use crate::summary::schema::Point;
 
 /// Live figures of one scenario, written by the executors, read by the collector.
 #[derive(Debug, Default)]
@@ -341,8 +341,8 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::local::Spares;
-    use crate::metrics::recorder::{test_key, Trend};
+    use crate::engine::metrics::local::Spares;
+    use crate::engine::metrics::recorder::{test_key, Trend};
 
     fn wait_for_epoch(epoch: &AtomicU64, at_least: u64) {
         let deadline = Instant::now() + Duration::from_secs(10);

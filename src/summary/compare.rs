@@ -9,9 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::dataset::{observe, Dataset};
-use crate::metrics::summary::{Summary, ThresholdStatus};
-use crate::thresholds::{self, Aggregation, MetricKey, MetricType};
+use crate::rules::threshold::{self, Aggregation, MetricKey, MetricType};
+use crate::summary::dataset::{observe, Dataset};
+use crate::summary::schema::{Summary, ThresholdStatus};
 
 /// Absolute changes below these never count as regressions.
 pub const NOISE_FLOOR_MS: f64 = 2.0;
@@ -87,14 +87,14 @@ pub fn parse_rule(
     metric_type: MetricType,
     rule: &str,
 ) -> Result<RegressionRule, String> {
-    let key = thresholds::parse_metric_key(key).map_err(|e| e.to_string())?;
+    let key = threshold::parse_metric_key(key).map_err(|e| e.to_string())?;
     let rule_t = rule.trim();
     let (agg, change) = rule_t.rsplit_once(char::is_whitespace).ok_or_else(|| {
         format!("\"{rule}\" is not \"<aggregation> <change>\" (e.g. \"p(95) +20%\", \"rate x2\")")
     })?;
     // Reuse the threshold grammar for the aggregation.
     let cond =
-        thresholds::parse_condition(&format!("{}<0", agg.trim())).map_err(|e| e.to_string())?;
+        threshold::parse_condition(&format!("{}<0", agg.trim())).map_err(|e| e.to_string())?;
     if !cond.aggregation.fits(metric_type) {
         return Err(format!(
             "{} does not fit {} (a {}); use {}",

@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use super::recorder::{new_hist, ErrorClass, Hist, Recorder, TRENDS};
-use super::summary::{
+use super::schema::{
     decode_hist, encode_hist, RawCheck, RawCustom, RawData, RawScenario, RawSeries,
 };
+use crate::engine::metrics::recorder::{new_hist, ErrorClass, Hist, Recorder, TRENDS};
 use crate::plan::model::Plan;
-use crate::thresholds::{Aggregation, MetricKey, MetricType};
+use crate::rules::threshold::{Aggregation, MetricKey, MetricType};
 
 #[derive(Debug, Clone)]
 pub struct DSeries {

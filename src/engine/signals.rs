@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::exec::Stop;
+use crate::engine::Stop;
 
 static SKIP_EXTRAS: LazyLock<CancellationToken> = LazyLock::new(CancellationToken::new);
 static RUN_OVER: AtomicBool = AtomicBool::new(false);

@@ -199,7 +199,7 @@ pub fn did_you_mean<'c>(
 /// [`diags`](Self::diags).
 ///
 /// ```
-/// # use kaizen_loadtest::yaml::*;
+/// # use kaizen_loadtest::plan::yaml::*;
 /// let node = parse(b"vsu: 5\nduration: 30s\n", &Limits::default()).unwrap();
 /// let mut diags = Diagnostics::default();
 /// let path = YamlPath::root().key("scenarios").key("smoke");

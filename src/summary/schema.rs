@@ -10,7 +10,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::recorder::{new_hist, Hist};
+use crate::engine::metrics::recorder::{new_hist, Hist};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -24,7 +24,7 @@ pub struct Summary {
     pub scenarios: Vec<ScenarioSummary>,
     /// The comparison with a baseline run (`--baseline`), when one was given.
     #[serde(default)]
-    pub baseline: Option<crate::compare::Comparison>,
+    pub baseline: Option<crate::summary::compare::Comparison>,
     /// The load generator's own health.
     #[serde(default)]
     pub health: Health,
@@ -75,7 +75,7 @@ pub struct RunMeta {
     /// Set when an `abort_on_fail` threshold stopped the run.
     pub aborted_by: Option<String>,
     /// `--segment I/N`: this summary is one slice of a distributed run.
-    pub segment: Option<crate::segment::Segment>,
+    pub segment: Option<crate::plan::segment::Segment>,
     /// Marks the parts of one distributed run (`--run-id`, else the CI's run id).
     pub run_id: Option<String>,
 }
@@ -170,7 +170,7 @@ pub struct Drift {
     pub last: WindowFigures,
     pub slopes: Slopes,
     /// The plan's `drift:` limits, judged last window against first.
-    pub rules: Vec<crate::compare::RegressionResult>,
+    pub rules: Vec<crate::summary::compare::RegressionResult>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,7 +359,7 @@ pub struct RawSeries {
     pub method: String,
     pub group: String,
     pub status: u16,
-    pub error: crate::metrics::recorder::ErrorClass,
+    pub error: crate::engine::metrics::recorder::ErrorClass,
     pub failed: bool,
     pub count: u64,
     pub bytes_sent: u64,
@@ -421,7 +421,7 @@ pub fn decode_hist(s: &str) -> Result<Hist, HistDecodeError> {
     let read: Hist = Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(HistDecodeError::Hdr)?;
-    if read.max() > crate::metrics::recorder::HIST_HIGH {
+    if read.max() > crate::engine::metrics::recorder::HIST_HIGH {
         return Err(HistDecodeError::Bounds(
             hdrhistogram::AdditionError::OtherAddendValueExceedsRange,
         ));
@@ -459,7 +459,7 @@ mod tests {
         assert!(matches!(decode_hist("AAAA"), Err(HistDecodeError::Hdr(_))));
         // A histogram from elsewhere with values past the 1-hour ceiling is refused, not grown to.
         let mut wide = Hist::new_with_bounds(1, u64::MAX / 4, 3).unwrap();
-        wide.record(10 * crate::metrics::recorder::HIST_HIGH)
+        wide.record(10 * crate::engine::metrics::recorder::HIST_HIGH)
             .unwrap();
         assert!(matches!(
             decode_hist(&encode_hist(&wide)),

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::dataset::{observe, Dataset, Observed};
-use super::recorder::{new_hist, Hist, Trend, TRENDS};
-use super::summary::*;
+use super::schema::*;
+use crate::engine::metrics::recorder::{new_hist, Hist, Trend, TRENDS};
 use crate::plan::model::{Plan, Threshold};
-use crate::thresholds::MetricType;
+use crate::rules::threshold::MetricType;
 
 /// One scenario as it ran, for the builder.
 pub struct ScenarioInput {
@@ -98,13 +98,13 @@ pub fn evaluate(
                 limit: c.condition.limit,
                 unit: if matches!(
                     c.condition.aggregation,
-                    crate::thresholds::Aggregation::Count
+                    crate::rules::threshold::Aggregation::Count
                 ) {
                     "count".into()
                 } else if t.metric_type == MetricType::Counter
                     && matches!(
                         c.condition.aggregation,
-                        crate::thresholds::Aggregation::Rate
+                        crate::rules::threshold::Aggregation::Rate
                     )
                 {
                     "per_s".into()
@@ -225,7 +225,7 @@ pub fn scenario_summary(
         .collect();
     custom_names.dedup();
     for m in custom_names {
-        let key = crate::thresholds::MetricKey {
+        let key = crate::rules::threshold::MetricKey {
             source: m.to_string(),
             metric: m.to_string(),
             tags: vec![],
@@ -285,7 +285,7 @@ pub fn scenario_summary(
             e.failed += s.count;
         }
         *e.statuses.entry(s.status.to_string()).or_default() += s.count;
-        if s.error != super::recorder::ErrorClass::None {
+        if s.error != crate::engine::metrics::recorder::ErrorClass::None {
             *e.errors.entry(s.error.as_str().to_string()).or_default() += s.count;
         }
         if let Some(h) = &s.hists[0] {
@@ -385,7 +385,7 @@ pub fn apply_drift(s: &mut Summary) {
 }
 
 /// Folds a baseline comparison's broken regression limits into the verdict.
-pub fn apply_regressions(v: &mut Verdict, c: &crate::compare::Comparison) {
+pub fn apply_regressions(v: &mut Verdict, c: &crate::summary::compare::Comparison) {
     for r in &c.regressions {
         if r.status == ThresholdStatus::Fail {
             v.regressions_failed += 1;

@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::MergeArgs;
-use crate::metrics::build::{self, ScenarioInput};
-use crate::metrics::dataset::Dataset;
-use crate::metrics::summary::{Point, RunMeta, Summary, TimeSeries};
 use crate::plan::model::{Threshold, ThresholdCondition};
-use crate::thresholds::{self, MetricType};
+use crate::rules::threshold::{self, MetricType};
+use crate::summary::build::{self, ScenarioInput};
+use crate::summary::dataset::Dataset;
+use crate::summary::schema::{Point, RunMeta, Summary, TimeSeries};
 use crate::UsageError;
 
 pub(crate) fn command(args: &MergeArgs) -> anyhow::Result<u8> {
@@ -133,14 +133,14 @@ fn short(h: &str) -> &str {
 
 /// Re-reads a scenario's thresholds from its results.
 fn thresholds_of(
-    s: &crate::metrics::summary::ScenarioSummary,
+    s: &crate::summary::schema::ScenarioSummary,
     ds: &Dataset,
 ) -> anyhow::Result<Vec<Threshold>> {
     let mut out: Vec<Threshold> = Vec::new();
     for r in &s.thresholds {
-        let key = thresholds::parse_metric_key(&r.metric)?;
-        let cond = thresholds::parse_condition(&r.expression)?;
-        let metric_type = thresholds::builtin_metric(&key.metric)
+        let key = threshold::parse_metric_key(&r.metric)?;
+        let cond = threshold::parse_condition(&r.expression)?;
+        let metric_type = threshold::builtin_metric(&key.metric)
             .or_else(|| {
                 ds.custom
                     .iter()
@@ -303,7 +303,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
         verdict: build::verdict(&scenarios),
         scenarios,
         baseline: None,
-        health: crate::analysis::health(None, &scenarios_for_health),
+        health: crate::summary::analysis::health(None, &scenarios_for_health),
         data: ds.to_raw(),
     })
 }

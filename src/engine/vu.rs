@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::http::push_urlencoded;
-use crate::http1;
-use crate::metrics::local;
-use crate::metrics::recorder::{CheckKey, CustomKey, ErrorClass, SeriesKey, Trend};
+use crate::engine::http::http1;
+use crate::engine::http::push_urlencoded;
+use crate::engine::metrics::local;
+use crate::engine::metrics::recorder::{CheckKey, CustomKey, ErrorClass, SeriesKey, Trend};
 use crate::plan::model::{
     Body, CaptureSource, CheckKind, FeedOrder, Plan, RequestId, RequestSpec, Step, Think,
 };
-use crate::template::{RenderCtx, Template};
-use crate::thresholds::MetricType;
+use crate::plan::template::{RenderCtx, Template};
+use crate::rules::threshold::MetricType;
 
 /// The walk's stack of step lists: inline up to 8 levels of nesting (no allocation per
 /// iteration), on the heap past that.
@@ -243,7 +243,7 @@ impl RequestRt {
                         target,
                         cookie: None,
                         has: rt.has,
-                        user_agent: crate::http::USER_AGENT,
+                        user_agent: crate::engine::http::USER_AGENT,
                         body_len: body.map(<[u8]>::len),
                         content_type: content_type_of(spec.body.as_ref()),
                     },
@@ -663,7 +663,7 @@ impl Vu {
                             target: hop.target,
                             cookie: cookie_opt.filter(|_| !hop.cross_origin),
                             has,
-                            user_agent: crate::http::USER_AGENT,
+                            user_agent: crate::engine::http::USER_AGENT,
                             body_len: with_body.then_some(body.len()),
                             content_type: content_type_of(spec.body.as_ref().filter(|_| with_body)),
                         },
@@ -826,8 +826,8 @@ impl Vu {
             r.record_request(key, &timings[..n], sent, received);
             if lag.is_some() {
                 let s = r.scenario_mut(scenario);
-                crate::metrics::recorder::record_opt(&mut s.raw_duration, us(elapsed));
-                crate::metrics::recorder::record_opt(&mut s.start_lag, lag_us);
+                crate::engine::metrics::recorder::record_opt(&mut s.raw_duration, us(elapsed));
+                crate::engine::metrics::recorder::record_opt(&mut s.start_lag, lag_us);
             }
             for (i, ok) in outcomes.iter().enumerate() {
                 r.record_check(
@@ -1053,8 +1053,8 @@ mod tests {
         s.clear();
         join_url(&mut s, "http://127.0.0.1:1", "http://127.0.0.2/x");
         assert_eq!(s, "http://127.0.0.2/x");
-        assert_eq!(crate::http::urlencode("a b&c=d"), "a%20b%26c%3Dd");
-        assert_eq!(crate::http::urlencode("é/x"), "%C3%A9%2Fx");
+        assert_eq!(crate::engine::http::urlencode("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(crate::engine::http::urlencode("é/x"), "%C3%A9%2Fx");
     }
 
     #[test]

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::cli::{Command, DemoArgs, PlanArgs, ReportFormat, RunArgs, ValidateArgs};
-use crate::exec::{self, schedule, ScenarioStatus, Selection, Stop};
-use crate::metrics::build::{self, ScenarioInput};
-use crate::metrics::collector::Tick;
-use crate::metrics::dataset::{Dataset, Names};
-use crate::metrics::summary::{self, RunMeta, Summary, ThresholdStatus, TimeSeries, Tool};
+use crate::engine::metrics::collector::Tick;
+use crate::engine::{self, ScenarioStatus, Selection, Stop};
 use crate::plan::model::{Environment, Plan};
+use crate::plan::schedule;
 use crate::plan::{self, LoadOptions};
 use crate::redact::{self, err, errln, out, outln};
+use crate::summary::build::{self, ScenarioInput};
+use crate::summary::dataset::{Dataset, Names};
+use crate::summary::schema::{self, RunMeta, Summary, ThresholdStatus, TimeSeries, Tool};
 use crate::{exit, UsageError};
 
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
@@ -22,7 +23,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run(&args),
         Command::Demo(args) => demo(&args),
-        Command::Merge(args) => crate::merge::command(&args),
+        Command::Merge(args) => crate::summary::merge::command(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
         Command::Comment(args) => crate::notify::comment(&args),
@@ -98,7 +99,11 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
 fn describe_plan(plan: &Plan, chosen: &[usize], env: Option<&Environment>) -> String {
     let mut out = String::new();
     for &i in chosen {
-        out.push_str(&crate::describe::scenario(plan, &plan.scenarios[i], env));
+        out.push_str(&crate::plan::describe::scenario(
+            plan,
+            &plan.scenarios[i],
+            env,
+        ));
         out.push('\n');
     }
     out
@@ -152,7 +157,7 @@ pub(crate) struct RunRequest {
     pub dry_run: bool,
     pub fail_on_inconclusive: bool,
     pub baseline: Option<PathBuf>,
-    pub segment: Option<crate::segment::Segment>,
+    pub segment: Option<crate::plan::segment::Segment>,
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
     pub notify: crate::cli::NotifyArgs,
@@ -266,7 +271,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     if reqwest::Url::parse(&base_url).is_err() {
         return Err(UsageError(format!(
             "base URL \"{}\" is not a URL",
-            crate::http::strip_credentials(&base_url)
+            crate::engine::http::strip_credentials(&base_url)
         ))
         .into());
     }
@@ -287,8 +292,8 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     } else {
         vus.max().unwrap_or(0)
     };
-    match crate::limits::check_run(peak) {
-        Ok(crate::limits::OpenFiles::Raised { from, to }) if !req.quiet => {
+    match crate::engine::limits::check_run(peak) {
+        Ok(crate::engine::limits::OpenFiles::Raised { from, to }) if !req.quiet => {
             errln!("open-file limit raised from {from} to {to} for up to {peak} VUs");
         }
         Ok(_) => {}
@@ -322,14 +327,14 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         planned,
         req.quiet,
     );
-    let cpu_before = crate::analysis::process_cpu_seconds();
+    let cpu_before = crate::summary::analysis::process_cpu_seconds();
     let run_log = crate::notify::begin_run(&req.notify, &plan.secrets);
-    crate::signals::listen(stop.clone());
-    let outcome = exec::run(plan.clone(), &sel, stop, tick);
-    crate::signals::run_over();
+    crate::engine::signals::listen(stop.clone());
+    let outcome = engine::run(plan.clone(), &sel, stop, tick);
+    crate::engine::signals::run_over();
     let outcome = outcome?;
     drop(run_log);
-    let cpu_percent = match (cpu_before, crate::analysis::process_cpu_seconds()) {
+    let cpu_percent = match (cpu_before, crate::summary::analysis::process_cpu_seconds()) {
         (Some(a), Some(b)) if outcome.duration.as_secs_f64() > 0.0 => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
             Some((b - a) / (outcome.duration.as_secs_f64() * cores) * 100.0)
@@ -379,14 +384,14 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             },
         );
         if let Some(w) = &outcome.collected.windows[r.index] {
-            summary_of.drift = Some(crate::analysis::drift(&summary_of, w, &plan.drift));
+            summary_of.drift = Some(crate::summary::analysis::drift(&summary_of, w, &plan.drift));
         }
         summary_of.capacity = match &s.executor {
             crate::plan::model::Executor::RampingVus {
                 start_vus, stages, ..
             } => {
                 let (sv, st) = (*start_vus, stages.clone());
-                crate::analysis::capacity(&summary_of, "VUs", &move |t| {
+                crate::summary::analysis::capacity(&summary_of, "VUs", &move |t| {
                     schedule::ramping_vus_at(sv, &st, Duration::from_secs_f64(t.max(0.0))) as f64
                 })
             }
@@ -397,7 +402,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
                 ..
             } => {
                 let (sr, st, unit) = (*start_rate, stages.clone(), time_unit.as_secs_f64());
-                crate::analysis::capacity(&summary_of, "iterations/s", &move |t| {
+                crate::summary::analysis::capacity(&summary_of, "iterations/s", &move |t| {
                     schedule::ramp_value(sr, &st, Duration::from_secs_f64(t.max(0.0))) / unit
                 })
             }
@@ -405,7 +410,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         };
         scenarios.push(summary_of);
     }
-    let health = crate::analysis::health(cpu_percent, &scenarios);
+    let health = crate::summary::analysis::health(cpu_percent, &scenarios);
     let started = time::OffsetDateTime::from(outcome.started_at);
     let ended = time::OffsetDateTime::from(SystemTime::now());
     let names: Vec<String> = chosen
@@ -423,7 +428,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         ))
         .unwrap_or_default();
     let summary = Summary {
-        schema: summary::SCHEMA_VERSION,
+        schema: schema::SCHEMA_VERSION,
         tool: Tool {
             name: "kaizen-loadtest".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -433,7 +438,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             plan_file: plan.file.display().to_string(),
             plan_hash: plan.hash.clone(),
             environment: req.env.clone(),
-            base_url: crate::http::strip_credentials(&base_url),
+            base_url: crate::engine::http::strip_credentials(&base_url),
             scenarios: names,
             started_at: rfc3339(started),
             ended_at: rfc3339(ended),
@@ -483,10 +488,10 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
 fn baseline_for(
     summary: &Summary,
     path: &std::path::Path,
-    rules: &[crate::compare::RegressionRule],
-) -> crate::compare::Comparison {
+    rules: &[crate::summary::compare::RegressionRule],
+) -> crate::summary::compare::Comparison {
     let source = path.display().to_string();
-    let note = |n: String| crate::compare::Comparison {
+    let note = |n: String| crate::summary::compare::Comparison {
         source: source.clone(),
         baseline_started_at: String::new(),
         scenarios: vec![],
@@ -518,7 +523,7 @@ fn baseline_for(
             errln!("warning: baseline not used: {e:#}");
             note(format!("baseline not used: {e:#}"))
         }
-        Ok(base) => match crate::compare::compare(summary, &base, &source, rules) {
+        Ok(base) => match crate::summary::compare::compare(summary, &base, &source, rules) {
             Ok(c) => c,
             Err(e) => note(format!("baseline not used: {e:#}")),
         },
@@ -541,13 +546,13 @@ fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<u8> {
         }
         None => vec![],
     };
-    let c = crate::compare::compare(
+    let c = crate::summary::compare::compare(
         &current,
         &baseline,
         &args.baseline.display().to_string(),
         &rules,
     )?;
-    out!("{}", crate::compare::render_text(&c));
+    out!("{}", crate::summary::compare::render_text(&c));
     Ok(
         if c.regressions
             .iter()
@@ -659,17 +664,17 @@ fn ticker(
     stop: Stop,
     planned: Duration,
     quiet: bool,
-) -> crate::metrics::collector::TickFn {
+) -> crate::engine::metrics::collector::TickFn {
     let tty = std::io::stderr().is_terminal();
     let mut ticks = 0u64;
     let mut groups = vec![String::new()];
     for &i in &chosen {
         let s = &plan.scenarios[i];
         for steps in [&s.setup, &s.flow, &s.teardown] {
-            exec::vu::compile_steps(steps, &mut groups);
+            engine::vu::compile_steps(steps, &mut groups);
         }
     }
-    let (checks, _) = exec::check_table(&plan);
+    let (checks, _) = engine::check_table(&plan);
     let has_abort = thresholds
         .iter()
         .flatten()
@@ -759,7 +764,7 @@ fn ticker(
 }
 
 /// The smoke scenario the demo runs against the in-process reference API.
-const DEMO_PLAN: &str = include_str!("../scenarios/demo.yaml");
+const DEMO_PLAN: &str = include_str!("../../scenarios/demo.yaml");
 
 fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
     let server = crate::fixture::spawn(

@@ -1,5 +1,5 @@
 //! The engine's HTTP client for `http://` and `https://` targets, timed at the socket: HTTP/1.1
-//! of its own, and HTTP/2 (hyper's, [`crate::http2`]) when a server picks it in the TLS
+//! of its own, and HTTP/2 (hyper's, [`crate::engine::http::http2`]) when a server picks it in the TLS
 //! handshake (ALPN `h2, http/1.1`, as k6 offers).
 //!
 //! The engine sends every request through this module. It replaced `reqwest` on the hot path:
@@ -40,8 +40,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead as _, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::http::MAX_BODY;
-use crate::metrics::recorder::ErrorClass;
+use crate::engine::http::MAX_BODY;
+use crate::engine::metrics::recorder::ErrorClass;
 
 /// k6's limit: the first request and up to 10 redirects.
 pub const MAX_REDIRECTS: usize = 10;
@@ -85,10 +85,10 @@ impl Target {
         let auth = (!url.username().is_empty() || url.password().is_some()).then(|| {
             use base64::Engine as _;
             // The bytes as they are (as Go sends them), UTF-8 or not.
-            let mut plain = crate::http::urldecode_bytes(url.username());
+            let mut plain = crate::engine::http::urldecode_bytes(url.username());
             plain.push(b':');
             if let Some(p) = url.password() {
-                plain.extend_from_slice(&crate::http::urldecode_bytes(p));
+                plain.extend_from_slice(&crate::engine::http::urldecode_bytes(p));
             }
             let mut v = String::from("Basic ");
             base64::engine::general_purpose::STANDARD.encode_string(plain, &mut v);
@@ -468,7 +468,7 @@ impl tokio::io::AsyncWrite for Stream {
 /// A connection of the pool: HTTP/1.1, or HTTP/2 where the server chose it.
 enum Link {
     H1(Conn),
-    H2(crate::http2::H2),
+    H2(crate::engine::http::http2::H2),
 }
 
 impl Link {
@@ -491,7 +491,7 @@ pub struct Pool {
     idle: Mutex<Vec<(Box<str>, Vec<Idle>)>>,
     max_idle: usize,
     /// Certificates to trust, or none to check (the plan's `tls`).
-    tls_options: crate::http::ClientOptions,
+    tls_options: crate::engine::http::ClientOptions,
     /// The TLS configuration, built on the first `https://` connection: a plain `http://` run
     /// never loads the root certificates.
     tls: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>>,
@@ -499,10 +499,16 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(max_idle_per_origin: usize) -> Pool {
-        Pool::with_tls(max_idle_per_origin, crate::http::ClientOptions::default())
+        Pool::with_tls(
+            max_idle_per_origin,
+            crate::engine::http::ClientOptions::default(),
+        )
     }
 
-    pub fn with_tls(max_idle_per_origin: usize, tls_options: crate::http::ClientOptions) -> Pool {
+    pub fn with_tls(
+        max_idle_per_origin: usize,
+        tls_options: crate::engine::http::ClientOptions,
+    ) -> Pool {
         Pool {
             idle: Mutex::new(Vec::new()),
             max_idle: max_idle_per_origin.max(1),
@@ -515,7 +521,7 @@ impl Pool {
     pub fn tls_config(&self) -> Result<&std::sync::Arc<rustls::ClientConfig>, &str> {
         self.tls
             .get_or_init(|| {
-                crate::http::tls_config(&self.tls_options)
+                crate::engine::http::tls_config(&self.tls_options)
                     .map(std::sync::Arc::new)
                     .map_err(|e| format!("{e:#}"))
             })
@@ -614,7 +620,9 @@ impl Conn {
         timings.got_conn = Some(t2);
         if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
             // The HTTP/2 preface is written with the first request: no round trip here.
-            return Ok(Link::H2(crate::http2::H2::handshake(tls).await?));
+            return Ok(Link::H2(
+                crate::engine::http::http2::H2::handshake(tls).await?,
+            ));
         }
         Ok(Link::H1(Conn::with(Stream::Tls(Box::new(tls)))))
     }

@@ -7,7 +7,10 @@
 //! out). Workers record into thread-local recorders (`metrics::local`) that the collector thread
 //! merges.
 
-pub mod schedule;
+pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod signals;
 pub mod vu;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +21,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::collector::{self, Collected, Gauges, TickFn};
-use crate::metrics::local::{self, Sink};
+use crate::engine::metrics::collector::{self, Collected, Gauges, TickFn};
+use crate::engine::metrics::local::{self, Sink};
 use crate::plan::model::{Executor, Plan, Scenario, Think};
+use crate::plan::schedule;
 use vu::{compile_steps, RequestRt, ScenarioRt, Vu};
 
 /// The most idle keep-alive connections kept per host.
@@ -160,8 +164,8 @@ pub fn run(
     let (tx, rx) = std::sync::mpsc::channel();
     let epoch = Arc::new(AtomicU64::new(0));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let spares = crate::metrics::local::Spares::new(2 * threads);
-    let slots = crate::metrics::local::Slots::default();
+    let spares = crate::engine::metrics::local::Spares::new(2 * threads);
+    let slots = crate::engine::metrics::local::Slots::default();
     let sink = Sink {
         tx,
         epoch: epoch.clone(),
@@ -195,7 +199,7 @@ pub fn run(
         .on_thread_stop(local::uninstall)
         .build()?;
 
-    let client_options = crate::http::ClientOptions {
+    let client_options = crate::engine::http::ClientOptions {
         insecure_skip_tls_verify: plan.tls.insecure_skip_verify,
         ca_pem: plan.tls.ca_pem.clone(),
     };
@@ -208,7 +212,7 @@ pub fn run(
             .map(|(i, r)| RequestRt::new(&plan, r, check_base[i], &base_url))
             .collect(),
     );
-    let pool = Arc::new(crate::http1::Pool::with_tls(
+    let pool = Arc::new(crate::engine::http::http1::Pool::with_tls(
         MAX_IDLE_PER_HOST,
         client_options,
     ));

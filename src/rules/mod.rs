@@ -1,0 +1,3 @@
+//! The rule grammar: thresholds in k6's language, and regression and drift limits.
+
+pub mod threshold;
