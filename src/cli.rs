@@ -201,7 +201,7 @@ pub struct RunArgs {
         value_name = "I/N",
         help_heading = "Distributed runs"
     )]
-    pub segment: Option<crate::plan::segment::Segment>,
+    pub segment: Option<crate::summary::schema::Segment>,
 
     /// Marks the parts of one distributed run [default: GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT, or
     /// CI_PIPELINE_ID].

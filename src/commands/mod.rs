@@ -15,7 +15,7 @@ use crate::plan::{self, LoadOptions};
 use crate::redact::{self, err, errln, out, outln};
 use crate::summary::build::{self, ScenarioInput};
 use crate::summary::dataset::{Dataset, Names};
-use crate::summary::schema::{self, RunMeta, Summary, ThresholdStatus, TimeSeries, Tool};
+use crate::summary::schema::{self, RunMeta, RunMode, Summary, ThresholdStatus, TimeSeries, Tool};
 use crate::{exit, UsageError};
 
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<u8> {
@@ -157,7 +157,7 @@ pub(crate) struct RunRequest {
     pub dry_run: bool,
     pub fail_on_inconclusive: bool,
     pub baseline: Option<PathBuf>,
-    pub segment: Option<crate::plan::segment::Segment>,
+    pub segment: Option<crate::summary::schema::Segment>,
     pub run_id: Option<String>,
     pub start_at: Option<time::OffsetDateTime>,
     pub notify: crate::cli::NotifyArgs,
@@ -374,7 +374,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
                 started_after_s: r.started_after.as_secs_f64(),
                 duration_s: r.duration.as_secs_f64(),
                 planned_duration_s: s.executor.duration().as_secs_f64(),
-                status: r.status.as_str().to_string(),
+                status: build::status_of(r.status).expect("skipped scenarios are left out"),
                 thresholds: thresholds[r.index].clone(),
                 series: TimeSeries {
                     interval_s: outcome.collected.interval.as_secs_f64(),
@@ -443,7 +443,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             started_at: rfc3339(started),
             ended_at: rfc3339(ended),
             duration_s: outcome.duration.as_secs_f64(),
-            mode: "run".into(),
+            mode: RunMode::Run,
             parallel: req.parallel,
             git_sha: std::env::var("GITHUB_SHA")
                 .or_else(|_| std::env::var("CI_COMMIT_SHA"))
@@ -488,10 +488,10 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
 fn baseline_for(
     summary: &Summary,
     path: &std::path::Path,
-    rules: &[crate::summary::compare::RegressionRule],
-) -> crate::summary::compare::Comparison {
+    rules: &[crate::rules::regression::RegressionRule],
+) -> crate::summary::schema::Comparison {
     let source = path.display().to_string();
-    let note = |n: String| crate::summary::compare::Comparison {
+    let note = |n: String| crate::summary::schema::Comparison {
         source: source.clone(),
         baseline_started_at: String::new(),
         scenarios: vec![],

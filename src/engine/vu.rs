@@ -12,12 +12,13 @@ use rand::{Rng, SeedableRng};
 use crate::engine::http::http1;
 use crate::engine::http::push_urlencoded;
 use crate::engine::metrics::local;
-use crate::engine::metrics::recorder::{CheckKey, CustomKey, ErrorClass, SeriesKey, Trend};
+use crate::engine::metrics::recorder::{CheckKey, CustomKey, SeriesKey, Trend};
 use crate::plan::model::{
     Body, CaptureSource, CheckKind, FeedOrder, Plan, RequestId, RequestSpec, Step, Think,
 };
 use crate::plan::template::{RenderCtx, Template};
-use crate::rules::threshold::MetricType;
+use crate::summary::schema::ErrorClass;
+use crate::summary::schema::MetricType;
 
 /// The walk's stack of step lists: inline up to 8 levels of nesting (no allocation per
 /// iteration), on the heap past that.

@@ -40,7 +40,7 @@ pub(crate) fn summary_with(scenarios: usize, failed_each: usize) -> Summary {
         metrics.insert(
             "http_req_duration".to_string(),
             Metric {
-                kind: "trend".into(),
+                kind: MetricType::Trend,
                 values: [("p(95)".to_string(), 812.0)].into_iter().collect(),
             },
         );

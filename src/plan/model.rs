@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::plan::template::{JsonTemplate, Template};
-use crate::rules::threshold::{Condition, MetricKey, MetricType};
+use crate::rules::threshold::{Condition, MetricKey};
+use crate::summary::schema::MetricType;
 
 /// Index into [`Plan::requests`].
 pub type RequestId = usize;
@@ -44,9 +45,9 @@ pub struct Plan {
     /// Warnings found while validating (an unset `${VAR}` that no request uses, ...).
     pub warnings: Vec<String>,
     /// Regression limits against a baseline (`regression:`), judged like thresholds.
-    pub regressions: Vec<crate::summary::compare::RegressionRule>,
+    pub regressions: Vec<crate::rules::regression::RegressionRule>,
     /// Soak-drift limits: how much worse the last window may be than the first (`drift:`).
-    pub drift: Vec<crate::summary::compare::RegressionRule>,
+    pub drift: Vec<crate::rules::regression::RegressionRule>,
     /// The drift window (`drift_window:`); default 10 minutes, or a tenth of a shorter scenario.
     pub drift_window: Option<Duration>,
     /// How the target's certificate is checked (`tls:`).

@@ -6,54 +6,10 @@
 //! Durations are not cut, so the slices run in step; rows of a `unique` feed are dealt out so no
 //! two slices use the same row.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::plan::model::{Executor, FeedOrder, Plan};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Segment {
-    /// Counted from 1.
-    pub index: u32,
-    pub count: u32,
-}
-
-impl FromStr for Segment {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (i, n) = s
-            .split_once('/')
-            .ok_or_else(|| format!("\"{s}\" is not I/N (e.g. 1/4)"))?;
-        let index: u32 = i
-            .trim()
-            .parse()
-            .map_err(|_| format!("\"{i}\" is not a whole number"))?;
-        let count: u32 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("\"{n}\" is not a whole number"))?;
-        if count == 0 || count > 10_000 {
-            return Err(format!(
-                "the number of segments must be 1 to 10000, not {count}"
-            ));
-        }
-        if index == 0 || index > count {
-            return Err(format!(
-                "segment {index} is not in 1..={count} (segments count from 1)"
-            ));
-        }
-        Ok(Segment { index, count })
-    }
-}
-
-impl std::fmt::Display for Segment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
+use crate::summary::schema::Segment;
 
 impl Segment {
     /// This slice's share of `v`.

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 
 use super::format::{self, bytes, duration_s, int, k6_duration, num, percent};
 use super::outline;
-use crate::summary::schema::{Metric, ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::schema::{
+    Metric, MetricType, ScenarioStatus, ScenarioSummary, Summary, ThresholdStatus,
+};
 
 /// The k6-like end-of-run summary: verdict, thresholds, checks, metrics.
 pub fn console(s: &Summary) -> String {
@@ -40,10 +42,10 @@ pub fn console(s: &Summary) -> String {
 }
 
 fn scenario(out: &mut String, s: &Summary, sc: &ScenarioSummary, width: usize) {
-    let status = if sc.status == "completed" {
+    let status = if sc.status == ScenarioStatus::Completed {
         String::new()
     } else {
-        format!(" · {}", sc.status.to_uppercase())
+        format!(" · {}", sc.status.as_str().to_uppercase())
     };
     let _ = writeln!(
         out,
@@ -139,7 +141,7 @@ fn scenario(out: &mut String, s: &Summary, sc: &ScenarioSummary, width: usize) {
         .iter()
         .map(|k| {
             let m = &sc.metrics[*k];
-            (display_name(k), cells(k, m), m.kind == "trend")
+            (display_name(k), cells(k, m), m.kind == MetricType::Trend)
         })
         .collect();
     // Columns line up within trends and within the other metrics, as in k6.
@@ -208,15 +210,17 @@ fn sig6(v: f64) -> String {
 fn cells(key: &str, m: &Metric) -> Vec<String> {
     let v = |k: &str| m.values.get(k).copied().unwrap_or(0.0);
     let is_bytes = matches!(base(key), "data_sent" | "data_received");
-    match m.kind.as_str() {
-        "trend" => ["avg", "min", "med", "max", "p(90)", "p(95)"]
+    match m.kind {
+        MetricType::Trend => ["avg", "min", "med", "max", "p(90)", "p(95)"]
             .iter()
             .filter(|k| m.values.contains_key(**k))
             .map(|k| format!("{k}={}", k6_duration(v(k))))
             .collect(),
-        "counter" if is_bytes => vec![bytes(v("count")), format!("{}/s", bytes(v("rate")))],
-        "counter" => vec![int(v("count") as u64), format!("{}/s", sig6(v("rate")))],
-        "rate" => vec![
+        MetricType::Counter if is_bytes => {
+            vec![bytes(v("count")), format!("{}/s", bytes(v("rate")))]
+        }
+        MetricType::Counter => vec![int(v("count") as u64), format!("{}/s", sig6(v("rate")))],
+        MetricType::Rate => vec![
             percent(v("rate")),
             format!("✓ {}", v("passes") as u64),
             format!("✗ {}", v("fails") as u64),

@@ -10,8 +10,8 @@ use super::chart::{self, Line, LineChart};
 use super::format::{self, bytes, duration_s, int, ms, opt_ms, percent};
 use super::outline::{self, Outcome};
 use super::Reporter;
-use crate::engine::metrics::recorder::{new_hist, Hist};
-use crate::summary::schema::{decode_hist, ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::hist::{decode_hist, new_hist, Hist};
+use crate::summary::schema::{ScenarioStatus, ScenarioSummary, Summary, ThresholdStatus};
 
 /// Points per time chart: enough for a smooth line on a wide screen, small enough for the file.
 const CHART_POINTS: usize = 300;
@@ -189,11 +189,7 @@ fn view(s: &Summary) -> View {
         label: "load generator",
         value: format!(
             "{}{}",
-            if s.health.status.is_empty() {
-                "ok"
-            } else {
-                &s.health.status
-            },
+            s.health.status.as_str(),
             s.health
                 .cpu_percent
                 .map(|c| format!(", {c:.0}% CPU on {} cores", r.host_cpus))
@@ -417,10 +413,10 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
             duration_s(sc.planned_duration_s),
             duration_s(sc.started_after_s)
         ),
-        status_badge: if sc.status == "completed" {
+        status_badge: if sc.status == ScenarioStatus::Completed {
             String::new()
         } else {
-            sc.status.clone()
+            sc.status.to_string()
         },
         cards,
         open_model,

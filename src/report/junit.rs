@@ -16,8 +16,8 @@ use quick_xml::events::{BytesStart, Event};
 use super::format::{self, duration_s};
 use super::outline;
 use super::Reporter;
-use crate::summary::compare::RegressionResult;
-use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::schema::RegressionResult;
+use crate::summary::schema::{HealthStatus, ScenarioSummary, Summary, ThresholdStatus};
 
 pub(crate) struct Junit;
 
@@ -51,7 +51,7 @@ fn suite(s: &Summary, sc: &ScenarioSummary) -> TestSuite {
         ("executor", sc.executor.clone()),
         ("vus_max", sc.vus_max.to_string()),
         ("duration_s", format::num(sc.duration_s, 3)),
-        ("status", sc.status.clone()),
+        ("status", sc.status.to_string()),
     ];
     if let Some(sha) = &s.run.git_sha {
         props.push(("git_sha", sha.clone()));
@@ -191,7 +191,7 @@ fn generator_health(s: &Summary, sc: &ScenarioSummary) -> TestCase {
         .cpu_percent
         .map(|c| format!("the load generator used {c:.0}% of the machine's CPU"))
         .unwrap_or_else(|| "the load generator's CPU use is unknown".into());
-    let status = if s.health.status == "inconclusive" && !reasons.is_empty() {
+    let status = if s.health.status == HealthStatus::Inconclusive && !reasons.is_empty() {
         let mut st = TestCaseStatus::skipped();
         st.set_type("inconclusive")
             .set_message(format!("inconclusive: {}", reasons.join("; ")));

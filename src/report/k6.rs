@@ -26,9 +26,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::Reporter;
-use crate::engine::metrics::recorder::{new_hist, Hist};
 use crate::rules::threshold::parse_metric_key;
-use crate::summary::schema::{decode_hist, Metric, RawSeries, Summary, ThresholdStatus};
+use crate::summary::hist::{decode_hist, new_hist, Hist};
+use crate::summary::schema::{Metric, MetricType, RawSeries, Summary, ThresholdStatus};
 
 pub(crate) struct K6;
 
@@ -110,7 +110,7 @@ fn metrics(s: &Summary) -> Map<String, Value> {
                 .map(|h| trend_of(&h))
                 .unwrap_or_default(),
             Some(first) if s.scenarios.len() == 1 => flat(first),
-            Some(first) => fold(s, key, &first.kind, &found),
+            Some(first) => fold(s, key, first.kind, &found),
         };
         let mut thresholds = Map::new();
         for t in s
@@ -150,15 +150,15 @@ fn num(v: f64) -> Value {
 fn flat(m: &Metric) -> Map<String, Value> {
     let get = |k: &str| m.values.get(k).copied();
     let mut out = Map::new();
-    match m.kind.as_str() {
-        "trend" => {
+    match m.kind {
+        MetricType::Trend => {
             for stat in TREND_STATS {
                 if let Some(v) = get(stat) {
                     out.insert(stat.into(), num(v));
                 }
             }
         }
-        "rate" => {
+        MetricType::Rate => {
             // k6's legacy export calls a rate's `rate` `value`.
             out.insert(
                 "value".into(),
@@ -190,7 +190,7 @@ fn trend_of(h: &Hist) -> Map<String, Value> {
 }
 
 /// One metric over several scenarios.
-fn fold(s: &Summary, key: &str, kind: &str, found: &[&Metric]) -> Map<String, Value> {
+fn fold(s: &Summary, key: &str, kind: MetricType, found: &[&Metric]) -> Map<String, Value> {
     let sum = |k: &str| found.iter().filter_map(|m| m.values.get(k)).sum::<f64>();
     let all = |k: &str| -> Vec<f64> {
         found
@@ -200,7 +200,7 @@ fn fold(s: &Summary, key: &str, kind: &str, found: &[&Metric]) -> Map<String, Va
     };
     let mut out = Map::new();
     match kind {
-        "trend" => {
+        MetricType::Trend => {
             if let Some(h) = merged_hist(s, key) {
                 out = trend_of(&h);
             } else {
@@ -233,7 +233,7 @@ fn fold(s: &Summary, key: &str, kind: &str, found: &[&Metric]) -> Map<String, Va
                 out.retain(|_, v| !v.is_null());
             }
         }
-        "counter" => {
+        MetricType::Counter => {
             let count = sum("count");
             out.insert("count".into(), num(count));
             let rate = if s.run.duration_s > 0.0 {
@@ -243,7 +243,7 @@ fn fold(s: &Summary, key: &str, kind: &str, found: &[&Metric]) -> Map<String, Va
             };
             out.insert("rate".into(), num(rate));
         }
-        "rate" => {
+        MetricType::Rate => {
             let (passes, fails) = (sum("passes"), sum("fails"));
             let value = if passes + fails > 0.0 {
                 passes / (passes + fails)

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::format::{ms, num, observed, opt_ms, percent};
-use crate::summary::compare::{Delta, RegressionResult};
+use crate::summary::schema::{Delta, HealthStatus, RegressionResult, ScenarioStatus};
 use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
 /// How the run ended, for the first line of every human-readable report.
@@ -218,10 +218,15 @@ pub(crate) fn headline(s: &Summary) -> Headline {
             _ => {}
         }
     }
-    if s.run.interrupted && !s.scenarios.iter().any(|sc| sc.status == "interrupted") {
+    if s.run.interrupted
+        && !s
+            .scenarios
+            .iter()
+            .any(|sc| sc.status == ScenarioStatus::Interrupted)
+    {
         notes.push("The run was interrupted; the figures cover only what ran.".into());
     }
-    if v.inconclusive || s.health.status == "inconclusive" {
+    if v.inconclusive || s.health.status == HealthStatus::Inconclusive {
         let why = if s.health.reasons.is_empty() {
             String::new()
         } else {

@@ -13,9 +13,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::engine::metrics::collector::Windows;
-use crate::engine::metrics::recorder::{new_hist, record_hist, ErrorClass, Hist, IntervalStats};
-use crate::rules::threshold::MetricType;
-use crate::summary::compare::{self, parse_rule};
+use crate::engine::metrics::recorder::IntervalStats;
+use crate::rules::regression::parse_rule;
+use crate::summary::compare;
+use crate::summary::hist::{encode_hist, new_hist, record_hist, Hist};
 use crate::summary::schema::*;
 use crate::summary::{analysis, build};
 
@@ -122,7 +123,7 @@ struct ScenarioSpec {
     planned_s: f64,
     /// How long it ran (shorter than planned when interrupted or aborted).
     ran_s: f64,
-    status: &'static str,
+    status: ScenarioStatus,
     /// VUs active at second t.
     vus: Box<dyn Fn(f64) -> u64>,
     /// Open model: iterations started per second instead of per VU.
@@ -196,7 +197,7 @@ fn latency(h: &Hist) -> Latency {
 
 fn metric(kind: &str, values: &[(&str, f64)]) -> Metric {
     Metric {
-        kind: kind.into(),
+        kind: kind.parse().expect("a metric type"),
         values: values
             .iter()
             .map(|(k, v)| (k.to_string(), r6(*v)))
@@ -206,7 +207,7 @@ fn metric(kind: &str, values: &[(&str, f64)]) -> Metric {
 
 fn trend(h: &Hist) -> Metric {
     Metric {
-        kind: "trend".into(),
+        kind: MetricType::Trend,
         values: trend_values(h),
     }
 }
@@ -528,7 +529,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         duration_s,
         planned_duration_s: spec.planned_s,
         vus_max,
-        status: spec.status.into(),
+        status: spec.status,
         requests,
         requests_failed,
         rps: per_s(requests),
@@ -606,7 +607,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         (Some((metric, request)), Some(h)) => vec![RawCustom {
             scenario: spec.name.into(),
             metric: metric.into(),
-            kind: "trend".into(),
+            kind: MetricType::Trend,
             name: request.into(),
             count: h.len(),
             trues: 0,
@@ -743,7 +744,7 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
             started_at: run.started_at.into(),
             ended_at: run.ended_at.into(),
             duration_s: r3(duration_s),
-            mode: "run".into(),
+            mode: RunMode::Run,
             parallel: false,
             git_sha: run.git_sha.map(Into::into),
             ci_run_url: run.ci_run_url.map(Into::into),
@@ -819,7 +820,7 @@ fn passed() -> Summary {
             started_after_s: 0.0,
             planned_s: 30.0,
             ran_s: 30.0,
-            status: "completed",
+            status: ScenarioStatus::Completed,
             vus: Box::new(|_| 5),
             arrival_rate: None,
             load_factor: 0.01,
@@ -901,7 +902,7 @@ fn failed() -> Summary {
                 started_after_s: 0.0,
                 planned_s: 240.0,
                 ran_s: 240.0,
-                status: "completed",
+                status: ScenarioStatus::Completed,
                 // 1m to 10, 2m to 50, 1m to 0.
                 vus: Box::new(|t| {
                     let v = if t < 60.0 {
@@ -930,7 +931,7 @@ fn failed() -> Summary {
                 started_after_s: 240.0,
                 planned_s: 120.0,
                 ran_s: 120.0,
-                status: "completed",
+                status: ScenarioStatus::Completed,
                 vus: Box::new(|t| if t < 2.0 { 4 } else { 7 }),
                 arrival_rate: Some(10.0),
                 load_factor: 0.02,
@@ -969,7 +970,7 @@ fn interrupted() -> Summary {
             started_after_s: 0.0,
             planned_s: 30.0,
             ran_s: 12.3,
-            status: "interrupted",
+            status: ScenarioStatus::Interrupted,
             vus: Box::new(|_| 5),
             arrival_rate: None,
             load_factor: 0.01,
@@ -1012,7 +1013,7 @@ fn aborted() -> Summary {
             started_after_s: 0.0,
             planned_s: 300.0,
             ran_s: 95.5,
-            status: "aborted",
+            status: ScenarioStatus::Aborted,
             vus: Box::new(|t| (t / 120.0 * 200.0).round() as u64),
             arrival_rate: None,
             load_factor: 0.03,
@@ -1035,7 +1036,7 @@ fn soak(drift_per_s: f64) -> ScenarioSpec {
         started_after_s: 0.0,
         planned_s: 300.0,
         ran_s: 300.0,
-        status: "completed",
+        status: ScenarioStatus::Completed,
         vus: Box::new(|_| 10),
         arrival_rate: None,
         load_factor: 0.02,
@@ -1135,9 +1136,12 @@ fn fixtures_cover_what_the_reports_must_show() {
     assert!(failed.scenarios[0].timeseries.points.len() > 60);
     let passed = build("passed");
     assert!(passed.verdict.passed, "{:?}", passed.verdict);
-    assert_eq!(build("interrupted").scenarios[0].status, "interrupted");
+    assert_eq!(
+        build("interrupted").scenarios[0].status,
+        ScenarioStatus::Interrupted
+    );
     let aborted = build("aborted");
-    assert_eq!(aborted.scenarios[0].status, "aborted");
+    assert_eq!(aborted.scenarios[0].status, ScenarioStatus::Aborted);
     assert!(!aborted.verdict.passed);
     assert!(aborted.scenarios[0]
         .capacity
@@ -1154,5 +1158,5 @@ fn fixtures_cover_what_the_reports_must_show() {
     );
     assert_eq!(regressed.verdict.drift_failed, 1, "{:?}", regressed.verdict);
     assert!(regressed.verdict.inconclusive);
-    assert_eq!(regressed.health.status, "inconclusive");
+    assert_eq!(regressed.health.status, HealthStatus::Inconclusive);
 }

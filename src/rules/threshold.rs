@@ -37,44 +37,13 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
 use crate::suggest;
-
-/// The four k6 metric types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MetricType {
-    /// Sums its samples (`http_reqs`, `data_sent`).
-    Counter,
-    /// Keeps the last sample (`vus`).
-    Gauge,
-    /// The share of non-zero samples (`http_req_failed`, `checks`).
-    Rate,
-    /// A distribution of samples (`http_req_duration`).
-    Trend,
-}
+use crate::summary::schema::MetricType;
 
 impl MetricType {
-    pub const ALL: [MetricType; 4] = [
-        MetricType::Counter,
-        MetricType::Gauge,
-        MetricType::Rate,
-        MetricType::Trend,
-    ];
-
-    /// The k6 name: `counter`, `gauge`, `rate` or `trend`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetricType::Counter => "counter",
-            MetricType::Gauge => "gauge",
-            MetricType::Rate => "rate",
-            MetricType::Trend => "trend",
-        }
-    }
-
     /// The aggregations a threshold on this type may use, as a list for messages.
     pub fn supported_aggregations(self) -> &'static str {
         match self {
@@ -83,28 +52,6 @@ impl MetricType {
             MetricType::Rate => "rate",
             MetricType::Trend => "avg, min, max, med, p(N)",
         }
-    }
-}
-
-impl fmt::Display for MetricType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error of [`MetricType::from_str`]: a lowercase fragment naming the accepted types.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown metric type \"{0}\"; expected counter, gauge, rate or trend")]
-pub struct UnknownMetricType(pub String);
-
-impl FromStr for MetricType {
-    type Err = UnknownMetricType;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        MetricType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| UnknownMetricType(s.to_string()))
     }
 }
 

@@ -10,10 +10,11 @@
 
 use crate::engine::metrics::collector::Windows;
 use crate::engine::metrics::recorder::IntervalStats;
+use crate::rules::regression::RegressionRule;
 use crate::rules::threshold::{self, Aggregation, Operator};
-use crate::summary::compare::RegressionRule;
 use crate::summary::schema::{
-    BreakPoint, Capacity, Drift, Health, Point, ScenarioSummary, Slopes, WindowFigures,
+    BreakPoint, Capacity, Drift, Health, HealthStatus, Point, ScenarioSummary, Slopes,
+    WindowFigures,
 };
 
 fn window_figures(iv: &IntervalStats, span_s: f64) -> WindowFigures {
@@ -283,9 +284,9 @@ pub fn health(cpu_percent: Option<f64>, scenarios: &[ScenarioSummary]) -> Health
     }
     Health {
         status: if reasons.is_empty() {
-            "ok".into()
+            HealthStatus::Ok
         } else {
-            "inconclusive".into()
+            HealthStatus::Inconclusive
         },
         reasons,
         cpu_percent,
@@ -312,7 +313,7 @@ pub fn process_cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::schema::{ThresholdResult, ThresholdStatus, TimeSeries};
+    use crate::summary::schema::{ScenarioStatus, ThresholdResult, ThresholdStatus, TimeSeries};
     use std::collections::BTreeMap;
 
     fn scenario(points: Vec<Point>, thresholds: Vec<(&str, &str, f64)>) -> ScenarioSummary {
@@ -323,7 +324,7 @@ mod tests {
             duration_s: points.len() as f64,
             planned_duration_s: points.len() as f64,
             vus_max: 0,
-            status: "completed".into(),
+            status: ScenarioStatus::Completed,
             requests: 0,
             requests_failed: 0,
             rps: 0.0,

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use super::dataset::{observe, Dataset, Observed};
 use super::schema::*;
-use crate::engine::metrics::recorder::{new_hist, Hist, Trend, TRENDS};
+use crate::engine::metrics::recorder::{Trend, TRENDS};
 use crate::plan::model::{Plan, Threshold};
-use crate::rules::threshold::MetricType;
+use crate::summary::hist::{new_hist, Hist};
+use crate::summary::schema::MetricType;
 
 /// One scenario as it ran, for the builder.
 pub struct ScenarioInput {
@@ -16,7 +17,7 @@ pub struct ScenarioInput {
     pub started_after_s: f64,
     pub duration_s: f64,
     pub planned_duration_s: f64,
-    pub status: String,
+    pub status: ScenarioStatus,
     pub thresholds: Vec<Threshold>,
     pub series: TimeSeries,
     /// Endpoint names in the order to list them when there is no plan (merge: a part's order).
@@ -147,21 +148,21 @@ pub fn scenario_summary(
             metrics.insert(
                 mname.to_string(),
                 Metric {
-                    kind: "trend".into(),
+                    kind: MetricType::Trend,
                     values: trend_values(&h),
                 },
             );
         }
     }
     let counter = |count: u64| Metric {
-        kind: "counter".into(),
+        kind: MetricType::Counter,
         values: BTreeMap::from([
             ("count".into(), count as f64),
             ("rate".into(), count as f64 / dur),
         ]),
     };
     let rate = |t: u64, n: u64| Metric {
-        kind: "rate".into(),
+        kind: MetricType::Rate,
         values: BTreeMap::from([
             (
                 "rate".into(),
@@ -186,13 +187,13 @@ pub fn scenario_summary(
         metrics.insert(
             "iteration_duration".into(),
             Metric {
-                kind: "trend".into(),
+                kind: MetricType::Trend,
                 values: trend_values(h),
             },
         );
     }
     let gauge = |v: u64| Metric {
-        kind: "gauge".into(),
+        kind: MetricType::Gauge,
         values: BTreeMap::from([
             ("value".into(), v as f64),
             ("min".into(), 0.0),
@@ -234,7 +235,7 @@ pub fn scenario_summary(
         if let Some(o) = observe(ds, ptype, name, &key) {
             let metric = match o {
                 Observed::Trend(h) => Metric {
-                    kind: "trend".into(),
+                    kind: MetricType::Trend,
                     values: trend_values(&h),
                 },
                 Observed::Counter { count, .. } => counter(count as u64),
@@ -285,7 +286,7 @@ pub fn scenario_summary(
             e.failed += s.count;
         }
         *e.statuses.entry(s.status.to_string()).or_default() += s.count;
-        if s.error != crate::engine::metrics::recorder::ErrorClass::None {
+        if s.error != ErrorClass::None {
             *e.errors.entry(s.error.as_str().to_string()).or_default() += s.count;
         }
         if let Some(h) = &s.hists[0] {
@@ -381,11 +382,11 @@ pub fn apply_drift(s: &mut Summary) {
         }
     }
     s.verdict.passed = s.verdict.failed.is_empty();
-    s.verdict.inconclusive = s.health.status == "inconclusive";
+    s.verdict.inconclusive = s.health.status == HealthStatus::Inconclusive;
 }
 
 /// Folds a baseline comparison's broken regression limits into the verdict.
-pub fn apply_regressions(v: &mut Verdict, c: &crate::summary::compare::Comparison) {
+pub fn apply_regressions(v: &mut Verdict, c: &crate::summary::schema::Comparison) {
     for r in &c.regressions {
         if r.status == ThresholdStatus::Fail {
             v.regressions_failed += 1;
@@ -433,4 +434,15 @@ pub fn summary_line(s: &Summary) -> anyhow::Result<serde_json::Value> {
         "client_rps": (rps * 10.0).round() / 10.0,
         "errors": errors,
     }))
+}
+
+/// How a scenario ended, as the summary says it; `None` for one that never started.
+pub fn status_of(s: crate::engine::ScenarioStatus) -> Option<ScenarioStatus> {
+    use crate::engine::ScenarioStatus as Ran;
+    match s {
+        Ran::Completed => Some(ScenarioStatus::Completed),
+        Ran::Aborted => Some(ScenarioStatus::Aborted),
+        Ran::Interrupted => Some(ScenarioStatus::Interrupted),
+        Ran::Skipped => None,
+    }
 }

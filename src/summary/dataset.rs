@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use super::schema::{
-    decode_hist, encode_hist, RawCheck, RawCustom, RawData, RawScenario, RawSeries,
-};
-use crate::engine::metrics::recorder::{new_hist, ErrorClass, Hist, Recorder, TRENDS};
+use super::schema::{ErrorClass, RawCheck, RawCustom, RawData, RawScenario, RawSeries};
+use crate::engine::metrics::recorder::{Recorder, TRENDS};
 use crate::plan::model::Plan;
-use crate::rules::threshold::{Aggregation, MetricKey, MetricType};
+use crate::rules::threshold::{Aggregation, MetricKey};
+use crate::summary::hist::{decode_hist, encode_hist, new_hist, Hist};
+use crate::summary::schema::MetricType;
 
 #[derive(Debug, Clone)]
 pub struct DSeries {
@@ -67,24 +67,6 @@ pub struct Names<'a> {
     pub checks: &'a [(String, usize)],
     /// Per scenario index: how long it ran (s); scenarios absent here are left out.
     pub durations: &'a [(usize, f64)],
-}
-
-fn kind_name(t: MetricType) -> &'static str {
-    match t {
-        MetricType::Trend => "trend",
-        MetricType::Counter => "counter",
-        MetricType::Rate => "rate",
-        MetricType::Gauge => "gauge",
-    }
-}
-
-fn kind_of(s: &str) -> MetricType {
-    match s {
-        "counter" => MetricType::Counter,
-        "rate" => MetricType::Rate,
-        "gauge" => MetricType::Gauge,
-        _ => MetricType::Trend,
-    }
 }
 
 impl Dataset {
@@ -214,7 +196,7 @@ impl Dataset {
             ds.custom.push(DCustom {
                 scenario: c.scenario.clone(),
                 metric: c.metric.clone(),
-                kind: kind_of(&c.kind),
+                kind: c.kind,
                 name: c.name.clone(),
                 count: c.count,
                 trues: c.trues,
@@ -275,7 +257,7 @@ impl Dataset {
                 .map(|c| RawCustom {
                     scenario: c.scenario.clone(),
                     metric: c.metric.clone(),
-                    kind: kind_name(c.kind).to_string(),
+                    kind: c.kind,
                     name: c.name.clone(),
                     count: c.count,
                     trues: c.trues,

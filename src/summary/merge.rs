@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::MergeArgs;
 use crate::plan::model::{Threshold, ThresholdCondition};
-use crate::rules::threshold::{self, MetricType};
+use crate::rules::threshold;
 use crate::summary::build::{self, ScenarioInput};
 use crate::summary::dataset::Dataset;
-use crate::summary::schema::{Point, RunMeta, Summary, TimeSeries};
+use crate::summary::schema::MetricType;
+use crate::summary::schema::{Point, RunMeta, RunMode, ScenarioStatus, Summary, TimeSeries};
 use crate::UsageError;
 
 pub(crate) fn command(args: &MergeArgs) -> anyhow::Result<u8> {
@@ -147,11 +148,7 @@ fn thresholds_of(
                     .find(|c| c.metric == key.metric)
                     .map(|c| c.kind)
             })
-            .or_else(|| {
-                s.metrics
-                    .get(&key.metric)
-                    .and_then(|m| m.kind.parse::<MetricType>().ok())
-            })
+            .or_else(|| s.metrics.get(&key.metric).map(|m| m.kind))
             .unwrap_or(MetricType::Trend);
         let c = ThresholdCondition {
             condition: cond,
@@ -223,12 +220,12 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
             .iter()
             .filter_map(|(_, s)| s.scenarios.iter().find(|x| x.name == sc.name))
             .collect();
-        let status = if same.iter().any(|s| s.status == "interrupted") {
-            "interrupted"
-        } else if same.iter().any(|s| s.status == "aborted") {
-            "aborted"
+        let status = if same.iter().any(|s| s.status == ScenarioStatus::Interrupted) {
+            ScenarioStatus::Interrupted
+        } else if same.iter().any(|s| s.status == ScenarioStatus::Aborted) {
+            ScenarioStatus::Aborted
         } else {
-            "completed"
+            ScenarioStatus::Completed
         };
         let series: Vec<&TimeSeries> = same.iter().map(|s| &s.timeseries).collect();
         scenarios.push(build::scenario_summary(
@@ -243,7 +240,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
                     .fold(f64::MAX, f64::min),
                 duration_s: same.iter().map(|s| s.duration_s).fold(0.0, f64::max),
                 planned_duration_s: sc.planned_duration_s,
-                status: status.into(),
+                status,
                 thresholds: thresholds_of(sc, &ds)?,
                 series: merge_series(&series),
                 endpoint_order: sc.endpoints.iter().map(|e| e.name.clone()).collect(),
@@ -284,7 +281,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
             .iter()
             .map(|(_, s)| s.run.duration_s)
             .fold(0.0, f64::max),
-        mode: "merge".into(),
+        mode: RunMode::Merge,
         file_stem: format!(
             "{prefix}_{}_{stamp}_merged",
             crate::commands::sanitize(&first.run.environment)

@@ -4,5 +4,6 @@ pub mod analysis;
 pub mod build;
 pub mod compare;
 pub mod dataset;
+pub mod hist;
 pub mod merge;
 pub mod schema;

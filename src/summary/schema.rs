@@ -5,12 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
-use crate::engine::metrics::recorder::{new_hist, Hist};
+use serde::{Deserialize, Serialize};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -24,7 +22,7 @@ pub struct Summary {
     pub scenarios: Vec<ScenarioSummary>,
     /// The comparison with a baseline run (`--baseline`), when one was given.
     #[serde(default)]
-    pub baseline: Option<crate::summary::compare::Comparison>,
+    pub baseline: Option<Comparison>,
     /// The load generator's own health.
     #[serde(default)]
     pub health: Health,
@@ -62,8 +60,7 @@ pub struct RunMeta {
     pub started_at: String,
     pub ended_at: String,
     pub duration_s: f64,
-    /// `run`, `merge`.
-    pub mode: String,
+    pub mode: RunMode,
     pub parallel: bool,
     pub git_sha: Option<String>,
     pub ci_run_url: Option<String>,
@@ -75,9 +72,29 @@ pub struct RunMeta {
     /// Set when an `abort_on_fail` threshold stopped the run.
     pub aborted_by: Option<String>,
     /// `--segment I/N`: this summary is one slice of a distributed run.
-    pub segment: Option<crate::plan::segment::Segment>,
+    pub segment: Option<Segment>,
     /// Marks the parts of one distributed run (`--run-id`, else the CI's run id).
     pub run_id: Option<String>,
+}
+
+/// What made the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// One `run` on one machine (or one segment of a distributed run).
+    Run,
+    /// `merge` of the segments' summaries.
+    Merge,
+}
+
+impl RunMode {
+    /// The name in the JSON summary: `run`, `merge`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Run => "run",
+            RunMode::Merge => "merge",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,8 +129,7 @@ pub struct ScenarioSummary {
     /// The planned duration before graceful stop.
     pub planned_duration_s: f64,
     pub vus_max: u64,
-    /// `completed`, `aborted` (abort_on_fail), `interrupted` (signal).
-    pub status: String,
+    pub status: ScenarioStatus,
     pub requests: u64,
     pub requests_failed: u64,
     /// Requests per second over `duration_s`.
@@ -140,6 +156,29 @@ pub struct ScenarioSummary {
     /// growing.
     #[serde(default)]
     pub capacity: Option<Capacity>,
+}
+
+/// How a scenario ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScenarioStatus {
+    /// It ran its course.
+    Completed,
+    /// A threshold with `abort_on_fail` stopped it.
+    Aborted,
+    /// SIGINT/SIGTERM stopped it.
+    Interrupted,
+}
+
+impl ScenarioStatus {
+    /// The name in the JSON summary and the reports: `completed`, `aborted`, `interrupted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScenarioStatus::Completed => "completed",
+            ScenarioStatus::Aborted => "aborted",
+            ScenarioStatus::Interrupted => "interrupted",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,7 +209,7 @@ pub struct Drift {
     pub last: WindowFigures,
     pub slopes: Slopes,
     /// The plan's `drift:` limits, judged last window against first.
-    pub rules: Vec<crate::summary::compare::RegressionResult>,
+    pub rules: Vec<RegressionResult>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,18 +243,36 @@ pub struct Capacity {
 /// target for the generator's limits and the run is marked inconclusive.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Health {
-    /// `ok` or `inconclusive`.
-    pub status: String,
+    pub status: HealthStatus,
     pub reasons: Vec<String>,
     /// The process's CPU time over wall time and cores, percent.
     pub cpu_percent: Option<f64>,
 }
 
+/// Whether the generator's own figures can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    #[default]
+    Ok,
+    /// The generator was saturated: the figures may blame the target for its limits.
+    Inconclusive,
+}
+
+impl HealthStatus {
+    /// The name in the JSON summary: `ok`, `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Ok => "ok",
+            HealthStatus::Inconclusive => "inconclusive",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
-    /// `trend`, `counter`, `rate`, `gauge`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: MetricType,
     /// Trend: avg min med max p(90) p(95) p(99) p(99.9) count (ms). Counter: count rate.
     /// Rate: rate passes fails. Gauge: value min max.
     pub values: BTreeMap<String, f64>,
@@ -359,7 +416,7 @@ pub struct RawSeries {
     pub method: String,
     pub group: String,
     pub status: u16,
-    pub error: crate::engine::metrics::recorder::ErrorClass,
+    pub error: ErrorClass,
     pub failed: bool,
     pub count: u64,
     pub bytes_sent: u64,
@@ -384,8 +441,8 @@ pub struct RawScenario {
 pub struct RawCustom {
     pub scenario: String,
     pub metric: String,
-    /// `trend`, `counter`, `rate`.
-    pub kind: String,
+    /// Trend, counter or rate.
+    pub kind: MetricType,
     /// The request that fed it (`name` tag).
     pub name: String,
     pub count: u64,
@@ -393,77 +450,188 @@ pub struct RawCustom {
     pub hist: Option<String>,
 }
 
-/// Why a serialized histogram could not be read back.
-#[derive(Debug, thiserror::Error)]
-pub enum HistDecodeError {
-    #[error("histogram is not valid base64")]
-    Base64(#[source] base64::DecodeError),
-    #[error("histogram is not a valid HDR V2 (deflate) encoding")]
-    Hdr(#[source] hdrhistogram::serialization::DeserializeError),
-    #[error("histogram holds values outside 1 µs..1 h")]
-    Bounds(#[source] hdrhistogram::AdditionError),
+/// Why a request failed, as a stable key for thresholds, JUnit and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    None,
+    Connect,
+    Timeout,
+    Reset,
+    Tls,
+    Protocol,
+    Status,
+    BodyTooLarge,
+    Redirect,
 }
 
-/// Serializes a histogram for [`RawData`]: HDR V2 with deflate, then standard base64 (the
-/// encoding HdrHistogram's other implementations read too).
-pub fn encode_hist(h: &Hist) -> String {
-    let mut buf = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(h, &mut buf)
-        .expect("serializing into a Vec cannot fail");
-    BASE64.encode(buf)
-}
-
-/// Reads a histogram written by [`encode_hist`]. The result always has the recorder's
-/// resolution and ceiling, so it merges with any other histogram of the run with `add`.
-pub fn decode_hist(s: &str) -> Result<Hist, HistDecodeError> {
-    let bytes = BASE64.decode(s.trim()).map_err(HistDecodeError::Base64)?;
-    let read: Hist = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(HistDecodeError::Hdr)?;
-    if read.max() > crate::engine::metrics::recorder::HIST_HIGH {
-        return Err(HistDecodeError::Bounds(
-            hdrhistogram::AdditionError::OtherAddendValueExceedsRange,
-        ));
-    }
-    let mut out = new_hist();
-    out.add(&read).map_err(HistDecodeError::Bounds)?;
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histograms_survive_encoding() {
-        let mut h = new_hist();
-        for v in (1..5000u64).map(|i| i * 37) {
-            h.record(v).unwrap();
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::None => "none",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Reset => "reset",
+            ErrorClass::Tls => "tls",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::Status => "status",
+            ErrorClass::BodyTooLarge => "body_too_large",
+            ErrorClass::Redirect => "redirect",
         }
-        h.record(3_000_000_000).unwrap();
-        let s = encode_hist(&h);
-        assert!(s.is_ascii());
-        let back = decode_hist(&s).unwrap();
-        assert_eq!(back, h);
-        assert_eq!(back.value_at_quantile(0.95), h.value_at_quantile(0.95));
-        assert_eq!(decode_hist(&encode_hist(&new_hist())).unwrap().len(), 0);
     }
+}
 
-    #[test]
-    fn garbage_is_an_error_not_a_panic() {
-        assert!(matches!(
-            decode_hist("%%%"),
-            Err(HistDecodeError::Base64(_))
-        ));
-        assert!(matches!(decode_hist("AAAA"), Err(HistDecodeError::Hdr(_))));
-        // A histogram from elsewhere with values past the 1-hour ceiling is refused, not grown to.
-        let mut wide = Hist::new_with_bounds(1, u64::MAX / 4, 3).unwrap();
-        wide.record(10 * crate::engine::metrics::recorder::HIST_HIGH)
-            .unwrap();
-        assert!(matches!(
-            decode_hist(&encode_hist(&wide)),
-            Err(HistDecodeError::Bounds(_))
-        ));
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub baseline: Option<f64>,
+    pub current: Option<f64>,
+    /// (current − baseline) / baseline × 100, when both exist and the baseline is not 0.
+    pub change_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointDelta {
+    /// Empty for the whole scenario.
+    pub name: String,
+    pub p50: Delta,
+    pub p95: Delta,
+    pub p99: Delta,
+    pub error_rate: Delta,
+    pub rps: Delta,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionResult {
+    pub scenario: String,
+    pub metric: String,
+    pub rule: String,
+    pub baseline: Option<f64>,
+    pub current: Option<f64>,
+    /// The most the current value may be.
+    pub limit: Option<f64>,
+    pub status: ThresholdStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioComparison {
+    pub name: String,
+    pub overall: EndpointDelta,
+    pub endpoints: Vec<EndpointDelta>,
+}
+
+/// The comparison with a baseline, stored in the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Where the baseline came from (a file name).
+    pub source: String,
+    pub baseline_started_at: String,
+    pub scenarios: Vec<ScenarioComparison>,
+    pub regressions: Vec<RegressionResult>,
+    /// A note when the baseline could not be used (e.g. missing), shown instead of deltas.
+    pub note: Option<String>,
+}
+
+/// `--segment I/N`: the I-th of N equal slices of every selected scenario (how a plan is cut is
+/// `crate::plan::segment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Counted from 1.
+    pub index: u32,
+    pub count: u32,
+}
+
+impl FromStr for Segment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("\"{s}\" is not I/N (e.g. 1/4)"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{i}\" is not a whole number"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{n}\" is not a whole number"))?;
+        if count == 0 || count > 10_000 {
+            return Err(format!(
+                "the number of segments must be 1 to 10000, not {count}"
+            ));
+        }
+        if index == 0 || index > count {
+            return Err(format!(
+                "segment {index} is not in 1..={count} (segments count from 1)"
+            ));
+        }
+        Ok(Segment { index, count })
+    }
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The four k6 metric types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricType {
+    /// Sums its samples (`http_reqs`, `data_sent`).
+    Counter,
+    /// Keeps the last sample (`vus`).
+    Gauge,
+    /// The share of non-zero samples (`http_req_failed`, `checks`).
+    Rate,
+    /// A distribution of samples (`http_req_duration`).
+    Trend,
+}
+
+impl MetricType {
+    pub const ALL: [MetricType; 4] = [
+        MetricType::Counter,
+        MetricType::Gauge,
+        MetricType::Rate,
+        MetricType::Trend,
+    ];
+
+    /// The k6 name: `counter`, `gauge`, `rate` or `trend`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Rate => "rate",
+            MetricType::Trend => "trend",
+        }
+    }
+}
+
+/// The statuses and modes print as their JSON names.
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(RunMode, ScenarioStatus, HealthStatus, MetricType);
+
+/// The error of [`MetricType::from_str`]: a lowercase fragment naming the accepted types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown metric type \"{0}\"; expected counter, gauge, rate or trend")]
+pub struct UnknownMetricType(pub String);
+
+impl FromStr for MetricType {
+    type Err = UnknownMetricType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MetricType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownMetricType(s.to_string()))
     }
 }

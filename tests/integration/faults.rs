@@ -617,7 +617,7 @@ fn assert_all_failed(r: &Ran, class: &str, within: Duration) {
         r.text()
     );
     let s = r.scenario();
-    assert_eq!(s.status, "completed", "{}", r.text());
+    assert_eq!(s.status.as_str(), "completed", "{}", r.text());
     assert_eq!(s.requests, 4, "{}", r.text());
     assert_eq!(s.requests_failed, 4, "{}", r.text());
     let e = &s.endpoints[0];

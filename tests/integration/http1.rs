@@ -8,7 +8,7 @@ use std::time::Duration;
 use kaizen_loadtest::engine::http::http1::{
     self, Error, Has, HeadParts, Outgoing, Pool, Progress, Target,
 };
-use kaizen_loadtest::engine::metrics::recorder::ErrorClass;
+use kaizen_loadtest::summary::schema::ErrorClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

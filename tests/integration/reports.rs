@@ -223,7 +223,7 @@ print(json.dumps(suites))
             let health = &cases[cases.len() - 2];
             assert_eq!(health["name"], "run health");
             assert_eq!(cases[cases.len() - 1]["name"], "load generator health");
-            let want = if sc.status == "completed" {
+            let want = if sc.status.as_str() == "completed" {
                 "passed"
             } else {
                 "error"

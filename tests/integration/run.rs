@@ -374,7 +374,7 @@ fn interrupted_run_writes_its_reports_and_exits_130() {
     );
     let (_, s) = summary_in(&dir.path().join("out"));
     assert!(s.run.interrupted);
-    assert_eq!(s.scenarios[0].status, "interrupted");
+    assert_eq!(s.scenarios[0].status.as_str(), "interrupted");
     assert!(s.scenarios[0].requests > 0);
 }
 
@@ -432,7 +432,7 @@ fn segments_merge_exactly_into_the_whole() {
         .iter()
         .map(|s| kaizen_loadtest::summary::dataset::Dataset::from_raw(&s.data).unwrap())
         .collect();
-    let mut sum = kaizen_loadtest::engine::metrics::recorder::new_hist();
+    let mut sum = kaizen_loadtest::summary::hist::new_hist();
     for d in &parts {
         for s in &d.series {
             if let Some(h) = &s.hists[0] {
@@ -441,7 +441,7 @@ fn segments_merge_exactly_into_the_whole() {
         }
     }
     let md = kaizen_loadtest::summary::dataset::Dataset::from_raw(&merged.data).unwrap();
-    let mut mh = kaizen_loadtest::engine::metrics::recorder::new_hist();
+    let mut mh = kaizen_loadtest::summary::hist::new_hist();
     for s in &md.series {
         if let Some(h) = &s.hists[0] {
             mh.add(h).unwrap();
@@ -1157,7 +1157,7 @@ fn abort_on_fail_stops_the_run_early() {
         t0.elapsed()
     );
     let (_, s) = summary_in(&dir.path().join("out"));
-    assert_eq!(s.scenarios[0].status, "aborted");
+    assert_eq!(s.scenarios[0].status.as_str(), "aborted");
     assert!(
         s.run
             .aborted_by
@@ -1191,7 +1191,7 @@ fn a_second_signal_cuts_in_flight_iterations_off_and_still_writes_the_reports() 
     let (_, s) = summary_in(&dir.path().join("out"));
     assert!(s.run.interrupted);
     let sc = &s.scenarios[0];
-    assert_eq!(sc.status, "interrupted");
+    assert_eq!(sc.status.as_str(), "interrupted");
     // Both VUs were inside their first 20-s request: two iterations cut off, none completed.
     assert_eq!((sc.iterations, sc.iterations_interrupted), (0, 2), "{sc:?}");
 }

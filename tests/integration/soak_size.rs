@@ -4,7 +4,7 @@
 //! built with the same recorder, dataset and summary code a real run uses.
 
 use kaizen_loadtest::cli::ReportFormat;
-use kaizen_loadtest::engine::metrics::recorder::{ErrorClass, Recorder, SeriesKey, Trend};
+use kaizen_loadtest::engine::metrics::recorder::{Recorder, SeriesKey, Trend};
 use kaizen_loadtest::plan::{self, LoadOptions};
 use kaizen_loadtest::summary::build::{self, ScenarioInput};
 use kaizen_loadtest::summary::dataset::{Dataset, Names};
@@ -91,7 +91,7 @@ fn a_thirty_minute_soak_summary_stays_under_5_mb_and_its_html_under_2_mb() {
             started_after_s: 0.0,
             duration_s: 1800.0,
             planned_duration_s: 1800.0,
-            status: "completed".into(),
+            status: ScenarioStatus::Completed,
             thresholds: plan.thresholds_for(&plan.scenarios[si], None),
             series: TimeSeries {
                 interval_s: 1.0,
@@ -118,7 +118,7 @@ fn a_thirty_minute_soak_summary_stays_under_5_mb_and_its_html_under_2_mb() {
             started_at: "2026-11-23T00:00:00Z".into(),
             ended_at: "2026-11-23T00:30:00Z".into(),
             duration_s: 1800.0,
-            mode: "run".into(),
+            mode: RunMode::Run,
             parallel: false,
             git_sha: None,
             ci_run_url: None,

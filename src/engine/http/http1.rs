@@ -41,7 +41,7 @@ use tokio::io::{AsyncRead as _, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::engine::http::MAX_BODY;
-use crate::engine::metrics::recorder::ErrorClass;
+use crate::summary::schema::ErrorClass;
 
 /// k6's limit: the first request and up to 10 redirects.
 pub const MAX_REDIRECTS: usize = 10;

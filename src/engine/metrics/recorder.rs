@@ -3,30 +3,11 @@
 //! them together with [`Recorder::merge`]; merging is exact because every histogram has the same
 //! resolution (3 significant digits from 1 µs) and the same ceiling (1 h).
 
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::fxhash::FxHashMap;
-
-pub type Hist = Histogram<u64>;
-
-/// Lowest and highest trackable values, in microseconds: 1 µs to 1 h. Zero is recorded as zero
-/// (a reused connection's `http_req_connecting`, `http_req_tls_handshaking` of plain HTTP, as
-/// k6 shows them); a value past the top is clamped to it.
-pub const HIST_LOW: u64 = 1;
-pub const HIST_HIGH: u64 = 3_600_000_000;
-pub const HIST_SIGFIG: u8 = 3;
-
-/// An empty histogram of the recorder's resolution. It grows with the largest value recorded
-/// (16 kB up to 2 ms, 48 kB up to 32 ms, 180 kB at the 1-hour top): sized for the whole range
-/// up front, every histogram costs 180 kB written at creation, and a worker thread creating
-/// the nine of a new request series held up the responses in hand by a millisecond or more.
-pub fn new_hist() -> Hist {
-    let mut h = Histogram::new_with_bounds(HIST_LOW, 2 * HIST_LOW, HIST_SIGFIG)
-        .expect("valid fixed bounds");
-    h.auto(true);
-    h
-}
+use crate::summary::hist::{new_hist, record_hist, Hist};
+use crate::summary::schema::ErrorClass;
 
 thread_local! {
     /// Histograms made ahead on this thread ([`make_ready`]), taken by its first records.
@@ -57,44 +38,6 @@ fn fresh() -> Box<Hist> {
             .with(|r| r.borrow_mut().pop())
             .unwrap_or_else(new_hist),
     )
-}
-
-/// Records `micros` into `h`, clamped to [`HIST_HIGH`].
-#[inline]
-pub fn record_hist(h: &mut Hist, micros: u64) {
-    // Cannot fail: the histogram grows to at most HIST_HIGH, far within usize.
-    let _ = h.record(micros.min(HIST_HIGH));
-}
-
-/// Why a request failed, as a stable key for thresholds, JUnit and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    None,
-    Connect,
-    Timeout,
-    Reset,
-    Tls,
-    Protocol,
-    Status,
-    BodyTooLarge,
-    Redirect,
-}
-
-impl ErrorClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::None => "none",
-            ErrorClass::Connect => "connect",
-            ErrorClass::Timeout => "timeout",
-            ErrorClass::Reset => "reset",
-            ErrorClass::Tls => "tls",
-            ErrorClass::Protocol => "protocol",
-            ErrorClass::Status => "status",
-            ErrorClass::BodyTooLarge => "body_too_large",
-            ErrorClass::Redirect => "redirect",
-        }
-    }
 }
 
 /// Request trends, in the order of [`SeriesStats::hists`].
@@ -479,6 +422,8 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::hist::{HIST_HIGH, HIST_LOW, HIST_SIGFIG};
+    use hdrhistogram::Histogram;
 
     fn key(status: u16) -> SeriesKey {
         test_key(status)

@@ -34,8 +34,9 @@ use sha2::{Digest, Sha256};
 
 use super::model::{CustomMetric, Defaults, Environment, Plan, RequestId, Scenario, Threshold};
 use crate::plan::yaml::{self, Diagnostic, Diagnostics, Limits, LoadError, Node, Value};
-use crate::rules::threshold::{builtin_metric, is_valid_metric_name, MetricType};
+use crate::rules::threshold::{builtin_metric, is_valid_metric_name};
 use crate::suggest;
+use crate::summary::schema::MetricType;
 
 use scope::{FeedNames, PlanScope, BUILTINS};
 use steps::Steps;

@@ -4,9 +4,9 @@
 
 use crate::plan::model::CustomMetric;
 use crate::plan::yaml::{Node, Value};
+use crate::rules::regression::{parse_rule, RegressionRule};
 use crate::rules::threshold::{builtin_metric, parse_metric_key, BUILTIN_METRICS};
 use crate::suggest;
-use crate::summary::compare::{parse_rule, RegressionRule};
 
 use super::tree::{str_of, Fields, P};
 use super::Cx;

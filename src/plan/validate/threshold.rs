@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use crate::plan::model::{CustomMetric, Threshold, ThresholdCondition};
 use crate::plan::yaml::{Node, Value};
-use crate::rules::threshold::{
-    builtin_metric, parse_condition, parse_metric_key, MetricType, BUILTIN_METRICS,
-};
+use crate::rules::threshold::{builtin_metric, parse_condition, parse_metric_key, BUILTIN_METRICS};
 use crate::suggest;
+use crate::summary::schema::MetricType;
 
 use super::tree::{bool_of, duration_of, kind, str_of, Fields, P};
 use super::Cx;
