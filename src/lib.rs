@@ -73,3 +73,4 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 
 mod commands;
 pub mod redact;
+pub mod url;

@@ -3,7 +3,8 @@
 //!
 //! What is secret, collected once before anything is printed:
 //! - `vars` marked `secret: true`, and values read from environment variables named like
-//!   `*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*WEBHOOK*`, `*KEY*` ([`Plan::secrets`]);
+//!   `*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*WEBHOOK*`, `*KEY*` (the plan hands them over:
+//!   `Plan::register_secrets`);
 //! - the values of credential headers the plan sets (`Authorization`, `Cookie`, `X-Api-Key`, any
 //!   header named like a token, key, secret, session or password), whole and without their
 //!   scheme word (`Bearer`, `Basic`);
@@ -21,8 +22,6 @@
 
 use std::borrow::Cow;
 use std::sync::RwLock;
-
-use crate::plan::model::Plan;
 
 /// Put in place of a secret.
 pub const MASK: &str = "***";
@@ -94,35 +93,6 @@ impl Redactor {
         for pair in value.split(';') {
             if let Some((_, v)) = pair.split_once('=') {
                 self.add(v);
-            }
-        }
-    }
-
-    /// Everything a plan holds that must not be printed.
-    pub fn add_plan(&mut self, plan: &Plan) {
-        for s in &plan.secrets {
-            self.add(s);
-        }
-        for e in &plan.environments {
-            self.add_url(&e.base_url);
-        }
-        let headers = plan
-            .defaults
-            .headers
-            .iter()
-            .chain(plan.requests.iter().flat_map(|r| r.headers.iter()));
-        for h in headers {
-            if !is_credential_header(&h.name) {
-                continue;
-            }
-            match h.value.as_static() {
-                Some(v) => self.add_credential(v),
-                // Only the literal parts are known before the run; what a VU fills in is its own.
-                None => {
-                    for lit in h.value.literals() {
-                        self.add_credential(lit);
-                    }
-                }
             }
         }
     }
@@ -279,11 +249,11 @@ fn html_escaped(s: &str) -> String {
 }
 
 fn percent_encoded(s: &str) -> String {
-    crate::engine::http::urlencode(s)
+    crate::url::urlencode(s)
 }
 
 fn percent_decoded(s: &str) -> String {
-    crate::engine::http::urldecode(s)
+    crate::url::urldecode(s)
 }
 
 static GLOBAL: RwLock<Option<Redactor>> = RwLock::new(None);

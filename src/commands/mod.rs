@@ -38,7 +38,7 @@ fn load(args: &PlanArgs, strict_env: bool) -> anyhow::Result<Plan> {
     };
     let plan = plan::load(&args.plan, &opts)?;
     // Before anything about the plan is printed.
-    redact::extend(|r| r.add_plan(&plan));
+    redact::extend(|r| plan.register_secrets(r));
     for w in &plan.warnings {
         errln!("warning: {w}");
     }
@@ -271,7 +271,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     if reqwest::Url::parse(&base_url).is_err() {
         return Err(UsageError(format!(
             "base URL \"{}\" is not a URL",
-            crate::engine::http::strip_credentials(&base_url)
+            crate::url::strip_credentials(&base_url)
         ))
         .into());
     }
@@ -438,7 +438,7 @@ pub(crate) fn execute(mut plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
             plan_file: plan.file.display().to_string(),
             plan_hash: plan.hash.clone(),
             environment: req.env.clone(),
-            base_url: crate::engine::http::strip_credentials(&base_url),
+            base_url: crate::url::strip_credentials(&base_url),
             scenarios: names,
             started_at: rfc3339(started),
             ended_at: rfc3339(ended),
@@ -783,7 +783,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<u8> {
         strict_env: true,
     };
     let plan = plan::load(&plan_path, &opts)?;
-    redact::extend(|r| r.add_plan(&plan));
+    redact::extend(|r| plan.register_secrets(r));
     let code = execute(
         plan,
         RunRequest {

@@ -5,9 +5,7 @@
 //! by hand); when even the hard limit is too low the run is refused with what to do, instead of
 //! failing half-way with "too many open files" counted as connect errors.
 
-/// The most VUs one process runs (the same bound validation puts on each scenario); more is a
-/// job for `--segment I/N` across processes.
-pub const MAX_VUS_PER_PROCESS: u64 = 100_000;
+use crate::plan::model::MAX_VUS_PER_PROCESS;
 
 /// File descriptors the process needs besides one socket per VU: the runtime, the collector,
 /// standard streams, report files, DNS.

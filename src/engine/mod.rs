@@ -199,9 +199,9 @@ pub fn run(
         .on_thread_stop(local::uninstall)
         .build()?;
 
-    let client_options = crate::engine::http::ClientOptions {
+    let client_options = crate::engine::http::tls::ClientOptions {
         insecure_skip_tls_verify: plan.tls.insecure_skip_verify,
-        ca_pem: plan.tls.ca_pem.clone(),
+        ca_certificates: plan.tls.ca_certificates.clone(),
     };
     let (checks, check_base) = check_table(&plan);
     let base_url = sel.base_url.trim_end_matches('/').to_string();

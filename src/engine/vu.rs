@@ -10,7 +10,6 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::engine::http::http1;
-use crate::engine::http::push_urlencoded;
 use crate::engine::metrics::local;
 use crate::engine::metrics::recorder::{CheckKey, CustomKey, SeriesKey, Trend};
 use crate::plan::model::{
@@ -19,6 +18,7 @@ use crate::plan::model::{
 use crate::plan::template::{RenderCtx, Template};
 use crate::summary::schema::ErrorClass;
 use crate::summary::schema::MetricType;
+use crate::url::push_urlencoded;
 
 /// The walk's stack of step lists: inline up to 8 levels of nesting (no allocation per
 /// iteration), on the heap past that.
@@ -1054,8 +1054,8 @@ mod tests {
         s.clear();
         join_url(&mut s, "http://127.0.0.1:1", "http://127.0.0.2/x");
         assert_eq!(s, "http://127.0.0.2/x");
-        assert_eq!(crate::engine::http::urlencode("a b&c=d"), "a%20b%26c%3Dd");
-        assert_eq!(crate::engine::http::urlencode("é/x"), "%C3%A9%2Fx");
+        assert_eq!(crate::url::urlencode("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(crate::url::urlencode("é/x"), "%C3%A9%2Fx");
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl GitLab {
         format!(
             "{}/projects/{}/merge_requests/{}/notes",
             self.api_url,
-            crate::engine::http::urlencode(&self.project),
+            crate::url::urlencode(&self.project),
             self.mr
         )
     }

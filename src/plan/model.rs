@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+
 use crate::plan::template::{JsonTemplate, Template};
+use crate::redact::{is_credential_header, Redactor};
 use crate::rules::threshold::{Condition, MetricKey};
 use crate::summary::schema::MetricType;
 
@@ -18,6 +21,11 @@ pub type RequestId = usize;
 pub type FeedId = usize;
 /// Index into [`Plan::metrics`].
 pub type MetricId = usize;
+
+
+/// The most VUs one process runs: validation bounds each scenario by it, and the engine the
+/// run's peak; more is a job for `--segment I/N` across processes.
+pub const MAX_VUS_PER_PROCESS: u64 = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -59,9 +67,9 @@ pub struct Plan {
 pub struct TlsOptions {
     /// Accept any certificate: self-signed, expired, another host's.
     pub insecure_skip_verify: bool,
-    /// Extra trusted roots (a private CA): the PEM certificates of the plan's `ca_file`, read
-    /// and checked at validation.
-    pub ca_pem: Option<Vec<u8>>,
+    /// Extra trusted roots (a private CA): the certificates of the plan's `ca_file`, read and
+    /// parsed at validation.
+    pub ca_certificates: Vec<CertificateDer<'static>>,
 }
 
 #[derive(Debug, Clone)]
@@ -361,6 +369,36 @@ pub struct ThresholdCondition {
 }
 
 impl Plan {
+    /// Hands a redactor everything the plan holds that must not be printed: its secrets, the
+    /// credentials in its base URLs, and the values of its credential headers (only their literal
+    /// parts when templated: what a VU fills in is its own).
+    pub fn register_secrets(&self, r: &mut Redactor) {
+        for s in &self.secrets {
+            r.add(s);
+        }
+        for e in &self.environments {
+            r.add_url(&e.base_url);
+        }
+        let headers = self
+            .defaults
+            .headers
+            .iter()
+            .chain(self.requests.iter().flat_map(|r| r.headers.iter()));
+        for h in headers {
+            if !is_credential_header(&h.name) {
+                continue;
+            }
+            match h.value.as_static() {
+                Some(v) => r.add_credential(v),
+                None => {
+                    for lit in h.value.literals() {
+                        r.add_credential(lit);
+                    }
+                }
+            }
+        }
+    }
+
     pub fn environment(&self, name: &str) -> Option<&Environment> {
         self.environments.iter().find(|e| e.name == name)
     }

@@ -503,7 +503,7 @@ async fn a_gzip_bomb_stops_at_the_body_cap() {
 fn tls_pool() -> Pool {
     Pool::with_tls(
         8,
-        kaizen_loadtest::engine::http::ClientOptions {
+        kaizen_loadtest::engine::http::tls::ClientOptions {
             insecure_skip_tls_verify: true,
             ..Default::default()
         },

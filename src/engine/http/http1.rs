@@ -85,10 +85,10 @@ impl Target {
         let auth = (!url.username().is_empty() || url.password().is_some()).then(|| {
             use base64::Engine as _;
             // The bytes as they are (as Go sends them), UTF-8 or not.
-            let mut plain = crate::engine::http::urldecode_bytes(url.username());
+            let mut plain = crate::url::urldecode_bytes(url.username());
             plain.push(b':');
             if let Some(p) = url.password() {
-                plain.extend_from_slice(&crate::engine::http::urldecode_bytes(p));
+                plain.extend_from_slice(&crate::url::urldecode_bytes(p));
             }
             let mut v = String::from("Basic ");
             base64::engine::general_purpose::STANDARD.encode_string(plain, &mut v);
@@ -491,7 +491,7 @@ pub struct Pool {
     idle: Mutex<Vec<(Box<str>, Vec<Idle>)>>,
     max_idle: usize,
     /// Certificates to trust, or none to check (the plan's `tls`).
-    tls_options: crate::engine::http::ClientOptions,
+    tls_options: crate::engine::http::tls::ClientOptions,
     /// The TLS configuration, built on the first `https://` connection: a plain `http://` run
     /// never loads the root certificates.
     tls: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>>,
@@ -501,13 +501,13 @@ impl Pool {
     pub fn new(max_idle_per_origin: usize) -> Pool {
         Pool::with_tls(
             max_idle_per_origin,
-            crate::engine::http::ClientOptions::default(),
+            crate::engine::http::tls::ClientOptions::default(),
         )
     }
 
     pub fn with_tls(
         max_idle_per_origin: usize,
-        tls_options: crate::engine::http::ClientOptions,
+        tls_options: crate::engine::http::tls::ClientOptions,
     ) -> Pool {
         Pool {
             idle: Mutex::new(Vec::new()),
@@ -521,7 +521,7 @@ impl Pool {
     pub fn tls_config(&self) -> Result<&std::sync::Arc<rustls::ClientConfig>, &str> {
         self.tls
             .get_or_init(|| {
-                crate::engine::http::tls_config(&self.tls_options)
+                crate::engine::http::tls::tls_config(&self.tls_options)
                     .map(std::sync::Arc::new)
                     .map_err(|e| format!("{e:#}"))
             })

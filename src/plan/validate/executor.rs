@@ -12,7 +12,7 @@ use super::tree::{
 };
 use super::Cx;
 
-pub(crate) const MAX_VUS: u64 = crate::engine::limits::MAX_VUS_PER_PROCESS;
+pub(crate) const MAX_VUS: u64 = crate::plan::model::MAX_VUS_PER_PROCESS;
 pub(crate) const MAX_RATE: u64 = 1_000_000;
 pub(crate) const MAX_ITERATIONS: u64 = 1_000_000_000;
 const MAX_STAGES: usize = 10_000;

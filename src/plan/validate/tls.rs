@@ -6,6 +6,8 @@
 use std::io::Read as _;
 use std::path::Path;
 
+use rustls::pki_types::CertificateDer;
+
 use crate::plan::model::TlsOptions;
 use crate::plan::yaml::Node;
 
@@ -41,15 +43,15 @@ pub(crate) fn tls(cx: &mut Cx, node: &Node, path: &P, dir: &Path) -> Option<TlsO
             }
         }
     };
-    let (insecure, ca_pem) = (insecure?, ca?);
+    let (insecure, ca_certificates) = (insecure?, ca?);
     Some(TlsOptions {
         insecure_skip_verify: insecure,
-        ca_pem,
+        ca_certificates: ca_certificates.unwrap_or_default(),
     })
 }
 
 /// Reads a PEM bundle of at least one certificate, bounded in size.
-fn read_ca(file: &Path, shown: &str) -> Result<Vec<u8>, String> {
+fn read_ca(file: &Path, shown: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let meta = std::fs::metadata(file).map_err(|e| format!("cannot read CA file {shown}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("CA file {shown} is not a regular file"));
@@ -70,7 +72,18 @@ fn read_ca(file: &Path, shown: &str) -> Result<Vec<u8>, String> {
             "CA file {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----); convert a DER file with `openssl x509 -inform der -in ca.der -out ca.pem`"
         ));
     }
-    crate::engine::http::pem_certificates(&bytes)
-        .map_err(|e| format!("CA file {shown} is not a valid PEM certificate bundle: {e}"))?;
-    Ok(bytes)
+    pem_certificates(&bytes)
+        .map_err(|e| format!("CA file {shown} is not a valid PEM certificate bundle: {e}"))
+}
+
+/// The certificates of a PEM bundle: at least one, every block well formed.
+fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM file: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the file".into());
+    }
+    Ok(certs)
 }
