@@ -212,7 +212,7 @@ pub fn run(
             .map(|(i, r)| RequestRt::new(&plan, r, check_base[i], &base_url))
             .collect(),
     );
-    let pool = Arc::new(crate::engine::http::http1::Pool::with_tls(
+    let pool = Arc::new(crate::engine::http::pool::Pool::with_tls(
         MAX_IDLE_PER_HOST,
         client_options,
     ));

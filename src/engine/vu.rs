@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::engine::http::http1;
+use crate::engine::http::{message, pool};
 use crate::engine::metrics::local;
 use crate::engine::metrics::recorder::{CheckKey, CustomKey, SeriesKey, Trend};
 use crate::plan::model::{
@@ -120,13 +120,13 @@ pub struct RequestRt {
     /// Their names in lower case (as hyper writes them).
     lower_names: Vec<Box<str>>,
     /// Which of the headers the client adds by default the request sets itself.
-    has: http1::Has,
+    has: message::Has,
     /// Every header name is a valid token (validation makes sure; otherwise nothing is sent).
     names_ok: bool,
     /// The URL, when nothing in it changes per request: joined and parsed once, with the
     /// length of its text (for `data_sent`) and its HTTP/1.1 target.
     fixed_url: Option<(reqwest::Url, usize)>,
-    fixed_target: Option<http1::Target>,
+    fixed_target: Option<message::Target>,
     /// The whole request when nothing in it changes per request; used when the VU has no
     /// cookie to send.
     fixed_bytes: Option<Prebuilt>,
@@ -186,11 +186,11 @@ impl RequestRt {
             .iter()
             .map(|h| h.name.to_ascii_lowercase().into())
             .collect();
-        let mut has = http1::Has::default();
+        let mut has = message::Has::default();
         for n in &lower_names {
             has.note(n);
         }
-        let names_ok = lower_names.iter().all(|n| http1::valid_header_name(n));
+        let names_ok = lower_names.iter().all(|n| message::valid_header_name(n));
         let mut rt = RequestRt {
             check_base,
             needs_body,
@@ -217,7 +217,7 @@ impl RequestRt {
         let Ok(url) = reqwest::Url::parse(&text) else {
             return rt;
         };
-        rt.fixed_target = http1::Target::from_url(&url).filter(|_| rt.names_ok);
+        rt.fixed_target = message::Target::from_url(&url).filter(|_| rt.names_ok);
         rt.fixed_url = Some((url, text.len()));
         let static_body = match &spec.body {
             None => Some(None),
@@ -233,18 +233,18 @@ impl RequestRt {
         if let (Some(target), Some(body), Some(values)) = (&rt.fixed_target, static_body, values) {
             if values
                 .iter()
-                .all(|v| http1::valid_header_value(v.as_bytes()))
+                .all(|v| message::valid_header_value(v.as_bytes()))
             {
                 let mut bytes = Vec::new();
                 let body = body.as_deref();
-                let gzip = http1::write_head(
+                let gzip = message::write_head(
                     &mut bytes,
-                    http1::HeadParts {
+                    message::HeadParts {
                         method: &spec.method,
                         target,
                         cookie: None,
                         has: rt.has,
-                        user_agent: crate::engine::http::USER_AGENT,
+                        user_agent: crate::engine::http::message::USER_AGENT,
                         body_len: body.map(<[u8]>::len),
                         content_type: content_type_of(spec.body.as_ref()),
                     },
@@ -352,7 +352,7 @@ pub struct ScenarioRt {
     /// Without a trailing slash.
     pub base_url: String,
     /// Keep-alive connections of the client (HTTP/1.1 and HTTP/2).
-    pub pool: Arc<http1::Pool>,
+    pub pool: Arc<pool::Pool>,
     pub requests: Arc<Vec<RequestRt>>,
     pub setup: Vec<ExecStep>,
     pub flow: Vec<ExecStep>,
@@ -570,7 +570,7 @@ impl Vu {
         let target = match (&rt.fixed_target, url) {
             (Some(t), _) => Some(t),
             (None, Some(u)) if rt.fixed_url.is_none() && rt.names_ok => {
-                dynamic_target = http1::Target::from_url(u);
+                dynamic_target = message::Target::from_url(u);
                 dynamic_target.as_ref()
             }
             _ => None,
@@ -607,7 +607,7 @@ impl Vu {
                 for h in &rt.headers {
                     let a = hvals.len();
                     h.value.render(self, &mut hvals);
-                    headers_ok &= http1::valid_header_value(&hvals.as_bytes()[a..]);
+                    headers_ok &= message::valid_header_value(&hvals.as_bytes()[a..]);
                     spans.push((a, hvals.len()));
                 }
                 if let Some(b) = &spec.body {
@@ -645,7 +645,7 @@ impl Vu {
         // error), as reqwest refuses it.
         let mut o = match (url, target) {
             (Some(url), Some(target)) if headers_ok => {
-                let build = |out: &mut Vec<u8>, hop: http1::Hop<'_>| -> bool {
+                let build = |out: &mut Vec<u8>, hop: pool::Hop<'_>| -> bool {
                     let with_body = hop.with_body && spec.body.is_some();
                     let mut has = rt.has;
                     if !hop.with_body {
@@ -657,14 +657,14 @@ impl Vu {
                         (hop.cross_origin && SENSITIVE.contains(&n))
                             || (!hop.with_body && BODY_HEADERS.contains(&n))
                     };
-                    let gzip = http1::write_head(
+                    let gzip = message::write_head(
                         out,
-                        http1::HeadParts {
+                        message::HeadParts {
                             method: hop.method,
                             target: hop.target,
                             cookie: cookie_opt.filter(|_| !hop.cross_origin),
                             has,
-                            user_agent: crate::engine::http::USER_AGENT,
+                            user_agent: crate::engine::http::message::USER_AGENT,
                             body_len: with_body.then_some(body.len()),
                             content_type: content_type_of(spec.body.as_ref().filter(|_| with_body)),
                         },
@@ -678,7 +678,7 @@ impl Vu {
                 let mut scratch = std::mem::take(&mut self.out);
                 let o = send_request(
                     &sc,
-                    http1::Outgoing {
+                    pool::Outgoing {
                         method: &spec.method,
                         url,
                         target,
@@ -950,7 +950,7 @@ struct Outcome {
     cookies: Vec<(String, String)>,
     /// The last hop's (its `wrote` starts the waiting time), with the first hop's connection
     /// when redirected.
-    timings: http1::Timings,
+    timings: message::Timings,
     /// When the (first hop of the) request was written: the end of its sending time.
     sent_at: Option<Instant>,
     end: Instant,
@@ -964,7 +964,7 @@ impl Outcome {
             received: 0,
             headers: None,
             cookies: Vec::new(),
-            timings: http1::Timings::default(),
+            timings: message::Timings::default(),
             sent_at: None,
             end: start,
         }
@@ -975,21 +975,21 @@ impl Outcome {
 /// `timeout`.
 async fn send_request(
     sc: &ScenarioRt,
-    out: http1::Outgoing<'_>,
+    out: pool::Outgoing<'_>,
     timeout: Duration,
     start: Instant,
     scratch: &mut Vec<u8>,
     resp_body: &mut Vec<u8>,
 ) -> Outcome {
-    let mut progress = http1::Progress::new(start);
+    let mut progress = message::Progress::new(start);
     // The deadline from the start already read: no clock read for the timer.
     let deadline = tokio::time::Instant::from_std(start) + timeout;
     let result = tokio::time::timeout_at(
         deadline,
-        http1::send(&sc.pool, out, scratch, &mut progress, resp_body),
+        pool::send(&sc.pool, out, scratch, &mut progress, resp_body),
     )
     .await
-    .unwrap_or(Err(http1::Error::Timeout));
+    .unwrap_or(Err(message::Error::Timeout));
     let t = progress.timings;
     let mut o = Outcome {
         status: 0,

@@ -22,7 +22,6 @@ pub type FeedId = usize;
 /// Index into [`Plan::metrics`].
 pub type MetricId = usize;
 
-
 /// The most VUs one process runs: validation bounds each scenario by it, and the engine the
 /// run's peak; more is a job for `--segment I/N` across processes.
 pub const MAX_VUS_PER_PROCESS: u64 = 100_000;

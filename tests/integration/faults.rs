@@ -746,7 +746,7 @@ fn a_1gb_body_is_cut_at_the_cap_in_bounded_memory() {
     let server = start(Fault::HugeBody { len: 1 << 30 });
     let (_d, r) = against(&server.url, "20s", "");
     assert_all_failed(&r, "body_too_large", Duration::from_secs(30));
-    let cap = kaizen_loadtest::engine::http::MAX_BODY as u64;
+    let cap = kaizen_loadtest::engine::http::message::MAX_BODY as u64;
     let got = r.scenario().data_received;
     // Every byte read is counted: at least the cap per request, and far less than 4 GB.
     assert!(

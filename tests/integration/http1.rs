@@ -5,9 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kaizen_loadtest::engine::http::http1::{
-    self, Error, Has, HeadParts, Outgoing, Pool, Progress, Target,
-};
+use kaizen_loadtest::engine::http::message::{self, Error, Has, HeadParts, Progress, Target};
+use kaizen_loadtest::engine::http::pool::{self, Outgoing, Pool};
 use kaizen_loadtest::summary::schema::ErrorClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -144,13 +143,13 @@ fn ok(body: &str) -> Vec<u8> {
 }
 
 struct Got {
-    result: Result<http1::Response, Error>,
+    result: Result<message::Response, Error>,
     progress: Progress,
     body: Vec<u8>,
 }
 
 impl Got {
-    fn response(&self) -> &http1::Response {
+    fn response(&self) -> &message::Response {
         match &self.result {
             Ok(r) => r,
             other => panic!("expected a response, got {other:?}"),
@@ -173,9 +172,9 @@ async fn send(
     for (n, _) in headers {
         has.note(n);
     }
-    let build = |out: &mut Vec<u8>, hop: http1::Hop<'_>| {
+    let build = |out: &mut Vec<u8>, hop: pool::Hop<'_>| {
         let with_body = hop.with_body && body.is_some();
-        let gzip = http1::write_head(
+        let gzip = message::write_head(
             out,
             HeadParts {
                 method: hop.method,
@@ -201,7 +200,7 @@ async fn send(
     let mut scratch = Vec::new();
     let result = tokio::time::timeout(
         Duration::from_secs(5),
-        http1::send(
+        pool::send(
             pool,
             Outgoing {
                 method,
@@ -482,7 +481,7 @@ async fn a_gzip_bomb_stops_at_the_body_cap() {
     use std::io::Write as _;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let zeros = vec![0u8; 1 << 20];
-    for _ in 0..(kaizen_loadtest::engine::http::MAX_BODY >> 20) + 2 {
+    for _ in 0..(kaizen_loadtest::engine::http::message::MAX_BODY >> 20) + 2 {
         gz.write_all(&zeros).unwrap();
     }
     let packed = gz.finish().unwrap();
@@ -497,7 +496,7 @@ async fn a_gzip_bomb_stops_at_the_body_cap() {
     let pool = Pool::new(8);
     let g = send(&pool, &base, "GET", "/bomb", &[], None).await;
     assert_eq!(class(&g), ErrorClass::BodyTooLarge);
-    assert!(g.body.len() <= kaizen_loadtest::engine::http::MAX_BODY);
+    assert!(g.body.len() <= kaizen_loadtest::engine::http::message::MAX_BODY);
 }
 
 fn tls_pool() -> Pool {

@@ -1,4 +1,4 @@
-//! HTTP/2 connections of the engine's client ([`crate::engine::http::http1`]), timed at the socket.
+//! HTTP/2 connections of the engine's client (the pool opens them, [`super::pool`]), timed at the socket.
 //!
 //! When a server picks `h2` in the TLS handshake (ALPN `h2, http/1.1`), the client keeps that
 //! TLS stream and runs hyper's HTTP/2 connection over it (`hyper::client::conn::http2`). A
@@ -27,7 +27,7 @@ use http_body_util::{BodyExt as _, Full};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::engine::http::http1::{io_error, Error, Request, Response};
+use super::message::{self, io_error, Error, Request, Response};
 
 type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
 
@@ -232,7 +232,7 @@ impl H2 {
         let (send, conn) =
             hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
                 // As the HTTP/1.1 client reads response heads up to 256 KiB.
-                .max_header_list_size(crate::engine::http::http1::MAX_HEAD as u32)
+                .max_header_list_size(message::MAX_HEAD as u32)
                 .handshake(io)
                 .await
                 .map_err(|e| error(e, &clock))?;
@@ -258,7 +258,7 @@ impl H2 {
     pub async fn round_trip(
         &mut self,
         req: &Request<'_>,
-        progress: &mut crate::engine::http::http1::Progress,
+        progress: &mut message::Progress,
         body: &mut Vec<u8>,
     ) -> Result<(Response, bool), Error> {
         let (request, close) = to_http2(req)?;
@@ -280,16 +280,13 @@ impl H2 {
             status: parts.status.as_u16(),
             ..Response::default()
         };
-        let redirect = crate::engine::http::http1::is_redirect(resp.status);
+        let redirect = message::is_redirect(resp.status);
         let mut header_bytes = 0u64;
         let mut gzip = false;
         for (name, value) in &parts.headers {
-            header_bytes +=
-                crate::engine::http::http1::header_size(name.as_str().len(), value.len());
+            header_bytes += message::header_size(name.as_str().len(), value.len());
             match name.as_str() {
-                "content-encoding" => {
-                    gzip = crate::engine::http::http1::gzip_coded(req, value.as_bytes())
-                }
+                "content-encoding" => gzip = message::gzip_coded(req, value.as_bytes()),
                 "location" if redirect => resp.location = value.to_str().ok().map(str::to_string),
                 "set-cookie" => resp.note_cookie(value.as_bytes()),
                 _ => {}
@@ -299,8 +296,7 @@ impl H2 {
             resp.headers = Some(parts.headers);
         }
         progress.count_head(header_bytes);
-        let mut decode =
-            crate::engine::http::http1::Decode::new(progress, body, req.keep_body, gzip);
+        let mut decode = message::Decode::new(progress, body, req.keep_body, gzip);
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(error)?;
             if let Some(data) = frame.data_ref() {
