@@ -1,5 +1,6 @@
 //! Limits that protect the machine, checked before a run starts: VUs per process, and open
-//! files (`RLIMIT_NOFILE`), since every busy VU holds a socket.
+//! files (`RLIMIT_NOFILE`), since every busy VU holds a socket. And the CPU the process used, for
+//! the run's health.
 //!
 //! The soft file limit is raised to the hard limit when the run needs more (as k6 advises doing
 //! by hand); when even the hard limit is too low the run is refused with what to do, instead of
@@ -68,6 +69,35 @@ pub fn check_run(peak_vus: u64) -> Result<OpenFiles, String> {
         ));
     }
     ensure_open_files(peak_vus + FD_HEADROOM)
+}
+
+/// CPU time (user + system) this process has used so far, in seconds.
+pub fn cpu_now() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return None;
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Some(tv(u.ru_utime) + tv(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// The share of the machine's CPU this process used over `wall` seconds since it had used
+/// `before` seconds of CPU, percent.
+pub fn cpu_percent_since(before: Option<f64>, wall: f64) -> Option<f64> {
+    match (before, cpu_now()) {
+        (Some(a), Some(b)) if wall > 0.0 => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            Some((b - a) / (wall * cores) * 100.0)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

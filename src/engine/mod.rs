@@ -86,6 +86,8 @@ pub struct Outcome {
     pub runs: Vec<ScenarioRun>,
     pub started_at: SystemTime,
     pub duration: Duration,
+    /// The process's CPU time over the run, percent of the machine.
+    pub cpu_percent: Option<f64>,
     pub interrupted: bool,
     pub aborted_by: Option<String>,
     /// Group names by index (0 is "").
@@ -137,6 +139,7 @@ pub fn run(
     stop: Stop,
     on_tick: TickFn,
 ) -> anyhow::Result<Outcome> {
+    let cpu_before = limits::cpu_now();
     let planned: Duration = if sel.parallel {
         sel.scenarios
             .iter()
@@ -352,11 +355,13 @@ pub fn run(
     drop(runtime);
     drop(sink);
     let collected = collector.join().expect("collector thread");
+    let duration = started.elapsed();
     Ok(Outcome {
         collected,
         runs,
         started_at,
-        duration: started.elapsed(),
+        duration,
+        cpu_percent: limits::cpu_percent_since(cpu_before, duration.as_secs_f64()),
         interrupted,
         aborted_by,
         groups,

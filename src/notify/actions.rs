@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{fmt_value, Env};
-use crate::cli::ReportFormat;
+use crate::report::ReportFormat;
 use crate::summary::schema::{Summary, ThresholdStatus};
 
 /// The runner's limit for one step's job summary.

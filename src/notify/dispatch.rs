@@ -1,4 +1,5 @@
-//! Wiring: what `run` does before and after a run, and the `comment` command.
+//! Wiring: what happens before and after a run ([`begin_run`], [`announce`]), and posting a
+//! saved summary ([`comment`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,10 +8,12 @@ use super::actions::{self, Actions};
 use super::github::{GitHub, Setup};
 use super::gitlab::GitLab;
 use super::slack::{self, Slack};
-use super::{process_env, Delivered, Env, Links, Message, Notifier, NotifyError, Redactor, Secret};
-use crate::cli::{CommentArgs, CommentTarget, NotifyArgs, ReportFormat};
+use super::{
+    process_env, CommentTarget, Delivered, Env, Links, Message, Notifier, NotifyConfig,
+    NotifyError, Redactor, Secret,
+};
+use crate::report::ReportFormat;
 use crate::summary::schema::Summary;
-use crate::{exit, UsageError};
 
 /// The longest one notifier may take, retries included.
 const SEND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -33,11 +36,11 @@ impl Drop for RunLog {
 /// Before a run: in GitHub Actions, masks every secret the run holds (`plan_secrets`, and the
 /// tokens and webhook the notifiers will use) and opens a log group for the live progress.
 /// Elsewhere it does nothing.
-pub fn begin_run(args: &NotifyArgs, plan_secrets: &[String]) -> RunLog {
+pub fn begin_run(args: &NotifyConfig, plan_secrets: &[String]) -> RunLog {
     begin_with(&process_env, args, plan_secrets)
 }
 
-fn begin_with(env: Env<'_>, args: &NotifyArgs, plan_secrets: &[String]) -> RunLog {
+fn begin_with(env: Env<'_>, args: &NotifyConfig, plan_secrets: &[String]) -> RunLog {
     if Actions::detect(env).is_none() {
         return RunLog { open: false };
     }
@@ -54,7 +57,7 @@ fn begin_with(env: Env<'_>, args: &NotifyArgs, plan_secrets: &[String]) -> RunLo
 }
 
 /// The secrets a run's notifiers may use.
-fn held_secrets(env: Env<'_>, args: &NotifyArgs) -> Vec<Secret> {
+fn held_secrets(env: Env<'_>, args: &NotifyConfig) -> Vec<Secret> {
     let mut out = Vec::new();
     if args.github_comment {
         out.extend(env("GITHUB_TOKEN").map(Secret::new));
@@ -75,14 +78,14 @@ pub fn render_markdown(s: &Summary) -> anyhow::Result<String> {
 /// After the reports are written: the GitHub Actions outputs, job summary and annotations, then
 /// each notifier asked for. Prints what happened; a failure is a warning and never changes the
 /// exit code, which is why this returns nothing.
-pub fn after_run(summary: &Summary, args: &NotifyArgs, out_dir: &Path, exit_code: u8) {
-    after_run_with(&process_env, summary, args, out_dir, exit_code)
+pub fn announce(summary: &Summary, args: &NotifyConfig, out_dir: &Path, exit_code: u8) {
+    announce_with(&process_env, summary, args, out_dir, exit_code)
 }
 
-fn after_run_with(
+fn announce_with(
     env: Env<'_>,
     summary: &Summary,
-    args: &NotifyArgs,
+    args: &NotifyConfig,
     out_dir: &Path,
     exit_code: u8,
 ) {
@@ -155,7 +158,7 @@ fn after_run_with(
         links.pull_request = pull_request_url(env, args.pr);
     }
     if let Some(hook) = args.slack_webhook.clone().filter(|s| !s.is_empty()) {
-        if slack::wanted(args.notify, summary) {
+        if slack::wanted(args.slack_when, summary) {
             match Slack::new(hook) {
                 Ok(s) => notifiers.push(Box::new(s)),
                 Err(e) => out.warn("slack", &format!("not sent: {e}")),
@@ -163,11 +166,7 @@ fn after_run_with(
         } else {
             out.note(&format!(
                 "slack: not sent (--notify {}: the run {})",
-                match args.notify {
-                    crate::cli::NotifyWhen::Never => "never",
-                    crate::cli::NotifyWhen::Always => "always",
-                    crate::cli::NotifyWhen::Failure => "failure",
-                },
+                args.slack_when.as_str(),
                 if summary.verdict.passed {
                     "passed"
                 } else {
@@ -202,18 +201,36 @@ fn after_run_with(
     }
 }
 
-/// `kaizen-loadtest comment --from SUMMARY.json`: posts the sticky comment or note from a saved
-/// summary. Exit 0 when posted (or when there is no pull request), 1 when posting failed, 2 when
-/// the summary or the configuration is unusable.
-pub fn comment(args: &CommentArgs) -> anyhow::Result<u8> {
-    comment_with(&process_env, args)
+/// What [`comment`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commented {
+    /// The comment or note was created or updated.
+    Posted,
+    /// There is no pull request to comment on (said why).
+    Skipped,
+    /// Posting failed (said why).
+    Failed,
 }
 
-fn comment_with(env: Env<'_>, args: &CommentArgs) -> anyhow::Result<u8> {
-    let summary =
-        crate::report::read_summary(&args.from).map_err(|e| UsageError(format!("{e:#}")))?;
-    let markdown = render_markdown(&summary)?;
-    let target = args.to.unwrap_or_else(|| {
+/// Posts the sticky comment or note of a saved summary (`to`: where; by default GitLab under
+/// GitLab CI, else GitHub). Prints what happened, redacted. An error is a configuration that
+/// cannot work (a missing token or repository).
+pub fn comment(
+    summary: &Summary,
+    to: Option<CommentTarget>,
+    pr: Option<u64>,
+) -> Result<Commented, NotifyError> {
+    comment_with(&process_env, summary, to, pr)
+}
+
+fn comment_with(
+    env: Env<'_>,
+    summary: &Summary,
+    to: Option<CommentTarget>,
+    pr: Option<u64>,
+) -> Result<Commented, NotifyError> {
+    let markdown = render_markdown(summary).map_err(|e| NotifyError::Config(format!("{e:#}")))?;
+    let target = to.unwrap_or_else(|| {
         if env("GITLAB_CI").as_deref() == Some("true") {
             CommentTarget::Gitlab
         } else {
@@ -221,24 +238,20 @@ fn comment_with(env: Env<'_>, args: &CommentArgs) -> anyhow::Result<u8> {
         }
     });
     let notifier: Box<dyn Notifier> = match target {
-        CommentTarget::Github => {
-            match GitHub::from_env(env, args.pr).map_err(|e| UsageError(format!("comment: {e}")))? {
-                Setup::Ready(g) => Box::new(g),
-                Setup::Skip(why) => {
-                    eprintln!("github comment: {why}");
-                    return Ok(exit::OK);
-                }
+        CommentTarget::Github => match GitHub::from_env(env, pr)? {
+            Setup::Ready(g) => Box::new(g),
+            Setup::Skip(why) => {
+                eprintln!("github comment: {why}");
+                return Ok(Commented::Skipped);
             }
-        }
-        CommentTarget::Gitlab => {
-            match GitLab::from_env(env, args.pr).map_err(|e| UsageError(format!("comment: {e}")))? {
-                Setup::Ready(g) => Box::new(g),
-                Setup::Skip(why) => {
-                    eprintln!("gitlab note: {why}");
-                    return Ok(exit::OK);
-                }
+        },
+        CommentTarget::Gitlab => match GitLab::from_env(env, pr)? {
+            Setup::Ready(g) => Box::new(g),
+            Setup::Skip(why) => {
+                eprintln!("gitlab note: {why}");
+                return Ok(Commented::Skipped);
             }
-        }
+        },
     };
     let redactor = Redactor::new(&notifier.secrets());
     let links = Links {
@@ -246,7 +259,7 @@ fn comment_with(env: Env<'_>, args: &CommentArgs) -> anyhow::Result<u8> {
         pull_request: None,
     };
     let msg = Message {
-        summary: &summary,
+        summary,
         markdown: &markdown,
         links: &links,
     };
@@ -257,14 +270,14 @@ fn comment_with(env: Env<'_>, args: &CommentArgs) -> anyhow::Result<u8> {
     match result {
         Ok(d) => {
             eprintln!("{}", redactor.redact(&delivered_text(name, &d)));
-            Ok(exit::OK)
+            Ok(Commented::Posted)
         }
         Err(e) => {
             eprintln!(
                 "error: {}",
-                redactor.redact(&format!("{name}: {}", failure_text(name, &e, args.pr)))
+                redactor.redact(&format!("{name}: {}", failure_text(name, &e, pr)))
             );
-            Ok(exit::RUN_ERROR)
+            Ok(Commented::Failed)
         }
     }
 }
@@ -360,7 +373,7 @@ impl Out {
 }
 
 /// Every secret that could turn up in a message: the notifiers' and the CI's own tokens.
-fn all_secrets(env: Env<'_>, args: &NotifyArgs) -> Vec<Secret> {
+fn all_secrets(env: Env<'_>, args: &NotifyConfig) -> Vec<Secret> {
     let mut out = held_secrets(env, args);
     for name in [
         "GITHUB_TOKEN",
@@ -451,7 +464,7 @@ mod tests {
 
     #[test]
     fn outside_actions_begin_run_prints_nothing() {
-        let args = NotifyArgs::default();
+        let args = NotifyConfig::default();
         let log = begin_with(&|_: &str| None, &args, &["s3cret".into()]);
         assert!(!log.open);
     }

@@ -1,7 +1,6 @@
-//! Notifiers: where a finished run is announced besides its report files (DESIGN.md, "CI
-//! integration").
+//! Notifiers: where a finished run is announced besides its report files (`docs/ci.md`).
 //!
-//! Everything here runs after the reports are written ([`after_run`]) and none of it can change
+//! Everything here runs after the reports are written ([`announce`]) and none of it can change
 //! the exit code: a notifier that fails prints one warning. Each [`Notifier`] gets the same
 //! [`Message`]: the summary, the Markdown rendered once from it (the PR comment and the MR note
 //! are that Markdown, never a second rendering), and links to the CI run and the pull request.
@@ -30,10 +29,57 @@ mod testdata;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use dispatch::{after_run, begin_run, comment, render_markdown, RunLog};
+pub use dispatch::{announce, begin_run, comment, render_markdown, Commented, RunLog};
 pub use secret::{Redactor, Secret, MASK};
 
 use crate::summary::schema::Summary;
+
+/// Where a run is announced besides its report files. `commands` builds it from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// The sticky pull request comment (needs `GITHUB_TOKEN`, `GITHUB_REPOSITORY` and the pull
+    /// request).
+    pub github_comment: bool,
+    /// The sticky merge request note (needs `GITLAB_TOKEN` and GitLab CI's variables).
+    pub gitlab_note: bool,
+    /// The Slack incoming webhook.
+    pub slack_webhook: Option<Secret>,
+    /// When to post to Slack.
+    pub slack_when: NotifyWhen,
+    /// The pull (or merge) request, when the CI event does not say.
+    pub pr: Option<u64>,
+}
+
+/// When a Slack message is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NotifyWhen {
+    /// Only when a threshold failed or the run was interrupted.
+    #[default]
+    Failure,
+    /// After every run.
+    Always,
+    /// Not at all (the webhook is ignored).
+    Never,
+}
+
+impl NotifyWhen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyWhen::Failure => "failure",
+            NotifyWhen::Always => "always",
+            NotifyWhen::Never => "never",
+        }
+    }
+}
+
+/// Where `comment` posts a saved summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommentTarget {
+    /// The sticky pull request comment.
+    Github,
+    /// The sticky merge request note.
+    Gitlab,
+}
 
 /// What every notifier is handed.
 #[derive(Debug, Clone, Copy)]

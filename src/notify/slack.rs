@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::NotifyWhen;
 use super::{
     fmt_value as value, http_client, truncate, Delivered, Links, Message, Notifier, NotifyError,
     Secret, SendFuture,
 };
-use crate::cli::NotifyWhen;
 use crate::summary::schema::{ScenarioSummary, Summary, ThresholdResult, ThresholdStatus};
 
 /// Slack's limit on blocks in one message.

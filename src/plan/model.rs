@@ -12,7 +12,8 @@ use rustls::pki_types::CertificateDer;
 
 use crate::plan::template::{JsonTemplate, Template};
 use crate::redact::{is_credential_header, Redactor};
-use crate::rules::threshold::{Condition, MetricKey};
+use crate::rules::threshold::Threshold;
+use crate::rules::Rules;
 use crate::summary::schema::MetricType;
 
 /// Index into [`Plan::requests`].
@@ -350,23 +351,6 @@ pub struct Scenario {
     pub line: usize,
 }
 
-/// All conditions on one metric key (`http_req_duration{name:login}: [...]`).
-#[derive(Debug, Clone)]
-pub struct Threshold {
-    pub key: MetricKey,
-    pub metric_type: MetricType,
-    pub conditions: Vec<ThresholdCondition>,
-    /// Where the key stands in the plan, for annotations.
-    pub line: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct ThresholdCondition {
-    pub condition: Condition,
-    pub abort_on_fail: bool,
-    pub delay_abort_eval: Duration,
-}
-
 impl Plan {
     /// Hands a redactor everything the plan holds that must not be printed: its secrets, the
     /// credentials in its base URLs, and the values of its credential headers (only their literal
@@ -414,6 +398,21 @@ impl Plan {
 
     /// The thresholds that apply to a scenario in an environment: plan-wide, replaced per key
     /// by the environment's, replaced per key by the scenario's.
+    /// The rules a run of `scenarios` (indices, in run order) in `env` is judged by.
+    pub fn rules(&self, scenarios: &[usize], env: Option<&Environment>) -> Rules {
+        Rules {
+            thresholds: scenarios
+                .iter()
+                .map(|&i| {
+                    let s = &self.scenarios[i];
+                    (s.name.clone(), self.thresholds_for(s, env))
+                })
+                .collect(),
+            drift: self.drift.clone(),
+            regressions: self.regressions.clone(),
+        }
+    }
+
     pub fn thresholds_for(&self, scenario: &Scenario, env: Option<&Environment>) -> Vec<Threshold> {
         let mut out: Vec<Threshold> = self.thresholds.clone();
         let mut overlay = |layer: &[Threshold]| {

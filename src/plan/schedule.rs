@@ -275,6 +275,47 @@ pub fn scale_duration(exec: &mut Executor, total: Duration) {
     }
 }
 
+/// The load a ramping executor applies over time, for the capacity search: its unit and its
+/// level `at` a number of seconds into the scenario.
+pub struct LoadCurve {
+    /// `VUs` or `iterations/s`.
+    pub unit: &'static str,
+    pub at: Box<dyn Fn(f64) -> f64>,
+}
+
+/// The load curve of a ramping executor (`ramping-vus`, `ramping-arrival-rate`); `None` for the
+/// others, which hold one level.
+pub fn load_curve(exec: &Executor) -> Option<LoadCurve> {
+    match exec {
+        Executor::RampingVus {
+            start_vus, stages, ..
+        } => {
+            let (sv, st) = (*start_vus, stages.clone());
+            Some(LoadCurve {
+                unit: "VUs",
+                at: Box::new(move |t| {
+                    ramping_vus_at(sv, &st, Duration::from_secs_f64(t.max(0.0))) as f64
+                }),
+            })
+        }
+        Executor::RampingArrivalRate {
+            start_rate,
+            stages,
+            time_unit,
+            ..
+        } => {
+            let (sr, st, unit) = (*start_rate, stages.clone(), time_unit.as_secs_f64());
+            Some(LoadCurve {
+                unit: "iterations/s",
+                at: Box::new(move |t| {
+                    ramp_value(sr, &st, Duration::from_secs_f64(t.max(0.0))) / unit
+                }),
+            })
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

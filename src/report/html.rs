@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::chart::{self, Line, LineChart};
 use super::format::{self, bytes, duration_s, int, ms, opt_ms, percent};
 use super::outline::{self, Outcome};
-use super::Reporter;
+use super::reporter::Reporter;
 use crate::summary::hist::{decode_hist, new_hist, Hist};
 use crate::summary::schema::{ScenarioStatus, ScenarioSummary, Summary, ThresholdStatus};
 

@@ -1,9 +1,12 @@
 //! The JSON summary (`*_summary.json`): the [`Summary`] itself, pretty-printed. It is the source
-//! of truth `report`, `merge` and `compare` read back; its shape is documented by
-//! `schemas/summary.schema.json`.
+//! of truth `report`, `merge` and `compare` read back ([`read_summary`]); its shape is
+//! documented by `schemas/summary.schema.json`.
 
-use super::Reporter;
-use crate::summary::schema::Summary;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::reporter::Reporter;
+use crate::summary::schema::{Summary, SCHEMA_VERSION};
 
 pub(crate) struct Json;
 
@@ -13,6 +16,63 @@ impl Reporter for Json {
         out.push(b'\n');
         Ok(out)
     }
+}
+
+/// Why a saved summary could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadSummaryError {
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("{path} is not valid JSON")]
+    Json {
+        path: PathBuf,
+        #[source]
+        error: serde_json::Error,
+    },
+    #[error("{path} is not a kaizen-loadtest summary: it has no \"schema\" number")]
+    NoSchema { path: PathBuf },
+    #[error(
+        "{path} has summary schema {found}; this version of kaizen-loadtest reads schema {}",
+        SCHEMA_VERSION
+    )]
+    Schema { path: PathBuf, found: u64 },
+    #[error("{path} does not match summary schema {}", SCHEMA_VERSION)]
+    Shape {
+        path: PathBuf,
+        #[source]
+        error: serde_json::Error,
+    },
+}
+
+/// Reads a saved JSON summary (schema 1). Another schema version, bad JSON or a different shape
+/// is an error naming the file.
+pub fn read_summary(path: &Path) -> Result<Summary, ReadSummaryError> {
+    let text = fs::read(path).map_err(|error| ReadSummaryError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse_summary(&text, path)
+}
+
+/// A JSON summary read from bytes (`path` names where they came from, for errors), checked
+/// as [`read_summary`] checks a file.
+pub fn parse_summary(text: &[u8], path: &Path) -> Result<Summary, ReadSummaryError> {
+    let p = || path.to_path_buf();
+    let value: serde_json::Value = serde_json::from_slice(text)
+        .map_err(|error| ReadSummaryError::Json { path: p(), error })?;
+    match value.get("schema").and_then(serde_json::Value::as_u64) {
+        None => return Err(ReadSummaryError::NoSchema { path: p() }),
+        Some(found) if found != u64::from(SCHEMA_VERSION) => {
+            return Err(ReadSummaryError::Schema { path: p(), found })
+        }
+        Some(_) => {}
+    }
+    // Parse from the text rather than the `Value`, so that numbers read exactly as written.
+    serde_json::from_slice(text).map_err(|error| ReadSummaryError::Shape { path: p(), error })
 }
 
 #[cfg(test)]
@@ -44,7 +104,7 @@ mod tests {
         let path = dir.path().join("s.json");
         let bytes = Json.render(&s).unwrap();
         std::fs::write(&path, &bytes).unwrap();
-        let back = crate::report::read_summary(&path).unwrap();
+        let back = read_summary(&path).unwrap();
         assert_eq!(back, s);
         assert!(Json.render(&back).unwrap() == bytes);
     }
@@ -94,5 +154,45 @@ mod tests {
             }
         }
         assert!(checked > 100, "{checked}");
+    }
+
+    #[test]
+    fn read_summary_names_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            fs::write(&p, text).unwrap();
+            p
+        };
+        let msg = |p: &Path| format!("{:#}", anyhow::Error::from(read_summary(p).unwrap_err()));
+
+        let p = write("bad.json", "{ not json");
+        assert!(msg(&p).starts_with(&format!("{} is not valid JSON: ", p.display())));
+
+        let p = write("v2.json", r#"{"schema": 2}"#);
+        assert_eq!(
+            msg(&p),
+            format!(
+                "{} has summary schema 2; this version of kaizen-loadtest reads schema 1",
+                p.display()
+            )
+        );
+
+        let p = write("other.json", r#"{"metrics": {}}"#);
+        assert!(
+            msg(&p).contains("is not a kaizen-loadtest summary"),
+            "{}",
+            msg(&p)
+        );
+
+        let p = write("shape.json", r#"{"schema": 1, "tool": {}}"#);
+        assert!(
+            msg(&p).contains("does not match summary schema 1: missing field"),
+            "{}",
+            msg(&p)
+        );
+
+        let missing = dir.path().join("missing.json");
+        assert!(msg(&missing).starts_with(&format!("cannot read {}", missing.display())));
     }
 }

@@ -15,7 +15,7 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::format::{self, duration_s};
 use super::outline;
-use super::Reporter;
+use super::reporter::Reporter;
 use crate::summary::schema::RegressionResult;
 use crate::summary::schema::{HealthStatus, ScenarioSummary, Summary, ThresholdStatus};
 

@@ -25,7 +25,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::Reporter;
+use super::reporter::Reporter;
 use crate::rules::threshold::parse_metric_key;
 use crate::summary::hist::{decode_hist, new_hist, Hist};
 use crate::summary::schema::{Metric, MetricType, RawSeries, Summary, ThresholdStatus};

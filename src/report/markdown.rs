@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::chart;
 use super::format::{self, duration_s, int, ms, opt_ms};
 use super::outline;
-use super::Reporter;
+use super::reporter::Reporter;
 use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
 /// GitHub's limit for a comment body. Counted in bytes here, which is stricter.

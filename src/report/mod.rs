@@ -15,8 +15,9 @@ mod junit;
 mod k6;
 mod markdown;
 pub(crate) mod outline;
+mod reporter;
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 
 use std::fs;
 use std::io::Write as _;
@@ -24,14 +25,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-pub use crate::cli::ReportFormat;
-use crate::summary::schema::{Summary, SCHEMA_VERSION};
+use crate::redact::{out, outln};
+use crate::summary::schema::Summary;
 pub use console::console;
-
-/// One output format. Renderers are pure: the same summary always gives the same bytes.
-pub trait Reporter {
-    fn render(&self, s: &Summary) -> anyhow::Result<Vec<u8>>;
-}
+pub use json::{parse_summary, read_summary, ReadSummaryError};
+pub use reporter::{file_name, ReportFormat, Reporter};
 
 /// The renderer for a format.
 pub fn reporter(f: ReportFormat) -> Box<dyn Reporter> {
@@ -44,16 +42,25 @@ pub fn reporter(f: ReportFormat) -> Box<dyn Reporter> {
     }
 }
 
-/// The file name of a format's report for a file stem (`smoke_local_20260301T120000Z`).
-pub fn file_name(stem: &str, f: ReportFormat) -> String {
-    let suffix = match f {
-        ReportFormat::Json => "_summary.json",
-        ReportFormat::Junit => "_junit.xml",
-        ReportFormat::Markdown => "_summary.md",
-        ReportFormat::Html => "_report.html",
-        ReportFormat::K6 => "_k6.json",
-    };
-    format!("{stem}{suffix}")
+/// Publishes a judged summary: writes every report, prints the console summary, then where the
+/// reports are. An error is the reports that could not be written (the console summary is
+/// printed all the same).
+pub fn publish(
+    s: &Summary,
+    formats: &[ReportFormat],
+    out_dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let files = write_all(s, formats, out_dir);
+    outln!();
+    out!("{}", console(s));
+    let files = files?;
+    if !files.is_empty() {
+        outln!("\nreports:");
+        for f in &files {
+            outln!("  {}", f.display());
+        }
+    }
+    Ok(files)
 }
 
 /// Renders every format and writes it atomically (a temporary file in `out_dir`, then a
@@ -71,7 +78,7 @@ pub fn write_all(
     for &f in formats {
         let bytes = reporter(f)
             .render(s)
-            .with_context(|| format!("cannot render the {} report", format_name(f)))?;
+            .with_context(|| format!("cannot render the {} report", f.name()))?;
         // The summary's strings are already masked (`commands::redacted`); this masks what a
         // renderer may have spelled differently. Not the JSON summary: its base64 histograms
         // could hold a short secret by chance.
@@ -85,16 +92,6 @@ pub fn write_all(
         paths.push(path);
     }
     Ok(paths)
-}
-
-fn format_name(f: ReportFormat) -> &'static str {
-    match f {
-        ReportFormat::Json => "JSON",
-        ReportFormat::Junit => "JUnit",
-        ReportFormat::Markdown => "Markdown",
-        ReportFormat::Html => "HTML",
-        ReportFormat::K6 => "k6",
-    }
 }
 
 /// A reader never sees a half-written report: the bytes go to a temporary file beside the
@@ -115,98 +112,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Why a saved summary could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadSummaryError {
-    #[error("cannot read {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        error: std::io::Error,
-    },
-    #[error("{path} is not valid JSON")]
-    Json {
-        path: PathBuf,
-        #[source]
-        error: serde_json::Error,
-    },
-    #[error("{path} is not a kaizen-loadtest summary: it has no \"schema\" number")]
-    NoSchema { path: PathBuf },
-    #[error(
-        "{path} has summary schema {found}; this version of kaizen-loadtest reads schema {}",
-        SCHEMA_VERSION
-    )]
-    Schema { path: PathBuf, found: u64 },
-    #[error("{path} does not match summary schema {}", SCHEMA_VERSION)]
-    Shape {
-        path: PathBuf,
-        #[source]
-        error: serde_json::Error,
-    },
-}
-
-/// Reads a saved JSON summary (schema 1). Another schema version, bad JSON or a different shape
-/// is an error naming the file.
-pub fn read_summary(path: &Path) -> anyhow::Result<Summary> {
-    Ok(read_summary_typed(path)?)
-}
-
-fn read_summary_typed(path: &Path) -> Result<Summary, ReadSummaryError> {
-    let text = fs::read(path).map_err(|error| ReadSummaryError::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    parse_summary_typed(&text, path)
-}
-
-/// A JSON summary read from bytes (`path` names where they came from, for errors), checked
-/// as [`read_summary`] checks a file.
-pub fn parse_summary(text: &[u8], path: &Path) -> anyhow::Result<Summary> {
-    Ok(parse_summary_typed(text, path)?)
-}
-
-fn parse_summary_typed(text: &[u8], path: &Path) -> Result<Summary, ReadSummaryError> {
-    let p = || path.to_path_buf();
-    let value: serde_json::Value = serde_json::from_slice(text)
-        .map_err(|error| ReadSummaryError::Json { path: p(), error })?;
-    match value.get("schema").and_then(serde_json::Value::as_u64) {
-        None => return Err(ReadSummaryError::NoSchema { path: p() }),
-        Some(found) if found != u64::from(SCHEMA_VERSION) => {
-            return Err(ReadSummaryError::Schema { path: p(), found })
-        }
-        Some(_) => {}
-    }
-    // Parse from the text rather than the `Value`, so that numbers read exactly as written.
-    serde_json::from_slice(text).map_err(|error| ReadSummaryError::Shape { path: p(), error })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn file_names_follow_the_design() {
-        let names: Vec<String> = [
-            ReportFormat::Json,
-            ReportFormat::Junit,
-            ReportFormat::Markdown,
-            ReportFormat::Html,
-            ReportFormat::K6,
-        ]
-        .into_iter()
-        .map(|f| file_name("smoke_local_x", f))
-        .collect();
-        assert_eq!(
-            names,
-            [
-                "smoke_local_x_summary.json",
-                "smoke_local_x_junit.xml",
-                "smoke_local_x_summary.md",
-                "smoke_local_x_report.html",
-                "smoke_local_x_k6.json"
-            ]
-        );
-    }
 
     #[test]
     fn write_all_writes_every_format_in_order_and_leaves_no_temporary_file() {
@@ -243,46 +151,6 @@ mod tests {
         listed.sort();
         assert_eq!(listed.len(), 5, "{listed:?}");
         assert_eq!(read_summary(&paths[1]).unwrap(), s);
-    }
-
-    #[test]
-    fn read_summary_names_the_file_and_the_problem() {
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| {
-            let p = dir.path().join(name);
-            fs::write(&p, text).unwrap();
-            p
-        };
-        let msg = |p: &Path| format!("{:#}", read_summary(p).unwrap_err());
-
-        let p = write("bad.json", "{ not json");
-        assert!(msg(&p).starts_with(&format!("{} is not valid JSON: ", p.display())));
-
-        let p = write("v2.json", r#"{"schema": 2}"#);
-        assert_eq!(
-            msg(&p),
-            format!(
-                "{} has summary schema 2; this version of kaizen-loadtest reads schema 1",
-                p.display()
-            )
-        );
-
-        let p = write("other.json", r#"{"metrics": {}}"#);
-        assert!(
-            msg(&p).contains("is not a kaizen-loadtest summary"),
-            "{}",
-            msg(&p)
-        );
-
-        let p = write("shape.json", r#"{"schema": 1, "tool": {}}"#);
-        assert!(
-            msg(&p).contains("does not match summary schema 1: missing field"),
-            "{}",
-            msg(&p)
-        );
-
-        let missing = dir.path().join("missing.json");
-        assert!(msg(&missing).starts_with(&format!("cannot read {}", missing.display())));
     }
 
     /// A scenario that sent nothing (no points, no metrics, no histograms) still renders in

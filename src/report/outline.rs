@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::format::{ms, num, observed, opt_ms, percent};
-use crate::summary::schema::{Delta, HealthStatus, RegressionResult, ScenarioStatus};
+use crate::summary::schema::{Delta, RegressionResult, ScenarioStatus};
 use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
 /// How the run ended, for the first line of every human-readable report.
@@ -226,7 +226,7 @@ pub(crate) fn headline(s: &Summary) -> Headline {
     {
         notes.push("The run was interrupted; the figures cover only what ran.".into());
     }
-    if v.inconclusive || s.health.status == HealthStatus::Inconclusive {
+    if v.inconclusive {
         let why = if s.health.reasons.is_empty() {
             String::new()
         } else {

@@ -15,10 +15,11 @@ use std::time::Duration;
 use crate::engine::metrics::collector::Windows;
 use crate::engine::metrics::recorder::IntervalStats;
 use crate::rules::regression::parse_rule;
+use crate::rules::Rules;
+use crate::summary::analysis;
 use crate::summary::compare;
 use crate::summary::hist::{encode_hist, new_hist, record_hist, Hist};
 use crate::summary::schema::*;
-use crate::summary::{analysis, build};
 
 pub(crate) const NAMES: [&str; 5] = ["passed", "failed", "interrupted", "aborted", "regressed"];
 
@@ -728,7 +729,7 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
         data.custom.extend(sim.custom);
         out_scenarios.push(sim.summary);
     }
-    let mut s = Summary {
+    let s = Summary {
         schema: SCHEMA_VERSION,
         tool: Tool {
             name: "kaizen-loadtest".into(),
@@ -755,14 +756,19 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
             segment: None,
             run_id: run.ci_run_url.map(|_| "1234567890-1".into()),
         },
-        verdict: build::verdict(&out_scenarios),
+        verdict: Default::default(),
         health: analysis::health(Some(run.cpu_percent), &out_scenarios),
         scenarios: out_scenarios,
         baseline: None,
         data,
     };
-    build::apply_drift(&mut s);
-    s
+    judged(s)
+}
+
+/// The summary with its verdict decided, as `run` decides it.
+fn judged(s: Summary) -> Summary {
+    let rules = Rules::of_summary(&s).expect("the fixture's rules read back");
+    crate::verdict::judge(&s, &rules).apply(s)
 }
 
 fn smoke_flow() -> Vec<EndpointSpec> {
@@ -1099,9 +1105,8 @@ fn regressed() -> Summary {
         &rules,
     )
     .unwrap();
-    build::apply_regressions(&mut current.verdict, &c);
     current.baseline = Some(c);
-    current
+    judged(current)
 }
 
 #[test]

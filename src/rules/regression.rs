@@ -37,45 +37,40 @@ pub struct RegressionRule {
 }
 
 impl RegressionRule {
-    /// Judges `current` against `reference` (a baseline run, or a run's first window): the
-    /// allowance, but never less than the noise floor above the reference.
-    pub fn judge(
+    /// The row this rule gives a scenario: what it compares, the reference (a baseline run, or
+    /// the run's own first window) and the current value. `crate::verdict::judge` decides its
+    /// limit and status; until then they are `None` and no data.
+    pub fn observed(
         &self,
         scenario: &str,
         reference: Option<f64>,
         current: Option<f64>,
     ) -> RegressionResult {
-        let (limit, status) = match (reference, current) {
-            (Some(b), Some(c)) => {
-                let allowed = match self.allowed {
-                    Allowed::Percent(p) => b * (1.0 + p / 100.0),
-                    Allowed::Factor(f) => b * f,
-                    Allowed::Absolute(a) => b + a,
-                };
-                let floor = match self.metric_type {
-                    MetricType::Trend => NOISE_FLOOR_MS,
-                    MetricType::Rate => NOISE_FLOOR_RATE,
-                    _ => 0.0,
-                };
-                let limit = allowed.max(b + floor);
-                let status = if c <= limit {
-                    ThresholdStatus::Pass
-                } else {
-                    ThresholdStatus::Fail
-                };
-                (Some(limit), status)
-            }
-            _ => (None, ThresholdStatus::NoData),
-        };
         RegressionResult {
             scenario: scenario.to_string(),
             metric: self.key.source.clone(),
             rule: self.source.clone(),
             baseline: reference,
             current,
-            limit,
-            status,
+            limit: None,
+            status: ThresholdStatus::NoData,
         }
+    }
+
+    /// The most `current` may be for a `reference`: the allowance, but never less than the noise
+    /// floor above the reference.
+    pub fn limit(&self, reference: f64) -> f64 {
+        let allowed = match self.allowed {
+            Allowed::Percent(p) => reference * (1.0 + p / 100.0),
+            Allowed::Factor(f) => reference * f,
+            Allowed::Absolute(a) => reference + a,
+        };
+        let floor = match self.metric_type {
+            MetricType::Trend => NOISE_FLOOR_MS,
+            MetricType::Rate => NOISE_FLOOR_RATE,
+            _ => 0.0,
+        };
+        allowed.max(reference + floor)
     }
 }
 

@@ -37,6 +37,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
@@ -778,6 +779,23 @@ pub fn parse_metric_key(s: &str) -> Result<MetricKey, ThresholdError> {
 /// k6 trims white space, then any surrounding quote characters.
 fn unquote(s: &str) -> &str {
     s.trim().trim_matches(['"', '\''])
+}
+
+/// All conditions on one metric key (`http_req_duration{name:login}: [...]`).
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub key: MetricKey,
+    pub metric_type: MetricType,
+    pub conditions: Vec<ThresholdCondition>,
+    /// Where the key stands in the plan, for annotations.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThresholdCondition {
+    pub condition: Condition,
+    pub abort_on_fail: bool,
+    pub delay_abort_eval: Duration,
 }
 
 #[cfg(test)]

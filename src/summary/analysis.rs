@@ -104,7 +104,7 @@ pub fn drift(s: &ScenarioSummary, windows: &Windows, rules: &[RegressionRule]) -
         .iter()
         .map(|r| {
             let ws = windows.window.as_secs_f64();
-            r.judge(
+            r.observed(
                 &s.name,
                 window_value(&first, ws, r),
                 window_value(&last, ws, r),
@@ -290,23 +290,6 @@ pub fn health(cpu_percent: Option<f64>, scenarios: &[ScenarioSummary]) -> Health
         },
         reasons,
         cpu_percent,
-    }
-}
-
-/// CPU time (user + system) this process has used so far, in seconds.
-pub fn process_cpu_seconds() -> Option<f64> {
-    #[cfg(unix)]
-    {
-        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-            return None;
-        }
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        Some(tv(u.ru_utime) + tv(u.ru_stime))
-    }
-    #[cfg(not(unix))]
-    {
-        None
     }
 }
 

@@ -1,402 +1,196 @@
-//! Builds the [`Summary`] from a [`Dataset`]: every figure people read, every threshold judged,
-//! and the raw data that lets `merge` and `report` do it again.
+//! `summary::build`: the engine's outcome of a run → its [`Summary`]. Every figure people read
+//! (per scenario, from the dataset), soak drift and stress capacity where the scenario has them,
+//! the generator's health, the `run` block, and the raw data that lets `merge` and `report` do it
+//! all again. The verdict is not decided here: a summary fresh from the builder carries an empty
+//! one for `crate::verdict::judge` to decide.
 
-use std::collections::BTreeMap;
+use std::time::SystemTime;
 
-use super::dataset::{observe, Dataset, Observed};
-use super::schema::*;
-use crate::engine::metrics::recorder::{Trend, TRENDS};
-use crate::plan::model::{Plan, Threshold};
-use crate::summary::hist::{new_hist, Hist};
-use crate::summary::schema::MetricType;
+use super::analysis;
+use super::dataset::{Dataset, Names};
+use super::hist::new_hist;
+use super::scenario::{latency, observe_thresholds, scenario_summary, ScenarioInput};
+use super::schema::{
+    RunMeta, RunMode, ScenarioStatus, ScenarioSummary, Segment, Summary, TimeSeries, Tool,
+    SCHEMA_VERSION,
+};
+use crate::engine::metrics::recorder::Trend;
+use crate::engine::{Outcome, ScenarioStatus as Ran};
+use crate::plan::model::Plan;
+use crate::plan::schedule;
+use crate::rules::Rules;
 
-/// One scenario as it ran, for the builder.
-pub struct ScenarioInput {
-    pub name: String,
-    pub executor: String,
-    pub started_after_s: f64,
-    pub duration_s: f64,
-    pub planned_duration_s: f64,
-    pub status: ScenarioStatus,
-    pub thresholds: Vec<Threshold>,
-    pub series: TimeSeries,
-    /// Endpoint names in the order to list them when there is no plan (merge: a part's order).
-    pub endpoint_order: Vec<String>,
+/// What the summary says of a run besides what the engine measured.
+pub struct RunContext<'a> {
+    pub plan: &'a Plan,
+    /// The scenarios selected (indices into the plan), in run order.
+    pub scenarios: &'a [usize],
+    pub env: &'a str,
+    pub base_url: &'a str,
+    pub parallel: bool,
+    pub segment: Option<Segment>,
+    pub run_id: Option<String>,
+    /// The commit, as the CI says it.
+    pub git_sha: Option<String>,
+    /// The CI run's page.
+    pub ci_run_url: Option<String>,
+    /// When the run ended (the engine's outcome says when it started).
+    pub ended_at: SystemTime,
 }
 
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
-}
-
-pub fn latency(h: &Hist) -> Latency {
-    if h.is_empty() {
-        return Latency::default();
-    }
-    Latency {
-        avg: h.mean() / 1000.0,
-        min: ms(h.min()),
-        med: ms(h.value_at_quantile(0.5)),
-        max: ms(h.max()),
-        p90: ms(h.value_at_quantile(0.90)),
-        p95: ms(h.value_at_quantile(0.95)),
-        p99: ms(h.value_at_quantile(0.99)),
-        p999: ms(h.value_at_quantile(0.999)),
-    }
-}
-
-fn trend_values(h: &Hist) -> BTreeMap<String, f64> {
-    let l = latency(h);
-    BTreeMap::from([
-        ("avg".into(), l.avg),
-        ("min".into(), l.min),
-        ("med".into(), l.med),
-        ("max".into(), l.max),
-        ("p(90)".into(), l.p90),
-        ("p(95)".into(), l.p95),
-        ("p(99)".into(), l.p99),
-        ("p(99.9)".into(), l.p999),
-        ("count".into(), h.len() as f64),
-    ])
-}
-
-fn unit_of(t: MetricType) -> &'static str {
-    match t {
-        MetricType::Trend => "ms",
-        MetricType::Rate => "rate",
-        MetricType::Counter => "count",
-        MetricType::Gauge => "",
-    }
-}
-
-/// Judges one scenario's thresholds on the dataset.
-pub fn evaluate(
-    plan: Option<&Plan>,
-    ds: &Dataset,
-    scenario: &str,
-    thresholds: &[Threshold],
-) -> Vec<ThresholdResult> {
-    let mut out = Vec::new();
-    for t in thresholds {
-        let ptype = plan
-            .and_then(|p| p.metric_type(&t.key.metric))
-            .or(Some(t.metric_type));
-        let obs = observe(ds, ptype, scenario, &t.key);
-        for c in &t.conditions {
-            let observed = obs
-                .as_ref()
-                .and_then(|o| o.aggregate(c.condition.aggregation));
-            let status = match observed {
-                None => ThresholdStatus::NoData,
-                Some(v) if c.condition.operator.holds(v, c.condition.limit) => {
-                    ThresholdStatus::Pass
-                }
-                Some(_) => ThresholdStatus::Fail,
-            };
-            out.push(ThresholdResult {
-                metric: t.key.source.clone(),
-                expression: c.condition.source.clone(),
-                observed,
-                limit: c.condition.limit,
-                unit: if matches!(
-                    c.condition.aggregation,
-                    crate::rules::threshold::Aggregation::Count
-                ) {
-                    "count".into()
-                } else if t.metric_type == MetricType::Counter
-                    && matches!(
-                        c.condition.aggregation,
-                        crate::rules::threshold::Aggregation::Rate
-                    )
-                {
-                    "per_s".into()
-                } else {
-                    unit_of(t.metric_type).into()
-                },
-                status,
-                abort_on_fail: c.abort_on_fail,
-                line: t.line,
-            });
-        }
-    }
-    out
-}
-
-/// Per-scenario figures, from the dataset.
-pub fn scenario_summary(
-    plan: Option<&Plan>,
-    ds: &Dataset,
-    input: ScenarioInput,
-) -> ScenarioSummary {
-    let name = input.name.as_str();
-    let series: Vec<_> = ds.series.iter().filter(|s| s.scenario == name).collect();
-    let sc = ds.scenario(name);
-    let requests: u64 = series.iter().map(|s| s.count).sum();
-    let failed: u64 = series.iter().filter(|s| s.failed).map(|s| s.count).sum();
-    let sent: u64 = series.iter().map(|s| s.bytes_sent).sum();
-    let received: u64 = series.iter().map(|s| s.bytes_received).sum();
-    let dur = input.duration_s.max(1e-9);
-
-    let mut metrics = BTreeMap::new();
-    for (i, (_, mname)) in TRENDS.iter().enumerate() {
-        let mut h = new_hist();
-        for s in &series {
-            if let Some(x) = &s.hists[i] {
-                h.add(x).expect("same bounds");
-            }
-        }
-        if !h.is_empty() {
-            metrics.insert(
-                mname.to_string(),
-                Metric {
-                    kind: MetricType::Trend,
-                    values: trend_values(&h),
+/// The summary of a run: `outcome` measured against `rules` (each threshold observed, each drift
+/// limit's windows, not yet decided).
+pub fn run(outcome: &Outcome, rules: &Rules, cx: &RunContext<'_>) -> Summary {
+    let plan = cx.plan;
+    let ran: Vec<_> = outcome
+        .runs
+        .iter()
+        .filter_map(|r| Some((r, status_of(r.status)?)))
+        .collect();
+    let durations: Vec<(usize, f64)> = ran
+        .iter()
+        .map(|(r, _)| (r.index, r.duration.as_secs_f64()))
+        .collect();
+    let ds = Dataset::from_recorder(
+        &outcome.collected.total,
+        &Names {
+            plan,
+            groups: &outcome.groups,
+            checks: &outcome.checks,
+            durations: &durations,
+        },
+    );
+    let endpoint_order: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
+    let scenarios: Vec<ScenarioSummary> = ran
+        .iter()
+        .map(|&(r, status)| {
+            let s = &plan.scenarios[r.index];
+            let mut summary = scenario_summary(
+                &ds,
+                ScenarioInput {
+                    name: s.name.clone(),
+                    executor: s.executor.name().to_string(),
+                    started_after_s: r.started_after.as_secs_f64(),
+                    duration_s: r.duration.as_secs_f64(),
+                    planned_duration_s: s.executor.duration().as_secs_f64(),
+                    status,
+                    thresholds: rules.thresholds_of(&s.name).to_vec(),
+                    series: TimeSeries {
+                        interval_s: outcome.collected.interval.as_secs_f64(),
+                        points: outcome.collected.series[r.index].clone(),
+                    },
+                    endpoint_order: endpoint_order.clone(),
                 },
             );
-        }
-    }
-    let counter = |count: u64| Metric {
-        kind: MetricType::Counter,
-        values: BTreeMap::from([
-            ("count".into(), count as f64),
-            ("rate".into(), count as f64 / dur),
-        ]),
-    };
-    let rate = |t: u64, n: u64| Metric {
-        kind: MetricType::Rate,
-        values: BTreeMap::from([
-            (
-                "rate".into(),
-                if n == 0 { 0.0 } else { t as f64 / n as f64 },
-            ),
-            ("passes".into(), t as f64),
-            ("fails".into(), (n - t) as f64),
-        ]),
-    };
-    metrics.insert("http_reqs".into(), counter(requests));
-    metrics.insert("http_req_failed".into(), rate(failed, requests));
-    metrics.insert("data_sent".into(), counter(sent));
-    metrics.insert("data_received".into(), counter(received));
-    let (iterations, interrupted, dropped, vus_max) = sc.map_or((0, 0, 0, 0), |s| {
-        (s.iterations, s.interrupted, s.dropped, s.vus_max)
-    });
-    metrics.insert("iterations".into(), counter(iterations));
-    if dropped > 0 {
-        metrics.insert("dropped_iterations".into(), counter(dropped));
-    }
-    if let Some(h) = sc.and_then(|s| s.iteration_duration.as_ref()) {
-        metrics.insert(
-            "iteration_duration".into(),
-            Metric {
-                kind: MetricType::Trend,
-                values: trend_values(h),
-            },
-        );
-    }
-    let gauge = |v: u64| Metric {
-        kind: MetricType::Gauge,
-        values: BTreeMap::from([
-            ("value".into(), v as f64),
-            ("min".into(), 0.0),
-            ("max".into(), v as f64),
-        ]),
-    };
-    metrics.insert("vus_max".into(), gauge(vus_max));
-    metrics.insert("vus".into(), gauge(vus_max));
-    let checks: Vec<CheckResult> = ds
-        .checks
-        .iter()
-        .filter(|c| c.scenario == name)
-        .map(|c| CheckResult {
-            name: c.name.clone(),
-            request: c.request.clone(),
-            passes: c.passes,
-            fails: c.fails,
-        })
-        .collect();
-    if !checks.is_empty() {
-        let p: u64 = checks.iter().map(|c| c.passes).sum();
-        let f: u64 = checks.iter().map(|c| c.fails).sum();
-        metrics.insert("checks".into(), rate(p, p + f));
-    }
-    let mut custom_names: Vec<&str> = ds
-        .custom
-        .iter()
-        .filter(|c| c.scenario == name)
-        .map(|c| c.metric.as_str())
-        .collect();
-    custom_names.dedup();
-    for m in custom_names {
-        let key = crate::rules::threshold::MetricKey {
-            source: m.to_string(),
-            metric: m.to_string(),
-            tags: vec![],
-        };
-        let ptype = plan.and_then(|p| p.metric_type(m));
-        if let Some(o) = observe(ds, ptype, name, &key) {
-            let metric = match o {
-                Observed::Trend(h) => Metric {
-                    kind: MetricType::Trend,
-                    values: trend_values(&h),
-                },
-                Observed::Counter { count, .. } => counter(count as u64),
-                Observed::Rate { trues, total } => rate(trues, total),
-                Observed::Gauge { value, .. } => gauge(value as u64),
-            };
-            metrics.insert(m.to_string(), metric);
-        }
-    }
-
-    // Endpoints: one row per (request name, group), in first-seen order of the plan.
-    let mut endpoints: Vec<Endpoint> = Vec::new();
-    let mut hists: Vec<Hist> = Vec::new();
-    let order = |n: &str| {
-        match plan {
-            Some(p) => p.requests.iter().position(|r| r.name == n),
-            None => input.endpoint_order.iter().position(|r| r == n),
-        }
-        .unwrap_or(usize::MAX)
-    };
-    let mut rows: Vec<_> = series.clone();
-    rows.sort_by_key(|s| (order(&s.name), s.name.clone(), s.group.clone()));
-    for s in rows {
-        let i = match endpoints
-            .iter()
-            .position(|e| e.name == s.name && e.group == s.group)
-        {
-            Some(i) => i,
-            None => {
-                endpoints.push(Endpoint {
-                    name: s.name.clone(),
-                    method: s.method.clone(),
-                    group: s.group.clone(),
-                    requests: 0,
-                    failed: 0,
-                    rps: 0.0,
-                    latency: Latency::default(),
-                    statuses: BTreeMap::new(),
-                    errors: BTreeMap::new(),
-                });
-                hists.push(new_hist());
-                endpoints.len() - 1
+            if let Some(w) = &outcome.collected.windows[r.index] {
+                summary.drift = Some(analysis::drift(&summary, w, &rules.drift));
             }
-        };
-        let e = &mut endpoints[i];
-        e.requests += s.count;
-        if s.failed {
-            e.failed += s.count;
-        }
-        *e.statuses.entry(s.status.to_string()).or_default() += s.count;
-        if s.error != ErrorClass::None {
-            *e.errors.entry(s.error.as_str().to_string()).or_default() += s.count;
-        }
-        if let Some(h) = &s.hists[0] {
-            hists[i].add(h).expect("same bounds");
-        }
-    }
-    for (e, h) in endpoints.iter_mut().zip(&hists) {
-        e.rps = e.requests as f64 / dur;
-        e.latency = latency(h);
-    }
-
-    let open_model = sc.and_then(|s| {
-        let lag = s.start_lag.as_ref()?;
-        let raw = s.raw_duration.clone().unwrap_or_else(new_hist);
-        Some(OpenModel {
-            start_lag_p50_ms: ms(lag.value_at_quantile(0.5)),
-            start_lag_p99_ms: ms(lag.value_at_quantile(0.99)),
-            start_lag_max_ms: ms(lag.max()),
-            raw_p95_ms: ms(raw.value_at_quantile(0.95)),
-            raw_p99_ms: ms(raw.value_at_quantile(0.99)),
+            summary.capacity = schedule::load_curve(&s.executor)
+                .and_then(|curve| analysis::capacity(&summary, curve.unit, &*curve.at));
+            summary
         })
-    });
-    let thresholds = evaluate(plan, ds, name, &input.thresholds);
-    ScenarioSummary {
-        name: input.name,
-        executor: input.executor,
-        started_after_s: input.started_after_s,
-        duration_s: input.duration_s,
-        planned_duration_s: input.planned_duration_s,
-        vus_max,
-        status: input.status,
-        requests,
-        requests_failed: failed,
-        rps: requests as f64 / dur,
-        iterations,
-        iterations_interrupted: interrupted,
-        dropped_iterations: dropped,
-        data_sent: sent,
-        data_received: received,
-        metrics,
-        endpoints,
-        checks,
-        thresholds,
-        timeseries: input.series,
-        open_model,
-        drift: None,
-        capacity: None,
+        .collect();
+    let health = analysis::health(outcome.cpu_percent, &scenarios);
+    Summary {
+        schema: SCHEMA_VERSION,
+        tool: Tool {
+            name: "kaizen-loadtest".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        run: run_meta(outcome, cx),
+        verdict: Default::default(),
+        scenarios,
+        baseline: None,
+        health,
+        data: ds.to_raw(),
     }
 }
 
-/// The verdict over every scenario's thresholds.
-pub fn verdict(scenarios: &[ScenarioSummary]) -> Verdict {
-    let all: Vec<_> = scenarios
+fn run_meta(outcome: &Outcome, cx: &RunContext<'_>) -> RunMeta {
+    let plan = cx.plan;
+    let started = time::OffsetDateTime::from(outcome.started_at);
+    let names: Vec<String> = cx
+        .scenarios
         .iter()
-        .flat_map(|s| s.thresholds.iter().map(move |t| (s, t)))
+        .map(|&i| plan.scenarios[i].name.clone())
         .collect();
-    let failed: Vec<String> = all
-        .iter()
-        .filter(|(_, t)| t.status == ThresholdStatus::Fail)
-        .map(|(s, t)| {
-            if scenarios.len() > 1 {
-                format!("{}: {} {}", s.name, t.metric, t.expression)
+    let prefix = if cx.scenarios.len() == plan.scenarios.len() && cx.scenarios.len() > 1 {
+        "all".to_string()
+    } else {
+        names.join("+")
+    };
+    let stamp = started
+        .format(time::macros::format_description!(
+            "[year][month][day]_[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    RunMeta {
+        plan_name: plan.name.clone(),
+        plan_file: plan.file.display().to_string(),
+        plan_hash: plan.hash.clone(),
+        environment: cx.env.to_string(),
+        base_url: crate::url::strip_credentials(cx.base_url),
+        scenarios: names,
+        started_at: rfc3339(started),
+        ended_at: rfc3339(time::OffsetDateTime::from(cx.ended_at)),
+        duration_s: outcome.duration.as_secs_f64(),
+        mode: RunMode::Run,
+        parallel: cx.parallel,
+        git_sha: cx.git_sha.clone(),
+        ci_run_url: cx.ci_run_url.clone(),
+        host_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        file_stem: format!("{}_{}_{}", sanitize(&prefix), sanitize(cx.env), stamp),
+        interrupted: outcome.interrupted,
+        aborted_by: outcome.aborted_by.clone(),
+        segment: cx.segment,
+        run_id: cx.run_id.clone(),
+    }
+}
+
+/// What the live abort check judges: each scenario of `rules`, its thresholds observed on the
+/// dataset so far (`elapsed` into the run), and nothing else.
+pub fn interim(ds: &Dataset, rules: &Rules) -> Summary {
+    Summary {
+        scenarios: rules
+            .thresholds
+            .iter()
+            .map(|(name, thresholds)| ScenarioSummary {
+                name: name.clone(),
+                thresholds: observe_thresholds(ds, name, thresholds),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// How a scenario ended, as the summary says it; `None` for one that never started.
+pub fn status_of(s: Ran) -> Option<ScenarioStatus> {
+    match s {
+        Ran::Completed => Some(ScenarioStatus::Completed),
+        Ran::Aborted => Some(ScenarioStatus::Aborted),
+        Ran::Interrupted => Some(ScenarioStatus::Interrupted),
+        Ran::Skipped => None,
+    }
+}
+
+/// A time as the summary writes it: RFC 3339, UTC.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `s` fit for a file name: letters, digits, `-`, `+` and `_` kept, anything else a `-`.
+pub fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '+' || c == '_' {
+                c
             } else {
-                format!("{} {}", t.metric, t.expression)
+                '-'
             }
         })
-        .collect();
-    Verdict {
-        passed: failed.is_empty(),
-        thresholds_total: all.len(),
-        thresholds_failed: failed.len(),
-        thresholds_no_data: all
-            .iter()
-            .filter(|(_, t)| t.status == ThresholdStatus::NoData)
-            .count(),
-        failed,
-        regressions_failed: 0,
-        drift_failed: 0,
-        inconclusive: false,
-    }
-}
-
-/// Folds broken drift limits and the generator's health into the verdict.
-pub fn apply_drift(s: &mut Summary) {
-    for sc in &s.scenarios {
-        if let Some(d) = &sc.drift {
-            for r in d.rules.iter().filter(|r| r.status == ThresholdStatus::Fail) {
-                s.verdict.drift_failed += 1;
-                s.verdict
-                    .failed
-                    .push(format!("drift: {}: {} {}", r.scenario, r.metric, r.rule));
-            }
-        }
-    }
-    s.verdict.passed = s.verdict.failed.is_empty();
-    s.verdict.inconclusive = s.health.status == HealthStatus::Inconclusive;
-}
-
-/// Folds a baseline comparison's broken regression limits into the verdict.
-pub fn apply_regressions(v: &mut Verdict, c: &crate::summary::schema::Comparison) {
-    for r in &c.regressions {
-        if r.status == ThresholdStatus::Fail {
-            v.regressions_failed += 1;
-            v.failed.push(format!(
-                "regression: {}: {} {}",
-                r.scenario, r.metric, r.rule
-            ));
-        }
-    }
-    v.passed = v.failed.is_empty();
+        .collect()
 }
 
 /// The one-line JSON object `run --summary-line` prints last on stdout, for benchmark harnesses
@@ -434,15 +228,4 @@ pub fn summary_line(s: &Summary) -> anyhow::Result<serde_json::Value> {
         "client_rps": (rps * 10.0).round() / 10.0,
         "errors": errors,
     }))
-}
-
-/// How a scenario ended, as the summary says it; `None` for one that never started.
-pub fn status_of(s: crate::engine::ScenarioStatus) -> Option<ScenarioStatus> {
-    use crate::engine::ScenarioStatus as Ran;
-    match s {
-        Ran::Completed => Some(ScenarioStatus::Completed),
-        Ran::Aborted => Some(ScenarioStatus::Aborted),
-        Ran::Interrupted => Some(ScenarioStatus::Interrupted),
-        Ran::Skipped => None,
-    }
 }

@@ -5,9 +5,7 @@
 use crate::rules::regression::RegressionRule;
 use crate::rules::threshold::{Aggregation, MetricKey};
 use crate::summary::dataset::{observe, Dataset};
-use crate::summary::schema::{
-    Comparison, Delta, EndpointDelta, ScenarioComparison, Summary, ThresholdStatus,
-};
+use crate::summary::schema::{Comparison, Delta, EndpointDelta, ScenarioComparison, Summary};
 
 impl Delta {
     pub fn new(baseline: Option<f64>, current: Option<f64>) -> Delta {
@@ -101,7 +99,7 @@ pub fn compare(
                 .and_then(|o| o.aggregate(r.aggregation));
             let c = observe(&cur, Some(r.metric_type), &sc.name, &r.key)
                 .and_then(|o| o.aggregate(r.aggregation));
-            regressions.push(r.judge(&sc.name, b, c));
+            regressions.push(r.observed(&sc.name, b, c));
         }
         scenarios.push(ScenarioComparison {
             name: sc.name.clone(),
@@ -123,78 +121,6 @@ pub fn compare(
         regressions,
         note,
     })
-}
-
-fn fmt_delta(d: &Delta, unit: &str) -> String {
-    let v = |x: Option<f64>| match (x, unit) {
-        (None, _) => "-".to_string(),
-        (Some(x), "%") => format!("{:.2}%", x * 100.0),
-        (Some(x), u) => format!("{x:.1}{u}"),
-    };
-    match d.change_pct {
-        Some(p) => format!("{} → {} ({:+.1}%)", v(d.baseline), v(d.current), p),
-        None => format!("{} → {}", v(d.baseline), v(d.current)),
-    }
-}
-
-/// The comparison as plain text, for the console.
-pub fn render_text(c: &Comparison) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "compared with {} (started {})",
-        c.source, c.baseline_started_at
-    );
-    if let Some(n) = &c.note {
-        let _ = writeln!(out, "  {n}");
-    }
-    for s in &c.scenarios {
-        let _ = writeln!(out, "\nscenario {}", s.name);
-        for e in std::iter::once(&s.overall).chain(s.endpoints.iter()) {
-            let name = if e.name.is_empty() {
-                "(all requests)"
-            } else {
-                e.name.as_str()
-            };
-            let _ = writeln!(out, "  {name}");
-            let _ = writeln!(
-                out,
-                "    p50 {}  p95 {}  p99 {}",
-                fmt_delta(&e.p50, " ms"),
-                fmt_delta(&e.p95, " ms"),
-                fmt_delta(&e.p99, " ms")
-            );
-            let _ = writeln!(
-                out,
-                "    errors {}  req/s {}",
-                fmt_delta(&e.error_rate, "%"),
-                fmt_delta(&e.rps, "")
-            );
-        }
-    }
-    if !c.regressions.is_empty() {
-        let _ = writeln!(out, "\nregression limits:");
-        for r in &c.regressions {
-            let mark = match r.status {
-                ThresholdStatus::Pass => "✓",
-                ThresholdStatus::Fail => "✗",
-                ThresholdStatus::NoData => "○",
-            };
-            let f = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
-            let _ = writeln!(
-                out,
-                "  {mark} {}: {} {}  baseline {}  current {}  limit {}",
-                r.scenario,
-                r.metric,
-                r.rule,
-                f(r.baseline),
-                f(r.current),
-                f(r.limit)
-            );
-        }
-    }
-    out
 }
 
 #[cfg(test)]

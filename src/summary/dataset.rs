@@ -9,7 +9,7 @@ use super::schema::{ErrorClass, RawCheck, RawCustom, RawData, RawScenario, RawSe
 use crate::engine::metrics::recorder::{Recorder, TRENDS};
 use crate::plan::model::Plan;
 use crate::rules::threshold::{Aggregation, MetricKey};
-use crate::summary::hist::{decode_hist, encode_hist, new_hist, Hist};
+use crate::summary::hist::{decode_hist, encode_hist, new_hist, Hist, HistDecodeError};
 use crate::summary::schema::MetricType;
 
 #[derive(Debug, Clone)]
@@ -154,10 +154,11 @@ impl Dataset {
         ds
     }
 
-    pub fn from_raw(raw: &RawData) -> anyhow::Result<Dataset> {
-        let dec = |m: &BTreeMap<String, String>, k: &str| -> anyhow::Result<Option<Hist>> {
-            Ok(m.get(k).map(|s| decode_hist(s)).transpose()?)
-        };
+    pub fn from_raw(raw: &RawData) -> Result<Dataset, HistDecodeError> {
+        let dec =
+            |m: &BTreeMap<String, String>, k: &str| -> Result<Option<Hist>, HistDecodeError> {
+                m.get(k).map(|s| decode_hist(s)).transpose()
+            };
         let mut ds = Dataset::default();
         for s in &raw.series {
             let mut hists = Vec::with_capacity(TRENDS.len());

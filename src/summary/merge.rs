@@ -1,34 +1,83 @@
 //! `merge`: combines the JSON summaries of the segments of one distributed run into one summary,
-//! exactly (counters add, HDR histograms merge), judges the thresholds on the whole and writes
-//! every report — as if one process had recorded all the samples.
+//! exactly (counters add, HDR histograms merge), as if one process had recorded all the samples.
+//! Each scenario's thresholds are observed again on the whole, read back from the parts' own rows
+//! (metric key and expression), so merging needs no plan file; the verdict is
+//! `crate::verdict::judge`'s, as for a run.
 //!
 //! Parts must belong together: the same plan hash always, the same run id when they carry one,
-//! every segment 1..=N present once. Thresholds are re-read from the parts' own threshold
-//! results (metric key and expression), so `merge` needs no plan file.
+//! every segment 1..=N present once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::MergeArgs;
-use crate::plan::model::{Threshold, ThresholdCondition};
-use crate::rules::threshold;
-use crate::summary::build::{self, ScenarioInput};
-use crate::summary::dataset::Dataset;
-use crate::summary::schema::MetricType;
-use crate::summary::schema::{Point, RunMeta, RunMode, ScenarioStatus, Summary, TimeSeries};
-use crate::UsageError;
+use super::analysis::health;
+use super::build::sanitize;
+use super::dataset::Dataset;
+use super::hist::HistDecodeError;
+use super::scenario::{scenario_summary, ScenarioInput};
+use super::schema::{Point, RunMeta, RunMode, ScenarioStatus, Summary, TimeSeries};
+use crate::rules::{Rules, RulesError};
 
-pub(crate) fn command(args: &MergeArgs) -> anyhow::Result<u8> {
-    let mut parts = Vec::new();
-    for p in &args.parts {
-        let s = crate::report::read_summary(p).map_err(|e| UsageError(format!("{e:#}")))?;
-        parts.push((p.clone(), s));
-    }
-    // Masked once for the reports and the notifiers alike.
-    let merged = crate::commands::redacted(&merge(&parts)?);
-    let code = crate::commands::finish(&merged, &args.format, &args.out_dir);
-    crate::notify::after_run(&merged, &args.notify, &args.out_dir, code);
-    Ok(code)
+/// Why parts cannot be merged; each names the part at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("merge needs at least one part")]
+    NoParts,
+    #[error("{part} was made from another plan than {first} (plan hash {hash} vs {first_hash})")]
+    OtherPlan {
+        part: String,
+        first: String,
+        hash: String,
+        first_hash: String,
+    },
+    #[error("{part} ran against environment \"{env}\", {first} against \"{first_env}\"")]
+    OtherEnvironment {
+        part: String,
+        env: String,
+        first: String,
+        first_env: String,
+    },
+    #[error("{part} has no run id, but {other} has run id {id}")]
+    NoRunId {
+        part: String,
+        other: String,
+        id: String,
+    },
+    #[error("{part} belongs to run {id}, {other} to run {other_id}")]
+    OtherRun {
+        part: String,
+        id: String,
+        other: String,
+        other_id: String,
+    },
+    #[error("{part} is not a segment of a distributed run (no --segment)")]
+    NotASegment { part: String },
+    #[error("{part} is segment {segment}, but the other parts are out of {count}")]
+    OtherCount {
+        part: String,
+        segment: String,
+        count: u32,
+    },
+    #[error("{first} and {second} are both segment {segment}")]
+    SameSegment {
+        first: String,
+        second: String,
+        segment: String,
+    },
+    #[error("segment(s) {0} missing: give every part of the run")]
+    Missing(String),
+    #[error("{part}")]
+    Data {
+        part: String,
+        #[source]
+        error: HistDecodeError,
+    },
+    #[error("{part}")]
+    Rules {
+        part: String,
+        #[source]
+        error: RulesError,
+    },
 }
 
 fn name(p: &Path) -> String {
@@ -36,28 +85,26 @@ fn name(p: &Path) -> String {
 }
 
 /// Checks that the parts belong to one run; the error names the culprit.
-pub fn check_parts(parts: &[(PathBuf, Summary)]) -> Result<(), UsageError> {
+pub fn check_parts(parts: &[(PathBuf, Summary)]) -> Result<(), MergeError> {
     let Some((first_path, first)) = parts.first() else {
-        return Err(UsageError("merge needs at least one part".into()));
+        return Err(MergeError::NoParts);
     };
     for (p, s) in parts {
         if s.run.plan_hash != first.run.plan_hash {
-            return Err(UsageError(format!(
-                "{} was made from another plan than {} (plan hash {} vs {})",
-                name(p),
-                name(first_path),
-                short(&s.run.plan_hash),
-                short(&first.run.plan_hash)
-            )));
+            return Err(MergeError::OtherPlan {
+                part: name(p),
+                first: name(first_path),
+                hash: short(&s.run.plan_hash).into(),
+                first_hash: short(&first.run.plan_hash).into(),
+            });
         }
         if s.run.environment != first.run.environment {
-            return Err(UsageError(format!(
-                "{} ran against environment \"{}\", {} against \"{}\"",
-                name(p),
-                s.run.environment,
-                name(first_path),
-                first.run.environment
-            )));
+            return Err(MergeError::OtherEnvironment {
+                part: name(p),
+                env: s.run.environment.clone(),
+                first: name(first_path),
+                first_env: first.run.environment.clone(),
+            });
         }
     }
     let ids: Vec<_> = parts
@@ -70,20 +117,26 @@ pub fn check_parts(parts: &[(PathBuf, Summary)]) -> Result<(), UsageError> {
                 .iter()
                 .find(|(_, s)| s.run.run_id.is_none())
                 .expect("one without");
-            return Err(UsageError(format!(
-                "{} has no run id, but {} has run id {id0}",
-                name(p),
-                name(p0)
-            )));
+            return Err(MergeError::NoRunId {
+                part: name(p),
+                other: name(p0),
+                id: id0.to_string(),
+            });
         }
         if let Some((p, id)) = ids.iter().find(|(_, id)| id != id0) {
-            return Err(UsageError(format!(
-                "{} belongs to run {id}, {} to run {id0}",
-                name(p),
-                name(p0)
-            )));
+            return Err(MergeError::OtherRun {
+                part: name(p),
+                id: id.to_string(),
+                other: name(p0),
+                other_id: id0.to_string(),
+            });
         }
     }
+    check_segments(parts)
+}
+
+/// Every segment 1..=N once.
+fn check_segments(parts: &[(PathBuf, Summary)]) -> Result<(), MergeError> {
     let mut seen: BTreeMap<u32, &Path> = BTreeMap::new();
     let mut count = None;
     for (p, s) in parts {
@@ -91,27 +144,25 @@ pub fn check_parts(parts: &[(PathBuf, Summary)]) -> Result<(), UsageError> {
             if parts.len() == 1 {
                 return Ok(());
             }
-            return Err(UsageError(format!(
-                "{} is not a segment of a distributed run (no --segment)",
-                name(p)
-            )));
+            return Err(MergeError::NotASegment { part: name(p) });
         };
         match count {
             None => count = Some(seg.count),
             Some(n) if n != seg.count => {
-                return Err(UsageError(format!(
-                    "{} is segment {seg}, but the other parts are out of {n}",
-                    name(p)
-                )))
+                return Err(MergeError::OtherCount {
+                    part: name(p),
+                    segment: seg.to_string(),
+                    count: n,
+                })
             }
             _ => {}
         }
         if let Some(other) = seen.insert(seg.index, p) {
-            return Err(UsageError(format!(
-                "{} and {} are both segment {seg}",
-                name(other),
-                name(p)
-            )));
+            return Err(MergeError::SameSegment {
+                first: name(other),
+                second: name(p),
+                segment: seg.to_string(),
+            });
         }
     }
     let n = count.unwrap_or(1);
@@ -120,52 +171,13 @@ pub fn check_parts(parts: &[(PathBuf, Summary)]) -> Result<(), UsageError> {
         .map(|i| format!("{i}/{n}"))
         .collect();
     if !missing.is_empty() {
-        return Err(UsageError(format!(
-            "segment(s) {} missing: give every part of the run",
-            missing.join(", ")
-        )));
+        return Err(MergeError::Missing(missing.join(", ")));
     }
     Ok(())
 }
 
 fn short(h: &str) -> &str {
     &h[..h.len().min(12)]
-}
-
-/// Re-reads a scenario's thresholds from its results.
-fn thresholds_of(
-    s: &crate::summary::schema::ScenarioSummary,
-    ds: &Dataset,
-) -> anyhow::Result<Vec<Threshold>> {
-    let mut out: Vec<Threshold> = Vec::new();
-    for r in &s.thresholds {
-        let key = threshold::parse_metric_key(&r.metric)?;
-        let cond = threshold::parse_condition(&r.expression)?;
-        let metric_type = threshold::builtin_metric(&key.metric)
-            .or_else(|| {
-                ds.custom
-                    .iter()
-                    .find(|c| c.metric == key.metric)
-                    .map(|c| c.kind)
-            })
-            .or_else(|| s.metrics.get(&key.metric).map(|m| m.kind))
-            .unwrap_or(MetricType::Trend);
-        let c = ThresholdCondition {
-            condition: cond,
-            abort_on_fail: r.abort_on_fail,
-            delay_abort_eval: std::time::Duration::ZERO,
-        };
-        match out.iter_mut().find(|t| t.key == key) {
-            Some(t) => t.conditions.push(c),
-            None => out.push(Threshold {
-                key,
-                metric_type,
-                conditions: vec![c],
-                line: r.line,
-            }),
-        }
-    }
-    Ok(out)
 }
 
 /// Adds up the parts' time series point by point (aligned on the interval); percentiles of a
@@ -205,15 +217,22 @@ fn merge_series(series: &[&TimeSeries]) -> TimeSeries {
     }
 }
 
-pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
+/// The parts as one summary, measured but not yet judged.
+pub fn merge(parts: &[(PathBuf, Summary)]) -> Result<Summary, MergeError> {
     check_parts(parts)?;
     let mut ds = Dataset::default();
     for (p, s) in parts {
-        let d =
-            Dataset::from_raw(&s.data).map_err(|e| UsageError(format!("{}: {e:#}", name(p))))?;
+        let d = Dataset::from_raw(&s.data).map_err(|error| MergeError::Data {
+            part: name(p),
+            error,
+        })?;
         ds.absorb(d);
     }
-    let first = &parts[0].1;
+    let (first_path, first) = &parts[0];
+    let rules = Rules::of_summary(first).map_err(|error| MergeError::Rules {
+        part: name(first_path),
+        error,
+    })?;
     let mut scenarios = Vec::new();
     for sc in &first.scenarios {
         let same: Vec<_> = parts
@@ -228,8 +247,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
             ScenarioStatus::Completed
         };
         let series: Vec<&TimeSeries> = same.iter().map(|s| &s.timeseries).collect();
-        scenarios.push(build::scenario_summary(
-            None,
+        scenarios.push(scenario_summary(
             &ds,
             ScenarioInput {
                 name: sc.name.clone(),
@@ -241,7 +259,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
                 duration_s: same.iter().map(|s| s.duration_s).fold(0.0, f64::max),
                 planned_duration_s: sc.planned_duration_s,
                 status,
-                thresholds: thresholds_of(sc, &ds)?,
+                thresholds: rules.thresholds_of(&sc.name).to_vec(),
                 series: merge_series(&series),
                 endpoint_order: sc.endpoints.iter().map(|e| e.name.clone()).collect(),
             },
@@ -284,7 +302,7 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
         mode: RunMode::Merge,
         file_stem: format!(
             "{prefix}_{}_{stamp}_merged",
-            crate::commands::sanitize(&first.run.environment)
+            sanitize(&first.run.environment)
         ),
         interrupted: parts.iter().any(|(_, s)| s.run.interrupted),
         aborted_by: parts.iter().find_map(|(_, s)| s.run.aborted_by.clone()),
@@ -292,15 +310,19 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> anyhow::Result<Summary> {
         host_cpus: parts.iter().map(|(_, s)| s.run.host_cpus).sum(),
         ..first.run.clone()
     };
-    let scenarios_for_health = scenarios.clone();
+    // The busiest generator speaks for the whole: one saturated part makes the run inconclusive.
+    let cpu_percent = parts
+        .iter()
+        .filter_map(|(_, s)| s.health.cpu_percent)
+        .reduce(f64::max);
     Ok(Summary {
         schema: first.schema,
         tool: first.tool.clone(),
         run,
-        verdict: build::verdict(&scenarios),
+        verdict: Default::default(),
+        health: health(cpu_percent, &scenarios),
         scenarios,
         baseline: None,
-        health: crate::summary::analysis::health(None, &scenarios_for_health),
         data: ds.to_raw(),
     })
 }

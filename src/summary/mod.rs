@@ -6,4 +6,5 @@ pub mod compare;
 pub mod dataset;
 pub mod hist;
 pub mod merge;
+pub mod scenario;
 pub mod schema;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Summary {
     /// Always 1 for this layout.
     pub schema: u32,
@@ -39,13 +39,13 @@ impl Summary {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RunMeta {
     pub plan_name: String,
     pub plan_file: String,
@@ -78,10 +78,11 @@ pub struct RunMeta {
 }
 
 /// What made the summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunMode {
     /// One `run` on one machine (or one segment of a distributed run).
+    #[default]
     Run,
     /// `merge` of the segments' summaries.
     Merge,
@@ -97,7 +98,8 @@ impl RunMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The run's verdict, as `crate::verdict::judge` decided it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Verdict {
     /// Every threshold passed (a threshold with no data does not fail the run; it is listed).
     pub passed: bool,
@@ -118,7 +120,7 @@ pub struct Verdict {
     pub inconclusive: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     pub name: String,
     pub executor: String,
@@ -159,10 +161,11 @@ pub struct ScenarioSummary {
 }
 
 /// How a scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScenarioStatus {
     /// It ran its course.
+    #[default]
     Completed,
     /// A threshold with `abort_on_fail` stopped it.
     Aborted,
@@ -341,7 +344,7 @@ pub struct ThresholdResult {
     pub line: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TimeSeries {
     /// Width of one point, seconds (1 s, widened for long runs so the series stays ≤ 1800 points).
     pub interval_s: f64,

@@ -8,6 +8,7 @@ use kaizen_loadtest::engine::{self, Selection, Stop};
 use kaizen_loadtest::fixture::{self, FixtureConfig};
 use kaizen_loadtest::plan::model::*;
 use kaizen_loadtest::plan::template::{self, Scope, VarRef};
+use kaizen_loadtest::rules::threshold::{Threshold, ThresholdCondition};
 use kaizen_loadtest::summary::dataset::{Dataset, Names};
 
 struct NoVars;
@@ -278,7 +279,8 @@ fn threshold(key: &str, cond: &str) -> Threshold {
 
 #[test]
 fn thresholds_judge_the_injected_error_rate_and_latency() {
-    use kaizen_loadtest::summary::build::evaluate;
+    use kaizen_loadtest::rules::Rules;
+    use kaizen_loadtest::summary::build::interim;
     use kaizen_loadtest::summary::schema::ThresholdStatus::*;
     let _load = crate::load_lock();
     let server = server_with("20ms", 0.25);
@@ -291,20 +293,27 @@ fn thresholds_judge_the_injected_error_rate_and_latency() {
         vec![get("health", "/health")],
     );
     let (_, ds) = run_plan(plan.clone(), server.base_url());
-    let judged = evaluate(
-        Some(&plan),
-        &ds,
-        "s",
-        &[
-            threshold("http_req_failed", "rate<0.1"),
-            threshold("http_req_failed", "rate<0.3"),
-            threshold("http_req_duration", "p(95)>=20"),
-            threshold("http_req_duration", "max<1"),
-            threshold("http_req_duration{status:500}", "count>0"),
-            threshold("http_reqs", "count==40"),
-            threshold("http_req_duration{name:nothing}", "p(95)<1"),
-        ],
-    );
+    let rules = Rules {
+        thresholds: vec![(
+            "s".into(),
+            vec![
+                threshold("http_req_failed", "rate<0.1"),
+                threshold("http_req_failed", "rate<0.3"),
+                threshold("http_req_duration", "p(95)>=20"),
+                threshold("http_req_duration", "max<1"),
+                threshold("http_req_duration{status:500}", "count>0"),
+                threshold("http_reqs", "count==40"),
+                threshold("http_req_duration{name:nothing}", "p(95)<1"),
+            ],
+        )],
+        ..Rules::default()
+    };
+    let observed = interim(&ds, &rules);
+    let judged = kaizen_loadtest::verdict::judge(&observed, &rules)
+        .apply(observed)
+        .scenarios
+        .remove(0)
+        .thresholds;
     let statuses: Vec<_> = judged.iter().map(|t| t.status).collect();
     // The reference API fails exactly 25% of requests: 10 of 40.
     assert_eq!(judged[0].observed, Some(0.25));

@@ -1,5 +1,6 @@
 //! The one integration test binary: real processes, real servers on 127.0.0.1:0.
 
+mod architecture;
 mod ci;
 mod deploy;
 mod engine;

@@ -515,6 +515,59 @@ fn segments_merge_exactly_into_the_whole() {
     );
 }
 
+/// `merge` judges as `run` does: merging a run's summary gives that run's verdict, inconclusive
+/// included (a merged summary used to say `health.status: inconclusive` beside
+/// `verdict.inconclusive: false`), and `report` renders it with the same verdict.
+#[test]
+fn a_merged_summary_gets_the_verdict_of_the_run_inconclusive_included() {
+    let _load = crate::load_lock();
+    let server = api("100ms", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    // 40 arrivals a second for one VU of 100-ms requests: most are dropped, which makes the run
+    // inconclusive (the generator could not keep the schedule).
+    let p = plan(
+        dir.path(),
+        "executor: constant-arrival-rate\n    rate: 40\n    duration: 2s\n    pre_allocated_vus: 1\n    max_vus: 1",
+        "",
+    );
+    let o = run_against(
+        &["smoke"],
+        &p,
+        &server.base_url(),
+        Some("json"),
+        &dir.path().join("single"),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (single_path, single) = summary_in(&dir.path().join("single"));
+    assert!(single.scenarios[0].dropped_iterations > 0, "{}", text(&o));
+    assert!(single.verdict.inconclusive, "{:?}", single.health);
+
+    let o = bin()
+        .arg("merge")
+        .arg(&single_path)
+        .args(["--format", "json", "--out-dir"])
+        .arg(dir.path().join("merged"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, merged) = summary_in(&dir.path().join("merged"));
+    assert_eq!(merged.health.status, single.health.status);
+    assert_eq!(merged.verdict, single.verdict);
+
+    let o = bin()
+        .arg("report")
+        .arg(&single_path)
+        .args(["--format", "json", "--out-dir"])
+        .arg(dir.path().join("again"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, again) = summary_in(&dir.path().join("again"));
+    assert_eq!(again, single);
+}
+
 #[test]
 fn baseline_regressions_fail_like_thresholds() {
     let _load = crate::load_lock();

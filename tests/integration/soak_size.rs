@@ -3,11 +3,11 @@
 //! statuses and error classes, latencies spread over six decades, a full 1800-point time series),
 //! built with the same recorder, dataset and summary code a real run uses.
 
-use kaizen_loadtest::cli::ReportFormat;
 use kaizen_loadtest::engine::metrics::recorder::{Recorder, SeriesKey, Trend};
 use kaizen_loadtest::plan::{self, LoadOptions};
-use kaizen_loadtest::summary::build::{self, ScenarioInput};
+use kaizen_loadtest::report::ReportFormat;
 use kaizen_loadtest::summary::dataset::{Dataset, Names};
+use kaizen_loadtest::summary::scenario::{scenario_summary, ScenarioInput};
 use kaizen_loadtest::summary::schema::*;
 use rand::{Rng, SeedableRng};
 
@@ -82,8 +82,7 @@ fn a_thirty_minute_soak_summary_stays_under_5_mb_and_its_html_under_2_mb() {
             p99: Some(rng.gen_range(500.0..5000.0)),
         })
         .collect();
-    let scenario = build::scenario_summary(
-        Some(&plan),
+    let scenario = scenario_summary(
         &ds,
         ScenarioInput {
             name: "soak".into(),
@@ -97,7 +96,7 @@ fn a_thirty_minute_soak_summary_stays_under_5_mb_and_its_html_under_2_mb() {
                 interval_s: 1.0,
                 points,
             },
-            endpoint_order: vec![],
+            endpoint_order: plan.requests.iter().map(|r| r.name.clone()).collect(),
         },
     );
     assert_eq!(scenario.timeseries.points.len(), 1800);
@@ -129,7 +128,7 @@ fn a_thirty_minute_soak_summary_stays_under_5_mb_and_its_html_under_2_mb() {
             segment: None,
             run_id: None,
         },
-        verdict: build::verdict(&scenarios),
+        verdict: Default::default(),
         scenarios,
         baseline: None,
         health: Health::default(),

@@ -6,11 +6,11 @@ use std::time::Duration;
 use crate::plan::model::{Executor, Stage};
 use crate::suggest;
 
+use super::tree::Cx;
 use super::tree::{
     duration_of, group_digits, hint_or_list, int_of, key_hint, name_of, positive_duration_of,
     seq_of, to_snake, Fields,
 };
-use super::Cx;
 
 pub(crate) const MAX_VUS: u64 = crate::plan::model::MAX_VUS_PER_PROCESS;
 pub(crate) const MAX_RATE: u64 = 1_000_000;

@@ -9,8 +9,8 @@ use crate::plan::yaml::Node;
 use crate::suggest;
 
 use super::scope::BUILTINS;
+use super::tree::Cx;
 use super::tree::{hint_or_list, is_var_name, name_of, Fields, P};
-use super::Cx;
 
 /// A CSV bigger than this is almost certainly not test data.
 pub(crate) const MAX_CSV_BYTES: u64 = 256 * 1024 * 1024;

@@ -32,8 +32,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::model::{CustomMetric, Defaults, Environment, Plan, RequestId, Scenario, Threshold};
-use crate::plan::yaml::{self, Diagnostic, Diagnostics, Limits, LoadError, Node, Value};
+use super::model::{CustomMetric, Defaults, Environment, Plan, RequestId, Scenario};
+use crate::plan::yaml::{self, Diagnostic, Limits, LoadError, Node, Value};
+use crate::rules::threshold::Threshold;
 use crate::rules::threshold::{builtin_metric, is_valid_metric_name};
 use crate::suggest;
 use crate::summary::schema::MetricType;
@@ -42,7 +43,7 @@ use scope::{FeedNames, PlanScope, BUILTINS};
 use steps::Steps;
 use tree::{
     bool_of, duration_of, is_identifier, is_var_name, kind, name_of, positive_duration_of,
-    think_of, Fields, P,
+    think_of, Cx, Fields, P,
 };
 
 /// How to load a plan.
@@ -152,38 +153,6 @@ fn render(file: &str, diags: Vec<Diagnostic>) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Where validation collects what it finds.
-#[derive(Default)]
-pub(crate) struct Cx {
-    diags: Diagnostics,
-    warnings: Vec<Diagnostic>,
-}
-
-impl Cx {
-    pub fn error(&mut self, at: &Node, path: &P, message: impl Into<String>) {
-        self.diags.error(at, path, message);
-    }
-
-    /// An error whose path was built elsewhere (a JSON path inside a body).
-    pub fn error_at_path(&mut self, at: &Node, path: String, message: impl Into<String>) {
-        self.diags.push(Diagnostic {
-            line: at.mark.line,
-            col: at.mark.col,
-            path,
-            message: message.into(),
-        });
-    }
-
-    pub fn warn(&mut self, at: &Node, path: &P, message: impl Into<String>) {
-        self.warnings.push(Diagnostic {
-            line: at.mark.line,
-            col: at.mark.col,
-            path: path.to_string(),
-            message: message.into(),
-        });
-    }
 }
 
 /// A `vars` entry after `${X}` expansion.

@@ -8,8 +8,8 @@ use crate::rules::regression::{parse_rule, RegressionRule};
 use crate::rules::threshold::{builtin_metric, parse_metric_key, BUILTIN_METRICS};
 use crate::suggest;
 
+use super::tree::Cx;
 use super::tree::{str_of, Fields, P};
-use super::Cx;
 
 pub(crate) fn regressions(
     cx: &mut Cx,

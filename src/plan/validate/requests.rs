@@ -12,10 +12,10 @@ use crate::plan::yaml::{Node, Value};
 use crate::rules::threshold::builtin_metric;
 use crate::suggest;
 
+use super::tree::Cx;
 use super::tree::{
     int_of, kind, name_of, positive_duration_of, seq_of, str_of, text_of, Fields, P,
 };
-use super::Cx;
 
 pub(crate) const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
 

@@ -7,8 +7,8 @@ use crate::plan::model::{RequestId, Step};
 use crate::plan::yaml::{Node, Value};
 use crate::suggest;
 
+use super::tree::Cx;
 use super::tree::{group_digits, int_of, key_hint, kind, name_of, seq_of, think_of, Fields, P};
-use super::Cx;
 
 /// A scenario (setup, flow and teardown each) may expand to at most this many steps, counting
 /// the steps inside groups and picks. Far above any real plan; it stops `a: [b, b, b, ...]`,

@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use crate::plan::model::{CustomMetric, Threshold, ThresholdCondition};
+use crate::plan::model::CustomMetric;
 use crate::plan::yaml::{Node, Value};
+use crate::rules::threshold::Threshold;
+use crate::rules::threshold::ThresholdCondition;
 use crate::rules::threshold::{builtin_metric, parse_condition, parse_metric_key, BUILTIN_METRICS};
 use crate::suggest;
 use crate::summary::schema::MetricType;
 
+use super::tree::Cx;
 use super::tree::{bool_of, duration_of, kind, str_of, Fields, P};
-use super::Cx;
 
 /// The tags a sub-metric may select on: the ones the engine records on every sample.
 pub(crate) const TAGS: [&str; 7] = [

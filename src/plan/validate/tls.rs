@@ -11,8 +11,8 @@ use rustls::pki_types::CertificateDer;
 use crate::plan::model::TlsOptions;
 use crate::plan::yaml::Node;
 
+use super::tree::Cx;
 use super::tree::{bool_of, name_of, Fields, P};
-use super::Cx;
 
 /// A CA bundle bigger than this is not a CA bundle.
 const MAX_CA_BYTES: u64 = 1024 * 1024;

@@ -1,18 +1,48 @@
 //! Reading the positioned YAML tree: typed accessors that report what they expected, where, and
 //! a "did you mean" for unknown keys. Every accessor records its own error and returns `None`,
-//! so callers just skip what is broken and carry on collecting.
+//! so callers just skip what is broken and carry on collecting into the [`Cx`].
 
 use std::time::Duration;
 
 use crate::plan::duration::{parse_duration, parse_duration_range, MAX_DURATION};
 use crate::plan::model::Think;
-use crate::plan::yaml::{Node, Value};
+use crate::plan::yaml::{Diagnostic, Diagnostics, Node, Value};
 use crate::suggest;
-
-use super::Cx;
 
 /// A YAML path, printed like `scenarios.smoke.stages[1].target`.
 pub(crate) use crate::plan::yaml::YamlPath as P;
+
+/// Where validation collects what it finds.
+#[derive(Default)]
+pub(crate) struct Cx {
+    pub(super) diags: Diagnostics,
+    pub(super) warnings: Vec<Diagnostic>,
+}
+
+impl Cx {
+    pub fn error(&mut self, at: &Node, path: &P, message: impl Into<String>) {
+        self.diags.error(at, path, message);
+    }
+
+    /// An error whose path was built elsewhere (a JSON path inside a body).
+    pub fn error_at_path(&mut self, at: &Node, path: String, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            line: at.mark.line,
+            col: at.mark.col,
+            path,
+            message: message.into(),
+        });
+    }
+
+    pub fn warn(&mut self, at: &Node, path: &P, message: impl Into<String>) {
+        self.warnings.push(Diagnostic {
+            line: at.mark.line,
+            col: at.mark.col,
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+}
 
 /// What a value is, for "expected X, found Y".
 pub(crate) fn kind(v: &Value) -> &'static str {

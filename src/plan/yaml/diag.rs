@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::{Mark, Node, Value, YamlError};
+use super::node::{Mark, Node, Value, YamlError};
 
 /// A YAML path like `scenarios.smoke.stages[1].target`, built while walking the tree.
 ///

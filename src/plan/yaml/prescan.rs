@@ -22,7 +22,7 @@
 //! `max_depth` unclosed brackets, or a flow collection with more than three tokens per node of
 //! the node budget; both are far beyond anything a plan contains.
 
-use super::{Limits, YamlError};
+use super::node::{Limits, YamlError};
 
 /// Why the pre-scan refused a plan.
 pub(super) struct Refusal {

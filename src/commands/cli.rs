@@ -1,10 +1,17 @@
-//! The command line (DESIGN.md, "Command line"). Every option CI sets also reads a
-//! `KAIZEN_LOADTEST_*` environment variable.
+//! The command line (docs: the README and `docs/ci.md`). Every option CI sets also reads a
+//! `KAIZEN_LOADTEST_*` environment variable. The value types it parses into belong to the stages
+//! that use them (`ReportFormat` to `report`, `NotifyWhen` and `CommentTarget` to `notify`); their
+//! command-line names are given here.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::notify::{CommentTarget, NotifyConfig, NotifyWhen, Secret};
+use crate::report::ReportFormat;
+use crate::summary::schema::Segment;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -201,7 +208,7 @@ pub struct RunArgs {
         value_name = "I/N",
         help_heading = "Distributed runs"
     )]
-    pub segment: Option<crate::summary::schema::Segment>,
+    pub segment: Option<Segment>,
 
     /// Marks the parts of one distributed run [default: GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT, or
     /// CI_PIPELINE_ID].
@@ -326,7 +333,7 @@ pub struct NotifyArgs {
         value_name = "URL",
         help_heading = "Notifications"
     )]
-    pub slack_webhook: Option<crate::notify::Secret>,
+    pub slack_webhook: Option<Secret>,
 
     /// When to post to Slack.
     #[arg(
@@ -348,17 +355,6 @@ pub struct NotifyArgs {
     pub pr: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum NotifyWhen {
-    /// Only when a threshold failed or the run was interrupted.
-    #[default]
-    Failure,
-    /// After every run.
-    Always,
-    /// Not at all (the webhook is ignored).
-    Never,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct CommentArgs {
     /// A JSON summary written by `run` or `merge`.
@@ -374,19 +370,63 @@ pub struct CommentArgs {
     pub pr: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CommentTarget {
-    Github,
-    Gitlab,
+impl NotifyArgs {
+    /// The notifiers' configuration: the one place the command line becomes it.
+    pub fn config(&self) -> NotifyConfig {
+        NotifyConfig {
+            github_comment: self.github_comment,
+            gitlab_note: self.gitlab_note,
+            slack_webhook: self.slack_webhook.clone(),
+            slack_when: self.notify,
+            pr: self.pr,
+        }
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
-pub enum ReportFormat {
-    Json,
-    Junit,
-    Markdown,
-    Html,
-    K6,
+impl ValueEnum for ReportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ReportFormat::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Junit => "junit",
+            ReportFormat::Markdown => "markdown",
+            ReportFormat::Html => "html",
+            ReportFormat::K6 => "k6",
+        }))
+    }
+}
+
+impl ValueEnum for NotifyWhen {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[NotifyWhen::Failure, NotifyWhen::Always, NotifyWhen::Never]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            NotifyWhen::Failure => PossibleValue::new("failure")
+                .help("Only when a threshold failed or the run was interrupted"),
+            NotifyWhen::Always => PossibleValue::new("always").help("After every run"),
+            NotifyWhen::Never => {
+                PossibleValue::new("never").help("Not at all (the webhook is ignored)")
+            }
+        })
+    }
+}
+
+impl ValueEnum for CommentTarget {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[CommentTarget::Github, CommentTarget::Gitlab]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            CommentTarget::Github => "github",
+            CommentTarget::Gitlab => "gitlab",
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,18 @@
+//! `comment --from SUMMARY.json`: posts a saved summary as the sticky pull request comment or
+//! merge request note (for pull requests from forks: `docs/ci.md`). Exit 0 when posted (or when
+//! there is no pull request), 1 when posting failed, 2 when the summary or the configuration is
+//! unusable.
+
+use super::cli::CommentArgs;
+use super::common::read_summary;
+use super::UsageError;
+use crate::exit;
+use crate::notify::{self, Commented};
+
+pub(super) fn command(args: &CommentArgs) -> anyhow::Result<u8> {
+    let summary = read_summary(&args.from)?;
+    match notify::comment(&summary, args.to, args.pr).map_err(UsageError::Comment)? {
+        Commented::Posted | Commented::Skipped => Ok(exit::OK),
+        Commented::Failed => Ok(exit::RUN_ERROR),
+    }
+}
