@@ -548,8 +548,71 @@ impl Vu {
         }
     }
 
+    /// Sends one request, judges its response (expected status, checks, captures) and records
+    /// it.
     async fn request(&mut self, id: RequestId, group: u16, lag: Option<Duration>) {
         let sc = self.sc.clone();
+        let spec = &sc.plan.requests[id];
+        let mut resp_body = std::mem::take(&mut self.resp_body);
+        let Sent { mut o, sent, start } = self.send(&sc, id, &mut resp_body).await;
+
+        for (k, val) in std::mem::take(&mut o.cookies) {
+            match self.cookies.iter_mut().find(|(n, _)| *n == k) {
+                Some(slot) => slot.1 = val,
+                None => self.cookies.push((k, val)),
+            }
+        }
+        let status = o.status;
+        let failed = o.error != ErrorClass::None
+            || if spec.expect.status.is_empty() {
+                status >= 400
+            } else {
+                !spec.expect.status.contains(&status)
+            };
+        let error = if o.error == ErrorClass::None && failed {
+            ErrorClass::Status
+        } else {
+            o.error
+        };
+        // http_req_duration: from the connection in hand to the last byte (sending + waiting +
+        // receiving, as k6); from the start for a request that never had a connection.
+        let base = o.timings.got_conn.unwrap_or(start);
+        let elapsed = o.end.saturating_duration_since(base);
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        outcomes.clear();
+        self.check(&sc, id, &mut o, error, elapsed, &resp_body, &mut outcomes);
+        self.last_end = Some(o.end);
+        record(
+            &sc,
+            Done {
+                id,
+                key: SeriesKey {
+                    scenario: sc.index,
+                    request: id as u16,
+                    group,
+                    status,
+                    error,
+                    failed,
+                },
+                o: &o,
+                start,
+                elapsed,
+                lag,
+                sent,
+                outcomes: &outcomes,
+            },
+        );
+        self.outcomes = outcomes;
+        // A large body is not kept between requests (thousands of VUs).
+        if resp_body.capacity() <= 64 * 1024 {
+            self.resp_body = resp_body;
+        }
+    }
+
+    /// Renders what the request spec leaves open (the URL, the headers, the body; nothing when
+    /// the whole request was built beforehand), adds this VU's cookies, and sends it. The
+    /// response body lands in `resp_body` when a check or capture needs it.
+    async fn send(&mut self, sc: &ScenarioRt, id: RequestId, resp_body: &mut Vec<u8>) -> Sent {
         let plan = &*sc.plan;
         let spec = &plan.requests[id];
         let rt = &sc.requests[id];
@@ -576,17 +639,7 @@ impl Vu {
             _ => None,
         };
 
-        // The cookies this VU was given, in one header.
-        let mut cookie = std::mem::take(&mut self.cookie);
-        cookie.clear();
-        for (i, (k, v)) in self.cookies.iter().enumerate() {
-            if i > 0 {
-                cookie.push_str("; ");
-            }
-            cookie.push_str(k);
-            cookie.push('=');
-            cookie.push_str(v);
-        }
+        let cookie = self.cookie_header();
         let cookie_opt = (!cookie.is_empty()).then_some(cookie.as_str());
 
         // Headers and body: nothing to render when the whole request was built beforehand.
@@ -638,12 +691,11 @@ impl Vu {
             None => &body_buf,
         };
 
-        let mut resp_body = std::mem::take(&mut self.resp_body);
         resp_body.clear();
         let start = Instant::now();
         // A header value with a line break or a control character is never sent (a `protocol`
         // error), as reqwest refuses it.
-        let mut o = match (url, target) {
+        let o = match (url, target) {
             (Some(url), Some(target)) if headers_ok => {
                 let build = |out: &mut Vec<u8>, hop: pool::Hop<'_>| -> bool {
                     let with_body = hop.with_body && spec.body.is_some();
@@ -677,7 +729,7 @@ impl Vu {
                 };
                 let mut scratch = std::mem::take(&mut self.out);
                 let o = send_request(
-                    &sc,
+                    sc,
                     pool::Outgoing {
                         method: &spec.method,
                         url,
@@ -690,7 +742,7 @@ impl Vu {
                     timeout,
                     start,
                     &mut scratch,
-                    &mut resp_body,
+                    resp_body,
                 )
                 .await;
                 self.out = scratch;
@@ -705,35 +757,43 @@ impl Vu {
         self.body = body_buf;
         self.cookie = cookie;
 
-        for (k, val) in std::mem::take(&mut o.cookies) {
-            match self.cookies.iter_mut().find(|(n, _)| *n == k) {
-                Some(slot) => slot.1 = val,
-                None => self.cookies.push((k, val)),
-            }
-        }
-        let error = o.error;
-        let status = o.status;
-        let failed = error != ErrorClass::None
-            || if spec.expect.status.is_empty() {
-                status >= 400
-            } else {
-                !spec.expect.status.contains(&status)
-            };
-        let error = if error == ErrorClass::None && failed {
-            ErrorClass::Status
-        } else {
-            error
-        };
-        let lag_us = lag.map_or(0, |l| l.as_micros() as u64);
-        // http_req_duration: from the connection in hand to the last byte (sending + waiting +
-        // receiving, as k6); from the start for a request that never had a connection.
-        let base = o.timings.got_conn.unwrap_or(start);
-        let elapsed = o.end.saturating_duration_since(base);
-        let duration_us = elapsed.as_micros() as u64 + lag_us;
+        Sent { o, sent, start }
+    }
 
-        // Checks and captures.
+    /// The cookies this VU was given, in one `Cookie` header value (empty for none), in a
+    /// buffer the caller gives back to `self.cookie`.
+    fn cookie_header(&mut self) -> String {
+        let mut cookie = std::mem::take(&mut self.cookie);
+        cookie.clear();
+        for (i, (k, v)) in self.cookies.iter().enumerate() {
+            if i > 0 {
+                cookie.push_str("; ");
+            }
+            cookie.push_str(k);
+            cookie.push('=');
+            cookie.push_str(v);
+        }
+        cookie
+    }
+
+    /// The request's checks and captures on its response (a capture that finds its value stores
+    /// it in this VU), each outcome pushed to `outcomes`.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &mut self,
+        sc: &ScenarioRt,
+        id: RequestId,
+        o: &mut Outcome,
+        error: ErrorClass,
+        elapsed: Duration,
+        resp_body: &[u8],
+        outcomes: &mut Vec<bool>,
+    ) {
+        let spec = &sc.plan.requests[id];
+        let rt = &sc.requests[id];
+        let status = o.status;
         let json = if rt.needs_json && error == ErrorClass::None {
-            serde_json::from_slice::<serde_json::Value>(&resp_body).ok()
+            serde_json::from_slice::<serde_json::Value>(resp_body).ok()
         } else {
             None
         };
@@ -741,8 +801,6 @@ impl Vu {
         // A response that broke off (reset, timeout, too large, ...) fails every check, as in
         // k6, where such a response has no status.
         let broken = !matches!(error, ErrorClass::None | ErrorClass::Status);
-        let mut outcomes = std::mem::take(&mut self.outcomes);
-        outcomes.clear();
         for c in &spec.expect.checks {
             let ok = !broken
                 && match &c.kind {
@@ -755,7 +813,7 @@ impl Vu {
                         .and_then(|j| p.path.query(j).first().cloned())
                         .is_some_and(|got| json_equal(&got, want)),
                     CheckKind::BodyContains(s) => {
-                        memfind(&resp_body, s.as_bytes()) && error == ErrorClass::None
+                        memfind(resp_body, s.as_bytes()) && error == ErrorClass::None
                     }
                     CheckKind::HeaderPresent(h) => headers
                         .as_ref()
@@ -787,76 +845,6 @@ impl Vu {
             if let Some(v) = value {
                 self.captures[cap.slot] = Some(v);
             }
-        }
-
-        let key = SeriesKey {
-            scenario: sc.index,
-            request: id as u16,
-            group,
-            status,
-            error,
-            failed,
-        };
-        let us = |d: Duration| d.as_micros() as u64;
-        let mut timings = [(Trend::Duration, duration_us); 7];
-        let mut n = 1;
-        let mut push = |t: Trend, v: u64| {
-            timings[n] = (t, v);
-            n += 1;
-        };
-        let t = o.timings;
-        if let (Some(w), Some(f)) = (t.wrote, t.first_byte) {
-            push(Trend::Waiting, us(f.saturating_duration_since(w)) + lag_us);
-            push(Trend::Receiving, us(o.end.saturating_duration_since(f)));
-        }
-        let span = |s: Option<(Instant, Instant)>| {
-            s.map_or(0, |(a, b)| us(b.saturating_duration_since(a)))
-        };
-        if let Some(g) = t.got_conn {
-            push(Trend::Blocked, us(g.saturating_duration_since(start)));
-            push(Trend::Connecting, span(t.connect));
-            push(Trend::TlsHandshaking, span(t.tls));
-            if let Some(w) = o.sent_at {
-                push(Trend::Sending, us(w.saturating_duration_since(g)));
-            }
-        }
-        self.last_end = Some(o.end);
-        let scenario = sc.index;
-        let received = o.received;
-        local::record(|r| {
-            r.record_request(key, &timings[..n], sent, received);
-            if lag.is_some() {
-                let s = r.scenario_mut(scenario);
-                crate::engine::metrics::recorder::record_opt(&mut s.raw_duration, us(elapsed));
-                crate::engine::metrics::recorder::record_opt(&mut s.start_lag, lag_us);
-            }
-            for (i, ok) in outcomes.iter().enumerate() {
-                r.record_check(
-                    CheckKey {
-                        scenario,
-                        check: rt.check_base + i as u32,
-                    },
-                    *ok,
-                );
-            }
-            for &m in &spec.metrics {
-                let ck = CustomKey {
-                    scenario,
-                    metric: m as u16,
-                    request: id as u16,
-                };
-                match plan.metrics[m].kind {
-                    MetricType::Trend => r.record_custom_trend(ck, duration_us),
-                    MetricType::Counter => r.record_custom_counter(ck, failed as u64),
-                    MetricType::Rate => r.record_custom_rate(ck, !failed),
-                    MetricType::Gauge => r.record_custom_counter(ck, 0),
-                }
-            }
-        });
-        self.outcomes = outcomes;
-        // A large body is not kept between requests (thousands of VUs).
-        if resp_body.capacity() <= 64 * 1024 {
-            self.resp_body = resp_body;
         }
     }
 
@@ -969,6 +957,104 @@ impl Outcome {
             end: start,
         }
     }
+}
+
+/// What sending a request gave: its outcome, the bytes it sent, and when it started (after it
+/// was rendered).
+struct Sent {
+    o: Outcome,
+    sent: u64,
+    start: Instant,
+}
+
+/// A request done and judged, for the recorder.
+struct Done<'a> {
+    id: RequestId,
+    key: SeriesKey,
+    o: &'a Outcome,
+    start: Instant,
+    /// `http_req_duration`, before the lag is added.
+    elapsed: Duration,
+    /// How late an open-model iteration started (added to its duration: coordinated omission).
+    lag: Option<Duration>,
+    sent: u64,
+    outcomes: &'a [bool],
+}
+
+/// Records a request into this thread's recorder: its timings (k6's `http_req_*` trends), its
+/// bytes, its checks, the custom metrics it feeds, and for an open-model iteration its start lag
+/// and raw duration.
+fn record(sc: &ScenarioRt, d: Done<'_>) {
+    let Done {
+        id,
+        key,
+        o,
+        start,
+        elapsed,
+        lag,
+        sent,
+        outcomes,
+    } = d;
+    let plan = &*sc.plan;
+    let spec = &plan.requests[id];
+    let rt = &sc.requests[id];
+    let failed = key.failed;
+    let lag_us = lag.map_or(0, |l| l.as_micros() as u64);
+    let duration_us = elapsed.as_micros() as u64 + lag_us;
+    let us = |d: Duration| d.as_micros() as u64;
+    let mut timings = [(Trend::Duration, duration_us); 7];
+    let mut n = 1;
+    let mut push = |t: Trend, v: u64| {
+        timings[n] = (t, v);
+        n += 1;
+    };
+    let t = o.timings;
+    if let (Some(w), Some(f)) = (t.wrote, t.first_byte) {
+        push(Trend::Waiting, us(f.saturating_duration_since(w)) + lag_us);
+        push(Trend::Receiving, us(o.end.saturating_duration_since(f)));
+    }
+    let span =
+        |s: Option<(Instant, Instant)>| s.map_or(0, |(a, b)| us(b.saturating_duration_since(a)));
+    if let Some(g) = t.got_conn {
+        push(Trend::Blocked, us(g.saturating_duration_since(start)));
+        push(Trend::Connecting, span(t.connect));
+        push(Trend::TlsHandshaking, span(t.tls));
+        if let Some(w) = o.sent_at {
+            push(Trend::Sending, us(w.saturating_duration_since(g)));
+        }
+    }
+    let scenario = sc.index;
+    let received = o.received;
+    local::record(|r| {
+        r.record_request(key, &timings[..n], sent, received);
+        if lag.is_some() {
+            let s = r.scenario_mut(scenario);
+            crate::engine::metrics::recorder::record_opt(&mut s.raw_duration, us(elapsed));
+            crate::engine::metrics::recorder::record_opt(&mut s.start_lag, lag_us);
+        }
+        for (i, ok) in outcomes.iter().enumerate() {
+            r.record_check(
+                CheckKey {
+                    scenario,
+                    check: rt.check_base + i as u32,
+                },
+                *ok,
+            );
+        }
+        for &m in &spec.metrics {
+            let ck = CustomKey {
+                scenario,
+                metric: m as u16,
+                request: id as u16,
+            };
+            match plan.metrics[m].kind {
+                MetricType::Trend => r.record_custom_trend(ck, duration_us),
+                MetricType::Counter => r.record_custom_counter(ck, failed as u64),
+                MetricType::Rate => r.record_custom_rate(ck, !failed),
+                MetricType::Gauge => r.record_custom_counter(ck, 0),
+            }
+        }
+    });
 }
 
 /// Sends over the engine's client (HTTP/1.1, or HTTP/2 where the server chose it), within

@@ -254,7 +254,56 @@ fn anchor(name: &str, i: usize) -> String {
 }
 
 fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
-    let cards = vec![
+    let open_model = sc
+        .open_model
+        .as_ref()
+        .map(|o| {
+            format!(
+                "Open model: iterations started {} late at p50, {} at p99, {} at most. Latency is \
+                 measured from the scheduled start; from the actual send p95 would read {} and \
+                 p99 {}.",
+                ms(o.start_lag_p50_ms),
+                ms(o.start_lag_p99_ms),
+                ms(o.start_lag_max_ms),
+                ms(o.raw_p95_ms),
+                ms(o.raw_p99_ms)
+            )
+        })
+        .unwrap_or_default();
+    let (load_chart, latency_chart) = time_charts(sc);
+    ScenarioView {
+        name: sc.name.clone(),
+        anchor: anchor(&sc.name, i),
+        subtitle: format!(
+            "{} · {} VUs max · ran {} of {} planned · started {} into the run",
+            sc.executor,
+            int(sc.vus_max),
+            duration_s(sc.duration_s),
+            duration_s(sc.planned_duration_s),
+            duration_s(sc.started_after_s)
+        ),
+        status_badge: if sc.status == ScenarioStatus::Completed {
+            String::new()
+        } else {
+            sc.status.to_string()
+        },
+        cards: cards(sc),
+        open_model,
+        capacity: outline::capacity(sc),
+        comparisons: outline::comparisons(s, sc),
+        endpoint_deltas: outline::endpoint_deltas(s, sc),
+        load_chart,
+        latency_chart,
+        distribution_chart: distribution_chart(s, sc),
+        thresholds: threshold_rows(sc),
+        endpoints: endpoint_rows(sc),
+        checks: check_rows(sc),
+    }
+}
+
+/// The figures on the scenario's cards.
+fn cards(sc: &ScenarioSummary) -> Vec<Pair> {
+    vec![
         Pair {
             label: "requests",
             value: int(sc.requests),
@@ -307,9 +356,12 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
             label: "data received",
             value: bytes(sc.data_received as f64),
         },
-    ];
-    let thresholds = sc
-        .thresholds
+    ]
+}
+
+/// The scenario's thresholds, one row per condition.
+fn threshold_rows(sc: &ScenarioSummary) -> Vec<ThresholdRow> {
+    sc.thresholds
         .iter()
         .map(|t| {
             let (status, icon, label) = match t.status {
@@ -333,9 +385,12 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
                 },
             }
         })
-        .collect();
-    let endpoints = sc
-        .endpoints
+        .collect()
+}
+
+/// The scenario's endpoints, one row per request name and group.
+fn endpoint_rows(sc: &ScenarioSummary) -> Vec<EndpointRow> {
+    sc.endpoints
         .iter()
         .map(|e| EndpointRow {
             method: e.method.clone(),
@@ -365,9 +420,12 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
-        .collect();
-    let checks = sc
-        .checks
+        .collect()
+}
+
+/// The scenario's checks.
+fn check_rows(sc: &ScenarioSummary) -> Vec<CheckRow> {
+    sc.checks
         .iter()
         .map(|c| {
             let total = c.passes + c.fails;
@@ -384,52 +442,7 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
                 },
             }
         })
-        .collect();
-    let open_model = sc
-        .open_model
-        .as_ref()
-        .map(|o| {
-            format!(
-                "Open model: iterations started {} late at p50, {} at p99, {} at most. Latency is \
-                 measured from the scheduled start; from the actual send p95 would read {} and \
-                 p99 {}.",
-                ms(o.start_lag_p50_ms),
-                ms(o.start_lag_p99_ms),
-                ms(o.start_lag_max_ms),
-                ms(o.raw_p95_ms),
-                ms(o.raw_p99_ms)
-            )
-        })
-        .unwrap_or_default();
-    let (load_chart, latency_chart) = time_charts(sc);
-    ScenarioView {
-        name: sc.name.clone(),
-        anchor: anchor(&sc.name, i),
-        subtitle: format!(
-            "{} · {} VUs max · ran {} of {} planned · started {} into the run",
-            sc.executor,
-            int(sc.vus_max),
-            duration_s(sc.duration_s),
-            duration_s(sc.planned_duration_s),
-            duration_s(sc.started_after_s)
-        ),
-        status_badge: if sc.status == ScenarioStatus::Completed {
-            String::new()
-        } else {
-            sc.status.to_string()
-        },
-        cards,
-        open_model,
-        capacity: outline::capacity(sc),
-        comparisons: outline::comparisons(s, sc),
-        endpoint_deltas: outline::endpoint_deltas(s, sc),
-        load_chart,
-        latency_chart,
-        distribution_chart: distribution_chart(s, sc),
-        thresholds,
-        endpoints,
-        checks,
-    }
+        .collect()
 }
 
 fn time_charts(sc: &ScenarioSummary) -> (String, String) {

@@ -17,7 +17,9 @@ use super::format::{self, duration_s};
 use super::outline;
 use super::reporter::Reporter;
 use crate::summary::schema::RegressionResult;
-use crate::summary::schema::{HealthStatus, ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::schema::{
+    HealthStatus, ScenarioStatus, ScenarioSummary, Summary, ThresholdStatus,
+};
 
 pub(crate) struct Junit;
 
@@ -229,12 +231,12 @@ fn run_health(s: &Summary, sc: &ScenarioSummary) -> TestCase {
         duration_s(sc.duration_s),
         duration_s(sc.planned_duration_s)
     );
-    let problem = match sc.status.as_str() {
-        "aborted" => Some(match &s.run.aborted_by {
+    let problem = match sc.status {
+        ScenarioStatus::Aborted => Some(match &s.run.aborted_by {
             Some(t) => format!("aborted {ran}: threshold {t} failed and has abort_on_fail"),
             None => format!("aborted {ran} by an abort_on_fail threshold"),
         }),
-        "interrupted" => Some(format!(
+        ScenarioStatus::Interrupted => Some(format!(
             "interrupted by a signal {ran}; the figures cover only what ran"
         )),
         _ if sc.requests == 0 => Some("no requests were sent".to_string()),

@@ -15,7 +15,7 @@ use super::chart;
 use super::format::{self, duration_s, int, ms, opt_ms};
 use super::outline;
 use super::reporter::Reporter;
-use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::schema::{ScenarioStatus, ScenarioSummary, Summary, ThresholdStatus};
 
 /// GitHub's limit for a comment body. Counted in bytes here, which is stricter.
 pub(crate) const MAX_LEN: usize = 65_536;
@@ -254,11 +254,10 @@ fn view(s: &Summary, detail: Detail) -> View {
 }
 
 fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
-    let status_note = match sc.status.as_str() {
-        "completed" => String::new(),
-        "aborted" => "⚠️ aborted".into(),
-        "interrupted" => "⚠️ interrupted".into(),
-        other => other.to_string(),
+    let status_note = match sc.status {
+        ScenarioStatus::Completed => String::new(),
+        ScenarioStatus::Aborted => "⚠️ aborted".into(),
+        ScenarioStatus::Interrupted => "⚠️ interrupted".into(),
     };
     let mut thresholds = Vec::new();
     let mut thresholds_cut = 0;

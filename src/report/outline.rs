@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::format::{ms, num, observed, opt_ms, percent};
-use crate::summary::schema::{Delta, RegressionResult, ScenarioStatus};
+use crate::summary::schema::{Delta, MetricType, RegressionResult, ScenarioStatus, Verdict};
 use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
 /// How the run ended, for the first line of every human-readable report.
@@ -88,28 +88,20 @@ pub(crate) fn metric_value(sc: Option<&ScenarioSummary>, metric: &str, v: Option
     let base = metric.split('{').next().unwrap_or(metric);
     let kind = sc
         .and_then(|sc| sc.metrics.get(base))
-        .map(|m| m.kind.as_str())
+        .map(|m| Some(m.kind))
         .unwrap_or(match base {
-            "http_req_failed" | "checks" => "rate",
-            b if b.starts_with("http_req_") || b == "iteration_duration" => "trend",
-            _ => "",
+            "http_req_failed" | "checks" => Some(MetricType::Rate),
+            b if b.starts_with("http_req_") || b == "iteration_duration" => Some(MetricType::Trend),
+            _ => None,
         });
     match kind {
-        "trend" => ms(v),
-        "rate" => percent(v),
+        Some(MetricType::Trend) => ms(v),
+        Some(MetricType::Rate) => percent(v),
         _ => num(v, 2),
     }
 }
 
 pub(crate) fn headline(s: &Summary) -> Headline {
-    let several = s.scenarios.len() > 1;
-    let in_ = |sc: &ScenarioSummary| {
-        if several {
-            format!(" in {}", sc.name)
-        } else {
-            String::new()
-        }
-    };
     let v = &s.verdict;
     let outcome = if !v.passed || v.thresholds_failed + v.regressions_failed + v.drift_failed > 0 {
         Outcome::Failed
@@ -123,8 +115,29 @@ pub(crate) fn headline(s: &Summary) -> Headline {
         Outcome::Failed => "Load test failed",
         Outcome::Interrupted => "Load test interrupted",
     };
+    let named = failures(s);
+    let detail = (outcome == Outcome::Failed && !named.is_empty()).then(|| failed_line(v, named));
+    Headline {
+        outcome,
+        title,
+        detail,
+        notes: notes(s),
+    }
+}
 
-    // Name each failure once, with the value it was judged on.
+/// ` in <scenario>`, when the run had several.
+fn in_scenario(s: &Summary, sc: &ScenarioSummary) -> String {
+    if s.scenarios.len() > 1 {
+        format!(" in {}", sc.name)
+    } else {
+        String::new()
+    }
+}
+
+/// Each failure named once, with the value it was judged on.
+fn failures(s: &Summary) -> Vec<String> {
+    let v = &s.verdict;
+    let in_ = |sc: &ScenarioSummary| in_scenario(s, sc);
     let mut named: Vec<String> = Vec::new();
     let mut known: Vec<String> = Vec::new();
     for (sc, t) in s
@@ -172,27 +185,36 @@ pub(crate) fn headline(s: &Summary) -> Headline {
     let unknown: Vec<&String> = v.failed.iter().filter(|f| !known.contains(f)).collect();
     named.extend(unknown.iter().map(|f| f.to_string()));
 
-    let detail = (outcome == Outcome::Failed && !named.is_empty()).then(|| {
-        let mut kinds = Vec::new();
-        if v.thresholds_failed > 0 {
-            kinds.push(plural(v.thresholds_failed, "threshold", "thresholds"));
-        }
-        if v.regressions_failed > 0 {
-            kinds.push(plural(
-                v.regressions_failed,
-                "regression limit",
-                "regression limits",
-            ));
-        }
-        if v.drift_failed > 0 {
-            kinds.push(plural(v.drift_failed, "drift limit", "drift limits"));
-        }
-        if kinds.is_empty() {
-            kinds.push(plural(named.len(), "condition", "conditions"));
-        }
-        format!("{} failed: {}", kinds.join(" and "), name_some(named))
-    });
+    named
+}
 
+/// `2 thresholds and 1 drift limit failed: …`.
+fn failed_line(v: &Verdict, named: Vec<String>) -> String {
+    let mut kinds = Vec::new();
+    if v.thresholds_failed > 0 {
+        kinds.push(plural(v.thresholds_failed, "threshold", "thresholds"));
+    }
+    if v.regressions_failed > 0 {
+        kinds.push(plural(
+            v.regressions_failed,
+            "regression limit",
+            "regression limits",
+        ));
+    }
+    if v.drift_failed > 0 {
+        kinds.push(plural(v.drift_failed, "drift limit", "drift limits"));
+    }
+    if kinds.is_empty() {
+        kinds.push(plural(named.len(), "condition", "conditions"));
+    }
+    format!("{} failed: {}", kinds.join(" and "), name_some(named))
+}
+
+/// What a reader should know besides pass or fail: scenarios stopped early, an interrupted run,
+/// an inconclusive one, thresholds without data, a baseline that could not be used.
+fn notes(s: &Summary) -> Vec<String> {
+    let v = &s.verdict;
+    let several = s.scenarios.len() > 1;
     let mut notes = Vec::new();
     for sc in &s.scenarios {
         let ran = format!(
@@ -200,8 +222,8 @@ pub(crate) fn headline(s: &Summary) -> Headline {
             super::format::duration_s(sc.duration_s),
             super::format::duration_s(sc.planned_duration_s)
         );
-        match sc.status.as_str() {
-            "aborted" => notes.push(match &s.run.aborted_by {
+        match sc.status {
+            ScenarioStatus::Aborted => notes.push(match &s.run.aborted_by {
                 Some(t) => format!(
                     "Scenario {} was stopped {ran}: {t} failed and has abort_on_fail.",
                     sc.name
@@ -211,11 +233,11 @@ pub(crate) fn headline(s: &Summary) -> Headline {
                     sc.name
                 ),
             }),
-            "interrupted" => notes.push(format!(
+            ScenarioStatus::Interrupted => notes.push(format!(
                 "Scenario {} was interrupted {ran}; the figures cover only what ran.",
                 sc.name
             )),
-            _ => {}
+            ScenarioStatus::Completed => {}
         }
     }
     if s.run.interrupted
@@ -258,12 +280,7 @@ pub(crate) fn headline(s: &Summary) -> Headline {
     if let Some(note) = s.baseline.as_ref().and_then(|b| b.note.as_ref()) {
         notes.push(format!("Baseline: {note}."));
     }
-    Headline {
-        outcome,
-        title,
-        detail,
-        notes,
-    }
+    notes
 }
 
 /// A table of figures side by side (baseline and current, or the first and last window), with

@@ -51,6 +51,33 @@ fn the_module_graph_has_no_cycles_and_its_stages_read_top_to_bottom() {
     );
 }
 
+/// The longest a function outside tests may be, in lines: past it, a function does several
+/// things that each deserve a name.
+const MAX_FN_LINES: usize = 150;
+
+#[test]
+fn no_function_outside_tests_is_longer_than_150_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = Graph::read(&src);
+    let mut long = Vec::new();
+    for module in graph.modules.values() {
+        for (name, line, lines) in functions(&module.tokens) {
+            if lines > MAX_FN_LINES {
+                let file = module.file.strip_prefix(&src).unwrap();
+                long.push(format!(
+                    "{}:{line} fn {name}: {lines} lines",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions longer than {MAX_FN_LINES} lines:\n{}",
+        long.join("\n")
+    );
+}
+
 /// The checker itself finds a cycle, a stage imported backwards and a CLI type outside
 /// `commands/`, in a small tree written for it.
 #[test]
@@ -112,6 +139,37 @@ fn the_module_graph_check_finds_cycles_backward_imports_and_stray_cli_types() {
     assert!(graph.edges["commands::run"].is_empty());
     assert!(graph.edges["plan::describe"].is_empty());
     assert_eq!(graph.edges["plan"], [("util".to_string(), 4)]);
+}
+
+/// Each function with a body: its name, the line of `fn` and how many lines it spans.
+fn functions(toks: &[Tok]) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    for i in 0..toks.len() {
+        if toks[i].text != "fn" || !toks.get(i + 1).is_some_and(|t| is_ident(&t.text)) {
+            continue;
+        }
+        let mut depth = 0i32;
+        let mut j = i + 2;
+        while j < toks.len() {
+            match toks[j].text.as_str() {
+                "(" | "[" => depth += 1,
+                ")" | "]" => depth -= 1,
+                ";" if depth == 0 => break,
+                "{" if depth == 0 => {
+                    let end = matching(toks, j);
+                    out.push((
+                        toks[i + 1].text.clone(),
+                        toks[i].line,
+                        toks[end].line - toks[i].line + 1,
+                    ));
+                    break;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+    }
+    out
 }
 
 /// One module: its file and what it declares.
@@ -725,7 +783,7 @@ fn without_test_items(toks: Vec<Tok>) -> (Vec<Tok>, BTreeSet<String>) {
             i = matching(&toks, i + 1) + 1;
         }
         let item_start = i;
-        let words: Vec<&str> = toks[i..].iter().take(6).map(|t| t.text.as_str()).collect();
+        let words: Vec<&str> = toks[i..].iter().take(8).map(|t| t.text.as_str()).collect();
         if let Some(k) = words.iter().position(|w| *w == "mod") {
             if words.get(k + 2) == Some(&";") {
                 test_mods.insert(words[k + 1].to_string());

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::model::{CustomMetric, Defaults, Environment, Plan, RequestId, Scenario};
+use super::model::{CustomMetric, Defaults, Environment, Plan, RequestId, RequestSpec, Scenario};
 use crate::plan::yaml::{self, Diagnostic, Limits, LoadError, Node, Value};
 use crate::rules::threshold::Threshold;
 use crate::rules::threshold::{builtin_metric, is_valid_metric_name};
@@ -182,34 +182,8 @@ fn plan(
     top.only_but(cx, &TOP_KEYS, |k| k.starts_with("x-"));
     let at = |k: &str| P::root().key(k);
 
-    if let Some(v) = top.req(cx, "version") {
-        match &v.value {
-            Value::Int(PLAN_VERSION) => {}
-            Value::Int(n) => cx.error(
-                v,
-                &at("version"),
-                format!("unsupported plan version {n}; this kaizen-loadtest reads version {PLAN_VERSION}"),
-            ),
-            other => cx.error(
-                v,
-                &at("version"),
-                format!("expected the number {PLAN_VERSION}, found {}", kind(other)),
-            ),
-        }
-    }
-    let name = top.req(cx, "name").and_then(|n| {
-        let name = name_of(cx, n, &at("name"))?;
-        // The name goes into every report; XML cannot carry most control characters.
-        if name.chars().any(char::is_control) {
-            cx.error(
-                n,
-                &at("name"),
-                "the plan's name must not contain control characters",
-            );
-            return None;
-        }
-        Some(name)
-    });
+    version(cx, &top);
+    let name = plan_name(cx, &top);
 
     let mut secrets: Vec<String> = Vec::new();
     let vars = top
@@ -220,32 +194,7 @@ fn plan(
         .get("environments")
         .map(|n| environments(cx, n, opts, &mut secrets))
         .unwrap_or_default();
-    let default_environment = top.get("default_environment").and_then(|n| {
-        let p = at("default_environment");
-        let name = name_of(cx, n, &p)?;
-        if environments.iter().any(|(e, _)| e.name == name) {
-            return Some(name.to_string());
-        }
-        // Every name written, valid or not, so a broken environment is not also "missing".
-        let names: Vec<&str> = top
-            .get("environments")
-            .and_then(Node::as_map)
-            .map(|m| m.iter().filter_map(|(k, _)| k.as_str()).collect())
-            .unwrap_or_default();
-        if names.contains(&name) {
-            return None;
-        }
-        let known = if names.is_empty() {
-            "; the plan has no `environments`".to_string()
-        } else {
-            tree::hint_or_list(
-                suggest::hint(name, names.iter().copied()),
-                &format!("one of {}", names.join(", ")),
-            )
-        };
-        cx.error(n, &p, format!("no environment is named {name:?}{known}"));
-        None
-    });
+    let default_environment = default_environment(cx, &top, &environments);
     let feeds = top
         .get("data")
         .map(|n| feeds::feeds(cx, n, &at("data"), dir))
@@ -285,100 +234,17 @@ fn plan(
     };
 
     // Requests: every name is known (valid or not) so steps don't report a broken request twice.
-    let mut requests = Vec::new();
-    let mut request_names: Vec<(String, Option<RequestId>)> = Vec::new();
-    if let Some(map) = &request_map {
-        let env = requests::Env {
-            scope: &scope,
-            captures: &captures,
-            metrics: &metric_list,
-        };
-        for (name, knode, v) in &map.entries {
-            let p = at("requests").key(name);
-            if !is_identifier(name) {
-                cx.error(
-                    knode,
-                    &p,
-                    format!("invalid request name {name:?}; use letters, digits, `_` and `-`, starting with a letter"),
-                );
-                continue;
-            }
-            let id = requests::request(cx, name, v, &p, &env).map(|r| {
-                requests.push(r);
-                requests.len() - 1
-            });
-            request_names.push((name.to_string(), id));
-        }
-    }
-    if request_map.as_ref().is_none_or(|m| m.entries.is_empty()) {
-        let at_node = top.get("requests").unwrap_or(root);
-        if top.get("requests").is_none() {
-            cx.error(at_node, &P::root(), "missing required key `requests`; a plan names its requests once and uses them in flows");
-        } else if request_map.is_some() {
-            cx.error(
-                at_node,
-                &at("requests"),
-                "no requests; name at least one, e.g. { health: { get: /health } }",
-            );
-        }
-    }
+    let env = requests::Env {
+        scope: &scope,
+        captures: &captures,
+        metrics: &metric_list,
+    };
+    let (requests, request_names) = requests_of(cx, root, &top, request_map.as_ref(), &env);
 
     // Flows, then scenarios.
-    let mut flow_defs: Vec<(&str, &Node)> = Vec::new();
-    if let Some(n) = top.get("flows") {
-        if let Some(map) = Fields::of(
-            cx,
-            n,
-            &at("flows"),
-            "flows by name, e.g. { session: [register, login] }",
-        ) {
-            for (name, knode, v) in &map.entries {
-                let p = at("flows").key(name);
-                if !is_identifier(name) {
-                    cx.error(
-                        knode,
-                        &p,
-                        format!("invalid flow name {name:?}; use letters, digits, `_` and `-`"),
-                    );
-                } else if request_names.iter().any(|(r, _)| r == name) {
-                    cx.error(
-                        knode,
-                        &p,
-                        format!("{name:?} names both a request and a flow; a step could mean either, so rename one"),
-                    );
-                } else {
-                    flow_defs.push((name, v));
-                }
-            }
-        }
-    }
-    let mut steps = Steps::new(&request_names, flow_defs);
+    let mut steps = Steps::new(&request_names, flow_defs(cx, &top, &request_names));
     steps.check_all_flows(cx);
-
-    let mut scenarios: Vec<(Scenario, Option<(&Node, P)>)> = Vec::new();
-    let mut scenario_names: Vec<&str> = Vec::new();
-    if let Some(n) = top.req(cx, "scenarios") {
-        if let Some(map) = Fields::of(
-            cx,
-            n,
-            &at("scenarios"),
-            "scenarios by name, e.g. { smoke: { executor: constant-vus, ... } }",
-        ) {
-            if map.entries.is_empty() {
-                cx.error(
-                    n,
-                    &at("scenarios"),
-                    "no scenarios; a plan needs at least one",
-                );
-            }
-            for (name, knode, v) in &map.entries {
-                scenario_names.push(name);
-                if let Some(s) = scenario(cx, name, knode, v, &mut steps) {
-                    scenarios.push(s);
-                }
-            }
-        }
-    }
+    let (scenarios, scenario_names) = scenarios_of(cx, &top, &mut steps);
 
     // Thresholds, now that every name they may select is known.
     let names = threshold::Names {
@@ -387,28 +253,8 @@ fn plan(
         scenarios: scenario_names,
         groups: steps.groups.clone(),
     };
-    let plan_thresholds: Vec<Threshold> = top
-        .get("thresholds")
-        .map(|n| threshold::thresholds(cx, n, &at("thresholds"), &names))
-        .unwrap_or_default();
-    let environments: Vec<Environment> = environments
-        .into_iter()
-        .map(|(mut e, t)| {
-            if let Some((n, p)) = t {
-                e.thresholds = threshold::thresholds(cx, n, &p, &names);
-            }
-            e
-        })
-        .collect();
-    let scenarios: Vec<Scenario> = scenarios
-        .into_iter()
-        .map(|(mut s, t)| {
-            if let Some((n, p)) = t {
-                s.thresholds = threshold::thresholds(cx, n, &p, &names);
-            }
-            s
-        })
-        .collect();
+    let (plan_thresholds, environments, scenarios) =
+        thresholds(cx, &top, &names, environments, scenarios);
 
     let regressions = top
         .get("regression")
@@ -423,48 +269,8 @@ fn plan(
         .get("drift_window")
         .and_then(|n| positive_duration_of(cx, n, &at("drift_window")));
 
-    // A declared metric nobody feeds can only ever report "no data".
-    let fed = fed_metrics(request_map.as_ref());
-    for (m, knode) in &metrics {
-        if !fed.iter().any(|f| f == &m.name) {
-            cx.error(
-                knode,
-                &at("metrics").key(&m.name),
-                format!(
-                    "no request feeds {}; list it under a request's `metric:` or remove it",
-                    m.name
-                ),
-            );
-        }
-    }
-
-    // Unset `${X}` behind vars: errors only where they would change a request.
-    let used = scope.used_vars.borrow().clone();
-    for (v, used) in vars.iter().zip(used) {
-        for name in &v.unset {
-            if opts.strict_env && used {
-                cx.error(
-                    v.node,
-                    &v.path,
-                    format!(
-                        "environment variable {name} is not set and has no default, and a request uses vars.{}; set it, or write ${{{name}:-default}}",
-                        v.name
-                    ),
-                );
-            } else {
-                let effect = if used {
-                    format!("requests using vars.{} would send an empty value", v.name)
-                } else {
-                    format!("no request uses vars.{}", v.name)
-                };
-                cx.warn(
-                    v.node,
-                    &v.path,
-                    format!("environment variable {name} is not set and has no default ({effect})"),
-                );
-            }
-        }
-    }
+    unfed_metrics(cx, &metrics, request_map.as_ref());
+    unset_vars(cx, &vars, &scope, opts);
 
     let tls = match top.get("tls") {
         Some(n) => tls::tls(cx, n, &at("tls"), dir),
@@ -494,6 +300,280 @@ fn plan(
         drift_window,
         tls: tls?,
     })
+}
+
+/// The thresholds of the plan, of each environment and of each scenario, read once every name
+/// they may select is known.
+#[allow(clippy::type_complexity)]
+fn thresholds<'n>(
+    cx: &mut Cx,
+    top: &Fields<'n>,
+    names: &threshold::Names,
+    environments: Vec<(Environment, Option<(&'n Node, P)>)>,
+    scenarios: Vec<(Scenario, ScenarioThresholds<'n>)>,
+) -> (Vec<Threshold>, Vec<Environment>, Vec<Scenario>) {
+    let plan_thresholds: Vec<Threshold> = top
+        .get("thresholds")
+        .map(|n| threshold::thresholds(cx, n, &P::root().key("thresholds"), names))
+        .unwrap_or_default();
+    let environments = environments
+        .into_iter()
+        .map(|(mut e, t)| {
+            if let Some((n, p)) = t {
+                e.thresholds = threshold::thresholds(cx, n, &p, names);
+            }
+            e
+        })
+        .collect();
+    let scenarios = scenarios
+        .into_iter()
+        .map(|(mut s, t)| {
+            if let Some((n, p)) = t {
+                s.thresholds = threshold::thresholds(cx, n, &p, names);
+            }
+            s
+        })
+        .collect();
+    (plan_thresholds, environments, scenarios)
+}
+
+/// `version:` must be the one this build reads.
+fn version(cx: &mut Cx, top: &Fields) {
+    let at = |k: &str| P::root().key(k);
+    if let Some(v) = top.req(cx, "version") {
+        match &v.value {
+            Value::Int(PLAN_VERSION) => {}
+            Value::Int(n) => cx.error(
+                v,
+                &at("version"),
+                format!("unsupported plan version {n}; this kaizen-loadtest reads version {PLAN_VERSION}"),
+            ),
+            other => cx.error(
+                v,
+                &at("version"),
+                format!("expected the number {PLAN_VERSION}, found {}", kind(other)),
+            ),
+        }
+    }
+}
+
+/// `name:`, which goes into every report.
+fn plan_name<'n>(cx: &mut Cx, top: &Fields<'n>) -> Option<&'n str> {
+    let at = |k: &str| P::root().key(k);
+    top.req(cx, "name").and_then(|n| {
+        let name = name_of(cx, n, &at("name"))?;
+        // The name goes into every report; XML cannot carry most control characters.
+        if name.chars().any(char::is_control) {
+            cx.error(
+                n,
+                &at("name"),
+                "the plan's name must not contain control characters",
+            );
+            return None;
+        }
+        Some(name)
+    })
+}
+
+/// `default_environment:`, which must name an environment of the plan.
+fn default_environment(
+    cx: &mut Cx,
+    top: &Fields,
+    environments: &[(Environment, Option<(&Node, P)>)],
+) -> Option<String> {
+    let at = |k: &str| P::root().key(k);
+    top.get("default_environment").and_then(|n| {
+        let p = at("default_environment");
+        let name = name_of(cx, n, &p)?;
+        if environments.iter().any(|(e, _)| e.name == name) {
+            return Some(name.to_string());
+        }
+        // Every name written, valid or not, so a broken environment is not also "missing".
+        let names: Vec<&str> = top
+            .get("environments")
+            .and_then(Node::as_map)
+            .map(|m| m.iter().filter_map(|(k, _)| k.as_str()).collect())
+            .unwrap_or_default();
+        if names.contains(&name) {
+            return None;
+        }
+        let known = if names.is_empty() {
+            "; the plan has no `environments`".to_string()
+        } else {
+            tree::hint_or_list(
+                suggest::hint(name, names.iter().copied()),
+                &format!("one of {}", names.join(", ")),
+            )
+        };
+        cx.error(n, &p, format!("no environment is named {name:?}{known}"));
+        None
+    })
+}
+
+/// The plan's requests, and every request name written (valid or not) with its id when valid.
+fn requests_of(
+    cx: &mut Cx,
+    root: &Node,
+    top: &Fields,
+    request_map: Option<&Fields>,
+    env: &requests::Env,
+) -> (Vec<RequestSpec>, Vec<(String, Option<RequestId>)>) {
+    let at = |k: &str| P::root().key(k);
+    let mut requests = Vec::new();
+    let mut request_names: Vec<(String, Option<RequestId>)> = Vec::new();
+    if let Some(map) = request_map {
+        for (name, knode, v) in &map.entries {
+            let p = at("requests").key(name);
+            if !is_identifier(name) {
+                cx.error(
+                    knode,
+                    &p,
+                    format!("invalid request name {name:?}; use letters, digits, `_` and `-`, starting with a letter"),
+                );
+                continue;
+            }
+            let id = requests::request(cx, name, v, &p, env).map(|r| {
+                requests.push(r);
+                requests.len() - 1
+            });
+            request_names.push((name.to_string(), id));
+        }
+    }
+    if request_map.is_none_or(|m| m.entries.is_empty()) {
+        let at_node = top.get("requests").unwrap_or(root);
+        if top.get("requests").is_none() {
+            cx.error(at_node, &P::root(), "missing required key `requests`; a plan names its requests once and uses them in flows");
+        } else if request_map.is_some() {
+            cx.error(
+                at_node,
+                &at("requests"),
+                "no requests; name at least one, e.g. { health: { get: /health } }",
+            );
+        }
+    }
+    (requests, request_names)
+}
+
+/// `flows:` by name; a flow may not share its name with a request.
+fn flow_defs<'n>(
+    cx: &mut Cx,
+    top: &Fields<'n>,
+    request_names: &[(String, Option<RequestId>)],
+) -> Vec<(&'n str, &'n Node)> {
+    let at = |k: &str| P::root().key(k);
+    let mut flow_defs: Vec<(&str, &Node)> = Vec::new();
+    if let Some(n) = top.get("flows") {
+        if let Some(map) = Fields::of(
+            cx,
+            n,
+            &at("flows"),
+            "flows by name, e.g. { session: [register, login] }",
+        ) {
+            for (name, knode, v) in &map.entries {
+                let p = at("flows").key(name);
+                if !is_identifier(name) {
+                    cx.error(
+                        knode,
+                        &p,
+                        format!("invalid flow name {name:?}; use letters, digits, `_` and `-`"),
+                    );
+                } else if request_names.iter().any(|(r, _)| r == name) {
+                    cx.error(
+                        knode,
+                        &p,
+                        format!("{name:?} names both a request and a flow; a step could mean either, so rename one"),
+                    );
+                } else {
+                    flow_defs.push((name, v));
+                }
+            }
+        }
+    }
+    flow_defs
+}
+
+/// `scenarios:` (at least one), each with its thresholds left to read once every name is
+/// known; and every scenario name written.
+#[allow(clippy::type_complexity)]
+fn scenarios_of<'n>(
+    cx: &mut Cx,
+    top: &Fields<'n>,
+    steps: &mut Steps<'n, '_>,
+) -> (Vec<(Scenario, ScenarioThresholds<'n>)>, Vec<&'n str>) {
+    let at = |k: &str| P::root().key(k);
+    let mut scenarios = Vec::new();
+    let mut scenario_names: Vec<&str> = Vec::new();
+    if let Some(n) = top.req(cx, "scenarios") {
+        if let Some(map) = Fields::of(
+            cx,
+            n,
+            &at("scenarios"),
+            "scenarios by name, e.g. { smoke: { executor: constant-vus, ... } }",
+        ) {
+            if map.entries.is_empty() {
+                cx.error(
+                    n,
+                    &at("scenarios"),
+                    "no scenarios; a plan needs at least one",
+                );
+            }
+            for (name, knode, v) in &map.entries {
+                scenario_names.push(name);
+                if let Some(s) = scenario(cx, name, knode, v, steps) {
+                    scenarios.push(s);
+                }
+            }
+        }
+    }
+    (scenarios, scenario_names)
+}
+
+/// A declared metric nobody feeds can only ever report "no data".
+fn unfed_metrics(cx: &mut Cx, metrics: &[(CustomMetric, &Node)], request_map: Option<&Fields>) {
+    let at = |k: &str| P::root().key(k);
+    let fed = fed_metrics(request_map);
+    for (m, knode) in metrics {
+        if !fed.iter().any(|f| f == &m.name) {
+            cx.error(
+                knode,
+                &at("metrics").key(&m.name),
+                format!(
+                    "no request feeds {}; list it under a request's `metric:` or remove it",
+                    m.name
+                ),
+            );
+        }
+    }
+}
+
+/// Unset `${X}` behind vars: errors only where they would change a request.
+fn unset_vars(cx: &mut Cx, vars: &[Var], scope: &PlanScope, opts: &LoadOptions) {
+    let used = scope.used_vars.borrow().clone();
+    for (v, used) in vars.iter().zip(used) {
+        for name in &v.unset {
+            if opts.strict_env && used {
+                cx.error(
+                    v.node,
+                    &v.path,
+                    format!(
+                        "environment variable {name} is not set and has no default, and a request uses vars.{}; set it, or write ${{{name}:-default}}",
+                        v.name
+                    ),
+                );
+            } else {
+                let effect = if used {
+                    format!("requests using vars.{} would send an empty value", v.name)
+                } else {
+                    format!("no request uses vars.{}", v.name)
+                };
+                cx.warn(
+                    v.node,
+                    &v.path,
+                    format!("environment variable {name} is not set and has no default ({effect})"),
+                );
+            }
+        }
+    }
 }
 
 /// `vars:` — scalars kept as text, or `{ value, secret }`; `${X}` expanded.

@@ -481,105 +481,12 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
     );
     let mut out = Expect::default();
     let mut ok = true;
-
     if let Some(s) = f.get("status") {
-        let sp = path.key("status");
-        let items: Vec<(&Node, P)> = match &s.value {
-            Value::Seq(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n, sp.index(i)))
-                .collect(),
-            _ => vec![(s, sp.clone())],
-        };
-        if items.is_empty() {
-            cx.error(s, &sp, "no status given; write e.g. 200 or [200, 201]");
-            ok = false;
-        }
-        for (n, p) in items {
-            match int_of(cx, n, &p, 100, 599, "(an HTTP status)") {
-                Some(code) => {
-                    let code = code as u16;
-                    if !out.status.contains(&code) {
-                        out.status.push(code);
-                    }
-                }
-                None => ok = false,
-            }
-        }
-        if ok {
-            let label = match out.status.as_slice() {
-                [one] => format!("{request}: status is {one}"),
-                many => format!(
-                    "{request}: status in [{}]",
-                    many.iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
-            out.checks.push(Check {
-                name: label,
-                kind: CheckKind::Status(out.status.clone()),
-            });
-        }
+        ok &= expect_status(cx, request, s, &path.key("status"), &mut out);
     }
-
     if let Some(j) = f.get("json") {
-        let jp = path.key("json");
-        match &j.value {
-            Value::Seq(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let ip = jp.index(i);
-                    let Some(src) = name_of(cx, item, &ip) else {
-                        ok = false;
-                        continue;
-                    };
-                    match json_path(cx, item, &ip, src) {
-                        Some(spec) => out.checks.push(Check {
-                            name: format!("{request}: has {src}"),
-                            kind: CheckKind::JsonPresent(spec),
-                        }),
-                        None => ok = false,
-                    }
-                }
-            }
-            Value::Map(_) => {
-                let m = Fields::of(cx, j, &jp, "")?;
-                for (k, knode, v) in &m.entries {
-                    let kp = jp.key(k);
-                    let spec = json_path(cx, knode, &kp, k);
-                    let value = to_json(cx, v, &kp);
-                    match (spec, value) {
-                        (Some(spec), Some(value)) => out.checks.push(Check {
-                            name: format!("{request}: {k} is {value}"),
-                            kind: CheckKind::JsonEquals(spec, value),
-                        }),
-                        _ => ok = false,
-                    }
-                }
-            }
-            Value::Str(s) => match json_path(cx, j, &jp, s) {
-                Some(spec) => out.checks.push(Check {
-                    name: format!("{request}: has {s}"),
-                    kind: CheckKind::JsonPresent(spec),
-                }),
-                None => ok = false,
-            },
-            other => {
-                cx.error(
-                    j,
-                    &jp,
-                    format!(
-                        "expected a list of JSON paths that must exist, or a mapping of paths to expected values, found {}",
-                        kind(other)
-                    ),
-                );
-                ok = false;
-            }
-        }
+        ok &= expect_json(cx, request, j, &path.key("json"), &mut out.checks)?;
     }
-
     if let Some(b) = f.get("body_contains") {
         let bp = path.key("body_contains");
         match name_of(cx, b, &bp) {
@@ -592,30 +499,8 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
     }
 
     if let Some(h) = f.get("headers") {
-        let hp = path.key("headers");
-        let items: Vec<(&Node, P)> = match &h.value {
-            Value::Seq(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n, hp.index(i)))
-                .collect(),
-            _ => vec![(h, hp.clone())],
-        };
-        for (n, p) in items {
-            match name_of(cx, n, &p) {
-                Some(name) if is_header_name(name) => out.checks.push(Check {
-                    name: format!("{request}: has header {}", name.to_ascii_lowercase()),
-                    kind: CheckKind::HeaderPresent(name.to_ascii_lowercase()),
-                }),
-                Some(name) => {
-                    cx.error(n, &p, format!("\"{name}\" is not a valid HTTP header name"));
-                    ok = false;
-                }
-                None => ok = false,
-            }
-        }
+        ok &= expect_headers(cx, request, h, &path.key("headers"), &mut out.checks);
     }
-
     if let Some(d) = f.get("max_duration") {
         match positive_duration_of(cx, d, &path.key("max_duration")) {
             Some(limit) => out.checks.push(Check {
@@ -629,6 +514,142 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
         }
     }
     ok.then_some(out)
+}
+
+/// `status: 200` or `[200, 201]`: the statuses that count as expected, and their check.
+fn expect_status(cx: &mut Cx, request: &str, s: &Node, sp: &P, out: &mut Expect) -> bool {
+    let mut ok = true;
+    let items: Vec<(&Node, P)> = match &s.value {
+        Value::Seq(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n, sp.index(i)))
+            .collect(),
+        _ => vec![(s, sp.clone())],
+    };
+    if items.is_empty() {
+        cx.error(s, sp, "no status given; write e.g. 200 or [200, 201]");
+        ok = false;
+    }
+    for (n, p) in items {
+        match int_of(cx, n, &p, 100, 599, "(an HTTP status)") {
+            Some(code) => {
+                let code = code as u16;
+                if !out.status.contains(&code) {
+                    out.status.push(code);
+                }
+            }
+            None => ok = false,
+        }
+    }
+    if ok {
+        let label = match out.status.as_slice() {
+            [one] => format!("{request}: status is {one}"),
+            many => format!(
+                "{request}: status in [{}]",
+                many.iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        out.checks.push(Check {
+            name: label,
+            kind: CheckKind::Status(out.status.clone()),
+        });
+    }
+    ok
+}
+
+/// `json:` paths that must exist (a list, or one path), or paths with their expected values (a
+/// mapping). `None`: the mapping is not one.
+fn expect_json(
+    cx: &mut Cx,
+    request: &str,
+    j: &Node,
+    jp: &P,
+    checks: &mut Vec<Check>,
+) -> Option<bool> {
+    let mut ok = true;
+    match &j.value {
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let ip = jp.index(i);
+                let Some(src) = name_of(cx, item, &ip) else {
+                    ok = false;
+                    continue;
+                };
+                match json_path(cx, item, &ip, src) {
+                    Some(spec) => checks.push(Check {
+                        name: format!("{request}: has {src}"),
+                        kind: CheckKind::JsonPresent(spec),
+                    }),
+                    None => ok = false,
+                }
+            }
+        }
+        Value::Map(_) => {
+            let m = Fields::of(cx, j, jp, "")?;
+            for (k, knode, v) in &m.entries {
+                let kp = jp.key(k);
+                let spec = json_path(cx, knode, &kp, k);
+                let value = to_json(cx, v, &kp);
+                match (spec, value) {
+                    (Some(spec), Some(value)) => checks.push(Check {
+                        name: format!("{request}: {k} is {value}"),
+                        kind: CheckKind::JsonEquals(spec, value),
+                    }),
+                    _ => ok = false,
+                }
+            }
+        }
+        Value::Str(s) => match json_path(cx, j, jp, s) {
+            Some(spec) => checks.push(Check {
+                name: format!("{request}: has {s}"),
+                kind: CheckKind::JsonPresent(spec),
+            }),
+            None => ok = false,
+        },
+        other => {
+            cx.error(
+                j,
+                jp,
+                format!(
+                    "expected a list of JSON paths that must exist, or a mapping of paths to expected values, found {}",
+                    kind(other)
+                ),
+            );
+            ok = false;
+        }
+    }
+    Some(ok)
+}
+
+/// `headers:` names of headers the response must have.
+fn expect_headers(cx: &mut Cx, request: &str, h: &Node, hp: &P, checks: &mut Vec<Check>) -> bool {
+    let mut ok = true;
+    let items: Vec<(&Node, P)> = match &h.value {
+        Value::Seq(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n, hp.index(i)))
+            .collect(),
+        _ => vec![(h, hp.clone())],
+    };
+    for (n, p) in items {
+        match name_of(cx, n, &p) {
+            Some(name) if is_header_name(name) => checks.push(Check {
+                name: format!("{request}: has header {}", name.to_ascii_lowercase()),
+                kind: CheckKind::HeaderPresent(name.to_ascii_lowercase()),
+            }),
+            Some(name) => {
+                cx.error(n, &p, format!("\"{name}\" is not a valid HTTP header name"));
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok
 }
 
 fn captures(cx: &mut Cx, node: &Node, path: &P, slots: &[String]) -> Option<Vec<Capture>> {

@@ -1,0 +1,101 @@
+//! What goes into the engine and what comes out of it: the [`Selection`] to run, the [`Stop`]
+//! tokens outside events cancel, and the [`Outcome`] the summary is built from.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::collector::Collected;
+use crate::plan::model::Plan;
+
+/// What to run.
+pub struct Selection {
+    /// Indices into `plan.scenarios`, in the order to run them.
+    pub scenarios: Vec<usize>,
+    pub env: String,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub parallel: bool,
+}
+
+/// How a run is stopped from outside: a signal, or a threshold with `abort_on_fail`.
+#[derive(Clone, Default)]
+pub struct Stop {
+    /// Cancelled by the first SIGINT/SIGTERM: stop starting iterations (graceful stop).
+    pub interrupt: CancellationToken,
+    /// Cancelled by the second: cut in-flight iterations off now, then write the reports.
+    pub now: CancellationToken,
+    /// Cancelled by an abort-on-fail threshold; `abort_reason` says which.
+    pub abort: CancellationToken,
+    pub abort_reason: Arc<Mutex<Option<String>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScenarioStatus {
+    Completed,
+    Aborted,
+    Interrupted,
+    /// Not started: an earlier scenario was interrupted or aborted.
+    Skipped,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioRun {
+    pub index: usize,
+    pub started_after: Duration,
+    pub duration: Duration,
+    pub status: ScenarioStatus,
+}
+
+/// What a run leaves for the summary.
+pub struct Outcome {
+    pub collected: Collected,
+    pub runs: Vec<ScenarioRun>,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    /// The process's CPU time over the run, percent of the machine.
+    pub cpu_percent: Option<f64>,
+    pub interrupted: bool,
+    pub aborted_by: Option<String>,
+    /// Group names by index (0 is "").
+    pub groups: Vec<String>,
+    /// Check names by check id, with the request each belongs to.
+    pub checks: Vec<(String, usize)>,
+}
+
+/// The check table: each request's `expect` checks, then one per capture.
+pub fn check_table(plan: &Plan) -> (Vec<(String, usize)>, Vec<u32>) {
+    let mut names = Vec::new();
+    let mut base = Vec::with_capacity(plan.requests.len());
+    for (id, r) in plan.requests.iter().enumerate() {
+        base.push(names.len() as u32);
+        for c in &r.expect.checks {
+            names.push((c.name.clone(), id));
+        }
+        for c in &r.captures {
+            names.push((
+                format!("{}: captured {}", r.name, plan.captures[c.slot]),
+                id,
+            ));
+        }
+    }
+    (names, base)
+}
+
+/// The time-series interval for a run of `planned` length: 1 s, widened so that a long run keeps
+/// at most ~1800 points per scenario.
+pub fn series_interval(planned: Duration) -> Duration {
+    let secs = (planned.as_secs_f64() / 1800.0).ceil().max(1.0);
+    Duration::from_secs(secs as u64)
+}
+
+/// The soak-drift window of a scenario: the plan's `drift_window`, else 10 minutes, or a tenth
+/// of the scenario when that is shorter (at least 1 s).
+pub fn drift_window(configured: Option<Duration>, scenario: Duration) -> Duration {
+    configured.unwrap_or_else(|| {
+        (scenario / 10)
+            .min(Duration::from_secs(600))
+            .max(Duration::from_secs(1))
+    })
+}
