@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::reports::{check_builtin_schema, root, venv_tool};
+use crate::support::tools::{check_builtin_schema, venv_tool};
+use crate::support::{self, root};
 
 fn show(o: &Output) -> String {
     format!(
@@ -74,7 +75,7 @@ fn the_plan_in_the_configmap_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("loadtest.yaml");
     std::fs::write(&p, plan).unwrap();
-    let o = crate::run::bin()
+    let o = support::bin()
         .args(["validate", "--plan"])
         .arg(&p)
         .output()

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kaizen_loadtest::engine::{self, Selection, Stop};
-use kaizen_loadtest::fixture::{self, FixtureConfig};
+use kaizen_loadtest::fixture::{FixtureConfig, FixtureHandle};
 use kaizen_loadtest::plan::model::*;
 use kaizen_loadtest::plan::template::{self, Scope, VarRef};
 use kaizen_loadtest::rules::threshold::{Threshold, ThresholdCondition};
 use kaizen_loadtest::summary::dataset::{Dataset, Names};
+
+use crate::support;
 
 struct NoVars;
 impl Scope for NoVars {
@@ -98,8 +100,8 @@ pub fn run_plan(plan: Plan, base_url: String) -> (engine::Outcome, Dataset) {
 
 #[test]
 fn per_vu_iterations_issue_exactly_vus_times_iterations() {
-    let _load = crate::load_lock();
-    let server = fixture::spawn("127.0.0.1:0".parse().unwrap(), FixtureConfig::default()).unwrap();
+    let _load = support::load_lock();
+    let server = support::api(FixtureConfig::default());
     let plan = plan_with(
         Executor::PerVuIterations {
             vus: 3,
@@ -129,21 +131,18 @@ fn per_vu_iterations_issue_exactly_vus_times_iterations() {
     server.stop();
 }
 
-fn server_with(latency: &str, error_rate: f64) -> fixture::FixtureHandle {
-    fixture::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        FixtureConfig {
-            latency: latency.parse().unwrap(),
-            error_rate,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+/// The reference API with this latency and error rate, and no seeded users.
+fn server_with(latency: &str, error_rate: f64) -> FixtureHandle {
+    support::api(FixtureConfig {
+        latency: latency.parse().unwrap(),
+        error_rate,
+        ..Default::default()
+    })
 }
 
 #[test]
 fn shared_iterations_are_shared_exactly() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = server_with("1ms", 0.0);
     let plan = plan_with(
         Executor::SharedIterations {
@@ -160,7 +159,7 @@ fn shared_iterations_are_shared_exactly() {
 
 #[test]
 fn constant_arrival_rate_starts_what_the_schedule_says() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = server_with("2ms", 0.0);
     let plan = plan_with(
         Executor::ConstantArrivalRate {
@@ -186,7 +185,7 @@ fn constant_arrival_rate_starts_what_the_schedule_says() {
 
 #[test]
 fn arrival_rate_drops_iterations_when_no_vu_is_free() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = server_with("300ms", 0.0);
     let plan = plan_with(
         Executor::ConstantArrivalRate {
@@ -208,7 +207,7 @@ fn arrival_rate_drops_iterations_when_no_vu_is_free() {
 
 #[test]
 fn graceful_stop_interrupts_what_runs_too_long() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = server_with("3s", 0.0);
     let mut plan = plan_with(
         Executor::ConstantVus {
@@ -231,7 +230,7 @@ fn graceful_stop_interrupts_what_runs_too_long() {
 
 #[test]
 fn ramping_vus_follow_the_stages() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = server_with("5ms", 0.0);
     let plan = plan_with(
         Executor::RampingVus {
@@ -282,7 +281,7 @@ fn thresholds_judge_the_injected_error_rate_and_latency() {
     use kaizen_loadtest::rules::Rules;
     use kaizen_loadtest::summary::build::interim;
     use kaizen_loadtest::summary::schema::ThresholdStatus::*;
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = server_with("20ms", 0.25);
     let plan = plan_with(
         Executor::PerVuIterations {
@@ -327,7 +326,7 @@ fn thresholds_judge_the_injected_error_rate_and_latency() {
 #[test]
 fn plain_http_requests_are_timed_at_the_socket() {
     use kaizen_loadtest::engine::metrics::recorder::Trend;
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = server_with("5ms", 0.0);
     let plan = plan_with(
         Executor::PerVuIterations {
@@ -377,9 +376,9 @@ fn plain_http_requests_are_timed_at_the_socket() {
 fn https_connections_are_timed_where_they_are_made() {
     use kaizen_loadtest::engine::metrics::recorder::Trend;
     use std::sync::atomic::Ordering;
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     for h2 in [false, true] {
-        let server = crate::faults::TlsServer::start(h2);
+        let server = support::tls::TlsServer::start(h2);
         let mut plan = plan_with(
             Executor::PerVuIterations {
                 vus: 1,
@@ -449,9 +448,9 @@ fn https_connections_are_timed_where_they_are_made() {
 #[test]
 fn static_bodies_survive_redirects_over_both_protocols() {
     use kaizen_loadtest::engine::metrics::recorder::Trend;
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     for h2 in [false, true] {
-        let server = crate::faults::TlsServer::start(h2);
+        let server = support::tls::TlsServer::start(h2);
         // A request built once before the run (static URL, headers and body), redirected with
         // 307: its later hop must send the body again, over HTTP/1.1 and HTTP/2 alike.
         let mut post = get("post", "/redirect");

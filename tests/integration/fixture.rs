@@ -8,9 +8,7 @@ use kaizen_loadtest::fixture::{self, FixtureConfig, FixtureHandle, Latency};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-fn start(cfg: FixtureConfig) -> FixtureHandle {
-    fixture::spawn("127.0.0.1:0".parse().unwrap(), cfg).expect("the reference API starts")
-}
+use crate::support;
 
 /// A JSON client for one server; every call is bounded by the client timeout.
 #[derive(Clone)]
@@ -89,7 +87,7 @@ fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
 
 #[tokio::test]
 async fn life_cycle_from_register_to_logout() {
-    let server = start(FixtureConfig::default());
+    let server = support::api(FixtureConfig::default());
     let api = Api::new(&server);
 
     let (status, body) = api.get("/health", None).await;
@@ -367,7 +365,7 @@ async fn life_cycle_from_register_to_logout() {
 
 #[tokio::test]
 async fn invalid_bodies_and_parameters_are_422() {
-    let server = start(FixtureConfig::default());
+    let server = support::api(FixtureConfig::default());
     let api = Api::new(&server);
     let token = api
         .register_and_login("val@idation.test", "validation")
@@ -465,7 +463,7 @@ async fn invalid_bodies_and_parameters_are_422() {
 
 #[tokio::test]
 async fn routing_auth_and_body_size_errors() {
-    let server = start(FixtureConfig::default());
+    let server = support::api(FixtureConfig::default());
     let api = Api::new(&server);
 
     for path in [
@@ -589,7 +587,7 @@ async fn raw_exchange(addr: std::net::SocketAddr, request: Vec<u8>) -> u16 {
 
 #[tokio::test]
 async fn health_answers_on_one_keep_alive_connection() {
-    let server = start(FixtureConfig::default());
+    let server = support::api(FixtureConfig::default());
     let addr = server.addr();
     assert_eq!(
         server.base_url(),
@@ -637,7 +635,7 @@ async fn health_answers_on_one_keep_alive_connection() {
 #[tokio::test]
 async fn fixed_latency_is_applied_to_every_route() {
     let latency: Latency = "200ms".parse().unwrap();
-    let server = start(FixtureConfig {
+    let server = support::api(FixtureConfig {
         latency,
         ..FixtureConfig::default()
     });
@@ -654,7 +652,7 @@ async fn fixed_latency_is_applied_to_every_route() {
 
 #[tokio::test]
 async fn error_rate_fails_exactly_that_fraction() {
-    let server = start(FixtureConfig {
+    let server = support::api(FixtureConfig {
         error_rate: 0.25,
         ..FixtureConfig::default()
     });
@@ -678,7 +676,7 @@ async fn error_rate_fails_exactly_that_fraction() {
 #[tokio::test]
 async fn concurrency_limit_queues_the_excess() {
     async fn six_at_once(limit: Option<usize>) -> Duration {
-        let server = start(FixtureConfig {
+        let server = support::api(FixtureConfig {
             latency: "300ms".parse().unwrap(),
             concurrency_limit: limit,
             ..FixtureConfig::default()
@@ -711,7 +709,7 @@ async fn concurrency_limit_queues_the_excess() {
 
 #[tokio::test]
 async fn seeded_users_can_log_in() {
-    let server = start(FixtureConfig {
+    let server = support::api(FixtureConfig {
         seed_users: 12,
         ..FixtureConfig::default()
     });
@@ -772,7 +770,7 @@ fn users_csv_matches_the_seed_formula() {
 
 #[tokio::test]
 async fn stop_lets_in_flight_requests_finish() {
-    let server = start(FixtureConfig {
+    let server = support::api(FixtureConfig {
         latency: "300ms".parse().unwrap(),
         ..FixtureConfig::default()
     });

@@ -5,10 +5,12 @@
 //! open-file limit, raised to the hard limit or refused with what to do.
 
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use crate::faults::{self, Fault};
+use crate::support::faults::{self, Fault};
+use crate::support::measure::run_measured;
+use crate::support::{self, root, yaml_files};
 
 /// A debug build on a busy runner; a plan takes milliseconds.
 const QUICK: Duration = Duration::from_secs(5);
@@ -28,7 +30,7 @@ fn check_refused(
     let out = tempfile::tempdir().unwrap();
     let mut args = vec!["run", "--quiet", "--plan", plan.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let r = faults::run_measured(&args, out.path(), &[]);
+    let r = run_measured(&args, out.path(), &[]);
     let stderr = String::from_utf8_lossy(&r.out.stderr);
     let mut p = Vec::new();
     if r.out.status.code() != Some(2) {
@@ -53,8 +55,8 @@ fn check_refused(
 
 #[test]
 fn every_invalid_plan_is_refused_by_run_in_bounded_time_and_memory() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans/invalid");
-    let files = crate::plans::yaml_files(&dir);
+    let dir = root().join("fixtures/plans/invalid");
+    let files = yaml_files(&dir);
     assert!(files.len() >= 40, "only {} invalid plans", files.len());
     let hostile = files
         .iter()
@@ -189,7 +191,7 @@ fn inputs_too_big_to_commit_are_refused_in_bounded_time_and_memory() {
 
 /// Runs `run` with the open-file limit set to `soft`/`hard` in the child.
 fn run_with_nofile(plan: &Path, out: &Path, soft: u64, hard: u64) -> std::process::Output {
-    let mut cmd = crate::run::bin();
+    let mut cmd = support::bin();
     cmd.args(["run", "--plan"])
         .arg(plan)
         .arg("--out-dir")
@@ -213,7 +215,7 @@ fn run_with_nofile(plan: &Path, out: &Path, soft: u64, hard: u64) -> std::proces
 
 #[test]
 fn the_open_file_limit_is_raised_or_the_run_refused_with_what_to_do() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let mut current = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -11,6 +11,9 @@ use kaizen_loadtest::summary::schema::ErrorClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::support::faults::dead_port_url;
+use crate::support::tls::{tls_config, Cert, TlsServer};
+
 /// What the server saw: each request's head (and body), with the number of the connection it
 /// came on.
 #[derive(Default)]
@@ -33,7 +36,7 @@ async fn tls_server(
     alpn: &[&[u8]],
     script: impl Fn(usize, &str) -> Vec<u8> + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Seen>>) {
-    let (mut config, _) = crate::faults::tls_config(crate::faults::Cert::SelfSigned);
+    let (mut config, _) = tls_config(Cert::SelfSigned);
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     serve(
         script,
@@ -471,7 +474,7 @@ async fn broken_responses_are_sorted_into_classes() {
         17 + ("content-length".len() + 3 + 4) as u64 + 2 + 9
     );
 
-    let dead = crate::faults::dead_port_url();
+    let dead = dead_port_url();
     let g = send(&pool, &dead, "GET", "/", &[], None).await;
     assert_eq!(class(&g), ErrorClass::Connect);
 }
@@ -561,7 +564,7 @@ async fn tls_streams_end_like_tcp_ones_without_close_notify() {
 
 #[tokio::test]
 async fn a_server_that_picks_http2_is_spoken_to_in_http2_timed_at_the_socket() {
-    let server = crate::faults::TlsServer::start(true);
+    let server = TlsServer::start(true);
     let pool = tls_pool();
     let origin = Target::from_url(&reqwest::Url::parse(&server.url).unwrap())
         .unwrap()

@@ -1,4 +1,9 @@
 //! The one integration test binary: real processes, real servers on 127.0.0.1:0.
+//!
+//! What the test files share (starting the binary, the servers, the external checkers, the load
+//! lock) is in `support`; each other module holds tests.
+
+mod support;
 
 mod architecture;
 mod ci;
@@ -14,9 +19,3 @@ mod reports;
 mod run;
 mod secrets;
 mod soak_size;
-
-/// Tests that send load run one at a time: the machine has 2 cores and timing matters.
-pub fn load_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}

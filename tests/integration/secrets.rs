@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use crate::faults::{self, Fault};
+use crate::support;
+use crate::support::faults::{self, Fault};
+use crate::support::measure::{run_measured, Ran};
 
 /// Every secret the plan, the environment, the command line and the target hold.
 const SECRETS: [&str; 9] = [
@@ -73,7 +75,7 @@ fn leaks(place: &str, bytes: &[u8], found: &mut Vec<String>) {
     }
 }
 
-fn scan(r: &faults::Ran, found: &mut Vec<String>, label: &str) {
+fn scan(r: &Ran, found: &mut Vec<String>, label: &str) {
     leaks(&format!("{label} stdout"), &r.out.stdout, found);
     leaks(&format!("{label} stderr"), &r.out.stderr, found);
     for f in &r.files {
@@ -83,7 +85,7 @@ fn scan(r: &faults::Ran, found: &mut Vec<String>, label: &str) {
 
 #[test]
 fn no_secret_is_printed_or_written() {
-    let _load = crate::load_lock();
+    let _load = support::load_lock();
     let server = faults::start(Fault::Ok {
         body: r#"{"access_token":"cap-TOKEN-8h9i0j"}"#,
         headers: "set-cookie: sid=cookie-SERVER-2k3l4m; Path=/\r\n",
@@ -97,7 +99,7 @@ fn no_secret_is_printed_or_written() {
     let mut found = Vec::new();
 
     let out = dir.path().join("run");
-    let r = faults::run_measured(
+    let r = run_measured(
         &[
             "run",
             "--plan",
@@ -129,7 +131,7 @@ fn no_secret_is_printed_or_written() {
     scan(&r, &mut found, "run");
 
     // --base-url with a password, and one that is not even a URL (the error quotes it).
-    let r = faults::run_measured(
+    let r = run_measured(
         &[
             "run",
             "--plan",
@@ -142,7 +144,7 @@ fn no_secret_is_printed_or_written() {
     );
     assert_eq!(r.out.status.code(), Some(99), "{}", r.text());
     scan(&r, &mut found, "run --base-url");
-    let r = faults::run_measured(
+    let r = run_measured(
         &[
             "run",
             "--plan",
@@ -166,7 +168,7 @@ fn no_secret_is_printed_or_written() {
         vec!["validate", "--plan", plan_arg],
         vec!["run", "--dry-run", "--plan", plan_arg],
     ] {
-        let o = crate::run::bin().args(&args).envs(ENV).output().unwrap();
+        let o = support::bin().args(&args).envs(ENV).output().unwrap();
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -186,7 +188,7 @@ fn no_secret_is_printed_or_written() {
             .replace("http://loaduser", "ftp://loaduser"),
     )
     .unwrap();
-    let o = crate::run::bin()
+    let o = support::bin()
         .args(["validate", "--plan"])
         .arg(&bad)
         .envs(ENV)
@@ -207,7 +209,7 @@ fn no_secret_is_printed_or_written() {
         .find(|p| p.to_string_lossy().ends_with("_summary.json"))
         .unwrap();
     let again = dir.path().join("again");
-    let o = crate::run::bin()
+    let o = support::bin()
         .args(["report"])
         .arg(&summary)
         .arg("--out-dir")
