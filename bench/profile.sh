@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per request, counted by callgrind (deterministic, unlike wall-clock figures on a
-# shared machine), for the engine's HTTP client (src/http1.rs) against the reference API on
+# shared machine), for the engine's HTTP client (src/engine/http/) against the reference API on
 # 127.0.0.1: `http://127.0.0.1:PORT/health`, one GET per iteration. (Until the engine's client
 # took every request, a URL with credentials went through reqwest; docs/performance.md keeps
 # that comparison, measured then.)

@@ -1,4 +1,5 @@
-//! Exit codes: the contract CI gates rely on (DESIGN.md, "Exit codes").
+//! Exit codes: the contract CI gates rely on (the README, "Exit codes"). Which one a judged run
+//! exits with is `crate::verdict::exit_code`.
 
 /// Every threshold passed (or there were none).
 pub const OK: u8 = 0;

@@ -1,7 +1,7 @@
 //! The load engine: runs the selected scenarios of a [`Plan`] on a tokio runtime of its own and
 //! hands back what the collector gathered ([`run`] → [`Outcome`]).
 //!
-//! Each scenario's executor ([`executor`]) turns its schedule (`crate::plan::schedule`) into VU
+//! Each scenario's executor (`executor.rs`) turns its schedule (`crate::plan::schedule`) into VU
 //! tasks ([`vu`]), which send their requests through the HTTP client ([`http`]). Two tokens stop
 //! a scenario: `soft` (stop starting iterations: the duration ran out, a signal, an abort-on-fail
 //! threshold) and `hard` (interrupt what is still running: the graceful stop ran out). Workers

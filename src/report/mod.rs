@@ -79,7 +79,7 @@ pub fn write_all(
         let bytes = reporter(f)
             .render(s)
             .with_context(|| format!("cannot render the {} report", f.name()))?;
-        // The summary's strings are already masked (`commands::redacted`); this masks what a
+        // The summary's strings are already masked (the commands mask it before publishing); this masks what a
         // renderer may have spelled differently. Not the JSON summary: its base64 histograms
         // could hold a short secret by chance.
         let bytes = match f {

@@ -625,7 +625,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     }
 }
 
-/// Judges a threshold the way `threshold::evaluate` does, on the scenario's metrics.
+/// Judges a threshold the way `verdict::judge` does, on the scenario's metrics.
 fn judge(t: &ThresholdSpec, metrics: &BTreeMap<String, Metric>) -> ThresholdResult {
     let (method, op, limit) = split_expression(t.expression);
     let m = metrics.get(t.metric);

@@ -44,7 +44,7 @@ pub enum HistDecodeError {
     Bounds(#[source] hdrhistogram::AdditionError),
 }
 
-/// Serializes a histogram for [`RawData`]: HDR V2 with deflate, then standard base64 (the
+/// Serializes a histogram for the summary's raw data ([`super::schema::RawData`]): HDR V2 with deflate, then standard base64 (the
 /// encoding HdrHistogram's other implementations read too).
 pub fn encode_hist(h: &Hist) -> String {
     let mut buf = Vec::new();

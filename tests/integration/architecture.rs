@@ -78,6 +78,37 @@ fn no_function_outside_tests_is_longer_than_150_lines() {
     );
 }
 
+/// Every module path `docs/architecture.md` and the crate's own documentation name (a function, a
+/// type, a module: `engine::run`, `plan::model::Plan::rules`) exists in `src/`.
+#[test]
+fn the_architecture_docs_name_only_what_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let graph = Graph::read(&root.join("src"));
+    let lib_doc: String = std::fs::read_to_string(root.join("src/lib.rs"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let arch = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for (file, text) in [("src/lib.rs", &lib_doc), ("docs/architecture.md", &arch)] {
+        for path in module_paths(text, &graph) {
+            checked += 1;
+            if !graph.names_something(&path) {
+                missing.push(format!("{file}: {}", path.join("::")));
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} paths found");
+    assert!(
+        missing.is_empty(),
+        "named but not in src/:\n{}",
+        missing.join("\n")
+    );
+}
+
 /// The checker itself finds a cycle, a stage imported backwards and a CLI type outside
 /// `commands/`, in a small tree written for it.
 #[test]
@@ -139,6 +170,39 @@ fn the_module_graph_check_finds_cycles_backward_imports_and_stray_cli_types() {
     assert!(graph.edges["commands::run"].is_empty());
     assert!(graph.edges["plan::describe"].is_empty());
     assert_eq!(graph.edges["plan"], [("util".to_string(), 4)]);
+}
+
+/// The `a::b::c` paths in `text` whose first segment is a top-level module of the crate.
+fn module_paths(text: &str, graph: &Graph) -> Vec<Vec<String>> {
+    let chars: Vec<char> = text.chars().collect();
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !word(chars[i]) || (i > 0 && (word(chars[i - 1]) || chars[i - 1] == ':')) {
+            i += 1;
+            continue;
+        }
+        let mut segments = Vec::new();
+        let mut j = i;
+        loop {
+            let start = j;
+            while j < chars.len() && word(chars[j]) {
+                j += 1;
+            }
+            segments.push(chars[start..j].iter().collect::<String>());
+            if j + 2 < chars.len() && chars[j] == ':' && chars[j + 1] == ':' && word(chars[j + 2]) {
+                j += 2;
+            } else {
+                break;
+            }
+        }
+        if segments.len() > 1 && graph.modules.contains_key(&segments[0]) {
+            out.push(segments);
+        }
+        i = j.max(i + 1);
+    }
+    out
 }
 
 /// Each function with a body: its name, the line of `fn` and how many lines it spans.
@@ -358,6 +422,51 @@ impl Graph {
             }
         }
         "crate".to_string()
+    }
+
+    /// Whether a path names a module, or an item of one (through `pub use`), or a method,
+    /// variant or field of such an item.
+    fn names_something(&self, path: &[String]) -> bool {
+        let mut abs = path.to_vec();
+        for _ in 0..8 {
+            let module = self.resolve_once(&abs);
+            let k = if module == "crate" {
+                0
+            } else {
+                module.split("::").count()
+            };
+            let Some(item) = abs.get(k) else {
+                return true;
+            };
+            if let Some(mut to) = self.reexport(&module, item) {
+                to.extend(abs[k + 1..].iter().cloned());
+                abs = to;
+                continue;
+            }
+            let toks = &self.modules[&module].tokens;
+            let declares = |name: &str| {
+                toks.windows(2).any(|w| {
+                    w[1].text == name
+                        && matches!(
+                            w[0].text.as_str(),
+                            "fn" | "struct"
+                                | "enum"
+                                | "trait"
+                                | "type"
+                                | "const"
+                                | "static"
+                                | "mod"
+                        )
+                })
+            };
+            if !declares(item) {
+                return false;
+            }
+            return abs[k + 1..]
+                .iter()
+                .all(|member| toks.iter().any(|t| &t.text == member));
+        }
+        false
     }
 
     /// The longest module prefix of a path.

@@ -120,7 +120,7 @@ fn the_design_documents_sample_plan_loads() {
     );
 }
 
-/// The plan sketched in DESIGN.md ("The plan").
+/// A plan with every top-level key (`docs/plan.md`).
 const SAMPLE_PLAN: &str = r#"version: 1
 name: kaizen-studio
 environments:
