@@ -265,7 +265,7 @@ mod tests {
     fn a_saved_summary_judged_again_by_its_own_rules_is_unchanged() {
         for name in testdata::NAMES {
             let s = testdata::load(name);
-            let rules = Rules::of_summary(&s).unwrap();
+            let rules = Rules::of_summary(&s);
             assert_eq!(judge(&s, &rules).apply(s.clone()), s, "{name}");
         }
     }
@@ -274,7 +274,7 @@ mod tests {
     fn a_merged_summary_gets_the_verdict_of_its_single_part_inconclusive_included() {
         let mut single = testdata::load("passed");
         single.health = health(Some(95.0), &single.scenarios);
-        let rules = Rules::of_summary(&single).unwrap();
+        let rules = Rules::of_summary(&single);
         let single = judge(&single, &rules).apply(single);
         assert!(single.verdict.passed && single.verdict.inconclusive);
 
@@ -282,7 +282,7 @@ mod tests {
             crate::summary::merge::merge(&[(PathBuf::from("part.json"), single.clone())]).unwrap();
         assert_eq!(merged.run.mode, RunMode::Merge);
         assert_eq!(merged.health, single.health);
-        let rules = Rules::of_summary(&merged).unwrap();
+        let rules = Rules::of_summary(&merged);
         assert_eq!(judge(&merged, &rules).verdict, single.verdict);
     }
 

@@ -6,12 +6,16 @@
 use super::cli::CommentArgs;
 use super::common::read_summary;
 use super::UsageError;
-use crate::exit;
 use crate::notify::{self, Commented};
+use crate::rules::Rules;
+use crate::{exit, verdict};
 
 pub(super) fn command(args: &CommentArgs) -> anyhow::Result<u8> {
+    // Judged again, as `report` does: the comment says what the verdict stage says.
     let summary = read_summary(&args.from)?;
-    match notify::comment(&summary, args.to, args.pr).map_err(UsageError::Comment)? {
+    let summary = verdict::judge(&summary, &Rules::of_summary(&summary)).apply(summary);
+    let markdown = notify::render_markdown(&summary)?;
+    match notify::comment(&summary, &markdown, args.to, args.pr).map_err(UsageError::Comment)? {
         Commented::Posted | Commented::Skipped => Ok(exit::OK),
         Commented::Failed => Ok(exit::RUN_ERROR),
     }

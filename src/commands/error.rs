@@ -5,7 +5,6 @@
 use crate::notify::NotifyError;
 use crate::plan::duration::DurationError;
 use crate::report::ReadSummaryError;
-use crate::rules::RulesError;
 use crate::summary::merge::MergeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +50,6 @@ pub enum UsageError {
     /// A saved summary that cannot be read.
     #[error(transparent)]
     Summary(#[from] ReadSummaryError),
-    /// A saved summary whose rules do not read back.
-    #[error(transparent)]
-    Rules(#[from] RulesError),
     /// Parts that do not make one distributed run.
     #[error(transparent)]
     Merge(#[from] MergeError),

@@ -14,7 +14,7 @@ pub(super) fn command(args: &MergeArgs) -> anyhow::Result<u8> {
         parts.push((p.clone(), read_summary(p)?));
     }
     let merged = merge(&parts).map_err(super::UsageError::from)?;
-    let rules = Rules::of_summary(&merged).map_err(super::UsageError::from)?;
+    let rules = Rules::of_summary(&merged);
     let merged = redacted(&verdict::judge(&merged, &rules).apply(merged));
     let code = match report::publish(&merged, &args.format, &args.out_dir) {
         Ok(_) => verdict::exit_code(&merged, false),

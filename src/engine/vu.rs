@@ -762,6 +762,7 @@ impl Vu {
 
     /// The cookies this VU was given, in one `Cookie` header value (empty for none), in a
     /// buffer the caller gives back to `self.cookie`.
+    #[inline]
     fn cookie_header(&mut self) -> String {
         let mut cookie = std::mem::take(&mut self.cookie);
         cookie.clear();
@@ -779,6 +780,7 @@ impl Vu {
     /// The request's checks and captures on its response (a capture that finds its value stores
     /// it in this VU), each outcome pushed to `outcomes`.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn check(
         &mut self,
         sc: &ScenarioRt,
@@ -984,6 +986,7 @@ struct Done<'a> {
 /// Records a request into this thread's recorder: its timings (k6's `http_req_*` trends), its
 /// bytes, its checks, the custom metrics it feeds, and for an open-model iteration its start lag
 /// and raw duration.
+#[inline]
 fn record(sc: &ScenarioRt, d: Done<'_>) {
     let Done {
         id,

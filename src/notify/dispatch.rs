@@ -212,24 +212,25 @@ pub enum Commented {
     Failed,
 }
 
-/// Posts the sticky comment or note of a saved summary (`to`: where; by default GitLab under
-/// GitLab CI, else GitHub). Prints what happened, redacted. An error is a configuration that
+/// Posts the sticky comment or note of a saved summary, its Markdown report rendered already
+/// (`to`: where; by default GitLab under GitLab CI, else GitHub). Prints what happened, redacted. An error is a configuration that
 /// cannot work (a missing token or repository).
 pub fn comment(
     summary: &Summary,
+    markdown: &str,
     to: Option<CommentTarget>,
     pr: Option<u64>,
 ) -> Result<Commented, NotifyError> {
-    comment_with(&process_env, summary, to, pr)
+    comment_with(&process_env, summary, markdown, to, pr)
 }
 
 fn comment_with(
     env: Env<'_>,
     summary: &Summary,
+    markdown: &str,
     to: Option<CommentTarget>,
     pr: Option<u64>,
 ) -> Result<Commented, NotifyError> {
-    let markdown = render_markdown(summary).map_err(|e| NotifyError::Config(format!("{e:#}")))?;
     let target = to.unwrap_or_else(|| {
         if env("GITLAB_CI").as_deref() == Some("true") {
             CommentTarget::Gitlab
@@ -260,7 +261,7 @@ fn comment_with(
     };
     let msg = Message {
         summary,
-        markdown: &markdown,
+        markdown,
         links: &links,
     };
     let name = notifier.name();

@@ -396,8 +396,6 @@ impl Plan {
             .or_else(|| self.metrics.iter().find(|m| m.name == name).map(|m| m.kind))
     }
 
-    /// The thresholds that apply to a scenario in an environment: plan-wide, replaced per key
-    /// by the environment's, replaced per key by the scenario's.
     /// The rules a run of `scenarios` (indices, in run order) in `env` is judged by.
     pub fn rules(&self, scenarios: &[usize], env: Option<&Environment>) -> Rules {
         Rules {
@@ -413,6 +411,8 @@ impl Plan {
         }
     }
 
+    /// The thresholds that apply to a scenario in an environment: plan-wide, replaced per key
+    /// by the environment's, replaced per key by the scenario's.
     pub fn thresholds_for(&self, scenario: &Scenario, env: Option<&Environment>) -> Vec<Threshold> {
         let mut out: Vec<Threshold> = self.thresholds.clone();
         let mut overlay = |layer: &[Threshold]| {

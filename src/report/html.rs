@@ -11,7 +11,9 @@ use super::format::{self, bytes, duration_s, int, ms, opt_ms, percent};
 use super::outline::{self, Outcome};
 use super::reporter::Reporter;
 use crate::summary::hist::{decode_hist, new_hist, Hist};
-use crate::summary::schema::{ScenarioStatus, ScenarioSummary, Summary, ThresholdStatus};
+use crate::summary::schema::{
+    HealthStatus, ScenarioStatus, ScenarioSummary, Summary, ThresholdStatus,
+};
 
 /// Points per time chart: enough for a smooth line on a wide screen, small enough for the file.
 const CHART_POINTS: usize = 300;
@@ -189,7 +191,10 @@ fn view(s: &Summary) -> View {
         label: "load generator",
         value: format!(
             "{}{}",
-            s.health.status.as_str(),
+            match s.health.status {
+                HealthStatus::Unchecked => "ok",
+                checked => checked.as_str(),
+            },
             s.health
                 .cpu_percent
                 .map(|c| format!(", {c:.0}% CPU on {} cores", r.host_cpus))

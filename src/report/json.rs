@@ -195,4 +195,25 @@ mod tests {
         let missing = dir.path().join("missing.json");
         assert!(msg(&missing).starts_with(&format!("cannot read {}", missing.display())));
     }
+
+    /// Summaries written before the generator's health was checked say `"status": ""` (the
+    /// schema allows it): they read, and re-render byte for byte.
+    #[test]
+    fn a_summary_from_before_the_health_check_reads_and_renders_the_same() {
+        let saved = std::fs::read_to_string(testdata::path("passed")).unwrap();
+        let old = saved.replacen(
+            "\"health\": {\n    \"status\": \"ok\",",
+            "\"health\": {\n    \"status\": \"\",",
+            1,
+        );
+        assert_ne!(old, saved);
+        let s = parse_summary(old.as_bytes(), Path::new("old.json")).unwrap();
+        assert_eq!(String::from_utf8(Json.render(&s).unwrap()).unwrap(), old);
+        // Without a `health` block at all: read as not checked, never as inconclusive.
+        let mut v: serde_json::Value = serde_json::from_str(&old).unwrap();
+        v.as_object_mut().unwrap().remove("health");
+        let s = parse_summary(&serde_json::to_vec(&v).unwrap(), Path::new("older.json")).unwrap();
+        assert_eq!(s.health.status.as_str(), "");
+        assert!(!s.verdict.inconclusive);
+    }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::engine::metrics::collector::Windows;
 use crate::engine::metrics::recorder::IntervalStats;
-use crate::rules::regression::parse_rule;
+use crate::rules::regression::{parse_rule, RegressionRule};
 use crate::rules::Rules;
 use crate::summary::analysis;
 use crate::summary::compare;
@@ -762,13 +762,59 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
         baseline: None,
         data,
     };
-    judged(s)
+    let rules = rules_of(&scenarios, vec![]);
+    crate::verdict::judge(&s, &rules).apply(s)
 }
 
-/// The summary with its verdict decided, as `run` decides it.
-fn judged(s: Summary) -> Summary {
-    let rules = Rules::of_summary(&s).expect("the fixture's rules read back");
-    crate::verdict::judge(&s, &rules).apply(s)
+/// The rules of the simulated plan, read from its specs as a plan's are (not from the summary:
+/// that is what `Rules::of_summary` is checked against).
+fn rules_of(scenarios: &[ScenarioSpec], regressions: Vec<RegressionRule>) -> Rules {
+    use crate::rules::threshold::{
+        builtin_metric, parse_condition, parse_metric_key, Threshold, ThresholdCondition,
+    };
+    let thresholds = scenarios
+        .iter()
+        .map(|spec| {
+            let mut out: Vec<Threshold> = Vec::new();
+            for t in &spec.thresholds {
+                let key = parse_metric_key(t.metric).unwrap();
+                let condition = ThresholdCondition {
+                    condition: parse_condition(t.expression).unwrap(),
+                    abort_on_fail: t.abort_on_fail,
+                    delay_abort_eval: Duration::ZERO,
+                };
+                match out.iter_mut().find(|o| o.key == key) {
+                    Some(o) => o.conditions.push(condition),
+                    None => out.push(Threshold {
+                        metric_type: builtin_metric(&key.metric).unwrap_or(MetricType::Trend),
+                        key,
+                        conditions: vec![condition],
+                        line: t.line,
+                    }),
+                }
+            }
+            (spec.name.to_string(), out)
+        })
+        .collect();
+    let drift = scenarios
+        .iter()
+        .filter_map(|spec| spec.drift.as_ref())
+        .flat_map(|(_, rules)| rules)
+        .map(|(key, kind, rule)| parse_rule(key, *kind, rule).unwrap())
+        .fold(Vec::<RegressionRule>::new(), |mut all, r| {
+            if !all
+                .iter()
+                .any(|o| o.key.source == r.key.source && o.source == r.source)
+            {
+                all.push(r);
+            }
+            all
+        });
+    Rules {
+        thresholds,
+        drift,
+        regressions,
+    }
 }
 
 fn smoke_flow() -> Vec<EndpointSpec> {
@@ -1106,7 +1152,8 @@ fn regressed() -> Summary {
     )
     .unwrap();
     current.baseline = Some(c);
-    judged(current)
+    let rules = rules_of(&[soak(0.002)], rules.to_vec());
+    crate::verdict::judge(&current, &rules).apply(current)
 }
 
 #[test]

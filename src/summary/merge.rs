@@ -16,7 +16,8 @@ use super::dataset::Dataset;
 use super::hist::HistDecodeError;
 use super::scenario::{scenario_summary, ScenarioInput};
 use super::schema::{Point, RunMeta, RunMode, ScenarioStatus, Summary, TimeSeries};
-use crate::rules::{Rules, RulesError};
+use crate::rules::threshold::builtin_metric;
+use crate::rules::{summary_metric_type, Rules, RulesError};
 
 /// Why parts cannot be merged; each names the part at fault.
 #[derive(Debug, thiserror::Error)]
@@ -229,10 +230,22 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> Result<Summary, MergeError> {
         ds.absorb(d);
     }
     let (first_path, first) = &parts[0];
-    let rules = Rules::of_summary(first).map_err(|error| MergeError::Rules {
-        part: name(first_path),
-        error,
-    })?;
+    // A metric's type as the whole run knows it: a part without a sample of a custom metric
+    // does not know its type, another part does.
+    let metric_type = |m: &str| {
+        builtin_metric(m)
+            .or_else(|| ds.custom.iter().find(|c| c.metric == m).map(|c| c.kind))
+            .or_else(|| summary_metric_type(first, m))
+    };
+    let thresholds =
+        Rules::thresholds_in(first, &metric_type).map_err(|error| MergeError::Rules {
+            part: name(first_path),
+            error,
+        })?;
+    let rules = Rules {
+        thresholds,
+        ..Rules::default()
+    };
     let mut scenarios = Vec::new();
     for sc in &first.scenarios {
         let same: Vec<_> = parts
@@ -325,4 +338,61 @@ pub fn merge(parts: &[(PathBuf, Summary)]) -> Result<Summary, MergeError> {
         baseline: None,
         data: ds.to_raw(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testdata;
+    use crate::summary::schema::{
+        MetricType, RawCustom, Segment, ThresholdResult, ThresholdStatus,
+    };
+
+    /// One segment of a run whose smoke scenario has a threshold on a custom counter, `errors`,
+    /// with `errors` samples or none.
+    fn part(index: u32, errors: Option<u64>) -> (PathBuf, Summary) {
+        let mut s = testdata::load("passed");
+        s.run.segment = Some(Segment { index, count: 2 });
+        s.run.run_id = Some("r1".into());
+        s.scenarios[0].thresholds.push(ThresholdResult {
+            metric: "errors".into(),
+            expression: "count<1".into(),
+            observed: errors.map(|n| n as f64),
+            limit: 1.0,
+            unit: "count".into(),
+            status: ThresholdStatus::NoData,
+            abort_on_fail: false,
+            line: 30,
+        });
+        if let Some(n) = errors {
+            s.data.custom.push(RawCustom {
+                scenario: "smoke".into(),
+                metric: "errors".into(),
+                kind: MetricType::Counter,
+                name: "login".into(),
+                count: n,
+                trues: n,
+                hist: None,
+            });
+        }
+        (PathBuf::from(format!("part{index}.json")), s)
+    }
+
+    /// The first part had no `errors` sample, so it cannot tell the metric's type; the second
+    /// can. Read from the first part alone, the counter was taken for a trend and its threshold
+    /// said "no data" where the whole run failed it.
+    #[test]
+    fn a_custom_metric_only_a_later_part_has_keeps_its_type() {
+        let merged = merge(&[part(1, None), part(2, Some(3))]).unwrap();
+        let row = merged.scenarios[0]
+            .thresholds
+            .iter()
+            .find(|t| t.metric == "errors")
+            .unwrap();
+        assert_eq!(row.observed, Some(3.0));
+        let rules = Rules::of_summary(&merged);
+        let judged = crate::verdict::judge(&merged, &rules).apply(merged);
+        assert!(!judged.verdict.passed, "{:?}", judged.verdict);
+        assert_eq!(judged.verdict.failed, ["errors count<1"]);
+    }
 }

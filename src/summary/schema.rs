@@ -256,18 +256,22 @@ pub struct Health {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
-    #[default]
     Ok,
     /// The generator was saturated: the figures may blame the target for its limits.
     Inconclusive,
+    /// Not checked: `""`, in summaries written before the check existed (and without `health`).
+    #[default]
+    #[serde(rename = "")]
+    Unchecked,
 }
 
 impl HealthStatus {
-    /// The name in the JSON summary: `ok`, `inconclusive`.
+    /// The name in the JSON summary: `ok`, `inconclusive`, or empty.
     pub fn as_str(self) -> &'static str {
         match self {
             HealthStatus::Ok => "ok",
             HealthStatus::Inconclusive => "inconclusive",
+            HealthStatus::Unchecked => "",
         }
     }
 }

@@ -90,6 +90,7 @@ impl tokio::io::AsyncWrite for Stream {
 impl Conn {
     /// An idle connection is usable if nothing arrived on it: no FIN, no stray bytes. The
     /// reactor tracks readiness, so when nothing arrived this makes no system call.
+    #[inline]
     pub(crate) fn still_open(&mut self) -> bool {
         let mut probe = [0u8; 1];
         match &mut self.stream {
@@ -118,6 +119,7 @@ impl Conn {
     }
 
     /// Ready to lie idle: an empty buffer of the usual size.
+    #[inline]
     pub(crate) fn idle(&mut self) {
         if self.buf.len() > READ_BUF {
             self.buf = vec![0; READ_BUF];

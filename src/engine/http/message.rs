@@ -245,6 +245,7 @@ impl Error {
     }
 }
 
+#[inline]
 pub(crate) fn io_error(e: io::Error) -> Error {
     use io::ErrorKind::*;
     // A TLS alert or a record that does not decrypt, after the handshake.
@@ -290,6 +291,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    #[inline]
     pub fn new(start: Instant) -> Progress {
         Progress {
             start,
@@ -302,23 +304,27 @@ impl Progress {
 
     /// Counts a response head of `header_bytes` (each header as [`header_size`]) with a status
     /// line and the blank line, over either protocol.
+    #[inline]
     pub(crate) fn count_head(&mut self, header_bytes: u64) {
         self.received += 17 + header_bytes + 2;
     }
 }
 
 /// A response header's share of `data_received`: name, `: `, value, CRLF.
+#[inline]
 pub(crate) fn header_size(name_len: usize, value_len: usize) -> u64 {
     (name_len + value_len + 4) as u64
 }
 
 /// Whether a `content-encoding` value says gzip and the request asked for it (a gzip body is
 /// then decoded).
+#[inline]
 pub(crate) fn gzip_coded(req: &Request<'_>, content_encoding: &[u8]) -> bool {
     req.gzip && content_encoding.trim_ascii().eq_ignore_ascii_case(b"gzip")
 }
 
 /// A status that redirects (its `Location` is followed).
+#[inline]
 pub(crate) fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
@@ -372,6 +378,7 @@ pub(crate) struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    #[inline]
     fn take(&mut self, data: &[u8]) -> Result<(), Error> {
         self.progress.received += data.len() as u64;
         self.progress.body_len += data.len();
@@ -409,6 +416,7 @@ pub(crate) enum Decode<'a> {
 impl<'a> Decode<'a> {
     /// The decoder of a response body (`gzip`: it came gzip-encoded and gzip was asked for),
     /// counting into `progress` and keeping the body in `body` when `keep`.
+    #[inline]
     pub(crate) fn new(
         progress: &'a mut Progress,
         body: &'a mut Vec<u8>,
@@ -433,6 +441,7 @@ impl<'a> Decode<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn feed(&mut self, data: &[u8]) -> Result<(), Error> {
         match self {
             Decode::Identity(s) => s.take(data),
@@ -444,6 +453,7 @@ impl<'a> Decode<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn finish(self) -> Result<(), Error> {
         match self {
             Decode::Identity(_) => Ok(()),
