@@ -215,7 +215,9 @@ async fn run_scenarios(
     stop: &Stop,
     started: Instant,
 ) -> Vec<ScenarioRun> {
-    // Any stop from outside ends every scenario's `soft` token.
+    // Any stop from outside ends every scenario's `soft` token. An abort also cuts in-flight
+    // iterations off at once (their `hard` tokens are children of `stop.now`), as k6 stops a run
+    // a threshold with `abortOnFail` failed: no request starts after it.
     let outer = CancellationToken::new();
     {
         let outer = outer.clone();
@@ -224,7 +226,7 @@ async fn run_scenarios(
             tokio::select! {
                 _ = stop.interrupt.cancelled() => {}
                 _ = stop.now.cancelled() => {}
-                _ = stop.abort.cancelled() => {}
+                _ = stop.abort.cancelled() => stop.now.cancel(),
             }
             outer.cancel();
         });

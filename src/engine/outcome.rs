@@ -26,7 +26,8 @@ pub struct Stop {
     pub interrupt: CancellationToken,
     /// Cancelled by the second: cut in-flight iterations off now, then write the reports.
     pub now: CancellationToken,
-    /// Cancelled by an abort-on-fail threshold; `abort_reason` says which.
+    /// Cancelled by an abort-on-fail threshold (`abort_reason` says which): no new iteration
+    /// starts and in-flight ones are cut off at once, as `now` does.
     pub abort: CancellationToken,
     pub abort_reason: Arc<Mutex<Option<String>>>,
 }

@@ -1204,6 +1204,76 @@ fn abort_on_fail_stops_the_run_early() {
     );
 }
 
+/// k6 stops a run at once when a threshold with `abortOnFail` fails: no request starts after the
+/// abort. Ours used to let in-flight iterations run through the graceful stop, so a flow of
+/// several requests kept sending to a target already judged failing.
+#[test]
+fn abort_on_fail_sends_no_request_after_the_abort() {
+    use std::io::BufRead as _;
+    let _load = support::load_lock();
+    // Every request fails after 300 ms; each iteration sends five of them.
+    let server = support::faults::start(support::faults::Fault::SlowError {
+        hold: Duration::from_millis(300),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("plan.yaml");
+    std::fs::write(
+        &p,
+        r#"version: 1
+name: abort
+environments:
+  local: { base_url: "http://127.0.0.1:9" }
+requests:
+  a: { get: /a }
+scenarios:
+  s:
+    executor: constant-vus
+    vus: 2
+    duration: 60s
+    flow: [a, a, a, a, a]
+    thresholds:
+      http_req_failed: [{ threshold: "rate<0.5", abort_on_fail: true, delay_abort_eval: 1s }]
+"#,
+    )
+    .unwrap();
+    let mut child = run_against(
+        &["s"],
+        &p,
+        &server.url,
+        Some("json"),
+        &dir.path().join("out"),
+    )
+    .stderr(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // The moment the run says it aborts, read as its stderr line arrives.
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut aborted_at = None;
+    let mut lines = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if aborted_at.is_none() && line.starts_with("abort: threshold") {
+            aborted_at = Some(Instant::now());
+        }
+        lines.push(line);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(99), "{}", lines.join("\n"));
+    let aborted_at = aborted_at.unwrap_or_else(|| panic!("no abort: {}", lines.join("\n")));
+    let arrivals = server.arrivals.lock().unwrap().clone();
+    assert!(arrivals.len() >= 4, "{} requests", arrivals.len());
+    // One round trip of slack: a request written just before the abort may arrive just after.
+    let late: Vec<_> = arrivals
+        .iter()
+        .filter(|t| **t > aborted_at + Duration::from_millis(100))
+        .map(|t| t.duration_since(aborted_at))
+        .collect();
+    assert!(late.is_empty(), "requests after the abort: {late:?}");
+    let (_, s) = summary_in(&dir.path().join("out"));
+    assert_eq!(s.scenarios[0].status.as_str(), "aborted");
+}
+
 #[test]
 fn a_second_signal_cuts_in_flight_iterations_off_and_still_writes_the_reports() {
     let _load = support::load_lock();

@@ -3,8 +3,8 @@
 //! where nothing listens.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -39,6 +39,8 @@ pub enum Fault {
     RedirectLoop,
     /// 500 and 503 in turn.
     Storm,
+    /// 500, each after holding the request this long (keep-alive).
+    SlowError { hold: Duration },
 }
 
 /// A fault server on 127.0.0.1:0, stopped when dropped.
@@ -48,6 +50,8 @@ pub struct FaultServer {
     pub cert_pem: Option<String>,
     /// Requests whose head was read.
     pub requests: Arc<AtomicU64>,
+    /// When each request's head was read, in order.
+    pub arrivals: Arc<Mutex<Vec<Instant>>>,
     _thread: ServerThread,
 }
 
@@ -85,22 +89,23 @@ fn serve(fault: Fault, cert: Option<Cert>) -> FaultServer {
         None => (None, None),
     };
     let requests = Arc::new(AtomicU64::new(0));
-    let counter = requests.clone();
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let log = (requests.clone(), arrivals.clone());
     let (port, thread) = serve_on_thread(move |sock| {
-        let (counter, tls) = (counter.clone(), tls.clone());
+        let (log, tls) = (log.clone(), tls.clone());
         async move {
             match tls {
                 Some(acceptor) => {
                     // A client that rejects the certificate ends the handshake.
                     if let Ok(s) = acceptor.accept(sock).await {
-                        let _ = connection(s, fault, counter).await;
+                        let _ = connection(s, fault, log).await;
                     }
                 }
                 None => {
                     if matches!(fault, Fault::ResetMidBody) {
                         sock.set_zero_linger().unwrap();
                     }
-                    let _ = connection(sock, fault, counter).await;
+                    let _ = connection(sock, fault, log).await;
                 }
             }
         }
@@ -110,6 +115,7 @@ fn serve(fault: Fault, cert: Option<Cert>) -> FaultServer {
         url: format!("{scheme}://127.0.0.1:{port}"),
         cert_pem,
         requests,
+        arrivals,
         _thread: thread,
     }
 }
@@ -141,13 +147,14 @@ async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<bool> 
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     fault: Fault,
-    n: Arc<AtomicU64>,
+    (n, arrivals): (Arc<AtomicU64>, Arc<Mutex<Vec<Instant>>>),
 ) -> std::io::Result<()> {
     static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
     loop {
         if !read_request(&mut s).await? {
             return Ok(());
         }
+        arrivals.lock().unwrap().push(Instant::now());
         let i = n.fetch_add(1, Ordering::Relaxed);
         match fault {
             Fault::Ok { body, headers } => {
@@ -223,6 +230,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Fault::RedirectLoop => {
                 s.write_all(b"HTTP/1.1 302 Found\r\nlocation: /loop\r\ncontent-length: 0\r\n\r\n")
+                    .await?;
+            }
+            Fault::SlowError { hold } => {
+                tokio::time::sleep(hold).await;
+                s.write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
                     .await?;
             }
             Fault::Storm => {
