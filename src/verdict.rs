@@ -14,7 +14,8 @@ use crate::rules::regression::RegressionRule;
 use crate::rules::threshold::Condition;
 use crate::rules::Rules;
 use crate::summary::schema::{
-    HealthStatus, RegressionResult, Summary, ThresholdResult, ThresholdStatus, Verdict,
+    HealthStatus, MetricType, RegressionResult, ScenarioSummary, Summary, ThresholdResult,
+    ThresholdStatus, Verdict,
 };
 
 /// A drift or regression limit decided: the most the current value may be, and the status.
@@ -38,8 +39,8 @@ pub struct Judgement {
 }
 
 /// Decides every threshold, drift limit and regression limit of `s` by `rules`, and the run's
-/// verdict: it passed when nothing failed (a threshold with no data fails nothing), and it is
-/// inconclusive when the load generator was not healthy.
+/// verdict: it passed when nothing failed and every scenario tested something
+/// ([`tested_nothing`]); it is inconclusive when the load generator was not healthy.
 pub fn judge(s: &Summary, rules: &Rules) -> Judgement {
     let thresholds: Vec<Vec<ThresholdStatus>> = s
         .scenarios
@@ -47,8 +48,8 @@ pub fn judge(s: &Summary, rules: &Rules) -> Judgement {
         .map(|sc| {
             sc.thresholds
                 .iter()
-                .map(|r| match condition_of(rules, &sc.name, r) {
-                    Some(c) => threshold_status(r.observed, c),
+                .map(|r| match rule_of(rules, &sc.name, r) {
+                    Some((metric_type, c)) => threshold_status(r.observed, metric_type, c),
                     // A row no rule speaks for keeps what it says.
                     None => r.status,
                 })
@@ -74,6 +75,13 @@ pub fn judge(s: &Summary, rules: &Rules) -> Judgement {
 
     let many = s.scenarios.len() > 1;
     let mut failed = Vec::new();
+    let mut scenarios_failed = 0;
+    for sc in &s.scenarios {
+        if let Some(why) = tested_nothing(sc) {
+            scenarios_failed += 1;
+            failed.push(format!("{}: {why}", sc.name));
+        }
+    }
     let (mut total, mut thresholds_failed, mut no_data) = (0, 0, 0);
     for (sc, statuses) in s.scenarios.iter().zip(&thresholds) {
         for (r, status) in sc.thresholds.iter().zip(statuses) {
@@ -125,6 +133,7 @@ pub fn judge(s: &Summary, rules: &Rules) -> Judgement {
             failed,
             regressions_failed,
             drift_failed,
+            scenarios_failed,
             inconclusive: s.health.status == HealthStatus::Inconclusive,
         },
     }
@@ -196,26 +205,56 @@ pub fn exit_code(s: &Summary, fail_on_inconclusive: bool) -> u8 {
     }
 }
 
-/// The condition a threshold row was made from.
-fn condition_of<'r>(
+/// Why a scenario tested nothing, when it did: no request completed (a target that never
+/// answered: every request still in flight when the scenario was cut), or every iteration was
+/// interrupted. Such a scenario fails the run, whatever its thresholds say.
+pub fn tested_nothing(sc: &ScenarioSummary) -> Option<String> {
+    if sc.requests == 0 {
+        return Some(match sc.requests_interrupted {
+            0 => "no request completed".to_string(),
+            1 => "no request completed: 1 was cut off in flight".to_string(),
+            n => format!("no request completed: {n} were cut off in flight"),
+        });
+    }
+    if sc.iterations == 0 && sc.iterations_interrupted > 0 {
+        return Some(format!(
+            "every iteration was interrupted ({})",
+            sc.iterations_interrupted
+        ));
+    }
+    None
+}
+
+/// The metric type and condition a threshold row was made from.
+fn rule_of<'r>(
     rules: &'r Rules,
     scenario: &str,
     r: &ThresholdResult,
-) -> Option<&'r Condition> {
+) -> Option<(MetricType, &'r Condition)> {
     rules
         .thresholds_of(scenario)
         .iter()
         .filter(|t| t.key.source == r.metric)
-        .flat_map(|t| &t.conditions)
-        .map(|c| &c.condition)
-        .find(|c| c.source == r.expression)
+        .flat_map(|t| {
+            t.conditions
+                .iter()
+                .map(move |c| (t.metric_type, &c.condition))
+        })
+        .find(|(_, c)| c.source == r.expression)
 }
 
-fn threshold_status(observed: Option<f64>, c: &Condition) -> ThresholdStatus {
-    match observed {
-        None => ThresholdStatus::NoData,
-        Some(v) if c.operator.holds(v, c.limit) => ThresholdStatus::Pass,
-        Some(_) => ThresholdStatus::Fail,
+/// A threshold decided on its observed value. Without one (no sample), as k6 does: a trend,
+/// counter or gauge is judged as 0, a rate is skipped (the reports say "no data" either way).
+fn threshold_status(observed: Option<f64>, t: MetricType, c: &Condition) -> ThresholdStatus {
+    let value = match observed {
+        Some(v) => v,
+        None if t == MetricType::Rate => return ThresholdStatus::NoData,
+        None => 0.0,
+    };
+    if c.operator.holds(value, c.limit) {
+        ThresholdStatus::Pass
+    } else {
+        ThresholdStatus::Fail
     }
 }
 
@@ -297,6 +336,79 @@ mod tests {
         s.verdict.inconclusive = true;
         assert_eq!(exit_code(&s, false), exit::OK);
         assert_eq!(exit_code(&s, true), exit::INCONCLUSIVE);
+    }
+
+    /// k6's rule for a threshold whose metric got no sample: a trend, counter or gauge is
+    /// judged as 0 (so `count>0` fails and `p(95)<500` passes), a rate is skipped.
+    #[test]
+    fn a_threshold_without_data_is_judged_as_k6_judges_it() {
+        use crate::rules::threshold::parse_condition;
+        let judged = |t, c: &str| threshold_status(None, t, &parse_condition(c).unwrap());
+        assert_eq!(
+            judged(MetricType::Trend, "p(95)<500"),
+            ThresholdStatus::Pass
+        );
+        assert_eq!(judged(MetricType::Trend, "count>0"), ThresholdStatus::Fail);
+        assert_eq!(
+            judged(MetricType::Counter, "count>=1"),
+            ThresholdStatus::Fail
+        );
+        assert_eq!(judged(MetricType::Gauge, "value<10"), ThresholdStatus::Pass);
+        assert_eq!(
+            judged(MetricType::Rate, "rate<0.01"),
+            ThresholdStatus::NoData
+        );
+        assert_eq!(
+            judged(MetricType::Rate, "rate>0.99"),
+            ThresholdStatus::NoData
+        );
+
+        // In a whole summary: the passed fixture's latency thresholds, without samples, still
+        // pass and its rates are skipped: the run still passes.
+        let mut s = testdata::load("passed");
+        let sc = &mut s.scenarios[0];
+        for t in &mut sc.thresholds {
+            t.observed = None;
+        }
+        let j = judge(&s, &Rules::of_summary(&s));
+        assert_eq!(
+            j.thresholds[0],
+            [
+                ThresholdStatus::Pass,
+                ThresholdStatus::Pass,
+                ThresholdStatus::NoData,
+                ThresholdStatus::NoData
+            ]
+        );
+        assert!(j.verdict.passed, "{:?}", j.verdict);
+    }
+
+    /// A scenario that completed no request, or no iteration, tested nothing: it fails the run
+    /// whatever its thresholds say, and says why first.
+    #[test]
+    fn a_scenario_that_tested_nothing_fails_the_run() {
+        let mut s = testdata::load("passed");
+        let name = s.scenarios[0].name.clone();
+        s.scenarios[0].requests = 0;
+        s.scenarios[0].requests_interrupted = 3;
+        let j = judge(&s, &Rules::of_summary(&s));
+        assert!(!j.verdict.passed);
+        assert_eq!(j.verdict.scenarios_failed, 1);
+        assert_eq!(
+            j.verdict.failed[0],
+            format!("{name}: no request completed: 3 were cut off in flight")
+        );
+
+        let mut s = testdata::load("passed");
+        s.scenarios[0].iterations = 0;
+        s.scenarios[0].iterations_interrupted = 5;
+        let j = judge(&s, &Rules::of_summary(&s));
+        assert!(!j.verdict.passed);
+        assert_eq!(
+            j.verdict.failed[0],
+            format!("{name}: every iteration was interrupted (5)")
+        );
+        assert_eq!(tested_nothing(&testdata::load("passed").scenarios[0]), None);
     }
 
     #[test]

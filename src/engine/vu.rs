@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::engine::http::{message, pool};
 use crate::engine::metrics::local;
-use crate::engine::metrics::recorder::{CheckKey, CustomKey, SeriesKey, Trend};
+use crate::engine::metrics::recorder::{CheckKey, CustomKey, CutKey, SeriesKey, Trend};
 use crate::plan::model::{
     Body, CaptureSource, CheckKind, FeedOrder, Plan, RequestId, RequestSpec, Step, Think,
 };
@@ -295,6 +295,13 @@ fn content_type_of(body: Option<&Body>) -> Option<&'static str> {
 
 /// `data_sent` of a request: the request line, the headers the plan sets (name and value
 /// lengths given), the cookie header and the body, with the fixed allowances it always had.
+/// The buffers a request's headers and body are rendered into.
+struct Rendered<'a> {
+    hvals: &'a mut String,
+    spans: &'a mut Vec<(usize, usize)>,
+    body: &'a mut Vec<u8>,
+}
+
 fn data_sent(
     spec: &RequestSpec,
     url_len: usize,
@@ -554,7 +561,12 @@ impl Vu {
         let sc = self.sc.clone();
         let spec = &sc.plan.requests[id];
         let mut resp_body = std::mem::take(&mut self.resp_body);
-        let Sent { mut o, sent, start } = self.send(&sc, id, &mut resp_body).await;
+        let cut = CutKey {
+            scenario: sc.index,
+            request: id as u16,
+            group,
+        };
+        let Sent { mut o, sent, start } = self.send(&sc, id, cut, &mut resp_body).await;
 
         for (k, val) in std::mem::take(&mut o.cookies) {
             match self.cookies.iter_mut().find(|(n, _)| *n == k) {
@@ -612,7 +624,13 @@ impl Vu {
     /// Renders what the request spec leaves open (the URL, the headers, the body; nothing when
     /// the whole request was built beforehand), adds this VU's cookies, and sends it. The
     /// response body lands in `resp_body` when a check or capture needs it.
-    async fn send(&mut self, sc: &ScenarioRt, id: RequestId, resp_body: &mut Vec<u8>) -> Sent {
+    async fn send(
+        &mut self,
+        sc: &ScenarioRt,
+        id: RequestId,
+        cut: CutKey,
+        resp_body: &mut Vec<u8>,
+    ) -> Sent {
         let plan = &*sc.plan;
         let spec = &plan.requests[id];
         let rt = &sc.requests[id];
@@ -653,29 +671,15 @@ impl Vu {
         hvals.clear();
         spans.clear();
         body.clear();
-        let mut headers_ok = true;
-        let sent = match prebuilt {
-            Some(p) => p.sent,
+        let (sent, headers_ok) = match prebuilt {
+            Some(p) => (p.sent, true),
             None => {
-                for h in &rt.headers {
-                    let a = hvals.len();
-                    h.value.render(self, &mut hvals);
-                    headers_ok &= message::valid_header_value(&hvals.as_bytes()[a..]);
-                    spans.push((a, hvals.len()));
-                }
-                if let Some(b) = &spec.body {
-                    self.render_body(b, &mut body);
-                }
-                data_sent(
-                    spec,
-                    url_len,
-                    rt.headers
-                        .iter()
-                        .zip(&spans)
-                        .map(|(h, (a, b))| h.name.len() + b - a),
-                    cookie_opt.map(str::len),
-                    body.len(),
-                )
+                let parts = Rendered {
+                    hvals: &mut hvals,
+                    spans: &mut spans,
+                    body: &mut body,
+                };
+                self.render_parts(spec, rt, parts, url_len, cookie_opt)
             }
         };
         let values = HeaderValues {
@@ -728,6 +732,11 @@ impl Vu {
                     gzip
                 };
                 let mut scratch = std::mem::take(&mut self.out);
+                let in_flight = InFlight {
+                    key: cut,
+                    sent,
+                    landed: false,
+                };
                 let o = send_request(
                     sc,
                     pool::Outgoing {
@@ -745,6 +754,7 @@ impl Vu {
                     resp_body,
                 )
                 .await;
+                in_flight.landed();
                 self.out = scratch;
                 o
             }
@@ -758,6 +768,39 @@ impl Vu {
         self.cookie = cookie;
 
         Sent { o, sent, start }
+    }
+
+    /// Renders the headers and the body of a request into `parts`: the bytes it puts on the
+    /// wire, and whether every header value can be sent.
+    fn render_parts(
+        &mut self,
+        spec: &RequestSpec,
+        rt: &RequestRt,
+        parts: Rendered<'_>,
+        url_len: usize,
+        cookie: Option<&str>,
+    ) -> (u64, bool) {
+        let mut headers_ok = true;
+        for h in &rt.headers {
+            let a = parts.hvals.len();
+            h.value.render(self, parts.hvals);
+            headers_ok &= message::valid_header_value(&parts.hvals.as_bytes()[a..]);
+            parts.spans.push((a, parts.hvals.len()));
+        }
+        if let Some(b) = &spec.body {
+            self.render_body(b, parts.body);
+        }
+        let sent = data_sent(
+            spec,
+            url_len,
+            rt.headers
+                .iter()
+                .zip(parts.spans.iter())
+                .map(|(h, (a, b))| h.name.len() + b - a),
+            cookie.map(str::len),
+            parts.body.len(),
+        );
+        (sent, headers_ok)
     }
 
     /// The cookies this VU was given, in one `Cookie` header value (empty for none), in a
@@ -957,6 +1000,29 @@ impl Outcome {
             timings: message::Timings::default(),
             sent_at: None,
             end: start,
+        }
+    }
+}
+
+/// A request on its way: recorded as cut off in flight if its future is dropped (the iteration
+/// interrupted) before the response came.
+struct InFlight {
+    key: CutKey,
+    sent: u64,
+    landed: bool,
+}
+
+impl InFlight {
+    fn landed(mut self) {
+        self.landed = true;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.landed {
+            let (key, sent) = (self.key, self.sent);
+            local::record(|r| r.record_cut_request(key, sent));
         }
     }
 }

@@ -68,7 +68,7 @@ fn scenario(out: &mut String, s: &Summary, sc: &ScenarioSummary, width: usize) {
             let (mark, value) = match t.status {
                 ThresholdStatus::Pass => ("✓", observed_as(t)),
                 ThresholdStatus::Fail => ("✗", observed_as(t)),
-                ThresholdStatus::NoData => ("○", "no data".to_string()),
+                ThresholdStatus::NoData => ("○", format::observed(t)),
             };
             let _ = writeln!(out, "    {mark} '{}' {value}", t.expression);
         }
@@ -176,8 +176,12 @@ fn scenario(out: &mut String, s: &Summary, sc: &ScenarioSummary, width: usize) {
     }
 }
 
-/// `p(95)=968.2 ms`: the aggregation the expression judges, with the observed value.
+/// `p(95)=968.2 ms`: the aggregation the expression judges, with the observed value (or
+/// `no data, judged as 0`).
 fn observed_as(t: &crate::summary::schema::ThresholdResult) -> String {
+    if t.observed.is_none() {
+        return format::observed(t);
+    }
     let method: String = t
         .expression
         .chars()
@@ -244,7 +248,10 @@ mod tests {
         insta::assert_snapshot!("console_failed", text);
         assert!(text.contains("\n  ✗ Load test failed — 2 thresholds failed: http_req_duration p(95)<500 (observed 968.2 ms in auth)"));
         assert!(text.contains("\n    ✗ 'p(95)<500' p(95)=968.2 ms\n"));
-        assert!(text.contains("\n    ○ 'p(95)<150' no data\n"));
+        // Without samples, as k6: a trend judged as 0, a rate skipped; both say "no data".
+        assert!(text.contains("\n    ✓ 'p(95)<150' no data, judged as 0\n"));
+        assert!(text.contains("\n    ○ 'rate<0.01' no data\n"));
+        assert!(text.contains("\n    Scenario agents: 4 iterations dropped (no free VU).\n"));
         assert!(text.contains("\n    ✗ create_agent: status is 201\n     ↳  99% — ✓ 1196 / ✗ 4\n"));
         assert!(!text.contains("\x1b["), "no colour");
         assert!(

@@ -1,7 +1,7 @@
 //! Number, duration and size formatting shared by the human-readable reports, so that the
 //! console, Markdown, HTML and JUnit all print the same figure the same way.
 
-use crate::summary::schema::{ScenarioSummary, ThresholdResult};
+use crate::summary::schema::{ScenarioSummary, ThresholdResult, ThresholdStatus};
 
 /// `v` with at most `decimals` decimals and no trailing zeros: `500`, `0.5`, `7.125`.
 pub(crate) fn num(v: f64, decimals: usize) -> String {
@@ -131,7 +131,10 @@ fn kind(t: &ThresholdResult) -> Kind {
 /// A threshold's observed value in its unit: `812.4 ms`, `7.12%`, `12`; `no data` without one.
 pub(crate) fn observed(t: &ThresholdResult) -> String {
     let Some(v) = t.observed else {
-        return "no data".into();
+        return match t.status {
+            ThresholdStatus::NoData => "no data".into(),
+            _ => "no data, judged as 0".into(),
+        };
     };
     match kind(t) {
         Kind::Millis => format!("{v:.1} ms"),
@@ -253,10 +256,16 @@ mod tests {
             m(t("", "value<10", Some(12.0), 10.0)),
             "observed 12, limit 10"
         );
+        // Without samples: a trend judged as 0 (as k6 does), a rate skipped.
         assert_eq!(
             m(t("ms", "p(95)<500", None, 500.0)),
-            "observed no data, limit 500 ms"
+            "observed no data, judged as 0, limit 500 ms"
         );
+        let skipped = ThresholdResult {
+            status: ThresholdStatus::NoData,
+            ..t("rate", "rate<0.01", None, 0.01)
+        };
+        assert_eq!(m(skipped), "observed no data, limit 1%");
         assert_eq!(
             m(t("bytes", "count<2000000", Some(2.5e6), 2e6)),
             "observed 2.5 MB, limit 2.0 MB"

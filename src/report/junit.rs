@@ -222,9 +222,10 @@ fn started_at(run_start: &str, after_s: f64) -> String {
         .unwrap_or_else(|_| run_start.to_string())
 }
 
-/// Whether the scenario's figures cover the whole plan: an interrupted or aborted scenario, or
-/// one that sent nothing, is an error rather than a failure: nothing was judged wrong, the
-/// measurement itself is incomplete.
+/// Whether the scenario's figures cover the whole plan: an interrupted or aborted scenario is an
+/// error rather than a failure (nothing was judged wrong, the measurement itself is incomplete);
+/// one that tested nothing (no request completed, every iteration interrupted) is a failure, as
+/// it fails the run, with the verdict's own words.
 fn run_health(s: &Summary, sc: &ScenarioSummary) -> TestCase {
     let ran = format!(
         "after {} of {} planned",
@@ -239,29 +240,38 @@ fn run_health(s: &Summary, sc: &ScenarioSummary) -> TestCase {
         ScenarioStatus::Interrupted => Some(format!(
             "interrupted by a signal {ran}; the figures cover only what ran"
         )),
-        _ if sc.requests == 0 => Some("no requests were sent".to_string()),
         _ => None,
     };
+    let nothing = crate::verdict::tested_nothing(sc);
     let summary_line = format!(
-        "{}: {} requests ({} failed), {} iterations ({} interrupted, {} dropped) in {}",
+        "{}: {} requests ({} failed, {} cut off in flight), {} iterations ({} interrupted, {} dropped) in {}",
         sc.status,
         sc.requests,
         sc.requests_failed,
+        sc.requests_interrupted,
         sc.iterations,
         sc.iterations_interrupted,
         sc.dropped_iterations,
         duration_s(sc.duration_s)
     );
-    let status = match &problem {
-        Some(msg) => {
+    let status = match (&problem, &nothing) {
+        (Some(msg), _) => {
             let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
             st.set_type(sc.status.as_str())
                 .set_message(msg.as_str())
                 .set_description(summary_line.as_str());
             st
         }
-        None => TestCaseStatus::success(),
+        (None, Some(why)) => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_type("tested_nothing")
+                .set_message(why.as_str())
+                .set_description(summary_line.as_str());
+            st
+        }
+        (None, None) => TestCaseStatus::success(),
     };
+    let problem = problem.or(nothing);
     let mut case = TestCase::new("run health", status);
     case.set_classname(sc.name.as_str());
     case.set_time(secs(sc.duration_s));
@@ -353,7 +363,7 @@ mod tests {
         insta::assert_snapshot!("junit_failed", xml);
         // Every element the schema knows, and no attribute it does not.
         assert!(!xml.contains("disabled="));
-        assert!(xml.contains(r#"<testsuite name="auth" tests="10" errors="0" failures="5" time="240.000" timestamp="2026-03-02T11:00:00Z" skipped="1">"#), "{xml}");
+        assert!(xml.contains(r#"<testsuite name="auth" tests="11" errors="0" failures="5" time="240.000" timestamp="2026-03-02T11:00:00Z" skipped="1">"#), "{xml}");
         assert!(xml.contains(r#"<testsuite name="agents" tests="8" errors="0" failures="1" time="120.000" timestamp="2026-03-02T11:04:00Z" skipped="1">"#), "{xml}");
         assert!(xml.contains(r#"<skipped message="no data">"#));
         assert!(xml.contains(

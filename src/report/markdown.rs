@@ -386,7 +386,10 @@ mod tests {
             lines.next(),
             Some("## ❌ Load test failed — 2 thresholds failed: http_req_duration p(95)<500 (observed 968.2 ms in auth), http_req_failed rate<0.05 (observed 6.32% in auth)")
         );
-        assert!(md.contains("| ⚪ | http_req_duration{name:logout} p(95)<150 | no data | 150 ms |"));
+        assert!(md.contains(
+            "| ✅ | http_req_duration{name:logout} p(95)<150 | no data, judged as 0 | 150 ms |"
+        ));
+        assert!(md.contains("| ⚪ | http_req_failed{name:logout} rate<0.01 | no data | 1% |"));
         assert!(md.contains("<details><summary>Endpoints (3)</summary>"));
         assert!(md.contains("xychart-beta"));
         assert!(!md.contains("details cut to fit"));

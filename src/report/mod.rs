@@ -187,7 +187,7 @@ mod tests {
         }
         let junit = String::from_utf8(reporter(ReportFormat::Junit).render(&s).unwrap()).unwrap();
         assert!(
-            junit.contains("<error message=\"no requests were sent\""),
+            junit.contains("<failure message=\"no request completed\" type=\"tested_nothing\""),
             "{junit}"
         );
         assert!(console(&s).contains("○ 'p(95)<500' no data"));

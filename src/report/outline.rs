@@ -6,7 +6,9 @@
 use serde::Serialize;
 
 use super::format::{ms, num, observed, opt_ms, percent};
-use crate::summary::schema::{Delta, MetricType, RegressionResult, ScenarioStatus, Verdict};
+use crate::summary::schema::{
+    Delta, MetricType, RegressionResult, ScenarioStatus, ThresholdResult, Verdict,
+};
 use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
 /// How the run ended, for the first line of every human-readable report.
@@ -125,6 +127,35 @@ pub(crate) fn headline(s: &Summary) -> Headline {
     }
 }
 
+/// What ran but did not count: iterations interrupted, iterations dropped, requests cut off in
+/// flight (`3 iterations interrupted, 2 requests cut off in flight`); `None` when nothing was.
+pub(crate) fn leftovers(sc: &ScenarioSummary) -> Option<String> {
+    let mut parts = Vec::new();
+    if sc.iterations_interrupted > 0 {
+        parts.push(format!(
+            "{} interrupted",
+            plural(
+                sc.iterations_interrupted as usize,
+                "iteration",
+                "iterations"
+            )
+        ));
+    }
+    if sc.dropped_iterations > 0 {
+        parts.push(format!(
+            "{} dropped (no free VU)",
+            plural(sc.dropped_iterations as usize, "iteration", "iterations")
+        ));
+    }
+    if sc.requests_interrupted > 0 {
+        parts.push(format!(
+            "{} cut off in flight (not counted in http_reqs)",
+            plural(sc.requests_interrupted as usize, "request", "requests")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// ` in <scenario>`, when the run had several.
 fn in_scenario(s: &Summary, sc: &ScenarioSummary) -> String {
     if s.scenarios.len() > 1 {
@@ -140,6 +171,12 @@ fn failures(s: &Summary) -> Vec<String> {
     let in_ = |sc: &ScenarioSummary| in_scenario(s, sc);
     let mut named: Vec<String> = Vec::new();
     let mut known: Vec<String> = Vec::new();
+    for sc in &s.scenarios {
+        if let Some(why) = crate::verdict::tested_nothing(sc) {
+            named.push(format!("scenario {}: {why}", sc.name));
+            known.push(format!("{}: {why}", sc.name));
+        }
+    }
     for (sc, t) in s
         .thresholds()
         .filter(|(_, t)| t.status == ThresholdStatus::Fail)
@@ -191,6 +228,9 @@ fn failures(s: &Summary) -> Vec<String> {
 /// `2 thresholds and 1 drift limit failed: …`.
 fn failed_line(v: &Verdict, named: Vec<String>) -> String {
     let mut kinds = Vec::new();
+    if v.scenarios_failed > 0 {
+        kinds.push(plural(v.scenarios_failed, "scenario", "scenarios"));
+    }
     if v.thresholds_failed > 0 {
         kinds.push(plural(v.thresholds_failed, "threshold", "thresholds"));
     }
@@ -217,6 +257,9 @@ fn notes(s: &Summary) -> Vec<String> {
     let several = s.scenarios.len() > 1;
     let mut notes = Vec::new();
     for sc in &s.scenarios {
+        if let Some(left) = leftovers(sc) {
+            notes.push(format!("Scenario {}: {left}.", sc.name));
+        }
         let ran = format!(
             "after {} of {} planned",
             super::format::duration_s(sc.duration_s),
@@ -259,22 +302,33 @@ fn notes(s: &Summary) -> Vec<String> {
              target for the generator's limits{why}."
         ));
     }
-    let no_data: Vec<String> = s
-        .thresholds()
-        .filter(|(_, t)| t.status == ThresholdStatus::NoData)
-        .map(|(sc, t)| {
-            if several {
-                format!("{} {} ({})", t.metric, t.expression, sc.name)
-            } else {
-                format!("{} {}", t.metric, t.expression)
-            }
-        })
-        .collect();
-    if !no_data.is_empty() {
+    let named = |keep: &dyn Fn(&ThresholdResult) -> bool| -> Vec<String> {
+        s.thresholds()
+            .filter(|(_, t)| t.observed.is_none() && keep(t))
+            .map(|(sc, t)| {
+                if several {
+                    format!("{} {} ({})", t.metric, t.expression, sc.name)
+                } else {
+                    format!("{} {}", t.metric, t.expression)
+                }
+            })
+            .collect()
+    };
+    let skipped = named(&|t| t.status == ThresholdStatus::NoData);
+    if !skipped.is_empty() {
         notes.push(format!(
             "{} had no data and could not be judged: {}.",
-            plural(no_data.len(), "threshold", "thresholds"),
-            name_some(no_data)
+            plural(skipped.len(), "threshold", "thresholds"),
+            name_some(skipped)
+        ));
+    }
+    let as_zero = named(&|t| t.status != ThresholdStatus::NoData);
+    if !as_zero.is_empty() {
+        notes.push(format!(
+            "{} had no data and {} judged as 0, as k6 judges a trend, counter or gauge without samples: {}.",
+            plural(as_zero.len(), "threshold", "thresholds"),
+            if as_zero.len() == 1 { "was" } else { "were" },
+            name_some(as_zero)
         ));
     }
     if let Some(note) = s.baseline.as_ref().and_then(|b| b.note.as_ref()) {

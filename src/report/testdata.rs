@@ -533,6 +533,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         status: spec.status,
         requests,
         requests_failed,
+        requests_interrupted: 0,
         rps: per_s(requests),
         iterations,
         iterations_interrupted: spec.iterations_interrupted,
@@ -629,16 +630,19 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
 fn judge(t: &ThresholdSpec, metrics: &BTreeMap<String, Metric>) -> ThresholdResult {
     let (method, op, limit) = split_expression(t.expression);
     let m = metrics.get(t.metric);
-    let unit = match m.map(|m| m.kind.as_str()) {
-        Some("trend") => "ms",
-        Some("rate") => "rate",
-        Some("counter") => "count",
-        Some(_) => "",
-        None if t.metric.starts_with("http_req_duration") => "ms",
-        None => "",
+    let base = t.metric.split('{').next().unwrap_or(t.metric);
+    let kind = m
+        .map(|m| m.kind)
+        .or_else(|| crate::rules::threshold::builtin_metric(base));
+    let unit = match kind {
+        Some(MetricType::Trend) => "ms",
+        Some(MetricType::Rate) => "rate",
+        Some(MetricType::Counter) => "count",
+        Some(MetricType::Gauge) | None => "",
     };
     let observed = m.and_then(|m| m.values.get(method).copied());
-    let status = match observed {
+    // As k6: without samples a rate is skipped, anything else judged as 0.
+    let status = match observed.or((unit != "rate").then_some(0.0)) {
         None => ThresholdStatus::NoData,
         Some(v) => {
             let ok = match op {
@@ -915,6 +919,8 @@ fn failed() -> Summary {
     auth_thresholds[1] = th("http_req_duration", "p(99)<2000", 40);
     auth_thresholds.push(th("login_duration", "p(95)<1500", 41));
     auth_thresholds.push(th("http_req_duration{name:logout}", "p(95)<150", 41));
+    // No logout happened: a trend without samples is judged as 0, a rate is skipped (as k6).
+    auth_thresholds.push(th("http_req_failed{name:logout}", "rate<0.01", 42));
     let agents_flow = vec![
         EndpointSpec {
             group: "agents",

@@ -84,7 +84,6 @@ impl Rules {
     /// a secret was masked in) gets no rule, and so keeps the decision it carries.
     pub fn of_summary(s: &Summary) -> Rules {
         let metric_type = |metric: &str| summary_metric_type(s, metric);
-        let threshold_type = |m: &str| metric_type(m).unwrap_or(MetricType::Trend);
         let thresholds = s
             .scenarios
             .iter()
@@ -92,7 +91,8 @@ impl Rules {
                 let mut of_scenario = Vec::new();
                 for r in &sc.thresholds {
                     if let Ok((key, condition)) = threshold_row(r) {
-                        add_condition(&mut of_scenario, key, condition, r.line, &threshold_type);
+                        let t = metric_type(&key.metric).unwrap_or_else(|| type_of_row(r));
+                        add_condition(&mut of_scenario, key, condition, r.line, t);
                     }
                 }
                 (sc.name.clone(), of_scenario)
@@ -113,12 +113,11 @@ impl Rules {
 
     /// Each scenario's thresholds read back from a saved summary's rows, every one of them
     /// (`merge` observes them again on the merged data); `metric_type` gives a metric's type
-    /// (else it is a trend). An error names the row that does not read.
+    /// (else the row's unit tells it). An error names the row that does not read.
     pub fn thresholds_in(
         s: &Summary,
         metric_type: &dyn Fn(&str) -> Option<MetricType>,
     ) -> Result<Vec<(String, Vec<Threshold>)>, RulesError> {
-        let metric_type = |m: &str| metric_type(m).unwrap_or(MetricType::Trend);
         let mut out = Vec::new();
         for sc in &s.scenarios {
             let mut of_scenario = Vec::new();
@@ -127,7 +126,8 @@ impl Rules {
                     what: format!("threshold {} {}", r.metric, r.expression),
                     why: e.to_string(),
                 })?;
-                add_condition(&mut of_scenario, key, condition, r.line, &metric_type);
+                let t = metric_type(&key.metric).unwrap_or_else(|| type_of_row(r));
+                add_condition(&mut of_scenario, key, condition, r.line, t);
             }
             out.push((sc.name.clone(), of_scenario));
         }
@@ -153,6 +153,17 @@ pub fn summary_metric_type(s: &Summary, metric: &str) -> Option<MetricType> {
         })
 }
 
+/// A threshold row's metric type, as its unit tells it (a metric the summary has no sample of):
+/// `ms` a trend, `rate` a rate, `count` and `per_s` a counter, none a gauge.
+fn type_of_row(r: &ThresholdResult) -> MetricType {
+    match r.unit.as_str() {
+        "rate" => MetricType::Rate,
+        "count" | "per_s" => MetricType::Counter,
+        "" => MetricType::Gauge,
+        _ => MetricType::Trend,
+    }
+}
+
 /// A threshold row's metric key and condition.
 fn threshold_row(r: &ThresholdResult) -> Result<(MetricKey, ThresholdCondition), ThresholdError> {
     Ok((
@@ -171,12 +182,12 @@ fn add_condition(
     key: MetricKey,
     condition: ThresholdCondition,
     line: usize,
-    metric_type: &dyn Fn(&str) -> MetricType,
+    metric_type: MetricType,
 ) {
     match thresholds.iter_mut().find(|t| t.key == key) {
         Some(t) => t.conditions.push(condition),
         None => thresholds.push(Threshold {
-            metric_type: metric_type(&key.metric),
+            metric_type,
             key,
             conditions: vec![condition],
             line,

@@ -310,6 +310,7 @@ mod tests {
             status: ScenarioStatus::Completed,
             requests: 0,
             requests_failed: 0,
+            requests_interrupted: 0,
             rps: 0.0,
             iterations: 0,
             iterations_interrupted: 0,

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::schema::{ErrorClass, RawCheck, RawCustom, RawData, RawScenario, RawSeries};
+use super::schema::{
+    ErrorClass, RawCheck, RawCustom, RawData, RawInterrupted, RawScenario, RawSeries,
+};
 use crate::engine::metrics::recorder::{Recorder, TRENDS};
 use crate::plan::model::Plan;
 use crate::rules::threshold::{Aggregation, MetricKey};
@@ -58,6 +60,8 @@ pub struct Dataset {
     pub scenarios: Vec<DScenario>,
     pub checks: Vec<RawCheck>,
     pub custom: Vec<DCustom>,
+    /// Requests cut off in flight (not in `series`).
+    pub interrupted: Vec<RawInterrupted>,
 }
 
 /// Names the engine's indices stand for.
@@ -133,6 +137,23 @@ impl Dataset {
                 fails: v.fails,
             });
         }
+        let mut cut: Vec<_> = r
+            .cut
+            .iter()
+            .filter(|(k, v)| ran(k.scenario as usize) && v.count > 0)
+            .collect();
+        cut.sort_by_key(|(k, _)| **k);
+        for (k, v) in cut {
+            let req = &plan.requests[k.request as usize];
+            ds.interrupted.push(RawInterrupted {
+                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                name: req.name.clone(),
+                method: req.method.clone(),
+                group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
+                count: v.count,
+                bytes_sent: v.bytes_sent,
+            });
+        }
         let mut custom: Vec<_> = r
             .custom
             .iter()
@@ -193,6 +214,7 @@ impl Dataset {
             });
         }
         ds.checks = raw.checks.clone();
+        ds.interrupted = raw.interrupted.clone();
         for c in &raw.custom {
             ds.custom.push(DCustom {
                 scenario: c.scenario.clone(),
@@ -265,6 +287,7 @@ impl Dataset {
                     hist: enc(&c.hist),
                 })
                 .collect(),
+            interrupted: self.interrupted.clone(),
         }
     }
 
@@ -322,6 +345,18 @@ impl Dataset {
                     add(&mut x.raw_duration, s.raw_duration);
                 }
                 None => self.scenarios.push(s),
+            }
+        }
+        for c in other.interrupted {
+            match self.interrupted.iter_mut().find(|x| {
+                (&x.scenario, &x.name, &x.method, &x.group)
+                    == (&c.scenario, &c.name, &c.method, &c.group)
+            }) {
+                Some(x) => {
+                    x.count += c.count;
+                    x.bytes_sent += c.bytes_sent;
+                }
+                None => self.interrupted.push(c),
             }
         }
         for c in other.checks {

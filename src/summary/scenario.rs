@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use super::dataset::{observe, DSeries, Dataset, Observed};
 use super::hist::{new_hist, Hist};
 use super::schema::{
-    CheckResult, Endpoint, ErrorClass, Latency, Metric, MetricType, OpenModel, ScenarioStatus,
-    ScenarioSummary, ThresholdResult, ThresholdStatus, TimeSeries,
+    CheckResult, Endpoint, ErrorClass, Latency, Metric, MetricType, OpenModel, RawInterrupted,
+    ScenarioStatus, ScenarioSummary, ThresholdResult, ThresholdStatus, TimeSeries,
 };
 use crate::engine::metrics::recorder::TRENDS;
 use crate::rules::threshold::{Aggregation, MetricKey, Threshold};
@@ -120,7 +120,15 @@ pub fn scenario_summary(ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
     let sc = ds.scenario(name);
     let requests: u64 = series.iter().map(|s| s.count).sum();
     let failed: u64 = series.iter().filter(|s| s.failed).map(|s| s.count).sum();
-    let sent: u64 = series.iter().map(|s| s.bytes_sent).sum();
+    let cut: Vec<&RawInterrupted> = ds
+        .interrupted
+        .iter()
+        .filter(|c| c.scenario == name)
+        .collect();
+    let requests_interrupted: u64 = cut.iter().map(|c| c.count).sum();
+    // What the cut-off requests had to send counts, as k6 counts the bytes written.
+    let sent: u64 = series.iter().map(|s| s.bytes_sent).sum::<u64>()
+        + cut.iter().map(|c| c.bytes_sent).sum::<u64>();
     let received: u64 = series.iter().map(|s| s.bytes_received).sum();
     let dur = input.duration_s.max(1e-9);
     let (iterations, interrupted, dropped, vus_max) = sc.map_or((0, 0, 0, 0), |s| {
@@ -137,8 +145,8 @@ pub fn scenario_summary(ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
             fails: c.fails,
         })
         .collect();
-    let metrics = metrics_of(ds, name, &series, &checks, dur);
-    let endpoints = endpoints_of(&series, &input.endpoint_order, dur);
+    let metrics = metrics_of(ds, name, &series, sent, &checks, dur);
+    let endpoints = endpoints_of(&series, &cut, &input.endpoint_order, dur);
     let open_model = sc.and_then(|s| {
         let lag = s.start_lag.as_ref()?;
         let raw = s.raw_duration.clone().unwrap_or_else(new_hist);
@@ -161,6 +169,7 @@ pub fn scenario_summary(ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
         status: input.status,
         requests,
         requests_failed: failed,
+        requests_interrupted,
         rps: requests as f64 / dur,
         iterations,
         iterations_interrupted: interrupted,
@@ -225,6 +234,7 @@ fn metrics_of(
     ds: &Dataset,
     name: &str,
     series: &[&DSeries],
+    sent: u64,
     checks: &[CheckResult],
     dur: f64,
 ) -> BTreeMap<String, Metric> {
@@ -245,10 +255,7 @@ fn metrics_of(
     let failed: u64 = series.iter().filter(|s| s.failed).map(|s| s.count).sum();
     metrics.insert("http_reqs".into(), counter(requests, dur));
     metrics.insert("http_req_failed".into(), rate(failed, requests));
-    metrics.insert(
-        "data_sent".into(),
-        counter(series.iter().map(|s| s.bytes_sent).sum(), dur),
-    );
+    metrics.insert("data_sent".into(), counter(sent, dur));
     metrics.insert(
         "data_received".into(),
         counter(series.iter().map(|s| s.bytes_received).sum(), dur),
@@ -295,35 +302,58 @@ fn metrics_of(
     metrics
 }
 
-/// One row per request name (and group), ordered as `order` names them.
-fn endpoints_of(series: &[&DSeries], order: &[String], dur: f64) -> Vec<Endpoint> {
-    let mut endpoints: Vec<Endpoint> = Vec::new();
-    let mut hists: Vec<Hist> = Vec::new();
+/// One row per request name (and group), ordered as `order` names them; requests cut off in
+/// flight show in their row's errors as `interrupted` (a row of its own when none completed).
+fn endpoints_of(
+    series: &[&DSeries],
+    cut: &[&RawInterrupted],
+    order: &[String],
+    dur: f64,
+) -> Vec<Endpoint> {
     let position = |n: &str| order.iter().position(|r| r == n).unwrap_or(usize::MAX);
+    let mut keys: Vec<(&str, &str, &str)> = series
+        .iter()
+        .map(|s| (s.name.as_str(), s.method.as_str(), s.group.as_str()))
+        .chain(
+            cut.iter()
+                .map(|c| (c.name.as_str(), c.method.as_str(), c.group.as_str())),
+        )
+        .collect();
+    keys.sort_by_key(|&(name, _, group)| (position(name), name, group));
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for (name, method, group) in keys {
+        if !endpoints.iter().any(|e| e.name == name && e.group == group) {
+            endpoints.push(Endpoint {
+                name: name.to_string(),
+                method: method.to_string(),
+                group: group.to_string(),
+                requests: 0,
+                failed: 0,
+                rps: 0.0,
+                latency: Latency::default(),
+                statuses: BTreeMap::new(),
+                errors: BTreeMap::new(),
+            });
+        }
+    }
+    let mut hists: Vec<Hist> = endpoints.iter().map(|_| new_hist()).collect();
+    let row_of = |endpoints: &[Endpoint], name: &str, group: &str| {
+        endpoints
+            .iter()
+            .position(|e| e.name == name && e.group == group)
+            .expect("a row for every name and group")
+    };
+    for c in cut {
+        let i = row_of(&endpoints, &c.name, &c.group);
+        *endpoints[i]
+            .errors
+            .entry(ErrorClass::Interrupted.as_str().to_string())
+            .or_default() += c.count;
+    }
     let mut rows: Vec<&&DSeries> = series.iter().collect();
     rows.sort_by_key(|s| (position(&s.name), s.name.clone(), s.group.clone()));
     for s in rows {
-        let i = match endpoints
-            .iter()
-            .position(|e| e.name == s.name && e.group == s.group)
-        {
-            Some(i) => i,
-            None => {
-                endpoints.push(Endpoint {
-                    name: s.name.clone(),
-                    method: s.method.clone(),
-                    group: s.group.clone(),
-                    requests: 0,
-                    failed: 0,
-                    rps: 0.0,
-                    latency: Latency::default(),
-                    statuses: BTreeMap::new(),
-                    errors: BTreeMap::new(),
-                });
-                hists.push(new_hist());
-                endpoints.len() - 1
-            }
-        };
+        let i = row_of(&endpoints, &s.name, &s.group);
         let e = &mut endpoints[i];
         e.requests += s.count;
         if s.failed {

