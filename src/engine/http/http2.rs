@@ -42,8 +42,8 @@ struct WriteClock {
 }
 
 impl WriteClock {
-    fn stamp(&self) {
-        let ns = self.base.elapsed().as_nanos() as u64;
+    fn stamp(&self, at: Instant) {
+        let ns = at.saturating_duration_since(self.base).as_nanos() as u64;
         self.last.store(ns.saturating_add(1), Ordering::Release);
     }
 
@@ -115,7 +115,8 @@ impl FrameScan {
 }
 
 /// The TLS stream under an HTTP/2 connection, noting when a request's frames reached the
-/// socket: the flush after they were written (TLS records leave on the flush).
+/// socket: the clock read before the flush after they were written (TLS records leave on the
+/// flush).
 struct Stamped {
     inner: TlsStream,
     clock: Arc<WriteClock>,
@@ -193,11 +194,13 @@ impl AsyncWrite for Stamped {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // Read before the flush that sends a request's records: the server cannot have them
+        // earlier, so the wait measured from here is never shorter than its hold.
+        let before = this.dirty.then(Instant::now);
         let r = Pin::new(&mut this.inner).poll_flush(cx);
-        if let Poll::Ready(Ok(())) = r {
-            if std::mem::take(&mut this.dirty) {
-                this.clock.stamp();
-            }
+        if let (Poll::Ready(Ok(())), Some(at)) = (&r, before) {
+            this.dirty = false;
+            this.clock.stamp(at);
         }
         this.note(r)
     }
