@@ -125,7 +125,7 @@ pub struct RequestRt {
     names_ok: bool,
     /// The URL, when nothing in it changes per request: joined and parsed once, with the
     /// length of its text (for `data_sent`) and its HTTP/1.1 target.
-    fixed_url: Option<(reqwest::Url, usize)>,
+    fixed_url: Option<reqwest::Url>,
     fixed_target: Option<message::Target>,
     /// The whole request when nothing in it changes per request; used when the VU has no
     /// cookie to send.
@@ -137,10 +137,6 @@ pub struct RequestRt {
 struct Prebuilt {
     /// Head and body.
     bytes: Vec<u8>,
-    /// The head asks for gzip.
-    gzip: bool,
-    /// Its `data_sent`.
-    sent: u64,
     /// Where the body starts in `bytes`.
     body_start: usize,
 }
@@ -218,7 +214,7 @@ impl RequestRt {
             return rt;
         };
         rt.fixed_target = message::Target::from_url(&url).filter(|_| rt.names_ok);
-        rt.fixed_url = Some((url, text.len()));
+        rt.fixed_url = Some(url);
         let static_body = match &spec.body {
             None => Some(None),
             Some(Body::Json(t)) => t.as_static().map(|b| Some(b.to_vec())),
@@ -237,7 +233,7 @@ impl RequestRt {
             {
                 let mut bytes = Vec::new();
                 let body = body.as_deref();
-                let gzip = message::write_head(
+                message::write_head(
                     &mut bytes,
                     message::HeadParts {
                         method: &spec.method,
@@ -255,22 +251,7 @@ impl RequestRt {
                 );
                 let body_start = bytes.len();
                 bytes.extend_from_slice(body.unwrap_or_default());
-                let sent = data_sent(
-                    spec,
-                    text.len(),
-                    rt.headers
-                        .iter()
-                        .zip(&values)
-                        .map(|(h, v)| h.name.len() + v.len()),
-                    None,
-                    body.map_or(0, <[u8]>::len),
-                );
-                rt.fixed_bytes = Some(Prebuilt {
-                    bytes,
-                    gzip,
-                    sent,
-                    body_start,
-                });
+                rt.fixed_bytes = Some(Prebuilt { bytes, body_start });
             }
         }
         rt
@@ -293,36 +274,11 @@ fn content_type_of(body: Option<&Body>) -> Option<&'static str> {
     }
 }
 
-/// `data_sent` of a request: the request line, the headers the plan sets (name and value
-/// lengths given), the cookie header and the body, with the fixed allowances it always had.
 /// The buffers a request's headers and body are rendered into.
 struct Rendered<'a> {
     hvals: &'a mut String,
     spans: &'a mut Vec<(usize, usize)>,
     body: &'a mut Vec<u8>,
-}
-
-fn data_sent(
-    spec: &RequestSpec,
-    url_len: usize,
-    headers: impl Iterator<Item = usize>,
-    cookie: Option<usize>,
-    body_len: usize,
-) -> u64 {
-    let mut sent = spec.method.len() + url_len + 12;
-    for h in headers {
-        sent += h + 4;
-    }
-    if let Some(c) = cookie {
-        sent += c + 10;
-    }
-    sent += match &spec.body {
-        None => 0,
-        Some(Body::Json(_)) => body_len + 34,
-        Some(Body::Text(_)) => body_len,
-        Some(Body::Form(_)) => body_len + 50,
-    };
-    sent as u64
 }
 
 /// An urlencoded form body.
@@ -566,7 +522,8 @@ impl Vu {
             request: id as u16,
             group,
         };
-        let Sent { mut o, sent, start } = self.send(&sc, id, cut, &mut resp_body).await;
+        let Sent { mut o, start } = self.send(&sc, id, cut, &mut resp_body).await;
+        let sent = o.sent;
 
         for (k, val) in std::mem::take(&mut o.cookies) {
             match self.cookies.iter_mut().find(|(n, _)| *n == k) {
@@ -639,12 +596,12 @@ impl Vu {
         // The URL: known before the run, or rendered (a path is joined to the base URL, an
         // absolute URL is used as is) and parsed.
         let parsed;
-        let (url, url_len) = match &rt.fixed_url {
-            Some((u, len)) => (Some(u), *len),
+        let url = match &rt.fixed_url {
+            Some(u) => Some(u),
             None => {
                 self.render_url(spec, &sc.base_url);
                 parsed = reqwest::Url::parse(&self.url).ok();
-                (parsed.as_ref(), self.url.len())
+                parsed.as_ref()
             }
         };
         let dynamic_target;
@@ -671,15 +628,15 @@ impl Vu {
         hvals.clear();
         spans.clear();
         body.clear();
-        let (sent, headers_ok) = match prebuilt {
-            Some(p) => (p.sent, true),
+        let headers_ok = match prebuilt {
+            Some(_) => true,
             None => {
                 let parts = Rendered {
                     hvals: &mut hvals,
                     spans: &mut spans,
                     body: &mut body,
                 };
-                self.render_parts(spec, rt, parts, url_len, cookie_opt)
+                self.render_parts(spec, rt, parts)
             }
         };
         let values = HeaderValues {
@@ -701,7 +658,12 @@ impl Vu {
         // error), as reqwest refuses it.
         let o = match (url, target) {
             (Some(url), Some(target)) if headers_ok => {
-                let build = |out: &mut Vec<u8>, hop: pool::Hop<'_>| -> bool {
+                let in_flight = InFlight {
+                    key: cut,
+                    built: AtomicU64::new(prebuilt.map_or(0, |p| p.bytes.len() as u64)),
+                    landed: false,
+                };
+                let build = |out: &mut Vec<u8>, hop: pool::Hop<'_>| {
                     let with_body = hop.with_body && spec.body.is_some();
                     let mut has = rt.has;
                     if !hop.with_body {
@@ -713,7 +675,7 @@ impl Vu {
                         (hop.cross_origin && SENSITIVE.contains(&n))
                             || (!hop.with_body && BODY_HEADERS.contains(&n))
                     };
-                    let gzip = message::write_head(
+                    message::write_head(
                         out,
                         message::HeadParts {
                             method: hop.method,
@@ -729,21 +691,18 @@ impl Vu {
                     if with_body {
                         out.extend_from_slice(body);
                     }
-                    gzip
+                    in_flight
+                        .built
+                        .fetch_add(out.len() as u64, Ordering::Relaxed);
                 };
                 let mut scratch = std::mem::take(&mut self.out);
-                let in_flight = InFlight {
-                    key: cut,
-                    sent,
-                    landed: false,
-                };
                 let o = send_request(
                     sc,
                     pool::Outgoing {
                         method: &spec.method,
                         url,
                         target,
-                        prebuilt: prebuilt.map(|p| (&p.bytes[..], p.gzip)),
+                        prebuilt: prebuilt.map(|p| &p.bytes[..]),
                         build: &build,
                         keep_body: rt.needs_body,
                         keep_headers: rt.needs_body,
@@ -767,19 +726,12 @@ impl Vu {
         self.body = body_buf;
         self.cookie = cookie;
 
-        Sent { o, sent, start }
+        Sent { o, start }
     }
 
-    /// Renders the headers and the body of a request into `parts`: the bytes it puts on the
-    /// wire, and whether every header value can be sent.
-    fn render_parts(
-        &mut self,
-        spec: &RequestSpec,
-        rt: &RequestRt,
-        parts: Rendered<'_>,
-        url_len: usize,
-        cookie: Option<&str>,
-    ) -> (u64, bool) {
+    /// Renders the headers and the body of a request into `parts`; says whether every header
+    /// value can be sent.
+    fn render_parts(&mut self, spec: &RequestSpec, rt: &RequestRt, parts: Rendered<'_>) -> bool {
         let mut headers_ok = true;
         for h in &rt.headers {
             let a = parts.hvals.len();
@@ -790,17 +742,7 @@ impl Vu {
         if let Some(b) = &spec.body {
             self.render_body(b, parts.body);
         }
-        let sent = data_sent(
-            spec,
-            url_len,
-            rt.headers
-                .iter()
-                .zip(parts.spans.iter())
-                .map(|(h, (a, b))| h.name.len() + b - a),
-            cookie.map(str::len),
-            parts.body.len(),
-        );
-        (sent, headers_ok)
+        headers_ok
     }
 
     /// The cookies this VU was given, in one `Cookie` header value (empty for none), in a
@@ -978,6 +920,8 @@ impl HeaderValues<'_> {
 struct Outcome {
     status: u16,
     error: ErrorClass,
+    /// The bytes written to and read from the socket (`data_sent`, `data_received`).
+    sent: u64,
     received: u64,
     headers: Option<reqwest::header::HeaderMap>,
     cookies: Vec<(String, String)>,
@@ -994,6 +938,7 @@ impl Outcome {
         Outcome {
             status: 0,
             error,
+            sent: 0,
             received: 0,
             headers: None,
             cookies: Vec::new(),
@@ -1008,7 +953,9 @@ impl Outcome {
 /// interrupted) before the response came.
 struct InFlight {
     key: CutKey,
-    sent: u64,
+    /// The bytes of the hops built so far: what a request cut off in flight counts in
+    /// `data_sent` (its future, and the socket counts in it, are gone).
+    built: std::sync::atomic::AtomicU64,
     landed: bool,
 }
 
@@ -1021,17 +968,15 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.landed {
-            let (key, sent) = (self.key, self.sent);
+            let (key, sent) = (self.key, *self.built.get_mut());
             local::record(|r| r.record_cut_request(key, sent));
         }
     }
 }
 
-/// What sending a request gave: its outcome, the bytes it sent, and when it started (after it
-/// was rendered).
+/// What sending a request gave: its outcome, and when it started (after it was rendered).
 struct Sent {
     o: Outcome,
-    sent: u64,
     start: Instant,
 }
 
@@ -1145,10 +1090,13 @@ async fn send_request(
     )
     .await
     .unwrap_or(Err(message::Error::Timeout));
+    // What the sockets took and gave, a timed-out request's included.
+    progress.settle();
     let t = progress.timings;
     let mut o = Outcome {
         status: 0,
         error: ErrorClass::None,
+        sent: progress.sent,
         received: progress.received,
         headers: None,
         cookies: Vec::new(),

@@ -5,11 +5,12 @@
 use std::io;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead as _, AsyncReadExt as _};
-use tokio::net::TcpStream;
 
 use super::message::{
-    gzip_coded, header_size, io_error, is_redirect, Decode, Error, Progress, Request, Response,
+    io_error, is_redirect, Coding, Counted, Decode, Error, Progress, Request, Response, WireCount,
     MAX_HEAD,
 };
 
@@ -27,10 +28,11 @@ pub(crate) struct Conn {
     end: usize,
 }
 
-/// A connection's byte stream: plain TCP, or TLS over it.
+/// A connection's byte stream: plain TCP, or TLS over it; either way the TCP stream counts its
+/// bytes.
 pub(crate) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(Counted),
+    Tls(Box<tokio_rustls::client::TlsStream<Counted>>),
 }
 
 impl tokio::io::AsyncRead for Stream {
@@ -140,7 +142,7 @@ impl Conn {
         let mut probe = [0u8; 1];
         match &mut self.stream {
             Stream::Plain(s) => {
-                matches!(s.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+                matches!(s.inner.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
             }
             // Through TLS: a read that would wait means nothing arrived but, maybe, TLS's own
             // records (a session ticket), which the read consumes.
@@ -151,6 +153,15 @@ impl Conn {
                     .poll_read(&mut cx, &mut buf)
                     .is_pending()
             }
+        }
+    }
+
+    /// The bytes this connection's socket read and wrote.
+    #[inline]
+    pub(crate) fn wire(&self) -> &Arc<WireCount> {
+        match &self.stream {
+            Stream::Plain(s) => &s.count,
+            Stream::Tls(s) => &s.get_ref().0.count,
         }
     }
 
@@ -219,8 +230,7 @@ struct Head {
     len: usize,
     framing: Framing,
     keep_alive: bool,
-    gzip: bool,
-    header_bytes: u64,
+    coding: Coding,
     location: Option<String>,
 }
 
@@ -245,15 +255,13 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
     let mut chunked = false;
     let mut te = false;
     let mut close = version == 0;
-    let mut gzip = false;
-    let mut header_bytes = 0u64;
+    let mut coding = Coding::Identity;
     let mut location = None;
     let redirect = is_redirect(status);
     if req.keep_headers {
         resp.headers = Some(reqwest::header::HeaderMap::with_capacity(r.headers.len()));
     }
     for h in r.headers.iter() {
-        header_bytes += header_size(h.name.len(), h.value.len());
         keep_header(&mut resp.headers, h);
         let name = h.name.as_bytes();
         // By length and first letter: most headers are none of these, and are passed over
@@ -289,7 +297,7 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
                 }
             }
             16 if name.eq_ignore_ascii_case(b"content-encoding") => {
-                gzip = gzip_coded(req, h.value);
+                coding = Coding::of(h.value);
             }
             8 if redirect && name.eq_ignore_ascii_case(b"location") => {
                 location = std::str::from_utf8(h.value).ok().map(str::to_string);
@@ -317,8 +325,7 @@ fn parse_head(bytes: &[u8], req: &Request<'_>, resp: &mut Response) -> Result<Op
         len,
         framing,
         keep_alive: !close && framing != Framing::Close,
-        gzip,
-        header_bytes,
+        coding,
         location,
     }))
 }
@@ -401,13 +408,11 @@ pub(crate) async fn round_trip(
     conn.start += head.len;
     resp.status = head.status;
     resp.location = head.location;
-    progress.count_head(head.header_bytes);
-    let mut decode = Decode::new(
-        progress,
-        body,
-        req.keep_body,
-        head.gzip && head.framing != Framing::None,
-    );
+    let coding = match head.framing {
+        Framing::None => Coding::Identity,
+        _ => head.coding,
+    };
+    let mut decode = Decode::new(progress, body, req.keep_body, coding);
     if !matches!(head.framing, Framing::None | Framing::Length(0..=16384)) {
         conn.grow(READ_BUF_LARGE);
     }

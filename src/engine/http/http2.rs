@@ -25,11 +25,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 use super::message::{self, io_error, Error, Request, Response};
 
-type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+type TlsStream = tokio_rustls::client::TlsStream<message::Counted>;
 
 /// When the last request frame on a connection reached the socket: nanoseconds after `base`,
 /// plus one (0: nothing written since [`WriteClock::reset`]); and whether TLS failed under it
@@ -215,12 +214,15 @@ impl AsyncWrite for Stamped {
 pub struct H2 {
     send: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
     clock: Arc<WriteClock>,
+    /// The bytes of the connection's socket (its task reads and writes them).
+    wire: Arc<message::WireCount>,
 }
 
 impl H2 {
     /// Starts HTTP/2 on a TLS stream whose handshake chose `h2` (writes the preface; does not
     /// wait for the server's settings).
-    pub async fn handshake(tls: TlsStream) -> Result<H2, Error> {
+    pub(crate) async fn handshake(tls: TlsStream) -> Result<H2, Error> {
+        let wire = tls.get_ref().0.count.clone();
         let clock = Arc::new(WriteClock {
             base: Instant::now(),
             last: AtomicU64::new(0),
@@ -244,7 +246,12 @@ impl H2 {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(H2 { send, clock })
+        Ok(H2 { send, clock, wire })
+    }
+
+    /// The bytes this connection's socket read and wrote.
+    pub(crate) fn wire(&self) -> &Arc<message::WireCount> {
+        &self.wire
     }
 
     /// Whether the connection can take a request (not closed by a GOAWAY, an error or the
@@ -284,12 +291,10 @@ impl H2 {
             ..Response::default()
         };
         let redirect = message::is_redirect(resp.status);
-        let mut header_bytes = 0u64;
-        let mut gzip = false;
+        let mut coding = message::Coding::Identity;
         for (name, value) in &parts.headers {
-            header_bytes += message::header_size(name.as_str().len(), value.len());
             match name.as_str() {
-                "content-encoding" => gzip = message::gzip_coded(req, value.as_bytes()),
+                "content-encoding" => coding = message::Coding::of(value.as_bytes()),
                 "location" if redirect => resp.location = value.to_str().ok().map(str::to_string),
                 "set-cookie" => resp.note_cookie(value.as_bytes()),
                 _ => {}
@@ -298,8 +303,7 @@ impl H2 {
         if req.keep_headers {
             resp.headers = Some(parts.headers);
         }
-        progress.count_head(header_bytes);
-        let mut decode = message::Decode::new(progress, body, req.keep_body, gzip);
+        let mut decode = message::Decode::new(progress, body, req.keep_body, coding);
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(error)?;
             if let Some(data) = frame.data_ref() {

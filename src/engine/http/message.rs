@@ -1,18 +1,25 @@
 //! What both protocols share: where a request goes ([`Target`]), the request head as HTTP/1.1
 //! bytes (HTTP/2 sends the same request, converted), the response head as the engine reads it,
-//! the body decoder that counts and caps it, the timings taken at the socket, and the errors
+//! the body decoder that caps it, the timings and the bytes taken at the socket, and the errors
 //! sorted into the engine's error classes.
 
 use std::io::{self, Write as _};
 use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 use crate::summary::schema::ErrorClass;
 
 /// The `User-Agent` of every request the plan does not give one.
 pub const USER_AGENT: &str = concat!("kaizen-loadtest/", env!("CARGO_PKG_VERSION"));
 
-/// Largest response body read; past it the read stops and the request fails with
+/// Largest response body read (decoded); past it the read stops and the request fails with
 /// `body_too_large` (the bytes read still count in `data_received`).
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
 
@@ -124,12 +131,9 @@ pub struct Has {
     pub host: bool,
     pub accept: bool,
     pub user_agent: bool,
-    pub accept_encoding: bool,
     pub content_type: bool,
     pub content_length: bool,
     pub authorization: bool,
-    /// A `range` header: no `accept-encoding` is added (as reqwest).
-    pub range: bool,
 }
 
 impl Has {
@@ -138,11 +142,9 @@ impl Has {
             "host" => self.host = true,
             "accept" => self.accept = true,
             "user-agent" => self.user_agent = true,
-            "accept-encoding" => self.accept_encoding = true,
             "content-type" => self.content_type = true,
             "content-length" => self.content_length = true,
             "authorization" => self.authorization = true,
-            "range" => self.range = true,
             _ => {}
         }
     }
@@ -150,13 +152,14 @@ impl Has {
 
 /// Writes a request head: the request line, `host`, the plan's headers, then the defaults the
 /// plan does not set (`authorization` from the URL's credentials, `accept: */*`, `user-agent`,
-/// `accept-encoding: gzip`, `content-type`, `content-length`), then the blank line. Whether `accept-encoding: gzip` was written decides
-/// whether a gzip body is decoded. `headers` are the plan's: names in lower case, values valid.
+/// `content-type`, `content-length`), then the blank line. No `accept-encoding`: as k6, a
+/// response is asked compressed only when the plan sets that header. `headers` are the plan's:
+/// names in lower case, values valid.
 pub fn write_head<'h>(
     out: &mut Vec<u8>,
     p: HeadParts<'_>,
     headers: impl Iterator<Item = (&'h str, &'h str)>,
-) -> bool {
+) {
     out.extend_from_slice(p.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(p.target.path.as_bytes());
@@ -179,10 +182,6 @@ pub fn write_head<'h>(
     if !p.has.user_agent {
         line(out, "user-agent", p.user_agent);
     }
-    let gzip = !p.has.accept_encoding && !p.has.range;
-    if gzip {
-        line(out, "accept-encoding", "gzip");
-    }
     if let (Some(ct), false) = (p.content_type, p.has.content_type) {
         line(out, "content-type", ct);
     }
@@ -192,7 +191,6 @@ pub fn write_head<'h>(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    gzip
 }
 
 fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
@@ -284,8 +282,13 @@ pub struct Progress {
     /// A redirected request: when its first hop was written (its sending time is the first
     /// hop's, as its connection's).
     pub first_wrote: Option<Instant>,
-    /// `data_received` as the engine counts it: status line, headers and the body as decoded.
+    /// `data_sent`: bytes written to the sockets of this request (TLS records and a new
+    /// connection's handshake included), as of the last [`Progress::settle`].
+    pub sent: u64,
+    /// `data_received`: bytes read from them, likewise.
     pub received: u64,
+    /// The connection being counted.
+    wire: Option<Arc<WireCount>>,
     /// Body bytes (decoded) of the response being read.
     body_len: usize,
 }
@@ -297,30 +300,154 @@ impl Progress {
             start,
             timings: Timings::default(),
             first_wrote: None,
+            sent: 0,
             received: 0,
+            wire: None,
             body_len: 0,
         }
     }
 
-    /// Counts a response head of `header_bytes` (each header as [`header_size`]) with a status
-    /// line and the blank line, over either protocol.
+    /// Counts the bytes of `count`'s connection, after settling the connection counted so far.
     #[inline]
-    pub(crate) fn count_head(&mut self, header_bytes: u64) {
-        self.received += 17 + header_bytes + 2;
+    pub(crate) fn watch(&mut self, count: &Arc<WireCount>) {
+        self.settle();
+        self.wire = Some(count.clone());
+    }
+
+    /// Adds what the counted connection read and wrote that no request has counted yet to
+    /// `received` and `sent`: this request's bytes, a new connection's handshake, and what
+    /// came while the connection was idle (an HTTP/2 server's pings). Also after a timeout:
+    /// what went out before it counts.
+    #[inline]
+    pub fn settle(&mut self) {
+        if let Some(w) = &self.wire {
+            let (read, written) = w.claim();
+            self.received += read;
+            self.sent += written;
+        }
     }
 }
 
-/// A response header's share of `data_received`: name, `: `, value, CRLF.
-#[inline]
-pub(crate) fn header_size(name_len: usize, value_len: usize) -> u64 {
-    (name_len + value_len + 4) as u64
+/// The bytes read from and written to one connection's socket, under TLS when there is TLS:
+/// what `data_received` and `data_sent` count, as k6 counts them at its dialer. Shared with an
+/// HTTP/2 connection's task, which does its reading and writing.
+#[derive(Debug, Default)]
+pub(crate) struct WireCount {
+    read: AtomicU64,
+    written: AtomicU64,
+    /// How much of each a request has counted (one request at a time takes a connection).
+    claimed: [AtomicU64; 2],
 }
 
-/// Whether a `content-encoding` value says gzip and the request asked for it (a gzip body is
-/// then decoded).
-#[inline]
-pub(crate) fn gzip_coded(req: &Request<'_>, content_encoding: &[u8]) -> bool {
-    req.gzip && content_encoding.trim_ascii().eq_ignore_ascii_case(b"gzip")
+impl WireCount {
+    /// The bytes read and written since the last claim.
+    #[inline]
+    fn claim(&self) -> (u64, u64) {
+        let read = self.read.load(Ordering::Relaxed);
+        let written = self.written.load(Ordering::Relaxed);
+        let r = read - self.claimed[0].swap(read, Ordering::Relaxed);
+        let w = written - self.claimed[1].swap(written, Ordering::Relaxed);
+        (r, w)
+    }
+}
+
+/// A TCP stream that counts its bytes into a [`WireCount`].
+#[derive(Debug)]
+pub(crate) struct Counted {
+    pub(crate) inner: TcpStream,
+    pub(crate) count: Arc<WireCount>,
+}
+
+impl Counted {
+    pub(crate) fn new(inner: TcpStream) -> Counted {
+        Counted {
+            inner,
+            count: Arc::default(),
+        }
+    }
+}
+
+impl AsyncRead for Counted {
+    #[inline]
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            this.count.read.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Counted {
+    #[inline]
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            this.count.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            this.count.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// How a response body is encoded, from its `content-encoding`: gzip and deflate are decoded
+/// for checks and captures (whoever asked for them), anything else is kept as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Coding {
+    #[default]
+    Identity,
+    Gzip,
+    Deflate,
+}
+
+impl Coding {
+    #[inline]
+    pub(crate) fn of(content_encoding: &[u8]) -> Coding {
+        let v = content_encoding.trim_ascii();
+        if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") {
+            Coding::Gzip
+        } else if v.eq_ignore_ascii_case(b"deflate") {
+            Coding::Deflate
+        } else {
+            Coding::Identity
+        }
+    }
 }
 
 /// A status that redirects (its `Location` is followed).
@@ -363,13 +490,11 @@ pub struct Request<'a> {
     pub head_request: bool,
     /// Safe to send again on a fresh connection when a reused one turns out closed.
     pub idempotent: bool,
-    /// Whether the head asked for gzip (a gzip body is then decoded).
-    pub gzip: bool,
     pub keep_body: bool,
     pub keep_headers: bool,
 }
 
-/// Where decoded body bytes go: counted, kept when asked, capped at [`MAX_BODY`].
+/// Where decoded body bytes go: kept when asked, capped at [`MAX_BODY`].
 pub(crate) struct Sink<'a> {
     progress: &'a mut Progress,
     body: &'a mut Vec<u8>,
@@ -380,7 +505,6 @@ pub(crate) struct Sink<'a> {
 impl Sink<'_> {
     #[inline]
     fn take(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.progress.received += data.len() as u64;
         self.progress.body_len += data.len();
         if self.progress.body_len > MAX_BODY {
             self.too_large = true;
@@ -404,24 +528,64 @@ impl io::Write for Sink<'_> {
     }
 }
 
-/// The body decoder: identity, or gzip (`fed`: whether any compressed byte came).
+/// The body decoder: identity, or gzip or deflate (`fed`: whether any compressed byte came).
 pub(crate) enum Decode<'a> {
     Identity(Sink<'a>),
-    Gzip {
-        decoder: Box<flate2::write::GzDecoder<Sink<'a>>>,
+    Inflate {
+        inflate: Box<Inflate<'a>>,
         fed: bool,
     },
 }
 
+/// A decompressor writing into a [`Sink`].
+pub(crate) enum Inflate<'a> {
+    Gzip(flate2::write::GzDecoder<Sink<'a>>),
+    /// `deflate` is the zlib format (RFC 9110), as Go's client reads it for k6.
+    Zlib(flate2::write::ZlibDecoder<Sink<'a>>),
+}
+
+impl Inflate<'_> {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Inflate::Gzip(d) => d.write_all(data),
+            Inflate::Zlib(d) => d.write_all(data),
+        }
+    }
+
+    fn try_finish(&mut self) -> io::Result<()> {
+        match self {
+            Inflate::Gzip(d) => d.try_finish(),
+            Inflate::Zlib(d) => d.try_finish(),
+        }
+    }
+
+    fn too_large(&self) -> bool {
+        match self {
+            Inflate::Gzip(d) => d.get_ref().too_large,
+            Inflate::Zlib(d) => d.get_ref().too_large,
+        }
+    }
+
+    /// The result of a write or finish: past [`MAX_BODY`] it is `body_too_large`, otherwise a
+    /// stream that does not decode is a protocol error.
+    fn result(&self, r: io::Result<()>) -> Result<(), Error> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(_) if self.too_large() => Err(Error::BodyTooLarge),
+            Err(_) => Err(Error::Protocol("invalid compressed body")),
+        }
+    }
+}
+
 impl<'a> Decode<'a> {
-    /// The decoder of a response body (`gzip`: it came gzip-encoded and gzip was asked for),
-    /// counting into `progress` and keeping the body in `body` when `keep`.
+    /// The decoder of a response body coded as `coding`, keeping the body in `body` when
+    /// `keep`.
     #[inline]
     pub(crate) fn new(
         progress: &'a mut Progress,
         body: &'a mut Vec<u8>,
         keep: bool,
-        gzip: bool,
+        coding: Coding,
     ) -> Decode<'a> {
         progress.body_len = 0;
         body.clear();
@@ -431,13 +595,14 @@ impl<'a> Decode<'a> {
             keep,
             too_large: false,
         };
-        if gzip {
-            Decode::Gzip {
-                decoder: Box::new(flate2::write::GzDecoder::new(sink)),
-                fed: false,
-            }
-        } else {
-            Decode::Identity(sink)
+        let inflate = match coding {
+            Coding::Identity => return Decode::Identity(sink),
+            Coding::Gzip => Inflate::Gzip(flate2::write::GzDecoder::new(sink)),
+            Coding::Deflate => Inflate::Zlib(flate2::write::ZlibDecoder::new(sink)),
+        };
+        Decode::Inflate {
+            inflate: Box::new(inflate),
+            fed: false,
         }
     }
 
@@ -445,10 +610,10 @@ impl<'a> Decode<'a> {
     pub(crate) fn feed(&mut self, data: &[u8]) -> Result<(), Error> {
         match self {
             Decode::Identity(s) => s.take(data),
-            Decode::Gzip { decoder, fed } => {
+            Decode::Inflate { inflate, fed } => {
                 *fed |= !data.is_empty();
-                let r = decoder.write_all(data);
-                gzip_result(decoder, r)
+                let r = inflate.write_all(data);
+                inflate.result(r)
             }
         }
     }
@@ -457,21 +622,13 @@ impl<'a> Decode<'a> {
     pub(crate) fn finish(self) -> Result<(), Error> {
         match self {
             Decode::Identity(_) => Ok(()),
-            // An empty body is not a gzip stream, and is fine.
-            Decode::Gzip { fed: false, .. } => Ok(()),
-            Decode::Gzip { mut decoder, .. } => {
-                let r = decoder.try_finish();
-                gzip_result(&decoder, r)
+            // An empty body is not a compressed stream, and is fine.
+            Decode::Inflate { fed: false, .. } => Ok(()),
+            Decode::Inflate { mut inflate, .. } => {
+                let r = inflate.try_finish();
+                inflate.result(r)
             }
         }
-    }
-}
-
-fn gzip_result(d: &flate2::write::GzDecoder<Sink<'_>>, r: io::Result<()>) -> Result<(), Error> {
-    match r {
-        Ok(()) => Ok(()),
-        Err(_) if d.get_ref().too_large => Err(Error::BodyTooLarge),
-        Err(_) => Err(Error::Protocol("invalid gzip body")),
     }
 }
 
@@ -527,7 +684,7 @@ mod tests {
         let mut out = Vec::new();
         let mut has = Has::default();
         has.note("accept");
-        let gzip = write_head(
+        write_head(
             &mut out,
             HeadParts {
                 method: "POST",
@@ -540,11 +697,11 @@ mod tests {
             },
             [("accept", "application/json")].into_iter(),
         );
-        assert!(gzip);
+        // No accept-encoding: as k6, compression is the plan's to ask for.
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST /x HTTP/1.1\r\nhost: 127.0.0.1:9\r\naccept: application/json\r\ncookie: a=1; b=2\r\n\
-             user-agent: ua/1\r\naccept-encoding: gzip\r\ncontent-type: application/json\r\n\
+             user-agent: ua/1\r\ncontent-type: application/json\r\n\
              content-length: 2\r\n\r\n"
         );
         assert!(valid_header_value(b"Bearer abc\tdef"));

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::http1::{self, Conn, Stream};
 use super::http2::H2;
-use super::message::{Error, Progress, Request, Response, Target, Timings};
+use super::message::{Counted, Error, Progress, Request, Response, Target, Timings};
 use super::tls::{tls_config, ClientOptions};
 
 /// k6's limit: the first request and up to 10 redirects.
@@ -29,6 +29,14 @@ impl Link {
         match self {
             Link::H1(c) => c.still_open(),
             Link::H2(c) => c.usable(),
+        }
+    }
+
+    #[inline]
+    fn wire(&self) -> &std::sync::Arc<super::message::WireCount> {
+        match self {
+            Link::H1(c) => c.wire(),
+            Link::H2(c) => c.wire(),
         }
     }
 }
@@ -119,10 +127,15 @@ impl Pool {
 
 /// A new connection to `t`: TCP, then TLS for `https://` (and HTTP/2 over it when the
 /// server chooses it), timed into `timings`.
-async fn open(pool: &Pool, t: &Target, timings: &mut Timings) -> Result<Link, Error> {
+async fn open(pool: &Pool, t: &Target, progress: &mut Progress) -> Result<Link, Error> {
     let (tcp, t0) = connect(t).await?;
     let t1 = Instant::now();
+    let timings = &mut progress.timings;
     timings.connect = Some((t0, t1));
+    // Counted from its first byte: a handshake that fails still counts what it sent.
+    let tcp = Counted::new(tcp);
+    progress.watch(&tcp.count);
+    let timings = &mut progress.timings;
     if !t.tls {
         timings.got_conn = Some(t1);
         return Ok(Link::H1(Conn::with(Stream::Plain(tcp))));
@@ -222,19 +235,24 @@ pub async fn exchange(
             // Boxed: opening a connection (TCP, TLS, the HTTP/2 handshake) is the largest
             // state of a request, and it would otherwise be part of every VU's task, asleep or
             // not (4.3 kB a VU instead of 11.7 kB).
-            None => (
-                Box::pin(open(pool, req.target, &mut progress.timings)).await?,
-                false,
-            ),
+            None => match Box::pin(open(pool, req.target, progress)).await {
+                Ok(c) => (c, false),
+                Err(e) => {
+                    progress.settle();
+                    return Err(e);
+                }
+            },
         };
         if reused {
             // Taking a pooled connection is a lock and a pop: no clock read for it.
             progress.timings.got_conn = Some(progress.start);
+            progress.watch(conn.wire());
         }
         let result = match &mut conn {
             Link::H1(c) => http1::round_trip(c, req, progress, body).await,
             Link::H2(c) => c.round_trip(req, progress, body).await,
         };
+        progress.settle();
         match result {
             Ok((resp, keep_alive)) => {
                 if keep_alive {
@@ -289,17 +307,17 @@ pub struct Hop<'a> {
     pub cross_origin: bool,
 }
 
-/// Writes a hop's request into the buffer; returns whether it asked for gzip.
-pub type BuildHop<'a> = dyn Fn(&mut Vec<u8>, Hop<'_>) -> bool + Sync + 'a;
+/// Writes a hop's request into the buffer.
+pub type BuildHop<'a> = dyn Fn(&mut Vec<u8>, Hop<'_>) + Sync + 'a;
 
 /// A request to send, following redirects.
 pub struct Outgoing<'a> {
     pub method: &'a str,
     pub url: &'a reqwest::Url,
     pub target: &'a Target,
-    /// The first hop's bytes (head and body) and whether they ask for gzip, when built
-    /// beforehand; otherwise `build` writes them.
-    pub prebuilt: Option<(&'a [u8], bool)>,
+    /// The first hop's bytes (head and body), when built beforehand; otherwise `build` writes
+    /// them.
+    pub prebuilt: Option<&'a [u8]>,
     pub build: &'a BuildHop<'a>,
     pub keep_body: bool,
     pub keep_headers: bool,
@@ -321,11 +339,11 @@ pub async fn send(
     let mut target: std::borrow::Cow<'_, Target> = std::borrow::Cow::Borrowed(out.target);
     let mut first_hop: Option<Timings> = None;
     for hop in 0..=MAX_REDIRECTS {
-        let (bytes, gzip): (&[u8], bool) = match (hop, out.prebuilt) {
+        let bytes: &[u8] = match (hop, out.prebuilt) {
             (0, Some(p)) => p,
             _ => {
                 scratch.clear();
-                let gzip = (out.build)(
+                (out.build)(
                     scratch,
                     Hop {
                         method,
@@ -334,7 +352,7 @@ pub async fn send(
                         cross_origin,
                     },
                 );
-                (&scratch[..], gzip)
+                &scratch[..]
             }
         };
         let req = Request {
@@ -342,7 +360,6 @@ pub async fn send(
             bytes,
             head_request: method == "HEAD",
             idempotent: idempotent(method),
-            gzip,
             keep_body: out.keep_body,
             keep_headers: out.keep_headers,
         };

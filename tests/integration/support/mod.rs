@@ -11,6 +11,7 @@ use kaizen_loadtest::fixture::{self, FixtureConfig, FixtureHandle};
 
 pub mod faults;
 pub mod measure;
+pub mod proxy;
 mod serve;
 pub mod tls;
 pub mod tools;
