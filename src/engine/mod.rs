@@ -29,8 +29,8 @@ use http::tls::ClientOptions;
 use metrics::collector::{self, Gauges, TickFn};
 use metrics::local::{self, Sink, Slots, Spares};
 pub use outcome::{
-    check_table, drift_window, series_interval, Outcome, ScenarioRun, ScenarioStatus, Selection,
-    Stop,
+    check_table, drift_judgeable, drift_window, series_interval, Outcome, ScenarioRun,
+    ScenarioStatus, Selection, Stop,
 };
 use vu::{compile_steps, RequestRt, ScenarioRt};
 

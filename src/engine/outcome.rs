@@ -91,12 +91,4 @@ pub fn series_interval(planned: Duration) -> Duration {
     Duration::from_secs(secs as u64)
 }
 
-/// The soak-drift window of a scenario: the plan's `drift_window`, else 10 minutes, or a tenth
-/// of the scenario when that is shorter (at least 1 s).
-pub fn drift_window(configured: Option<Duration>, scenario: Duration) -> Duration {
-    configured.unwrap_or_else(|| {
-        (scenario / 10)
-            .min(Duration::from_secs(600))
-            .max(Duration::from_secs(1))
-    })
-}
+pub use crate::plan::schedule::{drift_judgeable, drift_window};

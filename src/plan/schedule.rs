@@ -316,6 +316,24 @@ pub fn load_curve(exec: &Executor) -> Option<LoadCurve> {
     }
 }
 
+/// The soak-drift window of a scenario: the plan's `drift_window`, else a tenth of the
+/// scenario, at least 1 minute and at most 10. A window is only compared with another when the
+/// scenario's steady part holds two of them ([`drift_judgeable`]): a shorter run compares
+/// seconds of noise.
+pub fn drift_window(configured: Option<Duration>, scenario: Duration) -> Duration {
+    configured.unwrap_or_else(|| {
+        (scenario / 10)
+            .min(Duration::from_secs(600))
+            .max(Duration::from_secs(60))
+    })
+}
+
+/// Whether `steady` (the time a scenario ran before it stopped starting iterations) holds two
+/// whole drift windows, so that the first and the last do not overlap.
+pub fn drift_judgeable(steady: Duration, window: Duration) -> bool {
+    steady + Duration::from_millis(5) >= window * 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -280,12 +280,12 @@ mod tests {
         let text = console(&testdata::load("regressed"));
         assert!(text.contains("\n    VS BASELINE (soak_staging_20260223T140000Z_summary.json, started 2026-02-23T14:00:00Z)\n"), "{text}");
         assert!(
-            text.contains("\n    p95        94.2 ms → 123.2 ms (+30.8%)\n"),
+            text.contains("\n    p95        95.0 ms → 122.7 ms (+29.1%)\n"),
             "{text}"
         );
         assert!(
             text.contains(
-                "\n    ✗ http_req_duration p(95) +10%  94.2 ms → 123.2 ms (limit 103.6 ms)\n"
+                "\n    ✗ http_req_duration p(95) +10%  95.0 ms → 122.7 ms (limit 104.5 ms)\n"
             ),
             "{text}"
         );

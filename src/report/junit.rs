@@ -413,14 +413,14 @@ mod tests {
     fn regression_and_drift_limits_and_generator_health() {
         let xml = render("regressed");
         assert!(xml.contains(r#"<testcase name="regression: http_req_duration p(95) +10%" classname="soak.regression">"#), "{xml}");
-        assert!(xml.contains(r#"<failure message="baseline 94.2 ms, current 123.2 ms, limit 103.6 ms" type="regression"/>"#), "{xml}");
+        assert!(xml.contains(r#"<failure message="baseline 95.0 ms, current 122.7 ms, limit 104.5 ms" type="regression"/>"#), "{xml}");
         assert!(
             xml.contains(
                 r#"<testcase name="drift: http_req_duration p(95) +25%" classname="soak.drift">"#
             ),
             "{xml}"
         );
-        assert!(xml.contains(r#"<failure message="first window 99.6 ms, last window 151.2 ms, limit 124.6 ms" type="drift"/>"#), "{xml}");
+        assert!(xml.contains(r#"<failure message="first window 96.8 ms, last window 146.6 ms, limit 121.0 ms" type="drift"/>"#), "{xml}");
         assert!(xml.contains(r#"<skipped message="inconclusive: the load generator used 94% of the machine&apos;s CPU" type="inconclusive"/>"#), "{xml}");
         // Only the scenario a reason names is marked.
         let xml = render("failed");

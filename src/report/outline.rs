@@ -490,24 +490,42 @@ pub(crate) fn comparisons(s: &Summary, sc: &ScenarioSummary) -> Vec<Comparison> 
         let (f, l) = (&d.first, &d.last);
         let rules: Vec<&RegressionResult> = d.rules.iter().collect();
         let window = super::format::duration_s(d.window_s);
+        let sl = &d.slopes;
+        let trend = [sl.p95_ms_per_h, sl.error_rate_per_h, sl.rps_per_h]
+            .iter()
+            .any(Option::is_some);
+        let note = if !d.judged {
+            format!(
+                "Not judged: the scenario's steady part ran {}, fewer than two {window} windows.",
+                super::format::duration_s(d.steady_s)
+            )
+        } else if trend {
+            format!(
+                "Trend over the run: p95 {}, error rate {}, throughput {}.",
+                signed(sl.p95_ms_per_h, " ms/h", 1),
+                signed(sl.error_rate_per_h.map(|v| v * 100.0), " %/h", 2),
+                signed(sl.rps_per_h, " req/s per h", 1),
+            )
+        } else {
+            String::new()
+        };
         out.push(Comparison {
             title: "Drift".into(),
             subtitle: format!("the first {window} against the last {window}"),
             a_label: format!("first {window}"),
             b_label: format!("last {window}"),
-            rows: rows([
-                &Delta::new(f.p50, l.p50),
-                &Delta::new(f.p95, l.p95),
-                &Delta::new(f.p99, l.p99),
-                &Delta::new(f.error_rate, l.error_rate),
-                &Delta::new(Some(f.rps), Some(l.rps)),
-            ]),
-            note: format!(
-                "Trend over the run: p95 {}, error rate {}, throughput {}.",
-                signed(d.slopes.p95_ms_per_h, " ms/h", 1),
-                signed(d.slopes.error_rate_per_h.map(|v| v * 100.0), " %/h", 2),
-                signed(d.slopes.rps_per_h, " req/s per h", 1),
-            ),
+            rows: if d.judged {
+                rows([
+                    &Delta::new(f.p50, l.p50),
+                    &Delta::new(f.p95, l.p95),
+                    &Delta::new(f.p99, l.p99),
+                    &Delta::new(f.error_rate, l.error_rate),
+                    &Delta::new(Some(f.rps), Some(l.rps)),
+                ])
+            } else {
+                Vec::new()
+            },
+            note,
             rule_label: "drift limit".into(),
             rules: rule_rows(sc, &rules),
         });

@@ -559,6 +559,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         last: last_window,
         last_span_s: window_s.min(spec.ran_s),
         steady_points: summary.timeseries.points.len(),
+        steady_s: spec.ran_s,
     });
 
     let raw_series = series
@@ -1092,8 +1093,8 @@ fn soak(drift_per_s: f64) -> ScenarioSpec {
         name: "soak",
         executor: "constant-vus",
         started_after_s: 0.0,
-        planned_s: 300.0,
-        ran_s: 300.0,
+        planned_s: 600.0,
+        ran_s: 600.0,
         status: ScenarioStatus::Completed,
         vus: Box::new(|_| 10),
         arrival_rate: None,
@@ -1125,7 +1126,7 @@ fn regressed() -> Summary {
                 environment: "staging",
                 base_url: "https://staging.kaizen-studio.example.com",
                 started_at: "2026-03-02T14:00:00Z",
-                ended_at: "2026-03-02T14:05:00Z",
+                ended_at: "2026-03-02T14:10:00Z",
                 stem: "soak_staging_20260302T140000Z",
                 git_sha: Some("9b1e4c7a2d5f8e3b6a9c0d1e2f3a4b5c6d7e8f90"),
                 ci_run_url: None,
@@ -1137,7 +1138,7 @@ fn regressed() -> Summary {
             vec![soak(drift_per_s)],
         )
     };
-    let mut current = run(0, 0.002, 94.0);
+    let mut current = run(0, 0.001, 94.0);
     let mut baseline = run(42, 0.0, 30.0);
     baseline.run.started_at = "2026-02-23T14:00:00Z".into();
     let rules = [
@@ -1158,7 +1159,7 @@ fn regressed() -> Summary {
     )
     .unwrap();
     current.baseline = Some(c);
-    let rules = rules_of(&[soak(0.002)], rules.to_vec());
+    let rules = rules_of(&[soak(0.001)], rules.to_vec());
     crate::verdict::judge(&current, &rules).apply(current)
 }
 

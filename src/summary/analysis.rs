@@ -66,12 +66,53 @@ fn window_value(w: &WindowFigures, window_s: f64, r: &RegressionRule) -> Option<
     }
 }
 
-/// Drift of one scenario, when the collector kept its windows. The trend lines, like the
-/// windows, cover the intervals that ended by the time the scenario stopped starting iterations
-/// (not the graceful stop), each counted over the time it covered.
+/// The least steady time over which per-hour trend lines mean something: below it a slope
+/// extrapolates seconds of noise to an hour (a 10-second run once showed throughput falling by
+/// 1,560 req/s per hour).
+pub const SLOPE_MIN_S: f64 = 600.0;
+
+/// Drift of one scenario, when the collector kept its windows. The windows are compared, and
+/// `rules` judged, only when the steady part holds two of them; otherwise the rules are
+/// `no_data`. The trend lines, like the windows, cover the intervals that
+/// ended by the time the scenario stopped starting iterations (not the graceful stop), each
+/// counted over the time it covered, and are drawn only over [`SLOPE_MIN_S`] of it.
 pub fn drift(s: &ScenarioSummary, windows: &Windows, rules: &[RegressionRule]) -> Drift {
     let first = window_figures(&windows.first, windows.first_span_s.max(1e-3));
     let last = window_figures(&windows.last, windows.last_span_s);
+    let window_s = windows.window.as_secs_f64();
+    let judged = crate::engine::drift_judgeable(
+        std::time::Duration::from_secs_f64(windows.steady_s.max(0.0)),
+        windows.window,
+    );
+    let slopes = if windows.steady_s + 0.005 >= SLOPE_MIN_S {
+        slopes(s, windows)
+    } else {
+        Slopes::default()
+    };
+    let results = rules
+        .iter()
+        .map(|r| match judged {
+            true => r.observed(
+                &s.name,
+                window_value(&first, window_s, r),
+                window_value(&last, window_s, r),
+            ),
+            false => r.observed(&s.name, None, None),
+        })
+        .collect();
+    Drift {
+        window_s,
+        steady_s: windows.steady_s,
+        judged,
+        first,
+        last,
+        slopes,
+        rules: results,
+    }
+}
+
+/// Trend lines per hour of the interval p95, error rate and req/s over the steady part.
+fn slopes(s: &ScenarioSummary, windows: &Windows) -> Slopes {
     let series = &s.timeseries;
     let iv = series.interval_s.max(1e-3);
     let steady = &series.points[..windows.steady_points.min(series.points.len())];
@@ -85,7 +126,7 @@ pub fn drift(s: &ScenarioSummary, windows: &Windows, rules: &[RegressionRule]) -
         .filter(|(_, w)| *w >= iv / 2.0)
         .map(|(p, w)| (p.t, p.requests as f64 / w))
         .collect();
-    let slopes = Slopes {
+    Slopes {
         p95_ms_per_h: slope_per_hour(
             &with_reqs
                 .iter()
@@ -99,24 +140,6 @@ pub fn drift(s: &ScenarioSummary, windows: &Windows, rules: &[RegressionRule]) -
                 .collect::<Vec<_>>(),
         ),
         rps_per_h: slope_per_hour(&rates),
-    };
-    let results = rules
-        .iter()
-        .map(|r| {
-            let ws = windows.window.as_secs_f64();
-            r.observed(
-                &s.name,
-                window_value(&first, ws, r),
-                window_value(&last, ws, r),
-            )
-        })
-        .collect();
-    Drift {
-        window_s: windows.window.as_secs_f64(),
-        first,
-        last,
-        slopes,
-        rules: results,
     }
 }
 
@@ -428,27 +451,76 @@ mod tests {
             last: one(100),
             last_span_s: 1.0,
             steady_points: 10,
+            steady_s: 10.0,
         };
+        let sl = slopes(&s, &windows);
+        assert_eq!(sl.rps_per_h, Some(0.0));
+        assert_eq!(sl.p95_ms_per_h, Some(0.0));
         let d = drift(&s, &windows, &[]);
-        assert_eq!(d.slopes.rps_per_h, Some(0.0));
-        assert_eq!(d.slopes.p95_ms_per_h, Some(0.0));
         assert_eq!((d.first.rps, d.last.rps), (100.0, 100.0));
         // Stopped 5.5 s in: the last interval is counted over the half second it covered.
         let mut points: Vec<Point> = (0..5).map(|t| pt(t as f64, 100, 0, 5.0)).collect();
         points.push(pt(5.0, 50, 0, 5.0));
         let mut s = scenario(points, vec![]);
         (s.planned_duration_s, s.duration_s) = (10.0, 5.5);
-        assert_eq!(drift(&s, &windows, &[]).slopes.rps_per_h, Some(0.0));
+        assert_eq!(slopes(&s, &windows).rps_per_h, Some(0.0));
         // Started 0.2 s into an interval: the first point covers 0.8 s.
         let mut points = vec![pt(0.0, 80, 0, 5.0)];
         points.extend((0..9).map(|t| pt(t as f64 + 0.8, 100, 0, 5.0)));
         let s = scenario(points, vec![]);
-        let flat = |d: Drift| d.slopes.rps_per_h.is_some_and(|v| v.abs() < 1e-6);
-        assert!(flat(drift(&s, &windows, &[])));
+        let flat = |sl: Slopes| sl.rps_per_h.is_some_and(|v| v.abs() < 1e-6);
+        assert!(flat(slopes(&s, &windows)));
         // Started 1 ms before an interval's end: a 1-ms first point is no rate to fit.
         let mut points = vec![pt(0.0, 3, 0, 5.0)];
         points.extend((0..9).map(|t| pt(t as f64 + 0.001, 100, 0, 5.0)));
         let s = scenario(points, vec![]);
-        assert!(flat(drift(&s, &windows, &[])));
+        assert!(flat(slopes(&s, &windows)));
+    }
+
+    /// Drift means something only when the steady part holds two windows (they do not
+    /// overlap: a window longer than the run was compared with itself), and trend lines only
+    /// over 10 minutes of it (a 10-second demo showed throughput falling 1,560 req/s per hour).
+    #[test]
+    fn drift_is_judged_over_two_windows_and_trends_drawn_over_ten_minutes() {
+        let rule = crate::rules::regression::parse_rule(
+            "http_req_failed",
+            crate::summary::schema::MetricType::Rate,
+            "rate +1%",
+        )
+        .unwrap();
+        let points: Vec<Point> = (0..20)
+            .map(|t| pt(t as f64, 100, 0, 5.0 + t as f64))
+            .collect();
+        let s = scenario(points, vec![]);
+        let one = |n| crate::engine::metrics::recorder::IntervalStats {
+            requests: n,
+            ..Default::default()
+        };
+        let windows = |window_s: u64, steady_s: f64| Windows {
+            window: std::time::Duration::from_secs(window_s),
+            first: one(100),
+            first_span_s: 1.0,
+            last: one(100),
+            last_span_s: 1.0,
+            steady_points: 20,
+            steady_s,
+        };
+        let rules = std::slice::from_ref(&rule);
+        // 20 s steady, 10-s windows: judged, no trend line.
+        let d = drift(&s, &windows(10, 20.0), rules);
+        assert!(d.judged);
+        assert_eq!(d.slopes, Slopes::default());
+        // Observed on both windows (the verdict decides it).
+        assert_eq!(
+            (d.rules[0].baseline, d.rules[0].current),
+            (Some(0.0), Some(0.0))
+        );
+        // 15 s steady, 10-s windows: they would overlap; the limit is not judged.
+        let d = drift(&s, &windows(10, 15.0), rules);
+        assert!(!d.judged);
+        assert_eq!((d.rules[0].baseline, d.rules[0].current), (None, None));
+        // 10 minutes steady: the trend lines are drawn.
+        let d = drift(&s, &windows(60, 600.0), rules);
+        assert!(d.judged && d.slopes.p95_ms_per_h.is_some());
     }
 }

@@ -83,7 +83,7 @@ pub fn run(outcome: &Outcome, rules: &Rules, cx: &RunContext<'_>) -> Summary {
                 },
             );
             if let Some(w) = &outcome.collected.windows[r.index] {
-                summary.drift = Some(analysis::drift(&summary, w, &rules.drift));
+                summary.drift = drift_of(&summary, w, &rules.drift, s.executor.duration());
             }
             summary.capacity = schedule::load_curve(&s.executor)
                 .and_then(|curve| analysis::capacity(&summary, curve.unit, &*curve.at));
@@ -228,4 +228,20 @@ pub fn summary_line(s: &Summary) -> anyhow::Result<serde_json::Value> {
         "client_rps": (rps * 10.0).round() / 10.0,
         "errors": errors,
     }))
+}
+
+/// A scenario's drift block, when it means something: the plan's `drift:` limits apply to a
+/// scenario planned to hold two windows (`validate` refuses limits no scenario can be judged
+/// by), and the block shows when they apply or when the steady part held two windows. A
+/// 10-second smoke test shows none.
+fn drift_of(
+    summary: &ScenarioSummary,
+    w: &crate::engine::metrics::collector::Windows,
+    rules: &[crate::rules::regression::RegressionRule],
+    planned: std::time::Duration,
+) -> Option<crate::summary::schema::Drift> {
+    let applies = crate::engine::drift_judgeable(planned, w.window);
+    let rules = if applies { rules } else { &[] };
+    let d = analysis::drift(summary, w, rules);
+    (d.judged || !d.rules.is_empty()).then_some(d)
 }

@@ -205,7 +205,12 @@ pub struct WindowFigures {
     pub p99: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A summary written before `judged` existed compared its windows.
+fn judged_by_default() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Slopes {
     /// Change per hour of the interval p95 (ms/h), error rate (per hour) and req/s (per hour),
     /// least-squares over the time series.
@@ -217,6 +222,13 @@ pub struct Slopes {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
     pub window_s: f64,
+    /// Seconds the scenario ran before it stopped starting iterations (the windows lie in it).
+    #[serde(default)]
+    pub steady_s: f64,
+    /// Whether the windows were compared: the steady part held two of them (otherwise the
+    /// drift limits are `no_data`, and the reports say why).
+    #[serde(default = "judged_by_default")]
+    pub judged: bool,
     pub first: WindowFigures,
     pub last: WindowFigures,
     pub slopes: Slopes,

@@ -134,6 +134,21 @@ fn demo_runs_a_complete_load_test() {
         "{:?}",
         smoke.checks
     );
+    // Seconds of smoke test hold no drift window worth comparing, and no trend per hour: none
+    // is shown (a 10-second demo once printed "throughput -1559.9 req/s per h").
+    assert_eq!(smoke.drift, None);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let md = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_summary.md"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .expect("the demo writes a Markdown summary");
+    for (what, text) in [("console", &*stdout), ("markdown", &*md)] {
+        for word in ["DRIFT", "Drift", "per h"] {
+            assert!(!text.contains(word), "{what} shows {word:?}:\n{text}");
+        }
+    }
 }
 
 #[test]
@@ -676,7 +691,7 @@ fn soak_drift_compares_the_first_window_with_the_last() {
     let p = plan(
         dir.path(),
         "executor: constant-vus\n    vus: 2\n    duration: 8s",
-        "drift:\n  http_req_duration: \"p(95) +50%\"\n",
+        "drift:\n  http_req_duration: \"p(95) +50%\"\ndrift_window: 2s\n",
     );
     let o = run_against(
         &["smoke"],
@@ -698,7 +713,9 @@ fn soak_drift_compares_the_first_window_with_the_last() {
         "last window {:?}",
         d.last
     );
-    assert!(d.slopes.p95_ms_per_h.unwrap() > 0.0);
+    // Four 2-s windows in 8 s: judged; no trend line per hour over 8 seconds.
+    assert!(d.judged);
+    assert_eq!(d.slopes.p95_ms_per_h, None);
     assert_eq!(d.rules.len(), 1);
     assert_eq!(s.verdict.drift_failed, 1, "{:?}", s.verdict);
 }

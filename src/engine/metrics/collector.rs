@@ -68,6 +68,9 @@ pub struct Windows {
     /// How many of the scenario's time-series points, from the first, the windows cover: the
     /// intervals that ended by the time it stopped starting iterations.
     pub steady_points: usize,
+    /// Seconds from the scenario's start to the end of the last of those intervals: its
+    /// steady part, which both windows lie in.
+    pub steady_s: f64,
 }
 
 /// Accumulates the first window whole, and the last window as a ring of buckets (a tenth of the
@@ -143,6 +146,7 @@ impl WindowAcc {
             last,
             last_span_s: (self.last_t_s - start).max(1e-3),
             steady_points: self.added,
+            steady_s: self.last_t_s,
         })
     }
 }

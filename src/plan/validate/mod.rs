@@ -268,6 +268,9 @@ fn plan(
     let drift_window = top
         .get("drift_window")
         .and_then(|n| positive_duration_of(cx, n, &at("drift_window")));
+    if let Some(n) = top.get("drift").filter(|_| !drift.is_empty()) {
+        drift_judged_somewhere(cx, n, &scenarios, drift_window);
+    }
 
     unfed_metrics(cx, &metrics, request_map.as_ref());
     unset_vars(cx, &vars, &scope, opts);
@@ -300,6 +303,49 @@ fn plan(
         drift_window,
         tls: tls?,
     })
+}
+
+/// `drift:` limits compare a scenario's first window with its last, so they apply to the
+/// scenarios planned to run two windows (its executor's duration; for the iteration executors,
+/// `max_duration`); a plan whose limits no scenario can be judged by is refused, with the longest
+/// scenario and what would make it long enough.
+fn drift_judged_somewhere(
+    cx: &mut Cx,
+    at: &Node,
+    scenarios: &[Scenario],
+    configured: Option<std::time::Duration>,
+) {
+    use crate::plan::duration::format_duration as human;
+    use crate::plan::schedule::{drift_judgeable, drift_window};
+    let Some(longest) = scenarios.iter().max_by_key(|s| s.executor.duration()) else {
+        return;
+    };
+    let d = longest.executor.duration();
+    let window = drift_window(configured, d);
+    if drift_judgeable(d, window) {
+        return;
+    }
+    let fix = match configured {
+        Some(_) => format!(
+            "set drift_window to at most {} or run a scenario for at least {}",
+            human(d / 2),
+            human(window * 2)
+        ),
+        None => "run a scenario for at least 2m (the default window is a tenth of the scenario, \
+                 at least 1m), or set a shorter drift_window"
+            .to_string(),
+    };
+    cx.error(
+        at,
+        &P::root().key("drift"),
+        format!(
+            "drift limits compare a scenario's first window with its last, and no scenario runs two \
+             windows: the longest, {}, runs {} with {} windows; {fix}",
+            longest.name,
+            human(d),
+            human(window)
+        ),
+    );
 }
 
 /// The thresholds of the plan, of each environment and of each scenario, read once every name
