@@ -20,16 +20,26 @@ use crate::summary::schema::ErrorClass;
 use crate::summary::schema::MetricType;
 use crate::url::push_urlencoded;
 
+/// One level of the walk: a step list, the next step in it, the group its requests are tagged
+/// with, and when the group began if this level is a group's own list (for `group_duration`).
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    steps: &'a [ExecStep],
+    next: usize,
+    group: u16,
+    group_started: Option<Instant>,
+}
+
 /// The walk's stack of step lists: inline up to 8 levels of nesting (no allocation per
 /// iteration), on the heap past that.
 struct Stack<'a> {
-    inline: [(&'a [ExecStep], usize, u16); 8],
+    inline: [Frame<'a>; 8],
     len: usize,
-    spill: Vec<(&'a [ExecStep], usize, u16)>,
+    spill: Vec<Frame<'a>>,
 }
 
 impl<'a> Stack<'a> {
-    fn new(first: (&'a [ExecStep], usize, u16)) -> Self {
+    fn new(first: Frame<'a>) -> Self {
         Stack {
             inline: [first; 8],
             len: 1,
@@ -37,14 +47,14 @@ impl<'a> Stack<'a> {
         }
     }
 
-    fn last_mut(&mut self) -> Option<&mut (&'a [ExecStep], usize, u16)> {
+    fn last_mut(&mut self) -> Option<&mut Frame<'a>> {
         if let Some(top) = self.spill.last_mut() {
             return Some(top);
         }
         self.len.checked_sub(1).map(|i| &mut self.inline[i])
     }
 
-    fn push(&mut self, item: (&'a [ExecStep], usize, u16)) {
+    fn push(&mut self, item: Frame<'a>) {
         if self.len < self.inline.len() && self.spill.is_empty() {
             self.inline[self.len] = item;
             self.len += 1;
@@ -75,8 +85,13 @@ pub enum ExecStep {
     Think(Think),
 }
 
-/// Converts plan steps, numbering groups in `groups` (index 0 is the empty group).
+/// Converts plan steps, numbering groups in `groups` (index 0 is the empty group) by their path:
+/// a group in a group is `outer::inner`, as k6 tags it (without k6's leading `::`).
 pub fn compile_steps(steps: &[Step], groups: &mut Vec<String>) -> Vec<ExecStep> {
+    compile_in(steps, "", groups)
+}
+
+fn compile_in(steps: &[Step], parent: &str, groups: &mut Vec<String>) -> Vec<ExecStep> {
     steps
         .iter()
         .map(|s| match s {
@@ -87,19 +102,27 @@ pub fn compile_steps(steps: &[Step], groups: &mut Vec<String>) -> Vec<ExecStep> 
                 branches,
             } => ExecStep::Pick {
                 cumulative: cumulative.clone(),
-                branches: branches.iter().map(|b| compile_steps(b, groups)).collect(),
+                branches: branches
+                    .iter()
+                    .map(|b| compile_in(b, parent, groups))
+                    .collect(),
             },
             Step::Group { name, steps } => {
-                let id = match groups.iter().position(|g| g == name) {
+                let path = if parent.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{parent}::{name}")
+                };
+                let id = match groups.iter().position(|g| *g == path) {
                     Some(i) => i,
                     None => {
-                        groups.push(name.clone());
+                        groups.push(path.clone());
                         groups.len() - 1
                     }
                 };
                 ExecStep::Group {
                     id: id as u16,
-                    steps: compile_steps(steps, groups),
+                    steps: compile_in(steps, &path, groups),
                 }
             }
         })
@@ -480,14 +503,30 @@ impl Vu {
     }
 
     async fn walk(&mut self, steps: &[ExecStep], mut lag: Option<Duration>) {
-        let mut stack = Stack::new((steps, 0, 0));
+        let mut stack = Stack::new(Frame {
+            steps,
+            next: 0,
+            group: 0,
+            group_started: None,
+        });
         while let Some(top) = stack.last_mut() {
-            let (list, i, group) = *top;
+            let Frame {
+                steps: list,
+                next: i,
+                group,
+                group_started,
+            } = *top;
             if i >= list.len() {
+                // A group's list is done: the group ran to its end (k6's `group_duration`).
+                if let Some(t0) = group_started {
+                    let micros = t0.elapsed().as_micros() as u64;
+                    let scenario = self.sc.index;
+                    local::record(|r| r.record_group(scenario, group, micros));
+                }
                 stack.pop();
                 continue;
             }
-            top.1 += 1;
+            top.next += 1;
             match &list[i] {
                 ExecStep::Request(id) => self.request(*id, group, lag.take()).await,
                 ExecStep::Think(t) => {
@@ -495,7 +534,12 @@ impl Vu {
                     tokio::time::sleep(d).await;
                     self.last_end = None;
                 }
-                ExecStep::Group { id, steps } => stack.push((steps, 0, *id)),
+                ExecStep::Group { id, steps } => stack.push(Frame {
+                    steps,
+                    next: 0,
+                    group: *id,
+                    group_started: Some(Instant::now()),
+                }),
                 ExecStep::Pick {
                     cumulative,
                     branches,
@@ -504,7 +548,12 @@ impl Vu {
                     let r = self.rng.gen_range(0..total.max(1));
                     let idx = cumulative.partition_point(|&c| c <= r);
                     if let Some(b) = branches.get(idx) {
-                        stack.push((b, 0, group));
+                        stack.push(Frame {
+                            steps: b,
+                            next: 0,
+                            group,
+                            group_started: None,
+                        });
                     }
                 }
             }
@@ -1051,6 +1100,7 @@ fn record(sc: &ScenarioRt, d: Done<'_>) {
                 CheckKey {
                     scenario,
                     check: rt.check_base + i as u32,
+                    group: key.group,
                 },
                 *ok,
             );

@@ -219,6 +219,7 @@ struct Simulated {
     series: Vec<RawSeries>,
     raw: RawScenario,
     custom: Vec<RawCustom>,
+    groups: Vec<RawGroup>,
 }
 
 fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
@@ -228,6 +229,8 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     let mut start_lag: Option<Hist> = None;
     let mut raw_duration: Option<Hist> = None;
     let mut custom: Option<Hist> = None;
+    // `group_duration`: each iteration's time in each group its flow enters.
+    let mut group_durations: BTreeMap<&'static str, Hist> = BTreeMap::new();
     let mut points = Vec::new();
     let mut iterations = 0u64;
     let mut vus_max = 0u64;
@@ -257,6 +260,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
                 let lag_ms = (rng.f() * 3.0 + vus as f64 * 0.05).max(0.001);
                 record(&mut start_lag, (lag_ms * 1000.0) as u64);
             }
+            let mut in_group: BTreeMap<&'static str, f64> = BTreeMap::new();
             for e in &spec.flow {
                 let load = (1.0 + spec.load_factor * vus as f64) * (1.0 + spec.drift_per_s * t);
                 let mut ms = e.base_ms * load * (0.35 * rng.gauss()).exp();
@@ -298,6 +302,13 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
                 requests += 1;
                 failed += fail as u64;
                 iteration_ms += ms;
+                if !e.group.is_empty() {
+                    *in_group.entry(e.group).or_default() += ms;
+                }
+            }
+            for (g, ms) in in_group {
+                let h = group_durations.entry(g).or_insert_with(new_hist);
+                record_hist(h, (ms * 1000.0) as u64);
             }
             record(&mut iteration_duration, (iteration_ms * 1000.0) as u64);
             iterations += 1;
@@ -507,6 +518,21 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     if let (Some((name, _)), Some(h)) = (spec.custom_trend, &custom) {
         metrics.insert(name.to_string(), trend(h));
     }
+    let mut all_groups = new_hist();
+    for h in group_durations.values() {
+        all_groups.add(h).unwrap();
+    }
+    if !all_groups.is_empty() {
+        metrics.insert("group_duration".into(), trend(&all_groups));
+    }
+    let groups = group_durations
+        .iter()
+        .map(|(g, h)| RawGroup {
+            scenario: spec.name.into(),
+            group: g.to_string(),
+            hist: encode_hist(h),
+        })
+        .collect();
 
     let thresholds = spec.thresholds.iter().map(|t| judge(t, &metrics)).collect();
 
@@ -624,6 +650,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         series: raw_series,
         raw,
         custom,
+        groups,
     }
 }
 
@@ -723,14 +750,22 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
         }
         data.series.extend(sim.series);
         data.scenarios.push(sim.raw);
-        data.checks
-            .extend(sim.summary.checks.iter().map(|c| RawCheck {
+        data.checks.extend(sim.summary.checks.iter().map(|c| {
+            RawCheck {
                 scenario: spec.name.into(),
                 name: c.name.clone(),
                 request: c.request.clone(),
+                group: spec
+                    .flow
+                    .iter()
+                    .find(|e| e.name == c.request)
+                    .map_or("", |e| e.group)
+                    .into(),
                 passes: c.passes,
                 fails: c.fails,
-            }));
+            }
+        }));
+        data.groups.extend(sim.groups);
         data.custom.extend(sim.custom);
         out_scenarios.push(sim.summary);
     }

@@ -75,6 +75,7 @@ pub const BUILTIN_METRICS: &[(&str, MetricType)] = &[
     ("data_sent", MetricType::Counter),
     ("data_received", MetricType::Counter),
     ("dropped_iterations", MetricType::Counter),
+    ("group_duration", MetricType::Trend),
 ];
 
 /// The type of a k6 built-in metric, or `None` for any other name.
@@ -1064,7 +1065,7 @@ mod tests {
     #[test]
     fn builtin_metrics_have_k6_types() {
         use MetricType::*;
-        assert_eq!(BUILTIN_METRICS.len(), 17);
+        assert_eq!(BUILTIN_METRICS.len(), 18);
         assert_eq!(builtin_metric("http_reqs"), Some(Counter));
         assert_eq!(builtin_metric("http_req_duration"), Some(Trend));
         assert_eq!(builtin_metric("http_req_tls_handshaking"), Some(Trend));
@@ -1078,6 +1079,7 @@ mod tests {
         assert_eq!(builtin_metric("data_sent"), Some(Counter));
         assert_eq!(builtin_metric("data_received"), Some(Counter));
         assert_eq!(builtin_metric("dropped_iterations"), Some(Counter));
+        assert_eq!(builtin_metric("group_duration"), Some(Trend));
         assert_eq!(builtin_metric("http_req_duration{name:x}"), None);
         assert_eq!(builtin_metric("login_duration"), None);
         for (name, _) in BUILTIN_METRICS {

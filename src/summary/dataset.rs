@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::schema::{
-    ErrorClass, RawCheck, RawCustom, RawData, RawInterrupted, RawScenario, RawSeries,
+    ErrorClass, RawCheck, RawCustom, RawData, RawGroup, RawInterrupted, RawScenario, RawSeries,
 };
 use crate::engine::metrics::recorder::{Recorder, TRENDS};
 use crate::plan::model::Plan;
@@ -54,6 +54,15 @@ pub struct DCustom {
     pub hist: Option<Hist>,
 }
 
+/// `group_duration` of one group in one scenario.
+#[derive(Debug, Clone)]
+pub struct DGroup {
+    pub scenario: String,
+    /// `outer::inner`.
+    pub group: String,
+    pub hist: Hist,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
     pub series: Vec<DSeries>,
@@ -62,6 +71,7 @@ pub struct Dataset {
     pub custom: Vec<DCustom>,
     /// Requests cut off in flight (not in `series`).
     pub interrupted: Vec<RawInterrupted>,
+    pub groups: Vec<DGroup>,
 }
 
 /// Names the engine's indices stand for.
@@ -133,8 +143,22 @@ impl Dataset {
                 scenario: plan.scenarios[k.scenario as usize].name.clone(),
                 name: name.clone(),
                 request: plan.requests[*req].name.clone(),
+                group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
                 passes: v.passes,
                 fails: v.fails,
+            });
+        }
+        let mut groups: Vec<_> = r
+            .groups
+            .iter()
+            .filter(|(k, h)| ran(k.scenario as usize) && !h.is_empty())
+            .collect();
+        groups.sort_by_key(|(k, _)| **k);
+        for (k, h) in groups {
+            ds.groups.push(DGroup {
+                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
+                hist: h.as_ref().clone(),
             });
         }
         let mut cut: Vec<_> = r
@@ -215,6 +239,13 @@ impl Dataset {
         }
         ds.checks = raw.checks.clone();
         ds.interrupted = raw.interrupted.clone();
+        for g in &raw.groups {
+            ds.groups.push(DGroup {
+                scenario: g.scenario.clone(),
+                group: g.group.clone(),
+                hist: decode_hist(&g.hist)?,
+            });
+        }
         for c in &raw.custom {
             ds.custom.push(DCustom {
                 scenario: c.scenario.clone(),
@@ -288,6 +319,16 @@ impl Dataset {
                 })
                 .collect(),
             interrupted: self.interrupted.clone(),
+            groups: self
+                .groups
+                .iter()
+                .filter(|g| !g.hist.is_empty())
+                .map(|g| RawGroup {
+                    scenario: g.scenario.clone(),
+                    group: g.group.clone(),
+                    hist: encode_hist(&g.hist),
+                })
+                .collect(),
         }
     }
 
@@ -360,11 +401,10 @@ impl Dataset {
             }
         }
         for c in other.checks {
-            match self
-                .checks
-                .iter_mut()
-                .find(|x| x.scenario == c.scenario && x.name == c.name && x.request == c.request)
-            {
+            match self.checks.iter_mut().find(|x| {
+                (&x.scenario, &x.name, &x.request, &x.group)
+                    == (&c.scenario, &c.name, &c.request, &c.group)
+            }) {
                 Some(x) => {
                     x.passes += c.passes;
                     x.fails += c.fails;
@@ -386,6 +426,16 @@ impl Dataset {
                 None => self.custom.push(c),
             }
         }
+        for g in other.groups {
+            match self
+                .groups
+                .iter_mut()
+                .find(|x| x.scenario == g.scenario && x.group == g.group)
+            {
+                Some(x) => x.hist.add(&g.hist).expect("same bounds"),
+                None => self.groups.push(g),
+            }
+        }
     }
 
     pub fn scenario(&self, name: &str) -> Option<&DScenario> {
@@ -400,11 +450,17 @@ pub fn series_matches(s: &DSeries, tags: &[(String, String)]) -> bool {
         "name" => s.name == *v,
         "method" => s.method.eq_ignore_ascii_case(v),
         "status" => s.status.to_string() == *v,
-        "group" => s.group == *v || (s.group.is_empty() && v.is_empty()),
+        "group" => group_matches(&s.group, v),
         "expected_response" => (!s.failed).to_string() == *v,
         "error" | "error_code" => s.error.as_str() == v,
         _ => false,
     })
+}
+
+/// Does a group path (`outer::inner`) match a `group:` selector, written as k6 writes the tag
+/// (`::outer::inner`) or without the leading `::`?
+pub fn group_matches(path: &str, selector: &str) -> bool {
+    path == selector.strip_prefix("::").unwrap_or(selector)
 }
 
 /// The values a metric takes in one scenario, restricted to a sub-metric's tags.
@@ -462,6 +518,38 @@ impl Observed {
             _ => None,
         }
     }
+}
+
+/// `group_duration` in one scenario, restricted to a selector's `scenario` and `group` tags.
+fn group_durations(ds: &Dataset, scenario: &str, key: &MetricKey) -> Observed {
+    let rows = ds.groups.iter().filter(|g| {
+        g.scenario == scenario
+            && key.tags.iter().all(|(k, v)| match k.as_str() {
+                "scenario" => g.scenario == *v,
+                "group" => group_matches(&g.group, v),
+                _ => false,
+            })
+    });
+    Observed::Trend(merged(rows.map(|g| &g.hist)))
+}
+
+/// `checks` in one scenario, restricted to a selector's tags (`name` is the request).
+fn checks(ds: &Dataset, scenario: &str, key: &MetricKey) -> Observed {
+    let (mut t, mut n) = (0, 0);
+    for c in ds.checks.iter().filter(|c| c.scenario == scenario) {
+        let ok = key.tags.iter().all(|(k, v)| match k.as_str() {
+            "scenario" => c.scenario == *v,
+            "name" => c.request == *v,
+            "check" => c.name == *v,
+            "group" => group_matches(&c.group, v),
+            _ => false,
+        });
+        if ok {
+            t += c.passes;
+            n += c.passes + c.fails;
+        }
+    }
+    Observed::Rate { trues: t, total: n }
 }
 
 fn merged<'a>(it: impl Iterator<Item = &'a Hist>) -> Hist {
@@ -552,26 +640,12 @@ pub fn observe(
             let v = sc.map_or(0, |s| s.vus_max) as f64;
             Some(Observed::Gauge {
                 value: v,
-                min: 0.0,
+                min: v,
                 max: v,
             })
         }
-        "checks" => {
-            let (mut t, mut n) = (0, 0);
-            for c in ds.checks.iter().filter(|c| c.scenario == scenario) {
-                let ok = key.tags.iter().all(|(k, v)| match k.as_str() {
-                    "scenario" => c.scenario == *v,
-                    "name" => c.request == *v,
-                    "check" => c.name == *v,
-                    _ => false,
-                });
-                if ok {
-                    t += c.passes;
-                    n += c.passes + c.fails;
-                }
-            }
-            Some(Observed::Rate { trues: t, total: n })
-        }
+        "group_duration" => Some(group_durations(ds, scenario, key)),
+        "checks" => Some(checks(ds, scenario, key)),
         _ => {
             let kind = plan_metric_type
                 .or_else(|| ds.custom.iter().find(|c| c.metric == name).map(|c| c.kind))?;

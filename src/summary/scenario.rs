@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use super::dataset::{observe, DSeries, Dataset, Observed};
 use super::hist::{new_hist, Hist};
 use super::schema::{
-    CheckResult, Endpoint, ErrorClass, Latency, Metric, MetricType, OpenModel, RawInterrupted,
-    ScenarioStatus, ScenarioSummary, ThresholdResult, ThresholdStatus, TimeSeries,
+    CheckResult, Endpoint, ErrorClass, Latency, Metric, MetricType, OpenModel, Point,
+    RawInterrupted, ScenarioStatus, ScenarioSummary, ThresholdResult, ThresholdStatus, TimeSeries,
 };
 use crate::engine::metrics::recorder::TRENDS;
 use crate::rules::threshold::{Aggregation, MetricKey, Threshold};
@@ -134,18 +134,27 @@ pub fn scenario_summary(ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
     let (iterations, interrupted, dropped, vus_max) = sc.map_or((0, 0, 0, 0), |s| {
         (s.iterations, s.interrupted, s.dropped, s.vus_max)
     });
-    let checks: Vec<CheckResult> = ds
-        .checks
-        .iter()
-        .filter(|c| c.scenario == name)
-        .map(|c| CheckResult {
-            name: c.name.clone(),
-            request: c.request.clone(),
-            passes: c.passes,
-            fails: c.fails,
-        })
-        .collect();
-    let metrics = metrics_of(ds, name, &series, sent, &checks, dur);
+    // One row per check of a request, whichever groups the request ran in.
+    let mut checks: Vec<CheckResult> = Vec::new();
+    for c in ds.checks.iter().filter(|c| c.scenario == name) {
+        match checks
+            .iter_mut()
+            .find(|x| x.name == c.name && x.request == c.request)
+        {
+            Some(x) => {
+                x.passes += c.passes;
+                x.fails += c.fails;
+            }
+            None => checks.push(CheckResult {
+                name: c.name.clone(),
+                request: c.request.clone(),
+                passes: c.passes,
+                fails: c.fails,
+            }),
+        }
+    }
+    let mut metrics = metrics_of(ds, name, &series, sent, &checks, dur);
+    metrics.insert("vus".into(), vus_gauge(&input.series, vus_max));
     let endpoints = endpoints_of(&series, &cut, &input.endpoint_order, dur);
     let open_model = sc.and_then(|s| {
         let lag = s.start_lag.as_ref()?;
@@ -211,13 +220,49 @@ fn rate(t: u64, n: u64) -> Metric {
     }
 }
 
+/// A gauge that held one value all along (`vus_max`: the VUs allocated).
 fn gauge(v: u64) -> Metric {
     Metric {
         kind: MetricType::Gauge,
         values: BTreeMap::from([
             ("value".into(), v as f64),
-            ("min".into(), 0.0),
+            ("min".into(), v as f64),
             ("max".into(), v as f64),
+        ]),
+    }
+}
+
+/// The intervals whose VU sample was taken while the scenario ran. The last interval's sample is
+/// taken after the scenario ended (its VUs gone: 0), and k6 takes no `vus` sample then, so a
+/// trailing 0 is left out.
+pub fn running_points(series: &TimeSeries) -> &[Point] {
+    match series.points.as_slice() {
+        [rest @ .., last] if last.vus == 0 => rest,
+        all => all,
+    }
+}
+
+/// The VUs sampled while the scenario ran, one sample per interval as k6 samples `vus` every
+/// second: the last, the least and the most; `None` without a sample (a run shorter than an
+/// interval).
+pub fn vus_samples(series: &TimeSeries) -> Option<(f64, f64, f64)> {
+    let points = running_points(series);
+    let last = points.last()?.vus as f64;
+    let min = points.iter().map(|p| p.vus).min()? as f64;
+    let max = points.iter().map(|p| p.vus).max()? as f64;
+    Some((last, min, max))
+}
+
+/// `vus`: the samples, or the VUs allocated when there is none.
+fn vus_gauge(series: &TimeSeries, vus_max: u64) -> Metric {
+    let (value, min, max) =
+        vus_samples(series).unwrap_or((vus_max as f64, vus_max as f64, vus_max as f64));
+    Metric {
+        kind: MetricType::Gauge,
+        values: BTreeMap::from([
+            ("value".into(), value),
+            ("min".into(), min),
+            ("max".into(), max),
         ]),
     }
 }
@@ -270,7 +315,13 @@ fn metrics_of(
         metrics.insert("iteration_duration".into(), trend(h));
     }
     metrics.insert("vus_max".into(), gauge(vus_max));
-    metrics.insert("vus".into(), gauge(vus_max));
+    let mut groups = new_hist();
+    for g in ds.groups.iter().filter(|g| g.scenario == name) {
+        groups.add(&g.hist).expect("same bounds");
+    }
+    if !groups.is_empty() {
+        metrics.insert("group_duration".into(), trend(&groups));
+    }
     if !checks.is_empty() {
         let p: u64 = checks.iter().map(|c| c.passes).sum();
         let f: u64 = checks.iter().map(|c| c.fails).sum();

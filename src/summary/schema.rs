@@ -428,6 +428,19 @@ pub struct RawData {
     pub custom: Vec<RawCustom>,
     #[serde(default)]
     pub interrupted: Vec<RawInterrupted>,
+    /// `group_duration`, per scenario and group.
+    #[serde(default)]
+    pub groups: Vec<RawGroup>,
+}
+
+/// How long the runs of one group took in one scenario (k6's `group_duration`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawGroup {
+    pub scenario: String,
+    /// The group's path: `outer::inner` (k6's `::outer::inner` without the leading `::`).
+    pub group: String,
+    /// Serialized histogram (µs).
+    pub hist: String,
 }
 
 /// Requests cut off in flight (their iteration interrupted): not in `series`, which holds the
@@ -447,6 +460,9 @@ pub struct RawCheck {
     pub scenario: String,
     pub name: String,
     pub request: String,
+    /// The group the request ran in (empty: none); k6 counts a check per group.
+    #[serde(default)]
+    pub group: String,
     pub passes: u64,
     pub fails: u64,
 }

@@ -6,6 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kaizen_loadtest::fixture::{FixtureConfig, FixtureHandle};
+use kaizen_loadtest::summary::hist::decode_hist;
 use kaizen_loadtest::summary::schema::Summary;
 
 use crate::support::{self, bin};
@@ -1083,7 +1084,7 @@ scenarios:
     vus: 2
     iterations: 3
     setup: [login]
-    flow: [who, org, { group: account, flow: [me] }]
+    flow: [who, org, { group: account, flow: [me, { group: inner, flow: [me] }] }]
 "#,
     )
     .unwrap();
@@ -1118,18 +1119,38 @@ scenarios:
     }
     // Cookies: each VU's jar sends back the cookie its login received, on every later request.
     let after_login: Vec<_> = seen.iter().filter(|(p, _)| p != "/login").collect();
-    assert_eq!(after_login.len(), 18);
+    assert_eq!(after_login.len(), 24);
     assert!(
         after_login.iter().all(|(_, c)| c == "session=s3cr3t-sid"),
         "{after_login:?}"
     );
     let (_, s) = summary_in(&dir.path().join("out"));
-    let me = s.scenarios[0]
+    // A group in a group is tagged with its path, as k6 tags it (`::account::inner`).
+    let me: Vec<(&str, u64)> = s.scenarios[0]
         .endpoints
         .iter()
-        .find(|e| e.name == "me")
-        .unwrap();
-    assert_eq!(me.group, "account");
+        .filter(|e| e.name == "me")
+        .map(|e| (e.group.as_str(), e.requests))
+        .collect();
+    assert_eq!(me, [("account", 6), ("account::inner", 6)]);
+    // Each group's check counts apart, and each run of a group is timed (`group_duration`).
+    let checks: Vec<(&str, u64)> = s
+        .data
+        .checks
+        .iter()
+        .filter(|c| c.request == "me")
+        .map(|c| (c.group.as_str(), c.passes))
+        .collect();
+    assert_eq!(checks, [("account", 6), ("account::inner", 6)]);
+    let groups: Vec<(&str, u64)> = s
+        .data
+        .groups
+        .iter()
+        .map(|g| (g.group.as_str(), decode_hist(&g.hist).unwrap().len()))
+        .collect();
+    assert_eq!(groups, [("account", 6), ("account::inner", 6)]);
+    let group_duration = &s.scenarios[0].metrics["group_duration"].values;
+    assert_eq!(group_duration["count"], 12.0);
     // The cookie capture is a check that passed for both VUs.
     assert!(s.scenarios[0]
         .checks

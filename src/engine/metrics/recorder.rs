@@ -182,11 +182,20 @@ pub fn record_opt(slot: &mut Option<Box<Hist>>, micros: u64) {
     record_hist(slot.get_or_insert_with(fresh), micros);
 }
 
-/// A check's tag set: the scenario and the check's index in the plan's check table.
+/// A check's tag set: the scenario, the check's index in the plan's check table, and the group
+/// its request ran in (k6 keeps a check per group: `::group::check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CheckKey {
     pub scenario: u16,
     pub check: u32,
+    pub group: u16,
+}
+
+/// A group's tag set, for `group_duration`: the scenario and the group's index (never 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub scenario: u16,
+    pub group: u16,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,6 +272,8 @@ pub struct Recorder {
     pub custom: FxHashMap<CustomKey, CustomStats>,
     /// Requests cut off in flight: not in `series` (k6 leaves them out of `http_reqs`).
     pub cut: FxHashMap<CutKey, CutStats>,
+    /// `group_duration`: how long each run of a group took (µs).
+    pub groups: FxHashMap<GroupKey, Box<Hist>>,
     /// The current interval, per scenario (the collector files it under the right second).
     pub interval: Vec<IntervalStats>,
 }
@@ -340,6 +351,15 @@ impl Recorder {
         c.trues += value as u64;
     }
 
+    /// One run of a group's steps, start to end.
+    pub fn record_group(&mut self, scenario: u16, group: u16, micros: u64) {
+        let h = self
+            .groups
+            .entry(GroupKey { scenario, group })
+            .or_insert_with(fresh);
+        record_hist(h, micros);
+    }
+
     /// A request cut off in flight, with the bytes it was sending.
     pub fn record_cut_request(&mut self, key: CutKey, bytes_sent: u64) {
         let c = self.cut.entry(key).or_default();
@@ -366,6 +386,7 @@ impl Recorder {
             && self.checks.values().all(|c| c.passes == 0 && c.fails == 0)
             && self.custom.values().all(|c| c.count == 0 && c.trues == 0)
             && self.cut.values().all(|c| c.count == 0)
+            && self.groups.values().all(|h| h.is_empty())
             && self.scenarios.iter().all(|s| {
                 s.iterations == 0 && s.interrupted == 0 && s.dropped == 0 && s.vus_max == 0
             })
@@ -398,6 +419,15 @@ impl Recorder {
             let c = self.cut.entry(*k).or_default();
             c.count += v.count;
             c.bytes_sent += v.bytes_sent;
+        }
+        for (k, h) in &other.groups {
+            if !h.is_empty() {
+                self.groups
+                    .entry(*k)
+                    .or_insert_with(|| Box::new(new_hist()))
+                    .add(h.as_ref())
+                    .expect("same bounds");
+            }
         }
         for (i, iv) in other.interval.iter().enumerate() {
             self.interval_mut(i as u16).merge(iv);
@@ -445,6 +475,11 @@ impl Recorder {
         }
         for c in self.cut.values_mut() {
             *c = CutStats::default();
+        }
+        for h in self.groups.values_mut() {
+            if !h.is_empty() {
+                h.reset();
+            }
         }
         for iv in &mut self.interval {
             iv.clear();
@@ -497,6 +532,7 @@ mod tests {
             CheckKey {
                 scenario: 0,
                 check: 0,
+                group: 0,
             },
             false,
         );
