@@ -428,6 +428,15 @@ impl Plan {
             overlay(&env.thresholds);
         }
         overlay(&scenario.thresholds);
+        // A selector that names another scenario selects none of this one's samples: as in k6,
+        // where `{scenario:a}` is judged on scenario a alone, it is not this scenario's to judge
+        // (judged here it would read as 0, and `count>0` would fail a scenario it never named).
+        out.retain(|t| {
+            t.key
+                .tags
+                .iter()
+                .all(|(tag, value)| tag != "scenario" || *value == scenario.name)
+        });
         out
     }
 }

@@ -376,6 +376,7 @@ fn thresholds<'n>(
         .map(|(mut s, t)| {
             if let Some((n, p)) = t {
                 s.thresholds = threshold::thresholds(cx, n, &p, names);
+                threshold::own_scenario_only(cx, n, &p, &s.name, &mut s.thresholds);
             }
             s
         })
@@ -1309,6 +1310,34 @@ mod tests {
             .find(|t| t.key.metric == "http_req_failed")
             .unwrap();
         assert_eq!(failed.conditions[0].condition.limit, 0.01);
+    }
+
+    /// `http_reqs{scenario:a}: count>0` is about scenario a: judged in scenario b it read as 0
+    /// and failed the run, where k6 passes it.
+    #[test]
+    fn a_threshold_naming_a_scenario_applies_to_that_scenario_only() {
+        let two = "version: 1\nname: t\nrequests:\n  me: { get: http://h/me }\nthresholds:\n  \"http_reqs{scenario:a}\": [\"count>0\"]\n  http_req_duration: [\"p(95)<500\"]\nscenarios:\n  a: { executor: constant-vus, duration: 1s, flow: [me] }\n  b: { executor: constant-vus, duration: 1s, flow: [me] }\n";
+        let plan = ok(two);
+        let keys = |i: usize| -> Vec<String> {
+            plan.thresholds_for(&plan.scenarios[i], None)
+                .iter()
+                .map(|t| t.key.source.clone())
+                .collect()
+        };
+        assert_eq!(keys(0), ["http_reqs{scenario:a}", "http_req_duration"]);
+        assert_eq!(keys(1), ["http_req_duration"]);
+        // In a scenario's own thresholds it could select nothing: an error, not dropped.
+        let own = two.replace(
+            "  b: { executor: constant-vus, duration: 1s, flow: [me] }",
+            "  b: { executor: constant-vus, duration: 1s, flow: [me], thresholds: { \"http_reqs{scenario:a}\": [\"count>0\"] } }",
+        );
+        let e = err(&own);
+        assert!(
+            e.contains("plan.yaml:10:")
+                && e.contains("scenarios.b.thresholds")
+                && e.contains("selects scenario \"a\" among scenario \"b\"'s thresholds"),
+            "{e}"
+        );
     }
 
     #[test]

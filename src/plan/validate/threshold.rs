@@ -85,6 +85,41 @@ pub(crate) fn thresholds(cx: &mut Cx, node: &Node, path: &P, names: &Names) -> V
     out
 }
 
+/// A scenario's own threshold whose selector names another scenario would select none of its
+/// samples, and is judged only in the scenario it names: an error, never silently dropped.
+pub(crate) fn own_scenario_only(
+    cx: &mut Cx,
+    node: &Node,
+    path: &P,
+    scenario: &str,
+    thresholds: &mut Vec<Threshold>,
+) {
+    let Some(map) = Fields::of(cx, node, path, "thresholds by metric") else {
+        return;
+    };
+    thresholds.retain(|t| {
+        let Some((_, other)) = t
+            .key
+            .tags
+            .iter()
+            .find(|(tag, value)| tag == "scenario" && value != scenario)
+        else {
+            return true;
+        };
+        if let Some((key, knode, _)) = map.entries.iter().find(|(_, k, _)| k.mark.line == t.line)
+        {
+            cx.error(
+                knode,
+                &path.key(key),
+                format!(
+                    "selects scenario \"{other}\" among scenario \"{scenario}\"'s thresholds, where it would select nothing; put it in the plan's thresholds"
+                ),
+            );
+        }
+        false
+    });
+}
+
 fn threshold(
     cx: &mut Cx,
     key: &str,
