@@ -49,10 +49,15 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 
 /// Folds the series into at most `max` buckets of equal numbers of points. `duration_s` is how
 /// long the scenario ran: the first and the last interval are usually shorter than the others,
-/// and their rates must be counted over the time they covered.
+/// and are counted over the time they covered. A bucket that covered less than half its length
+/// (the last 0.2 s of a run, the graceful stop's stragglers) is left out: a handful of requests
+/// over a fraction of a second would be drawn as a spike or a collapse of throughput, and its
+/// percentiles as a sudden jump. Its requests stay in every total.
 pub(crate) fn downsample(ts: &TimeSeries, duration_s: f64, max: usize) -> Vec<Bucket> {
     let per = ts.points.len().div_ceil(max.max(1)).max(1);
-    ts.points
+    let full = |b: &Bucket, points: usize| b.width_s >= 0.5 * ts.interval_s * points as f64;
+    let buckets: Vec<(Bucket, usize)> = ts
+        .points
         .chunks(per)
         .enumerate()
         .map(|(c, chunk): (usize, &[Point])| {
@@ -75,8 +80,17 @@ pub(crate) fn downsample(ts: &TimeSeries, duration_s: f64, max: usize) -> Vec<Bu
                 b.p95 = max_opt(b.p95, p.p95);
                 b.p99 = max_opt(b.p99, p.p99);
             }
-            b
+            (b, chunk.len())
         })
+        .collect();
+    if buckets.iter().all(|(b, n)| !full(b, *n)) {
+        // Nothing whole (a run shorter than half an interval): what there is.
+        return buckets.into_iter().map(|(b, _)| b).collect();
+    }
+    buckets
+        .into_iter()
+        .filter(|(b, n)| full(b, *n))
+        .map(|(b, _)| b)
         .collect()
 }
 
@@ -148,6 +162,9 @@ pub(crate) struct Line<'a> {
     pub values: Vec<Option<f64>>,
     /// Drawn against the right-hand axis (a second unit, e.g. VUs beside req/s).
     pub right: bool,
+    /// Stroke width. Wider lines are drawn first, under narrower ones, so that lines that
+    /// coincide (p95 and p99 when few requests ran) all stay visible.
+    pub width: f64,
 }
 
 pub(crate) struct LineChart<'a> {
@@ -319,7 +336,9 @@ pub(crate) fn line_svg(c: &LineChart) -> String {
             xml_escape(c.left_unit)
         );
     }
-    for line in &c.lines {
+    let mut order: Vec<&Line> = c.lines.iter().collect();
+    order.sort_by(|a, b| b.width.total_cmp(&a.width));
+    for line in order {
         let max = if line.right { rmax } else { lmax };
         let py = |v: f64| py(v.min(max), max);
         let mut run: Vec<String> = Vec::new();
@@ -330,14 +349,16 @@ pub(crate) fn line_svg(c: &LineChart) -> String {
                 let (x, y) = (xy.next().unwrap_or("0"), xy.next().unwrap_or("0"));
                 let _ = writeln!(
                     out,
-                    "<circle cx=\"{x}\" cy=\"{y}\" r=\"2\" fill=\"{}\"/>",
+                    "<circle cx=\"{x}\" cy=\"{y}\" r=\"{}\" fill=\"{}\"/>",
+                    num(line.width.max(2.5) * 0.8, 1),
                     xml_escape(line.color)
                 );
             } else if run.len() > 1 {
                 let _ = writeln!(
                     out,
-                    "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" points=\"{}\"/>",
+                    "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" stroke-linejoin=\"round\" points=\"{}\"/>",
                     xml_escape(line.color),
+                    num(line.width, 1),
                     run.join(" ")
                 );
             }
@@ -452,10 +473,61 @@ mod tests {
         assert_eq!(downsample(&series(30), 30.0, 60).len(), 30);
         assert_eq!(downsample(&series(61), 61.0, 60).len(), 31);
         assert!(downsample(&series(0), 0.0, 60).is_empty());
-        // A run that stopped half way through its last second.
+        // A run that stopped half way through its last second: counted over the half second.
         let last = downsample(&series(10), 9.5, 60).pop().unwrap();
         assert_eq!(last.width_s, 0.5);
         assert_eq!(last.rps(), 20.0);
+    }
+
+    /// The last 0.2 s of a run (10 requests there would read as 50 req/s against 10 in every
+    /// whole second) is left out of the charts, and so is a first interval the scenario
+    /// entered late; a bucket of several intervals keeps its partial one.
+    #[test]
+    fn a_partial_interval_is_not_drawn_as_a_rate() {
+        let b = downsample(&series(10), 9.2, 60);
+        assert_eq!(b.len(), 9);
+        assert!(b.iter().all(|b| b.rps() == 10.0), "{b:?}");
+        let mut late = series(10);
+        for p in &mut late.points[1..] {
+            p.t -= 0.7;
+        }
+        let b = downsample(&late, 9.3, 60);
+        assert!(
+            (b[0].t - 0.3).abs() < 1e-9,
+            "the first 0.3 s is left out: {b:?}"
+        );
+        // Four intervals per bucket, the last of two: 1.2 s of 2 is drawn, over the time it
+        // covered.
+        let b = downsample(&series(38), 37.2, 10);
+        assert_eq!(b.len(), 10);
+        assert!((b[9].width_s - 1.2).abs() < 1e-9, "{b:?}");
+        // Less than half an interval in all: shown, there is nothing else.
+        assert_eq!(downsample(&series(1), 0.3, 60).len(), 1);
+    }
+
+    /// p95 and p99 coincide when few requests ran: the wider line goes under the narrower, so
+    /// every line of the legend stays visible.
+    #[test]
+    fn coinciding_lines_are_drawn_widest_first() {
+        let line = |label, width| Line {
+            label,
+            color: label,
+            values: vec![Some(5.0), Some(5.0)],
+            right: false,
+            width,
+        };
+        let svg = line_svg(&LineChart {
+            kind: "latency",
+            title: "t",
+            x: vec![0.0, 1.0],
+            left_unit: "ms",
+            right_unit: "",
+            lines: vec![line("p50", 1.6), line("p95", 3.2), line("p99", 5.0)],
+            left_cap: None,
+        });
+        let at = |c: &str| svg.find(&format!("stroke=\"{c}\"")).unwrap();
+        assert!(at("p99") < at("p95") && at("p95") < at("p50"), "{svg}");
+        assert!(svg.contains("stroke=\"p99\" stroke-width=\"5\""), "{svg}");
     }
 
     #[test]
@@ -490,6 +562,7 @@ mod tests {
                 color: "#e15759",
                 values: vec![Some(1.0), Some(2.0), None, Some(4.0)],
                 right: false,
+                width: 1.6,
             }],
             left_cap: None,
         });
@@ -514,6 +587,7 @@ mod tests {
                     color: "red",
                     values: vec![Some(10.0), Some(10_000.0), Some(20.0)],
                     right: false,
+                    width: 1.6,
                 }],
                 left_cap: cap,
             })
