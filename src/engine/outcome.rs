@@ -71,15 +71,7 @@ pub fn check_table(plan: &Plan) -> (Vec<(String, usize)>, Vec<u32>) {
     let mut base = Vec::with_capacity(plan.requests.len());
     for (id, r) in plan.requests.iter().enumerate() {
         base.push(names.len() as u32);
-        for c in &r.expect.checks {
-            names.push((c.name.clone(), id));
-        }
-        for c in &r.captures {
-            names.push((
-                format!("{}: captured {}", r.name, plan.captures[c.slot]),
-                id,
-            ));
-        }
+        names.extend(r.check_names(&plan.captures).map(|n| (n, id)));
     }
     (names, base)
 }

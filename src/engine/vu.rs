@@ -176,7 +176,9 @@ impl RequestRt {
         }) || spec
             .captures
             .iter()
-            .any(|c| matches!(c.source, CaptureSource::Json(_)));
+            .map(|c| &c.source)
+            .chain(spec.gauges.iter().map(|g| &g.source))
+            .any(|s| matches!(s, CaptureSource::Json(_)));
         let needs_body = needs_json
             || spec.expect.checks.iter().any(|c| {
                 matches!(
@@ -187,7 +189,9 @@ impl RequestRt {
             || spec
                 .captures
                 .iter()
-                .any(|c| matches!(c.source, CaptureSource::Header(_)));
+                .map(|c| &c.source)
+                .chain(spec.gauges.iter().map(|g| &g.source))
+                .any(|s| matches!(s, CaptureSource::Header(_)));
         let headers: Vec<crate::plan::model::Header> = plan
             .defaults
             .headers
@@ -363,7 +367,8 @@ pub struct Vu {
     last_end: Option<Instant>,
     /// Buffers reused from request to request: the rendered URL, a scratch string, the
     /// rendered body, the rendered header values (and where each is), the cookie header, the
-    /// HTTP/1.1 bytes sent, the response body kept for checks, the check outcomes.
+    /// HTTP/1.1 bytes sent, the response body kept for checks, the check outcomes, the values
+    /// read for gauges (metric, value).
     url: String,
     text: String,
     body: Vec<u8>,
@@ -373,6 +378,7 @@ pub struct Vu {
     out: Vec<u8>,
     resp_body: Vec<u8>,
     outcomes: Vec<bool>,
+    gauge_values: Vec<(usize, f64)>,
 }
 
 impl RenderCtx for Vu {
@@ -434,6 +440,7 @@ impl Vu {
             out: Vec::new(),
             resp_body: Vec::new(),
             outcomes: Vec::new(),
+            gauge_values: Vec::new(),
         }
     }
 
@@ -599,6 +606,7 @@ impl Vu {
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();
         self.check(&sc, id, &mut o, error, elapsed, &resp_body, &mut outcomes);
+        let gauges = std::mem::take(&mut self.gauge_values);
         self.last_end = Some(o.end);
         record(
             &sc,
@@ -618,9 +626,11 @@ impl Vu {
                 lag,
                 sent,
                 outcomes: &outcomes,
+                gauges: &gauges,
             },
         );
         self.outcomes = outcomes;
+        self.gauge_values = gauges;
         // A large body is not kept between requests (thousands of VUs).
         if resp_body.capacity() <= 64 * 1024 {
             self.resp_body = resp_body;
@@ -812,7 +822,8 @@ impl Vu {
     }
 
     /// The request's checks and captures on its response (a capture that finds its value stores
-    /// it in this VU), each outcome pushed to `outcomes`.
+    /// it in this VU), each outcome pushed to `outcomes`; the values its gauges read go to
+    /// `self.gauge_values`.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn check(
@@ -859,28 +870,48 @@ impl Vu {
             outcomes.push(ok);
         }
         for cap in &spec.captures {
-            let value = match &cap.source {
-                CaptureSource::Json(p) => json.as_ref().and_then(|j| {
-                    p.path.query(j).first().map(|v| match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                }),
-                CaptureSource::Header(h) => headers
-                    .as_ref()
-                    .and_then(|hs| hs.get(h.as_str()))
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
-                CaptureSource::Cookie(name) => self
-                    .cookies
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone()),
-            };
+            let value = self.read(&cap.source, json.as_ref(), headers.as_ref());
             outcomes.push(value.is_some());
             if let Some(v) = value {
                 self.captures[cap.slot] = Some(v);
             }
+        }
+        self.gauge_values.clear();
+        for g in &spec.gauges {
+            // A response without the value, or with one that is not a number, adds no sample.
+            let value = self
+                .read(&g.source, json.as_ref(), headers.as_ref())
+                .and_then(|v| gauge_number(&v));
+            if let Some(v) = value {
+                self.gauge_values.push((g.metric, v));
+            }
+        }
+    }
+
+    /// The value at `source` in a response, as text: a JSON string as is, any other JSON value
+    /// as JSON.
+    fn read(
+        &self,
+        source: &CaptureSource,
+        json: Option<&serde_json::Value>,
+        headers: Option<&reqwest::header::HeaderMap>,
+    ) -> Option<String> {
+        match source {
+            CaptureSource::Json(p) => json.and_then(|j| {
+                p.path.query(j).first().map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            }),
+            CaptureSource::Header(h) => headers
+                .and_then(|hs| hs.get(h.as_str()))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            CaptureSource::Cookie(name) => self
+                .cookies
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
         }
     }
 
@@ -1041,6 +1072,8 @@ struct Done<'a> {
     lag: Option<Duration>,
     sent: u64,
     outcomes: &'a [bool],
+    /// Values read for the request's gauges: (metric, value).
+    gauges: &'a [(usize, f64)],
 }
 
 /// Records a request into this thread's recorder: its timings (k6's `http_req_*` trends), its
@@ -1057,6 +1090,7 @@ fn record(sc: &ScenarioRt, d: Done<'_>) {
         lag,
         sent,
         outcomes,
+        gauges,
     } = d;
     let plan = &*sc.plan;
     let spec = &plan.requests[id];
@@ -1115,10 +1149,34 @@ fn record(sc: &ScenarioRt, d: Done<'_>) {
                 MetricType::Trend => r.record_custom_trend(ck, duration_us),
                 MetricType::Counter => r.record_custom_counter(ck, failed as u64),
                 MetricType::Rate => r.record_custom_rate(ck, !failed),
-                MetricType::Gauge => r.record_custom_counter(ck, 0),
+                // Gauges are fed by `gauges` below, with a value read from the response.
+                MetricType::Gauge => {}
+            }
+        }
+        if !gauges.is_empty() {
+            let at_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64);
+            for &(m, v) in gauges {
+                let ck = CustomKey {
+                    scenario,
+                    metric: m as u16,
+                    request: id as u16,
+                };
+                r.record_custom_gauge(ck, v, at_us);
             }
         }
     });
+}
+
+/// A gauge's value from the text a response gave: a number as Go and k6 read it (`42`, `1.5e3`),
+/// or a boolean as 1 or 0, as k6's `Gauge.add` takes `true`; anything else is no value.
+fn gauge_number(text: &str) -> Option<f64> {
+    match text.trim() {
+        "true" => Some(1.0),
+        "false" => Some(0.0),
+        t => crate::rules::threshold::parse_number(t),
+    }
 }
 
 /// Sends over the engine's client (HTTP/1.1, or HTTP/2 where the server chose it), within

@@ -151,11 +151,26 @@ pub struct RequestSpec {
     pub body: Option<Body>,
     pub expect: Expect,
     pub captures: Vec<Capture>,
-    /// Custom metrics this request feeds.
+    /// Custom trends, counters and rates this request feeds.
     pub metrics: Vec<MetricId>,
+    /// Custom gauges this request feeds, each with where its value is in the response.
+    pub gauges: Vec<GaugeFeed>,
     pub timeout: Option<Duration>,
     /// Line of the request in the plan, for annotations.
     pub line: usize,
+}
+
+impl RequestSpec {
+    /// The names of this request's checks, as k6 shows them and the `check` tag holds them:
+    /// its `expect` checks, then one per capture. `captures` is [`Plan::captures`].
+    pub fn check_names<'a>(&'a self, captures: &'a [String]) -> impl Iterator<Item = String> + 'a {
+        let expect = self.expect.checks.iter().map(|c| c.name.clone());
+        let captured = self
+            .captures
+            .iter()
+            .map(move |c| format!("{}: captured {}", self.name, captures[c.slot]));
+        expect.chain(captured)
+    }
 }
 
 /// What a response must look like. Each item is one k6 `check`, named like k6 would show it.
@@ -204,6 +219,13 @@ pub enum CaptureSource {
     Json(JsonPathSpec),
     Header(String),
     Cookie(String),
+}
+
+/// A gauge fed by a request: the value read from the response, as a capture reads it.
+#[derive(Debug, Clone)]
+pub struct GaugeFeed {
+    pub metric: MetricId,
+    pub source: CaptureSource,
 }
 
 #[derive(Debug, Clone)]

@@ -364,7 +364,7 @@ mod tests {
         // Every element the schema knows, and no attribute it does not.
         assert!(!xml.contains("disabled="));
         assert!(xml.contains(r#"<testsuite name="auth" tests="11" errors="0" failures="5" time="240.000" timestamp="2026-03-02T11:00:00Z" skipped="1">"#), "{xml}");
-        assert!(xml.contains(r#"<testsuite name="agents" tests="8" errors="0" failures="1" time="120.000" timestamp="2026-03-02T11:04:00Z" skipped="1">"#), "{xml}");
+        assert!(xml.contains(r#"<testsuite name="agents" tests="9" errors="0" failures="1" time="120.000" timestamp="2026-03-02T11:04:00Z" skipped="1">"#), "{xml}");
         assert!(xml.contains(r#"<skipped message="no data">"#));
         assert!(xml.contains(
             r#"<property name="git_sha" value="9b1e4c7a2d5f8e3b6a9c0d1e2f3a4b5c6d7e8f90"/>"#

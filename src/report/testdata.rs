@@ -141,6 +141,9 @@ struct ScenarioSpec {
     thresholds: Vec<ThresholdSpec>,
     /// Custom trend fed by one request: (metric, request name).
     custom_trend: Option<(&'static str, &'static str)>,
+    /// Custom gauge fed by one request: (metric, request name); its value is how many POSTs
+    /// succeeded so far (what a list's `total` reads after creates).
+    custom_gauge: Option<(&'static str, &'static str)>,
     iterations_interrupted: u64,
     dropped: u64,
 }
@@ -231,6 +234,8 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     let mut custom: Option<Hist> = None;
     // `group_duration`: each iteration's time in each group its flow enters.
     let mut group_durations: BTreeMap<&'static str, Hist> = BTreeMap::new();
+    // The gauge's figures (`at_us` from the run's start; `assemble` adds the start) and samples.
+    let mut gauge: (Option<RawGauge>, u64, u64) = (None, 0, 0);
     let mut points = Vec::new();
     let mut iterations = 0u64;
     let mut vus_max = 0u64;
@@ -297,6 +302,13 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
                 }
                 if spec.custom_trend.is_some_and(|(_, req)| req == e.name) {
                     record(&mut custom, us);
+                }
+                gauge.2 += (e.method == "POST" && !fail) as u64;
+                if spec.custom_gauge.is_some_and(|(_, req)| req == e.name) && !fail {
+                    let at_us = ((spec.started_after_s + t) * 1e6) as u64;
+                    let sample = RawGauge::new(gauge.2 as f64, at_us);
+                    absorb_gauge(&mut gauge.0, Some(&sample));
+                    gauge.1 += 1;
                 }
                 record(&mut interval, us);
                 requests += 1;
@@ -533,6 +545,15 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
             hist: encode_hist(h),
         })
         .collect();
+    if let (Some((name, _)), Some(g)) = (spec.custom_gauge, &gauge.0) {
+        metrics.insert(
+            name.to_string(),
+            metric(
+                "gauge",
+                &[("value", g.value), ("min", g.min), ("max", g.max)],
+            ),
+        );
+    }
 
     let thresholds = spec.thresholds.iter().map(|t| judge(t, &metrics)).collect();
 
@@ -632,7 +653,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         vus_max,
         hists: scenario_hists,
     };
-    let custom = match (spec.custom_trend, &custom) {
+    let mut custom = match (spec.custom_trend, &custom) {
         (Some((metric, request)), Some(h)) => vec![RawCustom {
             scenario: spec.name.into(),
             metric: metric.into(),
@@ -641,9 +662,22 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
             count: h.len(),
             trues: 0,
             hist: Some(encode_hist(h)),
+            gauge: None,
         }],
         _ => Vec::new(),
     };
+    if let (Some((metric, request)), Some(g)) = (spec.custom_gauge, gauge.0) {
+        custom.push(RawCustom {
+            scenario: spec.name.into(),
+            metric: metric.into(),
+            kind: MetricType::Gauge,
+            name: request.into(),
+            count: gauge.1,
+            trues: 0,
+            hist: None,
+            gauge: Some(g),
+        });
+    }
     Simulated {
         summary,
         windows,
@@ -766,7 +800,17 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
             }
         }));
         data.groups.extend(sim.groups);
-        data.custom.extend(sim.custom);
+        let start_us = time::OffsetDateTime::parse(
+            run.started_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_or(0, |t| (t.unix_timestamp_nanos() / 1000) as u64);
+        data.custom.extend(sim.custom.into_iter().map(|mut c| {
+            if let Some(g) = &mut c.gauge {
+                g.at_us += start_us;
+            }
+            c
+        }));
         out_scenarios.push(sim.summary);
     }
     let s = Summary {
@@ -922,6 +966,7 @@ fn passed() -> Summary {
             flow: smoke_flow(),
             thresholds,
             custom_trend: None,
+            custom_gauge: None,
             iterations_interrupted: 0,
             dropped: 0,
         }],
@@ -974,6 +1019,7 @@ fn failed() -> Summary {
     ];
     let mut agents_thresholds = plan_thresholds();
     agents_thresholds.push(th("dropped_iterations", "count<10", 52));
+    agents_thresholds.push(th("agents_total", "max<100000", 53));
     assemble(
         RunSpec {
             plan_name: "kaizen-studio",
@@ -1016,6 +1062,7 @@ fn failed() -> Summary {
                 flow: auth_flow,
                 thresholds: auth_thresholds,
                 custom_trend: Some(("login_duration", "login")),
+                custom_gauge: None,
                 iterations_interrupted: 3,
                 dropped: 0,
             },
@@ -1035,6 +1082,7 @@ fn failed() -> Summary {
                 flow: agents_flow,
                 thresholds: agents_thresholds,
                 custom_trend: None,
+                custom_gauge: Some(("agents_total", "list_agents")),
                 iterations_interrupted: 0,
                 dropped: 4,
             },
@@ -1074,6 +1122,7 @@ fn interrupted() -> Summary {
             flow: smoke_flow(),
             thresholds: plan_thresholds(),
             custom_trend: None,
+            custom_gauge: None,
             iterations_interrupted: 5,
             dropped: 0,
         }],
@@ -1117,6 +1166,7 @@ fn aborted() -> Summary {
             flow: smoke_flow(),
             thresholds,
             custom_trend: None,
+            custom_gauge: None,
             iterations_interrupted: 160,
             dropped: 0,
         }],
@@ -1146,6 +1196,7 @@ fn soak(drift_per_s: f64) -> ScenarioSpec {
         flow: smoke_flow(),
         thresholds: plan_thresholds(),
         custom_trend: None,
+        custom_gauge: None,
         iterations_interrupted: 0,
         dropped: 0,
     }

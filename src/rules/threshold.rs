@@ -10,10 +10,12 @@
 //!
 //! ```text
 //! condition   = ws* aggregation ws* operator ws* limit ws*
-//! aggregation = "avg" | "min" | "max" | "med" | "p(" number ")" | "rate" | "count" | "value"
+//! aggregation = "avg" | "min" | "max" | "med" | "p" | "p(" number ")" | "rate" | "count" | "value"
 //! operator    = "<" | "<=" | ">" | ">=" | "==" | "===" | "!="
 //! limit       = number
-//! number      = [+-]? (digits ("." digits?)? | "." digits) ([eE] [+-]? digits)?
+//! number      = [+-]? (decimal | hexadecimal)
+//! decimal     = (digits ("." digits?)? | "." digits) ([eE] [+-]? digits)?
+//! hexadecimal = "0" [xX] (hexdigits ("." hexdigits?)? | "." hexdigits) [pP] [+-]? digits
 //! key         = name ("{" tag ("," tag)* "}")?
 //! name        = [a-zA-Z_] [a-zA-Z0-9_]{1,128}
 //! tag         = key-text ":" value-text          (value-text not empty)
@@ -22,18 +24,26 @@
 //! - Whitespace (any Unicode white space, like Go's `strings.TrimSpace`) is allowed around the
 //!   aggregation, the operator and the limit, but not inside them: `p( 95 )` and `p (95)` are
 //!   rejected, as in k6.
-//! - Numbers are what Go's `strconv.ParseFloat` reads in decimal, minus the forms k6 would
-//!   misjudge: `NaN`, `Inf`, hexadecimal floats, underscores and values that overflow are errors.
-//! - A percentile must lie in `0..=100` (decimals allowed: `p(99.9)`).
+//! - Numbers are what Go's `strconv.ParseFloat` reads, hexadecimal floats (`0x1p-2`) included,
+//!   minus three accidents of Go's parser that we refuse with a message saying why: `NaN`, `Inf`
+//!   (k6 compares against them: `avg<NaN` always fails, `avg<Inf` always passes) and
+//!   underscores (`1_000`). A value that overflows is an error in both.
+//! - A bare `p` is a percentile of 0, as k6 reads it ([`Condition::warnings`] says so).
+//! - A percentile must lie in `0..=100` (decimals allowed: `p(99.9)`). k6 accepts any number and
+//!   then crashes (an index out of range) when it judges one outside that range on a trend with
+//!   two samples or more.
 //! - Names and operators are case-sensitive.
 //! - In a key, the tag selector runs from the first `{` to the last `}`, which must end the key.
-//!   Tags are split on `,` and each at its first `:` (so `{url:http://x:8080}` works). Each tag
-//!   needs a `:` and a non-empty value text; keys and values are then trimmed of white space and
-//!   then of surrounding `"`/`'` quotes, so `{ name : 'login' }` equals `{name:login}` and
-//!   `{status:""}` selects an empty `status` tag. A repeated tag keeps its last value.
+//!   Tags are split on `,` and each at its first `:` (so `{url:http://x:8080}` and
+//!   `{check:login: status is 200}` work). Each tag needs a `:` and a non-empty value text; keys
+//!   and values are then trimmed of white space and then of surrounding `"`/`'` quotes, so
+//!   `{ name : 'login' }` equals `{name:login}` and `{status:""}` selects an empty `status` tag.
+//!   A repeated tag keeps its last value.
+//! - An empty tag name (`{:login}`) is an error: k6 accepts it in `k6 inspect` and overflows its
+//!   stack on it in `k6 run`.
 //!
-//! Where k6 accepts something that can only be a mistake, we reject it and say so: a bare `p`
-//! without a percentile (k6 silently reads it as `p(0)`), and an empty tag name (`{:login}`).
+//! Which tags and values a selector may name is not the grammar's business: k6 accepts any, and
+//! so does `plan::validate`, with a warning when one can match nothing.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -49,7 +59,7 @@ impl MetricType {
     pub fn supported_aggregations(self) -> &'static str {
         match self {
             MetricType::Counter => "count, rate",
-            MetricType::Gauge => "value",
+            MetricType::Gauge => "value, min, max",
             MetricType::Rate => "rate",
             MetricType::Trend => "avg, min, max, med, p(N)",
         }
@@ -78,9 +88,29 @@ pub const BUILTIN_METRICS: &[(&str, MetricType)] = &[
     ("group_duration", MetricType::Trend),
 ];
 
-/// The type of a k6 built-in metric, or `None` for any other name.
+/// The type of a k6 built-in metric we record, or `None` for any other name.
 pub fn builtin_metric(name: &str) -> Option<MetricType> {
     BUILTIN_METRICS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, t)| t)
+}
+
+/// k6's other built-in metrics: WebSocket and gRPC. k6 accepts thresholds on them in any
+/// script; we never record them (HTTP only), so a threshold on one sees no data.
+pub const UNRECORDED_K6_METRICS: &[(&str, MetricType)] = &[
+    ("ws_sessions", MetricType::Counter),
+    ("ws_msgs_sent", MetricType::Counter),
+    ("ws_msgs_received", MetricType::Counter),
+    ("ws_ping", MetricType::Trend),
+    ("ws_session_duration", MetricType::Trend),
+    ("ws_connecting", MetricType::Trend),
+    ("grpc_req_duration", MetricType::Trend),
+];
+
+/// The type of one of [`UNRECORDED_K6_METRICS`].
+pub fn unrecorded_k6_metric(name: &str) -> Option<MetricType> {
+    UNRECORDED_K6_METRICS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|&(_, t)| t)
@@ -109,7 +139,7 @@ pub enum Aggregation {
     /// Rate metrics: the share of non-zero samples. Counters: the count per second.
     Rate,
     Count,
-    /// Gauges: the last value.
+    /// Gauges: the last value (`min` and `max` also apply to gauges).
     Value,
 }
 
@@ -123,7 +153,9 @@ impl Aggregation {
             }
             MetricType::Counter => matches!(self, A::Count | A::Rate),
             MetricType::Rate => matches!(self, A::Rate),
-            MetricType::Gauge => matches!(self, A::Value),
+            // k6 takes only `value` on a gauge; its summary shows min and max too, and a
+            // threshold on them is what a gauge is fed for (the deepest queue, the lowest stock).
+            MetricType::Gauge => matches!(self, A::Value | A::Min | A::Max),
         }
     }
 
@@ -280,9 +312,32 @@ impl Condition {
         )
     }
 
+    /// What k6 accepts here that is most likely not what was meant, for a warning: a bare `p`,
+    /// which reads as `p(0)`, the minimum.
+    pub fn warnings(&self) -> Option<String> {
+        let lhs = self.source.split(is_operator_char).next().unwrap_or("");
+        (lhs.trim() == "p").then(|| {
+            format!(
+                "\"p\" without a percentile in \"{}\" reads as p(0), the minimum, as k6 reads it; \
+                 write p(N) with the percentile you mean, or min",
+                self.source
+            )
+        })
+    }
+
     /// An error when this condition's aggregation cannot apply to a metric of type `t` (k6
     /// rejects `p(95)` on a rate, for example).
     pub fn check_fits(&self, metric: &str, t: MetricType) -> Result<(), ThresholdError> {
+        let builtin_gauge = t == MetricType::Gauge && builtin_metric(metric).is_some();
+        if builtin_gauge && matches!(self.aggregation, Aggregation::Min | Aggregation::Max) {
+            // k6 takes only `value` on a gauge; min and max are ours for custom gauges, where
+            // every sample is recorded, and the VU gauges are not sampled that way.
+            return Err(ThresholdError::BuiltinGauge {
+                expr: self.source.clone(),
+                metric: metric.to_string(),
+                aggregation: self.aggregation.to_string(),
+            });
+        }
         if self.aggregation.fits(t) {
             return Ok(());
         }
@@ -451,6 +506,12 @@ pub enum ThresholdError {
         metric_type: MetricType,
         aggregation: String,
     },
+    #[error("aggregation {aggregation} in \"{expr}\" does not fit \"{metric}\"; k6 takes only value on its gauges (min and max apply to custom gauges)")]
+    BuiltinGauge {
+        expr: String,
+        metric: String,
+        aggregation: String,
+    },
     #[error("empty metric name in \"{key}\"; expected a metric such as http_req_duration, optionally with tags: http_req_duration{{name:login}}")]
     EmptyMetricName { key: String },
     #[error("invalid metric name \"{name}\" in \"{key}\"; a metric name is an ASCII letter or underscore followed by 1 to 128 letters, digits or underscores")]
@@ -561,8 +622,8 @@ fn parse_aggregation(s: &str) -> Result<Aggregation, AggError> {
         "rate" => Aggregation::Rate,
         "count" => Aggregation::Count,
         "value" => Aggregation::Value,
-        // k6 reads a bare `p` as p(0); that is never what was meant.
-        "p" => return Err(AggError::Percentile),
+        // As k6 reads it; `Condition::warnings` says so.
+        "p" => Aggregation::Percentile(0.0),
         _ => {
             if let Some(inner) = s.strip_prefix("p(").and_then(|r| r.strip_suffix(')')) {
                 return match parse_number(inner) {
@@ -623,6 +684,15 @@ fn aggregation_hint(s: &str) -> String {
 }
 
 fn limit_hint(rhs: &str) -> String {
+    let unsigned = rhs.trim_start_matches(['+', '-']).to_ascii_lowercase();
+    if matches!(unsigned.as_str(), "nan" | "inf" | "infinity") {
+        return "; k6 would read it, but a limit of NaN or Inf always or never holds: write a \
+                finite number"
+            .to_string();
+    }
+    if rhs.contains('_') && parse_number(&rhs.replace('_', "")).is_some() {
+        return format!("; write it without underscores: {}", rhs.replace('_', ""));
+    }
     let number = rhs.trim_end_matches(|c: char| c.is_alphabetic());
     let unit = &rhs[number.len()..];
     if !unit.is_empty() {
@@ -656,13 +726,18 @@ fn limit_hint(rhs: &str) -> String {
     String::new()
 }
 
-/// A finite decimal number as Go's `strconv.ParseFloat` reads it, minus `NaN`, `Inf`, hex
-/// floats and underscores. `None` for anything else, including values that overflow.
+/// A finite number as Go's `strconv.ParseFloat` reads it, decimal or hexadecimal (`0x1.8p1`),
+/// minus `NaN`, `Inf` and underscores. `None` for anything else, including values that
+/// overflow.
 pub(crate) fn parse_number(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let mut i = 0;
     if matches!(b.first(), Some(b'+' | b'-')) {
         i += 1;
+    }
+    if b.len() > i + 1 && b[i] == b'0' && matches!(b[i + 1], b'x' | b'X') {
+        let v = parse_hex_float(&b[i + 2..])?;
+        return Some(if b[0] == b'-' { -v } else { v });
     }
     let int_start = i;
     while i < b.len() && b[i].is_ascii_digit() {
@@ -697,6 +772,62 @@ pub(crate) fn parse_number(s: &str) -> Option<f64> {
         return None;
     }
     s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// The part of a Go hexadecimal float after `0x`: a mantissa of hex digits with an optional
+/// point, then a binary exponent, which Go requires (`0x10` alone is an error in k6 too).
+fn parse_hex_float(b: &[u8]) -> Option<f64> {
+    let (mut mantissa, mut exp, mut digits) = (0u128, 0i64, 0usize);
+    let (mut point, mut sticky) = (false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let d = match b[i] {
+            b'.' if !point => {
+                point = true;
+                i += 1;
+                continue;
+            }
+            c => match (c as char).to_digit(16) {
+                Some(d) => d as u128,
+                None => break,
+            },
+        };
+        digits += 1;
+        if mantissa >> 120 == 0 {
+            mantissa = mantissa << 4 | d;
+            exp -= if point { 4 } else { 0 };
+        } else {
+            // 120 bits are plenty for 53; what is dropped only decides the rounding.
+            sticky |= d != 0;
+            exp += if point { 0 } else { 4 };
+        }
+        i += 1;
+    }
+    if digits == 0 || !matches!(b.get(i), Some(b'p' | b'P')) {
+        return None;
+    }
+    i += 1;
+    let negative = b.get(i) == Some(&b'-');
+    if matches!(b.get(i), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let start = i;
+    let mut e: i64 = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        e = (e * 10 + (b[i] - b'0') as i64).min(1 << 20);
+        i += 1;
+    }
+    if i == start || i != b.len() {
+        return None;
+    }
+    let mut v = (mantissa | sticky as u128) as f64;
+    let mut scale = exp + if negative { -e } else { e };
+    while scale != 0 {
+        let step = scale.clamp(-1000, 1000);
+        v *= 2f64.powi(step as i32);
+        scale -= step;
+    }
+    v.is_finite().then_some(v)
 }
 
 /// Parses a threshold key: a metric name with an optional tag selector, following k6's
@@ -852,6 +983,14 @@ mod tests {
             ("count ==0", A::Count, O::Eq, 0.0),
             ("avg\u{a0}<\u{a0}10", A::Avg, O::Lt, 10.0),
             ("p(95)<0500", A::Percentile(95.0), O::Lt, 500.0),
+            // As k6 reads them: a bare `p` is p(0), hexadecimal floats are numbers.
+            ("p<5", A::Percentile(0.0), O::Lt, 5.0),
+            (" p <5", A::Percentile(0.0), O::Lt, 5.0),
+            ("avg<0x1p-2", A::Avg, O::Lt, 0.25),
+            ("avg<0X1.8P1", A::Avg, O::Lt, 3.0),
+            ("avg>-0x.8p0", A::Avg, O::Gt, -0.5),
+            ("p(0x1p2)<1", A::Percentile(4.0), O::Lt, 1.0),
+            ("avg<1e-400", A::Avg, O::Lt, 0.0),
         ];
         for &(s, agg, op, limit) in cases {
             assert_eq!(ok(s), (agg, op, limit), "{s:?}");
@@ -887,7 +1026,6 @@ mod tests {
             ("mean<1", "unknown aggregation"),
             ("percentile(95)<1", "unknown aggregation"),
             ("avg avg<1", "unknown aggregation"),
-            ("p<5", "invalid percentile \"p\""),
             ("p()<5", "invalid percentile"),
             ("p(99<5", "unknown aggregation"),
             ("p( 95 )<5", "invalid percentile"),
@@ -903,12 +1041,22 @@ mod tests {
                 "count>abc",
                 "limit \"abc\" in \"count>abc\" is not a number",
             ),
-            ("avg<NaN", "is not a number"),
-            ("avg<Inf", "is not a number"),
-            ("avg<-Inf", "is not a number"),
-            ("avg<infinity", "is not a number"),
-            ("avg<0x1p-2", "is not a number"),
-            ("avg<1_000", "is not a number"),
+            (
+                "avg<NaN",
+                "is not a number; k6 would read it, but a limit of NaN or Inf",
+            ),
+            ("avg<Inf", "is not a number; k6 would read it"),
+            ("avg<-Inf", "is not a number; k6 would read it"),
+            ("avg<infinity", "is not a number; k6 would read it"),
+            ("avg<0x10", "is not a number"),
+            ("avg<0x1p", "is not a number"),
+            ("avg<0xp1", "is not a number"),
+            ("avg<0x1.2.3p1", "is not a number"),
+            ("avg<0x1p2000", "is not a number"),
+            (
+                "avg<1_000",
+                "is not a number; write it without underscores: 1000",
+            ),
             ("avg<1e999", "is not a number"),
             ("avg<1e", "is not a number"),
             ("avg<.", "is not a number"),
@@ -931,6 +1079,15 @@ mod tests {
             assert!(msg.contains(want), "{s:?}: {msg:?} should contain {want:?}");
         }
         assert!(cases.len() >= 40);
+    }
+
+    #[test]
+    fn a_bare_p_reads_as_p0_with_a_warning() {
+        let w = parse_condition("p<5").unwrap().warnings().unwrap();
+        assert!(w.contains("\"p<5\" reads as p(0), the minimum"), "{w}");
+        assert_eq!(parse_condition("p(0)<5").unwrap().warnings(), None);
+        assert_eq!(parse_condition("avg<5").unwrap().warnings(), None);
+        assert_eq!(parse_condition("p(95) < 5").unwrap().warnings(), None);
     }
 
     #[test]
@@ -988,7 +1145,7 @@ mod tests {
                 (A::Avg | A::Min | A::Max | A::Med | A::Percentile(_), Trend)
                     | (A::Count | A::Rate, Counter)
                     | (A::Rate, Rate)
-                    | (A::Value, Gauge)
+                    | (A::Value | A::Min | A::Max, Gauge)
             )
         };
         let mut count = 0;
@@ -1005,6 +1162,7 @@ mod tests {
         assert!(!A::Avg.fits(Counter));
         assert!(!A::Count.fits(Rate));
         assert!(!A::Value.fits(Trend));
+        assert!(A::Min.fits(Gauge) && A::Max.fits(Gauge) && !A::Avg.fits(Gauge));
         assert!(A::Rate.fits(Counter) && A::Rate.fits(Rate) && !A::Rate.fits(Gauge));
     }
 
@@ -1020,12 +1178,26 @@ mod tests {
             "aggregation p(95) in \"p(95)<0.01\" does not fit rate metric \"http_req_failed\"; \
              rate metrics support rate"
         );
+        let e = parse_condition("max<1")
+            .unwrap()
+            .check_fits("vus", MetricType::Gauge)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "aggregation max in \"max<1\" does not fit \"vus\"; k6 takes only value on its \
+             gauges (min and max apply to custom gauges)"
+        );
+        for custom in ["min<1", "max<1", "value<1"] {
+            let c = parse_condition(custom).unwrap();
+            assert!(c.check_fits("queue_depth", MetricType::Gauge).is_ok());
+        }
         let e = parse_condition("avg<1")
             .unwrap()
             .check_fits("vus", MetricType::Gauge)
             .unwrap_err();
         assert!(
-            e.to_string().ends_with("gauge metrics support value"),
+            e.to_string()
+                .ends_with("gauge metrics support value, min, max"),
             "{e}"
         );
     }
@@ -1343,9 +1515,25 @@ mod tests {
         ] {
             assert_eq!(parse_number(s), Some(v), "{s}");
         }
+        for (s, v) in [
+            ("0x1p0", 1.0),
+            ("0x1p-2", 0.25),
+            ("-0x1.8p1", -3.0),
+            ("+0XAP0", 10.0),
+            ("0x.1p4", 1.0),
+            ("0x1.p1", 2.0),
+            ("0x0p0", 0.0),
+            ("0x1p-1074", 5e-324),
+            ("0x1.fffffffffffffp1023", f64::MAX),
+            // Past 120 bits the digits only round: 2^128 - 1 is 2^128 in a double.
+            ("0xffffffffffffffffffffffffffffffffp0", 2f64.powi(128)),
+        ] {
+            assert_eq!(parse_number(s), Some(v), "{s}");
+        }
         for s in [
             "", "+", "-", ".", "e5", "1e", "1e+", "1.2.3", "0x10", "1_0", "NaN", "inf", "Infinity",
-            " 1", "1 ", "1e400", "--1", "١",
+            " 1", "1 ", "1e400", "--1", "١", "0x", "0xp1", "0x1p", "0x1p+", "0x1q1", "0x1p1.5",
+            "0x1_0p0", "0x2p1023", "0x1p1 ",
         ] {
             assert_eq!(parse_number(s), None, "{s}");
         }

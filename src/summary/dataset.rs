@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::schema::{
-    ErrorClass, RawCheck, RawCustom, RawData, RawGroup, RawInterrupted, RawScenario, RawSeries,
+    absorb_gauge, ErrorClass, RawCheck, RawCustom, RawData, RawGauge, RawGroup, RawInterrupted,
+    RawScenario, RawSeries,
 };
 use crate::engine::metrics::recorder::{Recorder, TRENDS};
 use crate::plan::model::Plan;
@@ -52,6 +53,7 @@ pub struct DCustom {
     pub count: u64,
     pub trues: u64,
     pub hist: Option<Hist>,
+    pub gauge: Option<RawGauge>,
 }
 
 /// `group_duration` of one group in one scenario.
@@ -194,6 +196,7 @@ impl Dataset {
                 count: v.count,
                 trues: v.trues,
                 hist: v.hist.as_deref().cloned(),
+                gauge: v.gauge,
             });
         }
         ds
@@ -255,6 +258,7 @@ impl Dataset {
                 count: c.count,
                 trues: c.trues,
                 hist: c.hist.as_deref().map(decode_hist).transpose()?,
+                gauge: c.gauge,
             });
         }
         Ok(ds)
@@ -316,6 +320,7 @@ impl Dataset {
                     count: c.count,
                     trues: c.trues,
                     hist: enc(&c.hist),
+                    gauge: c.gauge,
                 })
                 .collect(),
             interrupted: self.interrupted.clone(),
@@ -422,6 +427,7 @@ impl Dataset {
                     x.count += c.count;
                     x.trues += c.trues;
                     add(&mut x.hist, c.hist);
+                    absorb_gauge(&mut x.gauge, c.gauge.as_ref());
                 }
                 None => self.custom.push(c),
             }
@@ -443,16 +449,17 @@ impl Dataset {
     }
 }
 
-/// Does a request series carry every tag of a sub-metric selector?
+/// Does a request series carry every tag of a sub-metric selector? Values compare exactly, as
+/// k6 compares them (`method:post` matches nothing: methods are upper case), but for groups.
 pub fn series_matches(s: &DSeries, tags: &[(String, String)]) -> bool {
     tags.iter().all(|(k, v)| match k.as_str() {
         "scenario" => s.scenario == *v,
         "name" => s.name == *v,
-        "method" => s.method.eq_ignore_ascii_case(v),
+        "method" => s.method == *v,
         "status" => s.status.to_string() == *v,
         "group" => group_matches(&s.group, v),
         "expected_response" => (!s.failed).to_string() == *v,
-        "error" | "error_code" => s.error.as_str() == v,
+        "error" => s.error.as_str() == v,
         _ => false,
     })
 }
@@ -477,10 +484,12 @@ pub enum Observed {
         trues: u64,
         total: u64,
     },
+    /// `samples`: how many values were recorded (none: no data).
     Gauge {
         value: f64,
         min: f64,
         max: f64,
+        samples: u64,
     },
 }
 
@@ -514,7 +523,10 @@ impl Observed {
             (Observed::Rate { trues, total }, Aggregation::Rate) => {
                 Some(*trues as f64 / *total as f64)
             }
+            (Observed::Gauge { samples: 0, .. }, _) => None,
             (Observed::Gauge { value, .. }, Aggregation::Value) => Some(*value),
+            (Observed::Gauge { min, .. }, Aggregation::Min) => Some(*min),
+            (Observed::Gauge { max, .. }, Aggregation::Max) => Some(*max),
             _ => None,
         }
     }
@@ -642,6 +654,7 @@ pub fn observe(
                 value: v,
                 min: v,
                 max: v,
+                samples: 1,
             })
         }
         "group_duration" => Some(group_durations(ds, scenario, key)),
@@ -649,43 +662,156 @@ pub fn observe(
         _ => {
             let kind = plan_metric_type
                 .or_else(|| ds.custom.iter().find(|c| c.metric == name).map(|c| c.kind))?;
-            let rows = ds.custom.iter().filter(|c| {
-                c.scenario == scenario
-                    && c.metric == name
-                    && key.tags.iter().all(|(k, v)| match k.as_str() {
-                        "scenario" => c.scenario == *v,
-                        "name" => c.name == *v,
-                        _ => false,
-                    })
-            });
-            Some(match kind {
-                MetricType::Trend => Observed::Trend(merged(rows.filter_map(|c| c.hist.as_ref()))),
-                MetricType::Counter => {
-                    let (mut count, mut samples) = (0u64, 0u64);
-                    for c in rows {
-                        count += c.count;
-                        samples += c.trues;
-                    }
-                    Observed::Counter {
-                        count: count as f64,
-                        duration_s,
-                        samples,
-                    }
-                }
-                MetricType::Rate => {
-                    let (mut t, mut n) = (0, 0);
-                    for c in rows {
-                        t += c.trues;
-                        n += c.count;
-                    }
-                    Observed::Rate { trues: t, total: n }
-                }
-                MetricType::Gauge => Observed::Gauge {
-                    value: 0.0,
-                    min: 0.0,
-                    max: 0.0,
-                },
-            })
+            Some(observe_custom(ds, kind, scenario, key, duration_s))
         }
+    }
+}
+
+/// A custom metric's values in one scenario: its samples carry the `scenario` and `name` tags.
+fn observe_custom(
+    ds: &Dataset,
+    kind: MetricType,
+    scenario: &str,
+    key: &MetricKey,
+    duration_s: f64,
+) -> Observed {
+    let name = key.metric.as_str();
+    let rows = ds.custom.iter().filter(|c| {
+        c.scenario == scenario
+            && c.metric == name
+            && key.tags.iter().all(|(k, v)| match k.as_str() {
+                "scenario" => c.scenario == *v,
+                "name" => c.name == *v,
+                _ => false,
+            })
+    });
+    match kind {
+        MetricType::Trend => Observed::Trend(merged(rows.filter_map(|c| c.hist.as_ref()))),
+        MetricType::Counter => {
+            let (mut count, mut samples) = (0u64, 0u64);
+            for c in rows {
+                count += c.count;
+                samples += c.trues;
+            }
+            Observed::Counter {
+                count: count as f64,
+                duration_s,
+                samples,
+            }
+        }
+        MetricType::Rate => {
+            let (mut t, mut n) = (0, 0);
+            for c in rows {
+                t += c.trues;
+                n += c.count;
+            }
+            Observed::Rate { trues: t, total: n }
+        }
+        MetricType::Gauge => {
+            let mut g: Option<RawGauge> = None;
+            let mut samples = 0;
+            for c in rows {
+                absorb_gauge(&mut g, c.gauge.as_ref());
+                samples += c.count;
+            }
+            let g = g.unwrap_or(RawGauge::new(0.0, 0));
+            Observed::Gauge {
+                value: g.value,
+                min: g.min,
+                max: g.max,
+                samples,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(method: &str, group: &str) -> DSeries {
+        DSeries {
+            scenario: "smoke".into(),
+            name: "login".into(),
+            method: method.into(),
+            group: group.into(),
+            status: 200,
+            error: ErrorClass::None,
+            failed: false,
+            count: 1,
+            bytes_sent: 0,
+            bytes_received: 0,
+            hists: vec![None; TRENDS.len()],
+        }
+    }
+
+    fn matches(s: &DSeries, tag: &str, value: &str) -> bool {
+        series_matches(s, &[(tag.to_string(), value.to_string())])
+    }
+
+    /// The parts of a distributed run merge a gauge exactly, whatever their order: the value
+    /// recorded last by any of them, and the extremes of all.
+    #[test]
+    fn gauges_of_saved_parts_merge_by_time() {
+        let part = |value: f64, at_us: u64, min: f64, max: f64| Dataset {
+            custom: vec![DCustom {
+                scenario: "smoke".into(),
+                metric: "queue_depth".into(),
+                kind: MetricType::Gauge,
+                name: "poll".into(),
+                count: 3,
+                trues: 0,
+                hist: None,
+                gauge: Some(RawGauge {
+                    value,
+                    at_us,
+                    min,
+                    max,
+                }),
+            }],
+            ..Dataset::default()
+        };
+        let (a, b) = (part(7.0, 2_000, 1.0, 9.0), part(3.0, 1_000, -4.0, 5.0));
+        let key = MetricKey::whole("queue_depth");
+        for (first, second) in [(a.clone(), b.clone()), (b, a)] {
+            let mut ds = first;
+            ds.absorb(second);
+            let back = Dataset::from_raw(&ds.to_raw()).unwrap();
+            let o = observe(&back, Some(MetricType::Gauge), "smoke", &key).unwrap();
+            let got = [Aggregation::Value, Aggregation::Min, Aggregation::Max]
+                .map(|agg| o.aggregate(agg));
+            assert_eq!(got, [Some(7.0), Some(-4.0), Some(9.0)]);
+        }
+        // A gauge nothing fed has no data (its thresholds are judged as k6 judges them).
+        let empty = Dataset::default();
+        let o = observe(&empty, Some(MetricType::Gauge), "smoke", &key).unwrap();
+        assert_eq!(o.aggregate(Aggregation::Value), None);
+    }
+
+    /// As in k6: `{method:post}` selects nothing (methods are recorded in upper case), and
+    /// `{group:::crud}`, the form k6 writes group tags in, selects the group `crud`; a group in
+    /// a group is selected by its whole path.
+    #[test]
+    fn selectors_match_tags_as_k6_writes_them() {
+        let s = series("POST", "crud");
+        assert!(matches(&s, "method", "POST"));
+        assert!(!matches(&s, "method", "post"));
+        for g in ["crud", "::crud"] {
+            assert!(matches(&s, "group", g), "{g}");
+        }
+        for g in ["", "::", "cru", "::crud::inner", "crud::", "::outer::crud"] {
+            assert!(!matches(&s, "group", g), "{g}");
+        }
+        let nested = series("POST", "outer::crud");
+        for g in ["outer::crud", "::outer::crud"] {
+            assert!(matches(&nested, "group", g), "{g}");
+        }
+        assert!(!matches(&nested, "group", "::crud"));
+        let top = series("GET", "");
+        assert!(matches(&top, "group", "") && matches(&top, "group", "::"));
+        assert!(!matches(&top, "group", "::crud"));
+        assert!(matches(&s, "status", "200") && !matches(&s, "status", "0200"));
+        assert!(!matches(&s, "url", "http://x") && !matches(&s, "error_code", "none"));
+        assert!(matches(&s, "error", "none") && matches(&s, "expected_response", "true"));
     }
 }

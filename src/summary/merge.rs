@@ -373,6 +373,7 @@ mod tests {
                 count: n,
                 trues: n,
                 hist: None,
+                gauge: None,
             });
         }
         (PathBuf::from(format!("part{index}.json")), s)

@@ -222,12 +222,16 @@ fn rate(t: u64, n: u64) -> Metric {
 
 /// A gauge that held one value all along (`vus_max`: the VUs allocated).
 fn gauge(v: u64) -> Metric {
+    gauge_of(v as f64, v as f64, v as f64)
+}
+
+fn gauge_of(value: f64, min: f64, max: f64) -> Metric {
     Metric {
         kind: MetricType::Gauge,
         values: BTreeMap::from([
-            ("value".into(), v as f64),
-            ("min".into(), v as f64),
-            ("max".into(), v as f64),
+            ("value".into(), value),
+            ("min".into(), min),
+            ("max".into(), max),
         ]),
     }
 }
@@ -257,14 +261,7 @@ pub fn vus_samples(series: &TimeSeries) -> Option<(f64, f64, f64)> {
 fn vus_gauge(series: &TimeSeries, vus_max: u64) -> Metric {
     let (value, min, max) =
         vus_samples(series).unwrap_or((vus_max as f64, vus_max as f64, vus_max as f64));
-    Metric {
-        kind: MetricType::Gauge,
-        values: BTreeMap::from([
-            ("value".into(), value),
-            ("min".into(), min),
-            ("max".into(), max),
-        ]),
-    }
+    gauge_of(value, min, max)
 }
 
 fn trend(h: &Hist) -> Metric {
@@ -345,7 +342,11 @@ fn metrics_of(
                 Observed::Trend(h) => trend(&h),
                 Observed::Counter { count, .. } => counter(count as u64, dur),
                 Observed::Rate { trues, total } => rate(trues, total),
-                Observed::Gauge { value, .. } => gauge(value as u64),
+                // A gauge no response fed has no figures (its thresholds say "no data").
+                Observed::Gauge { samples: 0, .. } => continue,
+                Observed::Gauge {
+                    value, min, max, ..
+                } => gauge_of(value, min, max),
             };
             metrics.insert(m.to_string(), metric);
         }

@@ -499,13 +499,61 @@ pub struct RawScenario {
 pub struct RawCustom {
     pub scenario: String,
     pub metric: String,
-    /// Trend, counter or rate.
     pub kind: MetricType,
     /// The request that fed it (`name` tag).
     pub name: String,
+    /// Counter: the sum. Rate, trend and gauge: the number of samples.
     pub count: u64,
     pub trues: u64,
     pub hist: Option<String>,
+    /// Gauge: its last value and extremes; null otherwise (and absent in summaries written
+    /// before gauges).
+    #[serde(default)]
+    pub gauge: Option<RawGauge>,
+}
+
+/// A gauge's figures: the value recorded last, by wall-clock time, and the extremes. The time
+/// makes merging exact in any order, across threads and across the machines of a distributed
+/// run (as exact as their clocks agree).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RawGauge {
+    pub value: f64,
+    /// When `value` was recorded: microseconds since the Unix epoch.
+    pub at_us: u64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl RawGauge {
+    /// One sample.
+    pub fn new(value: f64, at_us: u64) -> RawGauge {
+        RawGauge {
+            value,
+            at_us,
+            min: value,
+            max: value,
+        }
+    }
+
+    /// Folds another part's figures in: the later value wins, the larger one on a tie, so the
+    /// order of folding never changes the result.
+    pub fn absorb(&mut self, other: &RawGauge) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if (other.at_us, other.value) > (self.at_us, self.value) {
+            self.value = other.value;
+            self.at_us = other.at_us;
+        }
+    }
+}
+
+/// Folds `other` into an optional gauge.
+pub fn absorb_gauge(mine: &mut Option<RawGauge>, other: Option<&RawGauge>) {
+    match (mine.as_mut(), other) {
+        (Some(m), Some(o)) => m.absorb(o),
+        (None, Some(o)) => *mine = Some(*o),
+        _ => {}
+    }
 }
 
 /// Why a request failed, as a stable key for thresholds, JUnit and reports.

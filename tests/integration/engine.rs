@@ -31,6 +31,7 @@ fn get(name: &str, path: &str) -> RequestSpec {
         expect: Expect::default(),
         captures: vec![],
         metrics: vec![],
+        gauges: vec![],
         timeout: None,
         line: 1,
     }

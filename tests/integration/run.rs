@@ -1614,3 +1614,185 @@ fn data_sent_and_data_received_are_the_bytes_on_the_wire() {
         );
     }
 }
+
+/// A custom gauge, end to end against the reference API: fed from a response field (the agent
+/// list's `total`, 1 to 5 as one VU creates five agents), judged on `value`, `min` and `max`
+/// (one threshold passes, one fails: exit 99), shown in the JSON summary, the console, the
+/// JUnit file and the k6 export as k6 writes a gauge, and merged from two segments.
+#[test]
+fn a_custom_gauge_is_fed_judged_and_reported() {
+    let _load = support::load_lock();
+    let server = api("1ms", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        r#"version: 1
+name: gauge
+environments:
+  local: { base_url: "http://127.0.0.1:9" }
+vars: { password: "LoadTest123!" }
+metrics:
+  agents_total: gauge
+requests:
+  register:
+    post: /api/v1/auth/register
+    json: { email: "{{random_email}}", password: "{{vars.password}}" }
+    expect: { status: 201 }
+    capture: { email: $.email }
+  login:
+    post: /api/v1/auth/login
+    json: { email: "{{email}}", password: "{{vars.password}}" }
+    capture: { token: $.access_token }
+  create_agent:
+    post: /api/v1/agents
+    headers: { authorization: "Bearer {{token}}" }
+    json: { name: "agent-{{vu}}-{{iteration}}", model: "gpt-4o-mini" }
+    expect: { status: 201 }
+  list_agents:
+    get: /api/v1/agents
+    headers: { authorization: "Bearer {{token}}" }
+    expect: { status: 200 }
+    metric: { agents_total: $.total }
+thresholds:
+  agents_total: ["value==5", "min==1", "max<=5"]
+  "agents_total{name:list_agents}": ["max<5"]
+scenarios:
+  smoke:
+    executor: per-vu-iterations
+    vus: 1
+    iterations: 5
+    setup: [register, login]
+    flow: [create_agent, list_agents]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = run_against(
+        &["smoke"],
+        &plan,
+        &server.base_url(),
+        Some("json,junit,k6"),
+        &out,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let (summary_path, s) = summary_in(&out);
+    let v = support::tools::check_jsonschema(&support::tools::python(), &[summary_path]);
+    assert!(v.status.success(), "{}", text(&v));
+    let sc = &s.scenarios[0];
+    let m = &sc.metrics["agents_total"];
+    assert_eq!(m.kind, kaizen_loadtest::summary::schema::MetricType::Gauge);
+    let values: Vec<(&str, f64)> = m.values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(values, [("max", 5.0), ("min", 1.0), ("value", 5.0)]);
+    let verdicts: Vec<(&str, &str, Option<f64>, String)> = sc
+        .thresholds
+        .iter()
+        .map(|t| {
+            let status = serde_json::to_value(t.status).unwrap();
+            (
+                t.metric.as_str(),
+                t.expression.as_str(),
+                t.observed,
+                status.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("agents_total", "value==5", Some(5.0), "pass".to_string()),
+            ("agents_total", "min==1", Some(1.0), "pass".to_string()),
+            ("agents_total", "max<=5", Some(5.0), "pass".to_string()),
+            (
+                "agents_total{name:list_agents}",
+                "max<5",
+                Some(5.0),
+                "fail".to_string()
+            ),
+        ]
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("agents_total."))
+        .unwrap_or_else(|| panic!("no gauge line in the console\n{stdout}"));
+    let cells: Vec<&str> = line
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(cells, ["5", "min=1", "max=5"], "{line}");
+    let file = |suffix: &str| {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix}"))
+    };
+    let junit = std::fs::read_to_string(file("_junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"name="agents_total{name:list_agents} max&lt;5""#)
+            && junit.contains(r#"message="observed 5, limit 5""#),
+        "{junit}"
+    );
+    // k6 writes a gauge as value, min and max.
+    let k6: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("_k6.json")).unwrap()).unwrap();
+    let g = &k6["metrics"]["agents_total"];
+    assert_eq!(
+        (&g["value"], &g["min"], &g["max"]),
+        (
+            &serde_json::json!(5),
+            &serde_json::json!(1),
+            &serde_json::json!(5)
+        ),
+        "{g}"
+    );
+    assert_eq!(g["thresholds"]["max<=5"], serde_json::json!(false), "{g}");
+    // So is its sub-metric, as k6 writes one (`true`: the threshold failed).
+    let sub = &k6["metrics"]["agents_total{name:list_agents}"];
+    assert_eq!(
+        (&sub["value"], &sub["min"], &sub["max"]),
+        (
+            &serde_json::json!(5),
+            &serde_json::json!(1),
+            &serde_json::json!(5)
+        ),
+        "{sub}"
+    );
+    assert_eq!(sub["thresholds"]["max<5"], serde_json::json!(true), "{sub}");
+
+    // Two segments of the same plan, merged: one gauge, the later last value, the extremes.
+    let mut parts = Vec::new();
+    for seg in ["1/2", "2/2"] {
+        let d = dir.path().join(seg.replace('/', "of"));
+        let mut c = run_against(&["smoke"], &plan, &server.base_url(), Some("json"), &d);
+        let o = c.args(["--segment", seg, "--vus", "2"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+        parts.push(summary_in(&d).0);
+    }
+    let o = bin()
+        .arg("merge")
+        .args(&parts)
+        .args(["--format", "json", "--out-dir"])
+        .arg(dir.path().join("merged"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let (_, merged) = summary_in(&dir.path().join("merged"));
+    let m = &merged.scenarios[0].metrics["agents_total"];
+    assert_eq!(
+        (m.values["value"], m.values["min"], m.values["max"]),
+        (5.0, 1.0, 5.0)
+    );
+    let g = merged
+        .data
+        .custom
+        .iter()
+        .map(|c| c.gauge.unwrap().at_us)
+        .max();
+    assert!(g.is_some_and(|at| at > 0));
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fxhash::FxHashMap;
 use crate::summary::hist::{new_hist, record_hist, Hist};
-use crate::summary::schema::ErrorClass;
+use crate::summary::schema::{absorb_gauge, ErrorClass, RawGauge};
 
 thread_local! {
     /// Histograms made ahead on this thread ([`make_ready`]), taken by its first records.
@@ -214,11 +214,13 @@ pub struct CustomKey {
 
 #[derive(Debug, Clone, Default)]
 pub struct CustomStats {
-    /// Counter: the sum; rate: the number of samples.
+    /// Counter: the sum; rate, trend and gauge: the number of samples.
     pub count: u64,
     /// Rate: the non-zero samples; counter: the number of samples.
     pub trues: u64,
     pub hist: Option<Box<Hist>>,
+    /// Gauge: the last value and the extremes.
+    pub gauge: Option<RawGauge>,
 }
 
 /// What one interval of the time series holds for one scenario.
@@ -360,6 +362,13 @@ impl Recorder {
         record_hist(h, micros);
     }
 
+    /// A gauge sample, recorded at `at_us` (microseconds since the Unix epoch).
+    pub fn record_custom_gauge(&mut self, key: CustomKey, value: f64, at_us: u64) {
+        let c = self.custom.entry(key).or_default();
+        c.count += 1;
+        absorb_gauge(&mut c.gauge, Some(&RawGauge::new(value, at_us)));
+    }
+
     /// A request cut off in flight, with the bytes it was sending.
     pub fn record_cut_request(&mut self, key: CutKey, bytes_sent: u64) {
         let c = self.cut.entry(key).or_default();
@@ -414,6 +423,7 @@ impl Recorder {
             c.count += v.count;
             c.trues += v.trues;
             merge_opt(&mut c.hist, &v.hist);
+            absorb_gauge(&mut c.gauge, v.gauge.as_ref());
         }
         for (k, v) in &other.cut {
             let c = self.cut.entry(*k).or_default();
@@ -472,6 +482,7 @@ impl Recorder {
             c.count = 0;
             c.trues = 0;
             reset_opt(&mut c.hist);
+            c.gauge = None;
         }
         for c in self.cut.values_mut() {
             *c = CutStats::default();
@@ -517,6 +528,55 @@ mod tests {
             merged.value_at_quantile(0.95),
             single.value_at_quantile(0.95)
         );
+    }
+
+    /// Gauges recorded on several threads merge to what one thread would hold: the value
+    /// recorded last (by time, whatever the order of merging), the lowest and the highest.
+    #[test]
+    fn gauges_merge_to_the_last_value_and_the_extremes() {
+        let k = CustomKey {
+            scenario: 0,
+            metric: 0,
+            request: 0,
+        };
+        let samples = [(5.0, 100), (-2.0, 300), (9.0, 200), (4.0, 400), (7.0, 150)];
+        let mut all = Recorder::default();
+        let mut parts = [
+            Recorder::default(),
+            Recorder::default(),
+            Recorder::default(),
+        ];
+        for (i, &(v, at)) in samples.iter().enumerate() {
+            all.record_custom_gauge(k, v, at);
+            parts[i % 3].record_custom_gauge(k, v, at);
+        }
+        let want = RawGauge {
+            value: 4.0,
+            at_us: 400,
+            min: -2.0,
+            max: 9.0,
+        };
+        assert_eq!(all.custom[&k].gauge, Some(want));
+        for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2]] {
+            let mut merged = Recorder::default();
+            for i in order {
+                merged.merge(&parts[i]);
+            }
+            assert_eq!(merged.custom[&k].gauge, Some(want), "{order:?}");
+            assert_eq!(merged.custom[&k].count, 5);
+        }
+        // A tie in time keeps the larger value, whichever side it came from.
+        let mut a = RawGauge::new(1.0, 10);
+        a.absorb(&RawGauge::new(3.0, 10));
+        let mut b = RawGauge::new(3.0, 10);
+        b.absorb(&RawGauge::new(1.0, 10));
+        assert_eq!((a.value, b.value), (3.0, 3.0));
+        // Cleared, a recorder holds no gauge, and records afresh.
+        let mut r = all.clone();
+        r.clear();
+        assert!(r.is_empty() && r.custom[&k].gauge.is_none());
+        r.record_custom_gauge(k, 1.5, 500);
+        assert_eq!(r.custom[&k].gauge, Some(RawGauge::new(1.5, 500)));
     }
 
     #[test]

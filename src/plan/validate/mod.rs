@@ -252,6 +252,10 @@ fn plan(
         requests: request_names.iter().map(|(n, _)| n.as_str()).collect(),
         scenarios: scenario_names,
         groups: steps.groups.clone(),
+        checks: requests
+            .iter()
+            .flat_map(|r| r.check_names(&captures))
+            .collect(),
     };
     let (plan_thresholds, environments, scenarios) =
         thresholds(cx, &top, &names, environments, scenarios);
@@ -871,7 +875,7 @@ fn base_url(
     }
 }
 
-/// `metrics:` — name → trend (default), counter or rate.
+/// `metrics:` — name → trend (default), counter, rate or gauge.
 fn custom_metrics<'n>(cx: &mut Cx, node: &'n Node) -> Vec<(CustomMetric, &'n Node)> {
     let mut out = Vec::new();
     let base = P::root().key("metrics");
@@ -904,10 +908,6 @@ fn custom_metrics<'n>(cx: &mut Cx, node: &'n Node) -> Vec<(CustomMetric, &'n Nod
         let kind = match &v.value {
             Value::Null => MetricType::Trend,
             Value::Str(s) => match s.parse::<MetricType>() {
-                Ok(MetricType::Gauge) => {
-                    cx.error(v, &p, "a request cannot feed a gauge; use trend (its duration), counter (its failures) or rate (its success)");
-                    continue;
-                }
                 Ok(t) => t,
                 Err(_) => {
                     cx.error(
@@ -916,8 +916,8 @@ fn custom_metrics<'n>(cx: &mut Cx, node: &'n Node) -> Vec<(CustomMetric, &'n Nod
                         format!(
                             "unknown metric type {s:?}{}",
                             tree::hint_or_list(
-                                suggest::hint(s, ["trend", "counter", "rate"]),
-                                "trend, counter or rate"
+                                suggest::hint(s, ["trend", "counter", "rate", "gauge"]),
+                                "trend, counter, rate or gauge"
                             )
                         ),
                     );
@@ -928,7 +928,10 @@ fn custom_metrics<'n>(cx: &mut Cx, node: &'n Node) -> Vec<(CustomMetric, &'n Nod
                 cx.error(
                     v,
                     &p,
-                    format!("expected trend, counter or rate, found {}", kind(other)),
+                    format!(
+                        "expected trend, counter, rate or gauge, found {}",
+                        kind(other)
+                    ),
                 );
                 continue;
             }
@@ -995,12 +998,21 @@ fn fed_metrics(requests: Option<&Fields>) -> Vec<String> {
     let Some(requests) = requests else { return out };
     for (_, _, v) in &requests.entries {
         let Some(m) = v.get("metric") else { continue };
-        match &m.value {
-            Value::Str(s) => out.push(s.clone()),
-            Value::Seq(items) => {
-                out.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string)))
+        let items = match &m.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![m],
+        };
+        for i in items {
+            match &i.value {
+                Value::Str(s) => out.push(s.clone()),
+                // A gauge with its source: `{ queue_depth: $.depth }`.
+                Value::Map(entries) => out.extend(
+                    entries
+                        .iter()
+                        .filter_map(|(k, _)| k.as_str().map(str::to_string)),
+                ),
+                _ => {}
             }
-            _ => {}
         }
     }
     out
@@ -1273,22 +1285,143 @@ mod tests {
                 "trend metrics support avg, min, max, med, p(N)",
             ),
             ("errs: [\"p(95)<5\"]", "counter metrics support count, rate"),
-            ("vus: [\"count<5\"]", "gauge metrics support value"),
+            (
+                "vus: [\"count<5\"]",
+                "gauge metrics support value, min, max",
+            ),
             (
                 "login_duraton: [\"p(95)<5\"]",
                 "unknown metric \"login_duraton\"; did you mean \"login_duration\"?",
             ),
-            (
-                "\"http_req_duration{name:logn}\": [\"p(95)<5\"]",
-                "no request is named \"logn\"; did you mean \"login\"?",
-            ),
-            (
-                "\"http_req_duration{url:x}\": [\"p(95)<5\"]",
-                "cannot select on tag \"url\"",
-            ),
         ] {
             let e = err(&plan_with(reqs, &extra(bad), "[login]"));
             assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    /// k6 accepts any tag and value in a selector; so do we, with a warning for one that
+    /// matches nothing. The thresholds are kept (they are judged as having no data).
+    #[test]
+    fn selectors_that_match_nothing_are_warnings() {
+        let reqs = "  login: { post: http://h/login, expect: { status: 200 } }";
+        for (key, says) in [
+            (
+                "http_req_duration{name:logn}",
+                "no request is named \"logn\"; did you mean \"login\"?; the sub-metric is \
+                 accepted, as k6 accepts it, but matches nothing",
+            ),
+            ("http_req_duration{url:x}", "carry no \"url\" tag"),
+            ("http_req_duration{method:post}", "write method:POST"),
+            (
+                "http_req_duration{status:abc}",
+                "not a status the engine records",
+            ),
+            (
+                "checks{check:login: status is 20}",
+                "no check is named \"login: status is 20\"",
+            ),
+            ("ws_ping", "never records"),
+        ] {
+            let plan = ok(&plan_with(
+                reqs,
+                &format!("thresholds:\n  \"{key}\": [\"count<1\"]\n").replace(
+                    "count<1",
+                    if key.starts_with("checks") {
+                        "rate>0"
+                    } else {
+                        "max<1"
+                    },
+                ),
+                "[login]",
+            ));
+            assert_eq!(plan.thresholds.len(), 1, "{key}");
+            assert_eq!(plan.warnings.len(), 1, "{key}: {:?}", plan.warnings);
+            assert!(
+                plan.warnings[0].contains(says),
+                "{key}: {}",
+                plan.warnings[0]
+            );
+        }
+        let plan = ok(&plan_with(
+            reqs,
+            "thresholds:\n  \"checks{check:login: status is 200}\": [\"rate>0\"]\n  \"http_req_duration{group:''}\": [\"max<1\"]",
+            "[login]",
+        ));
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        assert_eq!(
+            plan.thresholds[0].key.tag("check"),
+            Some("login: status is 200")
+        );
+    }
+
+    /// k6 keeps one of two lists that select the same sub-metric; we judge both, and say so.
+    #[test]
+    fn two_keys_for_one_sub_metric_are_judged_together() {
+        let plan = ok(&plan_with(
+            REQS,
+            "thresholds:\n  \"http_req_duration{name:login,status:200}\": [\"p(95)<500\"]\n  \"http_req_duration{ status: '200', name: login }\": [\"avg<100\", \"max<900\"]",
+            "[login, me]",
+        ));
+        assert_eq!(plan.thresholds.len(), 1);
+        let sources: Vec<&str> = plan.thresholds[0]
+            .conditions
+            .iter()
+            .map(|c| c.condition.source.as_str())
+            .collect();
+        assert_eq!(sources, ["p(95)<500", "avg<100", "max<900"]);
+        assert!(plan.warnings[0].contains("k6 would keep only one of the two lists"));
+    }
+
+    /// `delay_abort_eval` as k6 reads `delayAbortEval`: a number is milliseconds (with a warning,
+    /// since seconds may have been meant), null and negative delays are none.
+    #[test]
+    fn delay_abort_eval_reads_as_k6_reads_it() {
+        for (value, want, warns) in [
+            ("10s", Duration::from_secs(10), false),
+            ("1m30s", Duration::from_secs(90), false),
+            ("10", Duration::from_millis(10), true),
+            ("2.5", Duration::from_micros(2500), true),
+            ("\"10\"", Duration::from_millis(10), true),
+            ("0", Duration::ZERO, false),
+            ("~", Duration::ZERO, false),
+            ("-5", Duration::ZERO, true),
+            ("\"-1s\"", Duration::ZERO, true),
+        ] {
+            let plan = ok(&plan_with(
+                REQS,
+                &format!("thresholds:\n  http_req_duration: [{{ threshold: \"p(95)<500\", abort_on_fail: true, delay_abort_eval: {value} }}]"),
+                "[login, me]",
+            ));
+            assert_eq!(
+                plan.thresholds[0].conditions[0].delay_abort_eval, want,
+                "{value}"
+            );
+            assert_eq!(
+                !plan.warnings.is_empty(),
+                warns,
+                "{value}: {:?}",
+                plan.warnings
+            );
+        }
+        assert!(ok(&plan_with(
+            REQS,
+            "thresholds:\n  http_req_duration: [{ threshold: \"p(95)<500\", abort_on_fail: true, delay_abort_eval: 10 }]",
+            "[login, me]",
+        ))
+        .warnings[0]
+            .contains("10 means 10ms; write \"10ms\", or \"10s\" if seconds were meant"));
+        for (value, says) in [
+            ("\"10 s\"", "invalid duration"),
+            ("abc", "invalid duration"),
+            ("[1]", "expected a duration"),
+            ("1e12", "30 day maximum"),
+        ] {
+            let e = err(&plan_with(
+                REQS,
+                &format!("thresholds:\n  http_req_duration: [{{ threshold: \"p(95)<500\", abort_on_fail: true, delay_abort_eval: {value} }}]"),
+                "[login, me]",
+            ));
+            assert!(e.contains(says), "{value}: {e}");
         }
     }
 

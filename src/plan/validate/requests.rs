@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use crate::plan::model::{
-    Body, Capture, CaptureSource, Check, CheckKind, CustomMetric, Expect, Header, JsonPathSpec,
-    MetricId, RequestSpec,
+    Body, Capture, CaptureSource, Check, CheckKind, CustomMetric, Expect, GaugeFeed, Header,
+    JsonPathSpec, MetricId, RequestSpec,
 };
 use crate::plan::template::{self, JsonTemplate, Scope, Template};
 use crate::plan::yaml::{Node, Value};
 use crate::rules::threshold::builtin_metric;
 use crate::suggest;
+use crate::summary::schema::MetricType;
 
 use super::tree::Cx;
 use super::tree::{
@@ -280,7 +281,7 @@ pub(crate) fn request(
     };
     let metrics = match f.get("metric") {
         Some(m) => metric_refs(cx, m, &path.key("metric"), env.metrics),
-        None => Some(Vec::new()),
+        None => Some((Vec::new(), Vec::new())),
     };
     let timeout = match f.get("timeout") {
         Some(t) => positive_duration_of(cx, t, &path.key("timeout")).map(Some),
@@ -290,6 +291,7 @@ pub(crate) fn request(
     if !ok {
         return None;
     }
+    let metrics = metrics?;
     Some(RequestSpec {
         name: name.to_string(),
         method: method?,
@@ -299,7 +301,8 @@ pub(crate) fn request(
         body: body?,
         expect: expect?,
         captures: captures?,
-        metrics: metrics?,
+        metrics: metrics.0,
+        gauges: metrics.1,
         timeout: timeout?,
         line: node.mark.line,
     })
@@ -668,64 +671,7 @@ fn captures(cx: &mut Cx, node: &Node, path: &P, slots: &[String]) -> Option<Vec<
             ok = false;
             continue;
         };
-        let source = match &v.value {
-            Value::Str(s) => json_path(cx, v, &p, s).map(CaptureSource::Json),
-            Value::Map(_) => {
-                let Some(c) = Fields::of(cx, v, &p, "") else {
-                    ok = false;
-                    continue;
-                };
-                c.only(cx, &["json", "header", "cookie"]);
-                let given: Vec<&(&str, &Node, &Node)> = c
-                    .entries
-                    .iter()
-                    .filter(|(k, _, _)| ["json", "header", "cookie"].contains(k))
-                    .collect();
-                match given.as_slice() {
-                    [(k, _, src)] => {
-                        let sp = p.key(k);
-                        name_of(cx, src, &sp).and_then(|s| match *k {
-                            "json" => json_path(cx, src, &sp, s).map(CaptureSource::Json),
-                            "header" if is_header_name(s) => {
-                                Some(CaptureSource::Header(s.to_ascii_lowercase()))
-                            }
-                            "header" => {
-                                cx.error(
-                                    src,
-                                    &sp,
-                                    format!("\"{s}\" is not a valid HTTP header name"),
-                                );
-                                None
-                            }
-                            _ => Some(CaptureSource::Cookie(s.to_string())),
-                        })
-                    }
-                    [] => {
-                        cx.error(
-                            v,
-                            &p,
-                            "say where to capture from: { json: \"$.path\" }, { header: name } or { cookie: name }",
-                        );
-                        None
-                    }
-                    _ => {
-                        cx.error(v, &p, "capture from one place only: json, header or cookie");
-                        None
-                    }
-                }
-            }
-            other => {
-                cx.error(
-                    v,
-                    &p,
-                    format!(
-                        "expected a JSON path such as $.access_token, or {{ header: name }} / {{ cookie: name }}, found {}",
-                        kind(other)
-                    ),
-                );
-                None
-            }
-        };
+        let source = capture_source(cx, v, &p);
         match source {
             Some(source) => out.push(Capture { slot, source }),
             None => ok = false,
@@ -734,12 +680,70 @@ fn captures(cx: &mut Cx, node: &Node, path: &P, slots: &[String]) -> Option<Vec<
     ok.then_some(out)
 }
 
+/// Where a capture (or a gauge) reads its value: a JSON path (`$.id`, or `id`), or
+/// `{ json: ... }`, `{ header: name }`, `{ cookie: name }`.
+fn capture_source(cx: &mut Cx, v: &Node, p: &P) -> Option<CaptureSource> {
+    match &v.value {
+        Value::Str(s) => json_path(cx, v, p, s).map(CaptureSource::Json),
+        Value::Map(_) => {
+            let c = Fields::of(cx, v, p, "")?;
+            c.only(cx, &["json", "header", "cookie"]);
+            let given: Vec<&(&str, &Node, &Node)> = c
+                .entries
+                .iter()
+                .filter(|(k, _, _)| ["json", "header", "cookie"].contains(k))
+                .collect();
+            match given.as_slice() {
+                [(k, _, src)] => {
+                    let sp = p.key(k);
+                    name_of(cx, src, &sp).and_then(|s| match *k {
+                        "json" => json_path(cx, src, &sp, s).map(CaptureSource::Json),
+                        "header" if is_header_name(s) => {
+                            Some(CaptureSource::Header(s.to_ascii_lowercase()))
+                        }
+                        "header" => {
+                            cx.error(src, &sp, format!("\"{s}\" is not a valid HTTP header name"));
+                            None
+                        }
+                        _ => Some(CaptureSource::Cookie(s.to_string())),
+                    })
+                }
+                [] => {
+                    cx.error(
+                        v,
+                        p,
+                        "say where to capture from: { json: \"$.path\" }, { header: name } or { cookie: name }",
+                    );
+                    None
+                }
+                _ => {
+                    cx.error(v, p, "capture from one place only: json, header or cookie");
+                    None
+                }
+            }
+        }
+        other => {
+            cx.error(
+                v,
+                p,
+                format!(
+                    "expected a JSON path such as $.access_token, or {{ header: name }} / {{ cookie: name }}, found {}",
+                    kind(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `metric:`: a custom metric's name, a gauge with where its value is (`{ queue_depth: $.depth }`),
+/// or a list of them.
 fn metric_refs(
     cx: &mut Cx,
     node: &Node,
     path: &P,
     metrics: &[CustomMetric],
-) -> Option<Vec<MetricId>> {
+) -> Option<(Vec<MetricId>, Vec<GaugeFeed>)> {
     let items: Vec<(&Node, P)> = match &node.value {
         Value::Seq(_) => seq_of(cx, node, path)?
             .iter()
@@ -749,37 +753,106 @@ fn metric_refs(
         _ => vec![(node, path.clone())],
     };
     let mut out: Vec<MetricId> = Vec::new();
+    let mut gauges: Vec<GaugeFeed> = Vec::new();
     let mut ok = true;
     for (n, p) in items {
-        let Some(name) = name_of(cx, n, &p) else {
+        let (name, name_node, source) = match &n.value {
+            Value::Map(_) => {
+                let Some(f) = Fields::of(cx, n, &p, "") else {
+                    ok = false;
+                    continue;
+                };
+                let [(name, knode, v)] = f.entries.as_slice() else {
+                    cx.error(
+                        n,
+                        &p,
+                        "one gauge per entry, with where its value is: { queue_depth: $.queue.depth }",
+                    );
+                    ok = false;
+                    continue;
+                };
+                (*name, *knode, Some((*v, p.key(name))))
+            }
+            _ => match name_of(cx, n, &p) {
+                Some(name) => (name, n, None),
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        let Some(id) = metric_id(cx, name, name_node, &p, metrics) else {
             ok = false;
             continue;
         };
-        match metrics.iter().position(|m| m.name == name) {
-            Some(id) if out.contains(&id) => {
-                cx.error(n, &p, format!("metric \"{name}\" is listed twice"));
-                ok = false;
-            }
-            Some(id) => out.push(id),
-            None if builtin_metric(name).is_some() => {
+        if out.contains(&id) || gauges.iter().any(|g| g.metric == id) {
+            cx.error(name_node, &p, format!("metric \"{name}\" is listed twice"));
+            ok = false;
+            continue;
+        }
+        match (metrics[id].kind, source) {
+            (MetricType::Gauge, Some((v, vp))) => match capture_source(cx, v, &vp) {
+                Some(source) => gauges.push(GaugeFeed { metric: id, source }),
+                None => ok = false,
+            },
+            (MetricType::Gauge, None) => {
                 cx.error(
-                    n,
+                    name_node,
                     &p,
-                    format!("\"{name}\" is a built-in metric; every request feeds it already"),
+                    format!(
+                        "gauge \"{name}\" needs a value: write {{ {name}: $.path }}, or \
+                         {{ {name}: {{ header: name }} }}, reading the response as a capture does"
+                    ),
                 );
                 ok = false;
             }
-            None => {
-                let hint = suggest::hint(name, metrics.iter().map(|m| m.name.as_str()));
-                let declare = if hint.is_empty() {
-                    format!("; declare it under `metrics:` (e.g. `{name}: trend`)")
-                } else {
-                    String::new()
-                };
-                cx.error(n, &p, format!("unknown metric \"{name}\"{hint}{declare}"));
+            (kind, Some(_)) => {
+                cx.error(
+                    name_node,
+                    &p,
+                    format!(
+                        "only a gauge takes a value; {kind} \"{name}\" records {}: list it by \
+                         name",
+                        match kind {
+                            MetricType::Trend => "the request's duration",
+                            MetricType::Counter => "the request's failures",
+                            _ => "the request's success",
+                        }
+                    ),
+                );
                 ok = false;
             }
+            (_, None) => out.push(id),
         }
     }
-    ok.then_some(out)
+    ok.then_some((out, gauges))
+}
+
+/// A custom metric's index, or an error naming the choices.
+fn metric_id(
+    cx: &mut Cx,
+    name: &str,
+    n: &Node,
+    p: &P,
+    metrics: &[CustomMetric],
+) -> Option<MetricId> {
+    if let Some(id) = metrics.iter().position(|m| m.name == name) {
+        return Some(id);
+    }
+    if builtin_metric(name).is_some() {
+        cx.error(
+            n,
+            p,
+            format!("\"{name}\" is a built-in metric; every request feeds it already"),
+        );
+        return None;
+    }
+    let hint = suggest::hint(name, metrics.iter().map(|m| m.name.as_str()));
+    let declare = if hint.is_empty() {
+        format!("; declare it under `metrics:` (e.g. `{name}: trend`)")
+    } else {
+        String::new()
+    };
+    cx.error(n, p, format!("unknown metric \"{name}\"{hint}{declare}"));
+    None
 }

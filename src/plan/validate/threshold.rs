@@ -1,20 +1,26 @@
 //! `thresholds:` blocks (plan-wide, per environment, per scenario), in k6's grammar, checked
 //! against the metrics that exist and the tags the engine records.
+//!
+//! What k6 accepts, we accept (the differential test in `tests/integration/plans.rs` runs a table
+//! of thresholds through real k6 and through `validate`). Where k6 silently accepts what can only
+//! select nothing, a sub-metric on a tag the samples never carry or on a value no sample can
+//! have, we accept it too and say so in a warning.
 
 use std::time::Duration;
 
+use crate::plan::duration::parse_duration;
 use crate::plan::model::CustomMetric;
 use crate::plan::yaml::{Node, Value};
-use crate::rules::threshold::Threshold;
-use crate::rules::threshold::ThresholdCondition;
 use crate::rules::threshold::{builtin_metric, parse_condition, parse_metric_key, BUILTIN_METRICS};
+use crate::rules::threshold::{parse_number, unrecorded_k6_metric};
+use crate::rules::threshold::{Threshold, ThresholdCondition};
 use crate::suggest;
 use crate::summary::schema::MetricType;
 
 use super::tree::Cx;
-use super::tree::{bool_of, duration_of, kind, str_of, Fields, P};
+use super::tree::{bool_of, kind, str_of, Fields, P};
 
-/// The tags a sub-metric may select on: the ones the engine records on every sample.
+/// The tags a request's samples carry (`http_req_*`, `http_reqs`, `data_*`).
 pub(crate) const TAGS: [&str; 7] = [
     "scenario",
     "name",
@@ -39,18 +45,39 @@ const ERROR_CLASSES: [&str; 8] = [
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
+/// The end of every warning about a selector that cannot match.
+const MATCHES_NOTHING: &str =
+    "the sub-metric is accepted, as k6 accepts it, but matches nothing: its thresholds see no data";
+
 /// The names a threshold may refer to.
 pub(crate) struct Names<'a> {
     pub metrics: &'a [CustomMetric],
     pub requests: Vec<&'a str>,
     pub scenarios: Vec<&'a str>,
     pub groups: Vec<String>,
+    /// Every check's name (`login: status is 200`), as the `check` tag holds it.
+    pub checks: Vec<String>,
 }
 
 impl Names<'_> {
-    fn metric_type(&self, name: &str) -> Option<MetricType> {
-        builtin_metric(name)
-            .or_else(|| self.metrics.iter().find(|m| m.name == name).map(|m| m.kind))
+    fn custom_type(&self, name: &str) -> Option<MetricType> {
+        self.metrics.iter().find(|m| m.name == name).map(|m| m.kind)
+    }
+
+    /// The tags a metric's samples carry, as the summary matches them: none for a k6 metric we
+    /// never record.
+    fn carried_tags(&self, metric: &str) -> &'static [&'static str] {
+        if self.custom_type(metric).is_some() {
+            return &["scenario", "name"];
+        }
+        match metric {
+            "checks" => &["scenario", "name", "check"],
+            "iterations" | "dropped_iterations" | "iteration_duration" | "vus" | "vus_max" => {
+                &["scenario"]
+            }
+            m if builtin_metric(m).is_some() => &TAGS,
+            _ => &[],
+        }
     }
 }
 
@@ -69,15 +96,18 @@ pub(crate) fn thresholds(cx: &mut Cx, node: &Node, path: &P, names: &Names) -> V
         let Some(t) = threshold(cx, key, knode, v, &p, names) else {
             continue;
         };
-        if let Some(prev) = out.iter().find(|o| o.key == t.key) {
-            cx.error(
+        if let Some(prev) = out.iter_mut().find(|o| o.key == t.key) {
+            // k6 keeps one of the two lists, whichever it reads last; judging both loses nothing.
+            cx.warn(
                 knode,
                 &p,
                 format!(
-                    "\"{key}\" selects the same metric as \"{}\" on line {}; put all their conditions in one list",
+                    "\"{key}\" selects the same metric as \"{}\" on line {}; k6 would keep only one \
+                     of the two lists, both are judged here: put all their conditions in one list",
                     prev.key.source, prev.line
                 ),
             );
+            prev.conditions.extend(t.conditions);
             continue;
         }
         out.push(t);
@@ -120,6 +150,45 @@ pub(crate) fn own_scenario_only(
     });
 }
 
+/// The metric's type, or an error naming what exists; a k6 metric we never record is accepted
+/// with a warning.
+fn metric_type(
+    cx: &mut Cx,
+    metric: &str,
+    knode: &Node,
+    p: &P,
+    names: &Names,
+) -> Option<MetricType> {
+    if let Some(t) = builtin_metric(metric).or_else(|| names.custom_type(metric)) {
+        return Some(t);
+    }
+    if let Some(t) = unrecorded_k6_metric(metric) {
+        cx.warn(
+            knode,
+            p,
+            format!(
+                "{metric} is a k6 metric that kaizen-loadtest never records (it speaks HTTP: no \
+                 WebSocket, no gRPC): its thresholds see no data"
+            ),
+        );
+        return Some(t);
+    }
+    let mut all: Vec<&str> = BUILTIN_METRICS.iter().map(|(n, _)| *n).collect();
+    all.extend(names.metrics.iter().map(|m| m.name.as_str()));
+    let hint = suggest::hint(metric, all.iter().copied());
+    let declare = if hint.is_empty() {
+        format!("; declare it under `metrics:` (e.g. `{metric}: trend`) or use a built-in metric")
+    } else {
+        String::new()
+    };
+    cx.error(
+        knode,
+        p,
+        format!("threshold on unknown metric \"{metric}\"{hint}{declare}"),
+    );
+    None
+}
+
 fn threshold(
     cx: &mut Cx,
     key: &str,
@@ -135,33 +204,11 @@ fn threshold(
             return None;
         }
     };
-    let Some(metric_type) = names.metric_type(&metric_key.metric) else {
-        let mut all: Vec<&str> = BUILTIN_METRICS.iter().map(|(n, _)| *n).collect();
-        all.extend(names.metrics.iter().map(|m| m.name.as_str()));
-        let hint = suggest::hint(&metric_key.metric, all.iter().copied());
-        let declare = if hint.is_empty() {
-            format!(
-                "; declare it under `metrics:` (e.g. `{}: trend`) or use a built-in metric",
-                metric_key.metric
-            )
-        } else {
-            String::new()
-        };
-        cx.error(
-            knode,
-            p,
-            format!(
-                "threshold on unknown metric \"{}\"{hint}{declare}",
-                metric_key.metric
-            ),
-        );
-        return None;
-    };
-    let mut tags_ok = true;
+    let metric_type = metric_type(cx, &metric_key.metric, knode, p, names)?;
+    let carried = names.carried_tags(&metric_key.metric);
     for (tag, value) in &metric_key.tags {
-        if let Err(msg) = check_tag(tag, value, names) {
-            cx.error(knode, p, msg);
-            tags_ok = false;
+        if let Some(why) = cannot_match(&metric_key.metric, carried, tag, value, names) {
+            cx.warn(knode, p, format!("{why}; {MATCHES_NOTHING}"));
         }
     }
 
@@ -201,7 +248,7 @@ fn threshold(
             None => ok = false,
         }
     }
-    if !ok || !tags_ok {
+    if !ok {
         return None;
     }
     Some(Threshold {
@@ -229,7 +276,7 @@ fn condition(
                 None => Some(false),
             };
             let delay = match f.get("delay_abort_eval") {
-                Some(n) => duration_of(cx, n, &p.key("delay_abort_eval")),
+                Some(n) => delay_of(cx, n, &p.key("delay_abort_eval")),
                 None => Some(Duration::ZERO),
             };
             let text = f.req(cx, "threshold");
@@ -272,6 +319,9 @@ fn condition(
         cx.error(text_node, &tp, e.to_string());
         return None;
     }
+    if let Some(w) = condition.warnings() {
+        cx.warn(text_node, &tp, w);
+    }
     Some(ThresholdCondition {
         condition,
         abort_on_fail,
@@ -279,71 +329,139 @@ fn condition(
     })
 }
 
-fn check_tag(tag: &str, value: &str, names: &Names) -> Result<(), String> {
-    match tag {
-        "name" => check_name("request", value, &names.requests),
-        "scenario" => check_name("scenario", value, &names.scenarios),
-        "method" => {
-            if METHODS.contains(&value) {
-                Ok(())
-            } else if METHODS.contains(&value.to_ascii_uppercase().as_str()) {
-                Err(format!(
-                    "method \"{value}\" is recorded in upper case; write method:{}",
-                    value.to_ascii_uppercase()
-                ))
-            } else {
-                Err(format!(
-                    "unknown method \"{value}\"; expected one of {}",
-                    METHODS.join(", ")
-                ))
-            }
+/// `delay_abort_eval`, read as k6 reads `delayAbortEval`: a duration (`30s`), or a plain number
+/// of milliseconds (a YAML number or a string holding one); null means none, and a negative
+/// delay is none too (k6 accepts it; the abort check then starts at once).
+fn delay_of(cx: &mut Cx, node: &Node, path: &P) -> Option<Duration> {
+    let millis = match &node.value {
+        Value::Null => return Some(Duration::ZERO),
+        Value::Int(n) => Some(*n as f64),
+        Value::Float(f) => Some(*f),
+        Value::Str(s) => parse_number(s.trim()),
+        other => {
+            cx.error(
+                node,
+                path,
+                format!(
+                    "expected a duration such as \"30s\" or \"1m30s\", found {}",
+                    kind(other)
+                ),
+            );
+            return None;
         }
-        "status" => match value.parse::<u16>() {
-            Ok(s) if (100..=599).contains(&s) => Ok(()),
-            _ => Err(format!(
-                "status \"{value}\" is not an HTTP status (100 to 599)"
-            )),
-        },
-        "error" => {
-            if ERROR_CLASSES.contains(&value) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "unknown error class \"{value}\"{}",
-                    hint_or_expected(value, &ERROR_CLASSES)
-                ))
-            }
+    };
+    if let Some(ms) = millis {
+        if !ms.is_finite() || ms > crate::plan::duration::MAX_DURATION.as_millis() as f64 {
+            cx.error(node, path, "the delay is longer than the 30 day maximum");
+            return None;
         }
-        "expected_response" => match value {
-            "true" | "false" => Ok(()),
-            _ => Err(format!(
-                "expected_response is true or false, not \"{value}\""
-            )),
-        },
-        "group" => {
-            // k6 writes group tags as `::outer::inner`; accept that or a bare name.
-            let segments: Vec<&str> = value.split("::").filter(|s| !s.is_empty()).collect();
-            if segments.is_empty() {
-                return Err("empty group name".to_string());
-            }
-            for s in segments {
-                if !names.groups.iter().any(|g| g == s) {
-                    let hint = suggest::hint(s, names.groups.iter().map(String::as_str));
-                    return Err(if names.groups.is_empty() {
-                        format!("no flow declares a group \"{s}\"")
-                    } else {
-                        format!("no flow declares a group \"{s}\"{hint}")
-                    });
-                }
-            }
-            Ok(())
+        if ms != 0.0 {
+            cx.warn(
+                node,
+                path,
+                format!(
+                    "a plain number is milliseconds, as k6 reads it: {ms} means {ms}ms; write \
+                     \"{ms}ms\", or \"{ms}s\" if seconds were meant"
+                ),
+            );
         }
-        other => Err(format!(
-            "cannot select on tag \"{other}\"{}; sub-metrics select on {}",
-            suggest::hint(other, TAGS),
-            TAGS.join(", ")
-        )),
+        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     }
+    let Value::Str(s) = &node.value else {
+        unreachable!("numbers returned above");
+    };
+    let s = s.trim();
+    if let Some(positive) = s.strip_prefix('-') {
+        if parse_duration(positive).is_ok() {
+            cx.warn(
+                node,
+                path,
+                format!("a negative delay ({s}) is none: abort_on_fail is checked from the start"),
+            );
+            return Some(Duration::ZERO);
+        }
+    }
+    match parse_duration(s) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.error(node, path, e.to_string());
+            None
+        }
+    }
+}
+
+/// Why a selector's `tag:value` can match no sample of `metric`, or `None` when it can.
+fn cannot_match(
+    metric: &str,
+    carried: &[&str],
+    tag: &str,
+    value: &str,
+    names: &Names,
+) -> Option<String> {
+    if carried.is_empty() {
+        // The metric's own warning already says it has no data.
+        return None;
+    }
+    if !carried.contains(&tag) {
+        let hint = suggest::hint(tag, carried.iter().copied());
+        let url = if tag == "url" {
+            "; URLs are not recorded, select a request by its name instead: name:<request>"
+        } else {
+            ""
+        };
+        return Some(format!(
+            "{metric} samples carry no \"{tag}\" tag (they carry {}){hint}{url}",
+            carried.join(", ")
+        ));
+    }
+    match tag {
+        "name" => unknown_name("request", value, &names.requests),
+        "scenario" => unknown_name("scenario", value, &names.scenarios),
+        "check" => unknown_name(
+            "check",
+            value,
+            &names.checks.iter().map(String::as_str).collect::<Vec<_>>(),
+        ),
+        "method" if METHODS.contains(&value) => None,
+        "method" if METHODS.contains(&value.to_ascii_uppercase().as_str()) => Some(format!(
+            "method \"{value}\" never matches: methods are recorded in upper case, write method:{}",
+            value.to_ascii_uppercase()
+        )),
+        "method" => Some(format!(
+            "no request sends the method \"{value}\"; methods are {}",
+            METHODS.join(", ")
+        )),
+        "status" => match value.parse::<u16>() {
+            Ok(s) if (s == 0 || (100..=599).contains(&s)) && s.to_string() == value => None,
+            _ => Some(format!(
+                "status \"{value}\" is not a status the engine records (100 to 599, or 0 when no \
+                 response came)"
+            )),
+        },
+        "error" if ERROR_CLASSES.contains(&value) => None,
+        "error" => Some(format!(
+            "unknown error class \"{value}\"{}",
+            hint_or_expected(value, &ERROR_CLASSES)
+        )),
+        "expected_response" if value == "true" || value == "false" => None,
+        "expected_response" => Some(format!(
+            "expected_response is true or false, not \"{value}\""
+        )),
+        "group" => unknown_group(value, &names.groups),
+        _ => None,
+    }
+}
+
+/// A `group` value (`::crud`, `crud`, `::outer::inner`, or empty: no group) naming a group no
+/// flow declares.
+fn unknown_group(value: &str, groups: &[String]) -> Option<String> {
+    for s in value.split("::").filter(|s| !s.is_empty()) {
+        if !groups.iter().any(|g| g == s) {
+            let hint = suggest::hint(s, groups.iter().map(String::as_str));
+            return Some(format!("no flow declares a group \"{s}\"{hint}"));
+        }
+    }
+    None
 }
 
 fn hint_or_expected(value: &str, list: &[&str]) -> String {
@@ -355,11 +473,11 @@ fn hint_or_expected(value: &str, list: &[&str]) -> String {
     }
 }
 
-fn check_name(what: &str, value: &str, known: &[&str]) -> Result<(), String> {
+fn unknown_name(what: &str, value: &str, known: &[&str]) -> Option<String> {
     if known.contains(&value) {
-        return Ok(());
+        return None;
     }
-    Err(format!(
+    Some(format!(
         "no {what} is named \"{value}\"{}",
         suggest::hint(value, known.iter().copied())
     ))
@@ -375,30 +493,74 @@ mod tests {
             requests: vec!["login", "logout"],
             scenarios: vec!["smoke"],
             groups: vec!["crud".to_string()],
+            checks: vec!["health: status is 200".to_string()],
         }
     }
 
     #[test]
-    fn tags_are_checked_against_the_plan() {
+    fn selectors_that_cannot_match_are_explained() {
         let n = names();
-        assert!(check_tag("name", "login", &n).is_ok());
+        let why = |metric: &str, tag: &str, value: &str| {
+            cannot_match(metric, n.carried_tags(metric), tag, value, &n)
+        };
+        let d = "http_req_duration";
+        for (tag, value) in [
+            ("name", "login"),
+            ("scenario", "smoke"),
+            ("method", "POST"),
+            ("status", "200"),
+            ("status", "0"),
+            ("group", "::crud"),
+            ("group", "crud"),
+            ("group", ""),
+            ("expected_response", "false"),
+            ("error", "timeout"),
+        ] {
+            assert_eq!(why(d, tag, value), None, "{tag}:{value}");
+        }
         assert_eq!(
-            check_tag("name", "logn", &n).unwrap_err(),
+            why(d, "name", "logn").unwrap(),
             "no request is named \"logn\"; did you mean \"login\"?"
         );
-        assert!(check_tag("scenario", "smoke", &n).is_ok());
-        assert!(check_tag("method", "post", &n)
-            .unwrap_err()
-            .contains("upper case"));
-        assert!(check_tag("status", "200", &n).is_ok());
-        assert!(check_tag("status", "2xx", &n).is_err());
-        assert!(check_tag("group", "::crud", &n).is_ok());
-        assert!(check_tag("group", "crud", &n).is_ok());
-        assert!(check_tag("group", "crd", &n)
-            .unwrap_err()
+        assert!(why(d, "method", "post")
+            .unwrap()
+            .contains("write method:POST"));
+        assert!(why(d, "method", "BREW").unwrap().contains("GET, POST"));
+        for bad in ["abc", "2xx", "0200", "600", "99"] {
+            assert!(
+                why(d, "status", bad).unwrap().contains("not a status"),
+                "{bad}"
+            );
+        }
+        assert!(why(d, "group", "crd")
+            .unwrap()
             .contains("did you mean \"crud\""));
-        assert!(check_tag("expected_response", "yes", &n).is_err());
-        let e = check_tag("nmae", "x", &n).unwrap_err();
-        assert!(e.contains("did you mean \"name\""), "{e}");
+        assert!(why(d, "group", "::crud::x")
+            .unwrap()
+            .contains("group \"x\""));
+        assert!(why(d, "expected_response", "yes").is_some());
+        assert!(why(d, "error", "timout")
+            .unwrap()
+            .contains("did you mean \"timeout\""));
+        let e = why(d, "nmae", "x").unwrap();
+        assert!(
+            e.contains("carry no \"nmae\" tag") && e.contains("did you mean \"name\""),
+            "{e}"
+        );
+        assert!(why(d, "url", "http://x")
+            .unwrap()
+            .contains("name:<request>"));
+        // Each metric carries its own tags.
+        assert_eq!(why("checks", "check", "health: status is 200"), None);
+        assert!(why("checks", "check", "nothing")
+            .unwrap()
+            .contains("no check is named"));
+        assert!(why("checks", "status", "200")
+            .unwrap()
+            .contains("carry no \"status\""));
+        assert!(why("iterations", "name", "login").is_some());
+        assert_eq!(why("iterations", "scenario", "smoke"), None);
+        // A metric never recorded: its own warning says it all.
+        assert_eq!(why("ws_ping", "group", "::nope"), None);
     }
 }
