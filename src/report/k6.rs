@@ -351,7 +351,9 @@ fn values(ds: &Dataset, scenario: &str, key: &MetricKey, kind: MetricType) -> Ma
             put("passes", trues as f64);
             put("fails", (total - trues) as f64);
         }
-        Some(Observed::Gauge { value, min, max, .. }) => {
+        Some(Observed::Gauge {
+            value, min, max, ..
+        }) => {
             put("value", value);
             put("min", min);
             put("max", max);

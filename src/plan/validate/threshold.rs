@@ -71,7 +71,8 @@ impl Names<'_> {
             return &["scenario", "name"];
         }
         match metric {
-            "checks" => &["scenario", "name", "check"],
+            "checks" => &["scenario", "name", "group", "check"],
+            "group_duration" => &["scenario", "group"],
             "iterations" | "dropped_iterations" | "iteration_duration" | "vus" | "vus_max" => {
                 &["scenario"]
             }
