@@ -1307,8 +1307,8 @@ mod tests {
         for (key, says) in [
             (
                 "http_req_duration{name:logn}",
-                "no request is named \"logn\"; did you mean \"login\"?; the sub-metric is \
-                 accepted, as k6 accepts it, but matches nothing",
+                "no request is named \"logn\"; did you mean \"login\"? (the sub-metric is \
+                 accepted, as k6 accepts it, but matches nothing: its thresholds see no data)",
             ),
             ("http_req_duration{url:x}", "carry no \"url\" tag"),
             ("http_req_duration{method:post}", "write method:POST"),

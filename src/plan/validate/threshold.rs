@@ -209,7 +209,7 @@ fn threshold(
     let carried = names.carried_tags(&metric_key.metric);
     for (tag, value) in &metric_key.tags {
         if let Some(why) = cannot_match(&metric_key.metric, carried, tag, value, names) {
-            cx.warn(knode, p, format!("{why}; {MATCHES_NOTHING}"));
+            cx.warn(knode, p, format!("{why} ({MATCHES_NOTHING})"));
         }
     }
 
