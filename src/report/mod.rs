@@ -73,6 +73,7 @@ pub fn write_all(
 ) -> anyhow::Result<Vec<PathBuf>> {
     fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create report directory {}", out_dir.display()))?;
+    remove_stale_temporaries(out_dir);
     let mut paths = Vec::with_capacity(formats.len());
     let redactor = crate::redact::global();
     for &f in formats {
@@ -112,9 +113,91 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Removes the temporary files a killed run left in `dir`: `.NAME.PID.tmp`, where NAME is one of
+/// our report files and no process PID runs any more (a run killed by SIGKILL between writing
+/// and renaming leaves one, and nothing else would ever remove it). A file of another name, or
+/// of a process still running (a run writing beside this one), is left alone.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(stale_report_temporary) else {
+            continue;
+        };
+        if pid != std::process::id() && !process_runs(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The process id of a report's temporary file name (`.<stem>_summary.json.1234.tmp`).
+fn stale_report_temporary(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (report, pid) = inner.rsplit_once('.')?;
+    let ours = [
+        ReportFormat::Json,
+        ReportFormat::Junit,
+        ReportFormat::Markdown,
+        ReportFormat::Html,
+        ReportFormat::K6,
+    ]
+    .iter()
+    .any(|&f| report.ends_with(&*file_name("", f)));
+    if !ours || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether a process `pid` exists (signal 0 checks without sending anything; a process of
+/// another user exists too: EPERM).
+fn process_runs(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return true;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run killed between writing and renaming left `.NAME.PID.tmp` behind: the next run
+    /// into the folder removes those of processes gone, and nothing else.
+    #[test]
+    fn stale_temporary_reports_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process that has exited: its pid is free (reuse within the test is not a risk
+        // worth a flaky test: it would only keep the file).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let alive = std::process::id();
+        let files = [
+            (format!(".smoke_local_x_summary.json.{dead}.tmp"), false),
+            (format!(".smoke_local_x_report.html.{dead}.tmp"), false),
+            (format!(".smoke_local_x_summary.json.{alive}.tmp"), true),
+            (format!(".notes.txt.{dead}.tmp"), true),
+            (format!("smoke_local_x_summary.json.{dead}.tmp"), true),
+            (".smoke_local_x_junit.xml.12a.tmp".to_string(), true),
+            ("keep.md".to_string(), true),
+        ];
+        for (f, _) in &files {
+            fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        let s = testdata::load("passed");
+        write_all(&s, &[ReportFormat::Markdown], dir.path()).unwrap();
+        for (f, kept) in &files {
+            assert_eq!(dir.path().join(f).exists(), *kept, "{f}");
+        }
+    }
 
     #[test]
     fn write_all_writes_every_format_in_order_and_leaves_no_temporary_file() {
