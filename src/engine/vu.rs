@@ -387,8 +387,7 @@ impl RenderCtx for Vu {
     }
     fn feed(&self, feed: usize, column: usize) -> Option<&str> {
         let f = self.sc.plan.feeds.get(feed)?;
-        let row = f.rows.get(*self.rows.get(feed)?)?;
-        row.get(column).map(|s| &**s)
+        f.rows.cell(*self.rows.get(feed)?, column)
     }
     fn vu(&self) -> u64 {
         self.id

@@ -70,14 +70,7 @@ impl Segment {
             if f.order == FeedOrder::Unique && self.count > 1 {
                 let n = self.count as usize;
                 let k = self.index as usize - 1;
-                let rows: Vec<_> = f
-                    .rows
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % n == k)
-                    .map(|(_, r)| r.clone())
-                    .collect();
-                f.rows = Arc::new(rows);
+                f.rows = Arc::new(f.rows.filtered(|i| i % n == k));
             }
         }
     }
