@@ -14,7 +14,7 @@
 //!
 //! The stages, in order: [`plan`], [`engine`], [`summary`], [`verdict`], [`report`], [`notify`],
 //! and the commands that drive them ([`run`]). A stage imports only the stages before it and the
-//! leaves: [`rules`], [`summary::schema`], [`summary::hist`], [`redact`], [`url`], [`suggest`],
+//! leaves: [`rules`], [`summary::schema`], [`summary::hist`], [`redact`], [`url`], [`text`], [`suggest`],
 //! [`exit`] and the reference API ([`fixture`]).
 
 pub mod plan;
@@ -37,4 +37,5 @@ pub mod fixture;
 pub mod redact;
 pub mod rules;
 pub mod suggest;
+pub mod text;
 pub mod url;

@@ -17,7 +17,8 @@
 //! tool prints or writes is made from a response, so they have no way out to begin with.
 //!
 //! The redactor is process-wide ([`global`], [`extend`]) so `main` can redact even the error
-//! that ends the run. Each secret is also matched in the forms reports may give it: JSON-escaped,
+//! that ends the run. What goes to the console through it ([`redact`], the printing macros) also
+//! has its control characters escaped. Each secret is also matched in the forms reports may give it: JSON-escaped,
 //! HTML-escaped and percent-encoded.
 
 use std::borrow::Cow;
@@ -83,6 +84,12 @@ impl Redactor {
 
     /// Adds a credential header's value: whole, and without a leading scheme word.
     pub fn add_credential(&mut self, value: &str) {
+        // `Bearer ` before a templated token: the scheme word alone is no secret, and masking
+        // it would garble every message that names the header's template.
+        let word = value.trim();
+        if value.ends_with(char::is_whitespace) && word.chars().all(|c| c.is_ascii_alphabetic()) {
+            return;
+        }
         self.add(value);
         if let Some((scheme, rest)) = value.trim().split_once(' ') {
             if scheme.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -273,13 +280,16 @@ pub fn global() -> Redactor {
         .unwrap_or_default()
 }
 
-/// Masks with the process-wide redactor.
+/// Text for the console: masked with the process-wide redactor, and every control character but
+/// line feed and tab escaped (`crate::text::escape_controls`), so that nothing printed can move
+/// the cursor, start a line a CI runner reads as a command, or colour the terminal.
 pub fn redact(text: &str) -> String {
     let g = GLOBAL.read().unwrap_or_else(|e| e.into_inner());
-    match g.as_ref() {
-        Some(r) => r.redact(text).into_owned(),
-        None => mask_userinfo(text).unwrap_or_else(|| text.to_string()),
-    }
+    let masked = match g.as_ref() {
+        Some(r) => r.redact(text),
+        None => mask_userinfo(text).map_or(Cow::Borrowed(text), Cow::Owned),
+    };
+    crate::text::escape_controls(&masked).into_owned()
 }
 
 /// `print!` through the process-wide redactor.
@@ -357,6 +367,9 @@ mod tests {
         r.add_credential("session=abcdef123; theme=dark-mode");
         assert_eq!(r.redact("token eyJhbGciOi.xyz"), "token ***");
         assert_eq!(r.redact("abcdef123 dark-mode"), "*** ***");
+        // The literal text of `Bearer {{token}}` is the scheme word: no secret.
+        r.add_credential("Bearer ");
+        assert_eq!(r.redact("Bearer x"), "Bearer x");
     }
 
     #[test]

@@ -35,9 +35,10 @@ pub enum UsageError {
          warning above), or give --base-url"
     )]
     NoBaseUrl { env: String },
-    /// The base URL (credentials stripped) does not parse.
-    #[error("base URL \"{0}\" is not a URL")]
-    BadBaseUrl(String),
+    /// `--base-url` (or `KAIZEN_LOADTEST_BASE_URL`) fails the checks a plan's `base_url`
+    /// passes (`crate::url::check_base_url`); its credentials are masked when printed.
+    #[error("--base-url {url:?} {why}")]
+    BadBaseUrl { url: String, why: String },
     /// `--duration` that is not a duration.
     #[error("--duration")]
     BadDuration(#[source] DurationError),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::engine::metrics::collector::{Tick, TickFn};
 use crate::engine::{self, Stop};
 use crate::plan::model::Plan;
-use crate::redact::{err, errln};
+use crate::redact::errln;
 use crate::rules::Rules;
 use crate::summary::build;
 use crate::summary::dataset::{Dataset, Names};
@@ -45,7 +45,10 @@ pub(super) fn ticker(live: Live) -> TickFn {
         if !live.quiet && (tty || ticks % 10 == 0) {
             let line = progress_line(&live, t);
             if tty {
-                err!("\r{line}\x1b[K");
+                // Our own carriage return and erase-line, around the escaped line.
+                use std::io::Write as _;
+                let line = crate::redact::redact(&line);
+                let _ = std::io::stderr().write_all(format!("\r{line}\x1b[K").as_bytes());
             } else {
                 errln!("{line}");
             }

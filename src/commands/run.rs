@@ -149,6 +149,17 @@ fn preflight(mut plan: Plan, req: &RunRequest) -> anyhow::Result<Option<Ready>> 
     if let Some(u) = &req.base_url {
         redact::extend(|r| r.add_url(u));
     }
+    // `--base-url` passes the checks a plan's `base_url` passes, before anything else.
+    let flag_url = req
+        .base_url
+        .as_deref()
+        .map(|u| {
+            crate::url::check_base_url(u.trim()).map_err(|why| UsageError::BadBaseUrl {
+                url: u.to_string(),
+                why,
+            })
+        })
+        .transpose()?;
     let chosen = select(&plan, &req.scenarios)?;
     let env = plan.environment(&req.env).cloned();
     if env.is_none() && req.base_url.is_none() {
@@ -185,7 +196,7 @@ fn preflight(mut plan: Plan, req: &RunRequest) -> anyhow::Result<Option<Ready>> 
         outln!("dry run: nothing was sent");
         return Ok(None);
     }
-    let base_url = base_url(req, env.as_ref())?;
+    let base_url = base_url(req, flag_url, env.as_ref())?;
     wait_for_start(req.start_at)?;
     check_limits(&plan, &chosen, req)?;
     if plan.tls.insecure_skip_verify {
@@ -200,22 +211,20 @@ fn preflight(mut plan: Plan, req: &RunRequest) -> anyhow::Result<Option<Ready>> 
     }))
 }
 
-/// `--base-url`, else the environment's; it must be a URL.
-fn base_url(req: &RunRequest, env: Option<&Environment>) -> Result<String, UsageError> {
-    let base_url = req
-        .base_url
-        .clone()
+/// `--base-url` (checked), else the environment's (checked when the plan was loaded), which an
+/// unset `${VAR}` may have left empty.
+fn base_url(
+    req: &RunRequest,
+    flag_url: Option<String>,
+    env: Option<&Environment>,
+) -> Result<String, UsageError> {
+    let base_url = flag_url
         .or_else(|| env.map(|e| e.base_url.clone()))
         .expect("preflight checked that there is one");
     if base_url.trim().is_empty() {
         return Err(UsageError::NoBaseUrl {
             env: req.env.clone(),
         });
-    }
-    if reqwest::Url::parse(&base_url).is_err() {
-        return Err(UsageError::BadBaseUrl(crate::url::strip_credentials(
-            &base_url,
-        )));
     }
     Ok(base_url)
 }
@@ -335,12 +344,12 @@ fn baseline_for(summary: &Summary, path: &Path, rules: &Rules) -> Comparison {
     let fetched = match notify::baseline::fetch(path, summary) {
         Ok(f) => f,
         Err(why) => {
-            eprintln!("note: baseline not used: {why}");
+            errln!("note: baseline not used: {why}");
             return note(format!("baseline not used: {why}"));
         }
     };
     if let Some(f) = &fetched {
-        eprintln!(
+        errln!(
             "baseline: {source} is run {} ({}), artifact {}",
             f.run_id,
             &f.head_sha[..f.head_sha.len().min(12)],

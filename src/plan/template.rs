@@ -237,6 +237,18 @@ impl Template {
         self.render_to(ctx, out);
     }
 
+    /// Appends the rendered text of a URL template (compiled with [`compile_url`]) to `out`:
+    /// every value percent-encoded where a URL cannot hold it as it is
+    /// ([`crate::url::push_url_value`]), so a line break or a brace in a captured value is sent
+    /// as `%0A` or `%7B`, never dropped or sent raw.
+    pub fn render_url(&self, ctx: &mut dyn RenderCtx, out: &mut String) {
+        if let Some(s) = self.as_static() {
+            out.push_str(s);
+            return;
+        }
+        self.render_to(ctx, &mut UrlOut(out));
+    }
+
     /// Renders into a string of its own (for tests and one-off uses; the engine reuses buffers).
     pub fn render_string(&self, ctx: &mut dyn RenderCtx) -> String {
         let mut out = String::new();
@@ -341,6 +353,24 @@ impl Out for String {
     }
     fn reserve(&mut self, additional: usize) {
         String::reserve(self, additional);
+    }
+}
+
+/// A URL: values are percent-encoded where a URL cannot hold them.
+struct UrlOut<'a>(&'a mut String);
+
+impl Out for UrlOut<'_> {
+    fn lit(&mut self, s: &str) {
+        self.0.push_str(s);
+    }
+    fn val(&mut self, s: &str) {
+        crate::url::push_url_value(self.0, s);
+    }
+    fn ascii(&mut self, b: u8) {
+        self.0.push(char::from(b));
+    }
+    fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
     }
 }
 
@@ -480,7 +510,20 @@ const NAMES: &[&str] = &[
 
 /// Compiles a template, resolving its variables through `scope`.
 pub fn compile(src: &str, scope: &dyn Scope) -> Result<Template, TemplateError> {
-    let mut b = Builder::default();
+    compile_with(src, scope, Builder::default())
+}
+
+/// Compiles a URL template: the constants folded in (`vars.*`) are percent-encoded where a URL
+/// cannot hold them, as [`Template::render_url`] encodes the values it renders.
+pub fn compile_url(src: &str, scope: &dyn Scope) -> Result<Template, TemplateError> {
+    let b = Builder {
+        url: true,
+        ..Builder::default()
+    };
+    compile_with(src, scope, b)
+}
+
+fn compile_with(src: &str, scope: &dyn Scope, mut b: Builder) -> Result<Template, TemplateError> {
     let mut pos = 0;
     while pos < src.len() {
         let Some(rel) = src[pos..].find("{{") else {
@@ -516,6 +559,8 @@ struct Builder {
     raw_start: usize,
     /// Set by `~}}`: strip leading white space from the next text.
     strip_next: bool,
+    /// A URL template: constants are percent-encoded as they are folded in.
+    url: bool,
 }
 
 impl Builder {
@@ -532,7 +577,11 @@ impl Builder {
     }
 
     fn constant(&mut self, s: &str) {
-        self.lit.push_str(s);
+        if self.url {
+            crate::url::push_url_value(&mut self.lit, s);
+        } else {
+            self.lit.push_str(s);
+        }
         self.raw_start = self.lit.len();
     }
 
@@ -1200,6 +1249,30 @@ mod tests {
             Ok(t) => panic!("{src:?} should not compile: {t:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn url_templates_percent_encode_values_and_folded_constants_not_their_own_text() {
+        let url = |src: &str, ctx: &mut TestCtx| {
+            let t = compile_url(src, &TestScope::default()).unwrap();
+            let mut out = String::new();
+            t.render_url(ctx, &mut out);
+            out
+        };
+        let mut ctx = TestCtx::new();
+        ctx.row[1] = "a\nb {c}#d".to_string();
+        assert_eq!(
+            url("/u/{{users.name}}?e={{users.email}}", &mut ctx),
+            "/u/a%0Ab%20%7Bc%7D%23d?e=ann@example.com"
+        );
+        // A var is folded in encoded; the template's own text stays as written.
+        let t = compile_url("/k/{{vars.tricky}}/{x}", &TestScope::default()).unwrap();
+        assert_eq!(
+            t.as_static(),
+            Some("/k/%7B%7Bnot%20parsed%7D%7D%20%22q%22/{x}")
+        );
+        // Elsewhere (a header, a body) values are as they are.
+        assert_eq!(render("{{vars.tricky}}"), "{{not parsed}} \"q\"");
     }
 
     #[test]

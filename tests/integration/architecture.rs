@@ -26,6 +26,7 @@ const LEAVES: &[&str] = &[
     "suggest",
     "summary::hist",
     "summary::schema",
+    "text",
     "url",
 ];
 

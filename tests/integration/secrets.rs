@@ -1,6 +1,7 @@
-//! Secrets are never printed (issue 7, item 5): a plan full of them goes through `run` with every
-//! report format, `validate`, `--dry-run` and the error paths, and every byte of stdout, stderr
-//! and every report file is scanned for each secret string.
+//! Secrets are never printed (issue 7, item 5; issue 17, item 6): a plan full of them goes
+//! through `run` with every report format, `validate`, `--dry-run`, `report`, `compare`, `merge`
+//! and the error paths (a broken plan's validation errors included), and every byte of stdout,
+//! stderr and every report file is scanned for each secret string.
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use crate::support::faults::{self, Fault};
 use crate::support::measure::{run_measured, Ran};
 
 /// Every secret the plan, the environment, the command line and the target hold.
-const SECRETS: [&str; 9] = [
+const SECRETS: [&str; 10] = [
     "tok-ENV-7f3a9c1e",     // vars.token, from $KAIZEN_API_TOKEN
     "pw-SECRET-4b2d8e",     // vars.password, secret: true
     "pw-URL-9a8b7c",        // the base URL's password
@@ -19,6 +20,7 @@ const SECRETS: [&str; 9] = [
     "cookie-SERVER-2k3l4m", // the cookie the target sets
     "pw-CLI-6r7s8t",        // a password in --base-url
     "ghp-PROCESS-5n6o7p8q", // $GITHUB_TOKEN of the process
+    "AuthHdr-PLAN-5u6v7w",  // an Authorization header of a plan that does not validate
 ];
 
 fn plan(dir: &Path, base_url: &str) -> std::path::PathBuf {
@@ -202,6 +204,61 @@ fn no_secret_is_printed_or_written() {
     );
     leaks("validate (invalid) stderr", &o.stderr, &mut found);
 
+    // Validation errors that quote what holds a secret (issue 17, item 6): a template typo in
+    // an Authorization header (the error quotes the template), in an X-Api-Key header, and a
+    // base URL that reads a token from the environment (the error shows what it expanded to).
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace(
+                "authorization: \"Bearer {{token}}\"",
+                "authorization: \"Bearer AuthHdr-PLAN-5u6v7w {{tokn}}\"",
+            )
+            .replace("key-STATIC-1a2b3c", "key-STATIC-1a2b3c{{typo}}")
+            .replace(
+                &format!("base_url: \"{url}\""),
+                "base_url: \"http://h/${KAIZEN_API_TOKEN}?q\"",
+            ),
+    )
+    .unwrap();
+    let broken_arg = broken.to_str().unwrap();
+    for args in [
+        vec!["validate", "--plan", broken_arg],
+        vec!["run", "--plan", broken_arg],
+        vec!["run", "--dry-run", "--plan", broken_arg],
+    ] {
+        let o = support::bin().args(&args).envs(ENV).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        for said in [
+            "requests.me.headers.authorization: in template \"*** {{tokn}}\": unknown variable \"tokn\"",
+            "requests.login.headers.x-api-key: in template \"***{{typo}}\"",
+            "base URL \"http://h/${KAIZEN_API_TOKEN}?q\" (expanded to \"http://h/***?q\")",
+        ] {
+            assert!(stderr.contains(said), "{args:?} lacks {said:?}: {stderr}");
+        }
+        leaks(&format!("{args:?} stdout"), &o.stdout, &mut found);
+        leaks(&format!("{args:?} stderr"), &o.stderr, &mut found);
+    }
+
+    // A dry run with credentials in --base-url.
+    let o = support::bin()
+        .args(["run", "--dry-run", "--plan", plan_arg, "--base-url"])
+        .arg(server.url.replace("http://", "http://cli:pw-CLI-6r7s8t@"))
+        .envs(ENV)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    leaks("dry run --base-url stdout", &o.stdout, &mut found);
+    leaks("dry run --base-url stderr", &o.stderr, &mut found);
+
     // Report re-rendering reads the (already masked) summary.
     let summary = std::fs::read_dir(&out)
         .unwrap()
@@ -230,6 +287,39 @@ fn no_secret_is_printed_or_written() {
             &mut found,
         );
     }
+
+    // compare (with the plan's regression limits) and merge print and write from the summary
+    // and the plan too.
+    let o = support::bin()
+        .arg("compare")
+        .arg(&summary)
+        .arg(&summary)
+        .args(["--plan", plan_arg])
+        .envs(ENV)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    leaks("compare stdout", &o.stdout, &mut found);
+    leaks("compare stderr", &o.stderr, &mut found);
+    let merged = dir.path().join("merged");
+    let r = run_measured(
+        &[
+            "merge",
+            summary.to_str().unwrap(),
+            "--format",
+            "json,junit,markdown,html,k6",
+        ],
+        &merged,
+        &ENV,
+    );
+    assert_eq!(r.out.status.code(), Some(99), "{}", r.text());
+    assert_eq!(r.files.len(), 5, "{}", r.text());
+    scan(&r, &mut found, "merge");
 
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
 }

@@ -33,7 +33,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::model::{CustomMetric, Defaults, Environment, Plan, RequestId, RequestSpec, Scenario};
-use crate::plan::yaml::{self, Diagnostic, Limits, LoadError, Node, Value};
+use crate::plan::yaml::{self, Diagnostic, Limits, LoadError, Node, Parsed, Value};
 use crate::rules::threshold::Threshold;
 use crate::rules::threshold::{builtin_metric, is_valid_metric_name};
 use crate::suggest;
@@ -89,38 +89,41 @@ pub const PLAN_VERSION: i64 = 1;
 /// Loads, parses and validates the plan at `path`.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
     let shown = path.display().to_string();
-    let (text, root) = yaml::load_file(path, &Limits::default()).map_err(|e| match e {
-        LoadError::Yaml { source, .. } => PlanError::Invalid(render(&shown, vec![source.into()])),
-        LoadError::Io { path, source } => {
-            PlanError::Invalid(format!("cannot read plan {}: {source}", path.display()))
-        }
-        other => PlanError::Invalid(other.to_string()),
-    })?;
+    let (text, parsed) =
+        yaml::load_file_collecting(path, &Limits::default()).map_err(|e| match e {
+            LoadError::Yaml { source, .. } => {
+                PlanError::Invalid(render(&shown, vec![source.into()]))
+            }
+            LoadError::Io { path, source } => {
+                PlanError::Invalid(format!("cannot read plan {}: {source}", path.display()))
+            }
+            other => PlanError::Invalid(other.to_string()),
+        })?;
     let hash = hex(&Sha256::digest(text.as_bytes()));
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
     };
-    validate(&root, path, &dir, hash, opts)
+    validate(&parsed, path, &dir, hash, opts)
 }
 
 /// Parses and validates a plan held in memory as if it were read from `file` (relative paths
 /// resolve beside it): for plans that do not come from a file, and for fuzzing.
 pub fn load_bytes(bytes: &[u8], file: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
     let shown = file.display().to_string();
-    let root = yaml::parse(bytes, &Limits::default())
+    let parsed = yaml::parse_collecting(bytes, &Limits::default())
         .map_err(|e| PlanError::Invalid(render(&shown, vec![e.into()])))?;
     let hash = hex(&Sha256::digest(bytes));
     let dir = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
     };
-    validate(&root, file, &dir, hash, opts)
+    validate(&parsed, file, &dir, hash, opts)
 }
 
 /// Validates a parsed plan. `dir` is where relative paths (CSV feeds) are resolved.
 pub(crate) fn validate(
-    root: &Node,
+    parsed: &Parsed,
     file: &Path,
     dir: &Path,
     hash: String,
@@ -128,10 +131,15 @@ pub(crate) fn validate(
 ) -> Result<Plan, PlanError> {
     let shown = file.display().to_string();
     let mut cx = Cx::default();
-    let plan = plan(&mut cx, root, file, dir, hash, opts);
-    let Cx { diags, warnings } = cx;
-    if !diags.is_empty() {
-        return Err(PlanError::Invalid(render(&shown, diags.into_sorted())));
+    let plan = plan(&mut cx, &parsed.root, file, dir, hash, opts);
+    let Cx {
+        diags,
+        warnings,
+        secrets,
+    } = cx;
+    if !diags.is_empty() || !parsed.value_errors.is_empty() {
+        let text = render(&shown, with_value_errors(diags, &parsed.value_errors));
+        return Err(PlanError::Invalid(secrets.redact(&text).into_owned()));
     }
     let Some(mut plan) = plan else {
         return Err(PlanError::Invalid(format!(
@@ -141,8 +149,28 @@ pub(crate) fn validate(
     let mut warnings = warnings;
     warnings.sort();
     warnings.dedup();
+    let shown = crate::text::escape_line(&shown);
     plan.warnings = warnings.iter().map(|w| format!("{shown}:{w}")).collect();
     Ok(plan)
+}
+
+/// The diagnostics with the value errors the parser collected. A wrong value stands as a null
+/// in the tree; what validation said about that null at the same place is left out, since the
+/// value error says why.
+fn with_value_errors(
+    diags: yaml::Diagnostics,
+    value_errors: &[yaml::YamlError],
+) -> Vec<Diagnostic> {
+    let at: Vec<(usize, usize)> = value_errors.iter().map(|e| (e.line, e.col)).collect();
+    let mut all: Vec<Diagnostic> = diags
+        .into_sorted()
+        .into_iter()
+        .filter(|d| !at.contains(&(d.line, d.col)))
+        .chain(value_errors.iter().cloned().map(Diagnostic::from))
+        .collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 fn render(file: &str, diags: Vec<Diagnostic>) -> String {
@@ -194,6 +222,9 @@ fn plan(
         .get("environments")
         .map(|n| environments(cx, n, opts, &mut secrets))
         .unwrap_or_default();
+    for s in &secrets {
+        cx.secrets.add(s);
+    }
     let default_environment = default_environment(cx, &top, &environments);
     let feeds = top
         .get("data")
@@ -825,51 +856,16 @@ fn base_url(
         return Some(String::new());
     }
     let url = expanded.value.trim();
+    cx.secrets.add_url(url);
     let from_env = if expanded.reads.is_empty() {
         String::new()
     } else {
         format!(" (expanded to {url:?})")
     };
-    match reqwest::Url::parse(url) {
-        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
-            cx.error(
-                node,
-                path,
-                format!(
-                    "base URL {url:?}{from_env} must use http or https, not {}",
-                    u.scheme()
-                ),
-            );
-            None
-        }
-        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
-            cx.error(
-                node,
-                path,
-                format!("base URL {url:?}{from_env} has no host"),
-            );
-            None
-        }
-        Ok(u) if u.query().is_some() || u.fragment().is_some() => {
-            cx.error(
-                node,
-                path,
-                format!("base URL {url:?}{from_env} must not have a query or fragment; put query parameters on the requests"),
-            );
-            None
-        }
-        Ok(_) => Some(url.trim_end_matches('/').to_string()),
-        Err(e) => {
-            let hint = if !url.contains("://") {
-                format!("; did you mean \"http://{url}\"?")
-            } else {
-                String::new()
-            };
-            cx.error(
-                node,
-                path,
-                format!("invalid base URL {url:?}{from_env}: {e}{hint}"),
-            );
+    match crate::url::check_base_url(url) {
+        Ok(url) => Some(url),
+        Err(why) => {
+            cx.error(node, path, format!("base URL {raw:?}{from_env} {why}"));
             None
         }
     }
@@ -1148,14 +1144,15 @@ mod tests {
     }
 
     fn check(src: &str, strict_env: bool) -> Result<Plan, String> {
-        let root = yaml::parse_str(src, &Limits::default()).map_err(|e| e.to_string())?;
+        let parsed =
+            yaml::parse_str_collecting(src, &Limits::default()).map_err(|e| e.to_string())?;
         let opts = LoadOptions {
             env_lookup: &env,
             strict_env,
         };
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans/valid");
         validate(
-            &root,
+            &parsed,
             Path::new("plan.yaml"),
             &dir,
             "hash".to_string(),
@@ -1660,6 +1657,47 @@ mod tests {
             e.contains("plan.yaml:8:15: requests.login.json.b[1]: in template \"{{vars.nope}}\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_oversized_number_does_not_hide_the_other_errors() {
+        let e = err("version: 1\nname: t\nrequests:\n  me: { get: /me, timeout: !!int x }\nscenarios:\n  s: { executor: constant-vus, vus: 18446744073709551617, duration: 1x, flow: [mee] }\n");
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 5, "{e}");
+        assert!(lines[0].contains("requests.me.timeout: \"x\" is not a valid integer (tag !!int)"));
+        assert!(lines[1].contains(
+            "plan.yaml:6:37: scenarios.s.vus: the number 18446744073709551617 does not fit in a 64-bit integer"
+        ));
+        // Nothing else is said about the number that did not fit.
+        assert!(!e.contains("scenarios.s.vus: expected"), "{e}");
+        assert!(
+            lines[2].contains("scenarios.s.duration: unknown unit \"x\""),
+            "{e}"
+        );
+        assert!(lines[3].contains("unknown request or flow \"mee\""), "{e}");
+        assert_eq!(lines[4], "4 errors in plan.yaml");
+    }
+
+    #[test]
+    fn a_credential_header_in_a_broken_plan_is_masked_in_its_errors() {
+        let e = err(&plan_with(
+            "  me: { get: http://h/me, headers: { authorization: \"Bearer s3cr3t-T0KEN {{tokn}}\", x-api-key: \"k3y-v4lue{{nope}}\" } }",
+            "",
+            "[me]",
+        ));
+        assert!(
+            !e.contains("s3cr3t-T0KEN") && !e.contains("k3y-v4lue"),
+            "{e}"
+        );
+        assert!(e.contains("in template \"*** {{tokn}}\""), "{e}");
+        assert!(e.contains("in template \"***{{nope}}\""), "{e}");
+        // The scheme word alone is no secret.
+        let e = err(&plan_with(
+            "  me: { get: http://h/me, headers: { authorization: \"Bearer {{tokn}}\" } }",
+            "",
+            "[me]",
+        ));
+        assert!(e.contains("in template \"Bearer {{tokn}}\""), "{e}");
     }
 
     #[test]

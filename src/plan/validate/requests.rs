@@ -12,10 +12,11 @@ use crate::plan::yaml::{Node, Value};
 use crate::rules::threshold::builtin_metric;
 use crate::suggest;
 use crate::summary::schema::MetricType;
+use crate::text::forbidden_in_header;
 
 use super::tree::Cx;
 use super::tree::{
-    int_of, kind, name_of, positive_duration_of, seq_of, str_of, text_of, Fields, P,
+    int_of, kind, name_of, positive_duration_of, scalar_text, seq_of, str_of, text_of, Fields, P,
 };
 
 pub(crate) const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
@@ -96,7 +97,20 @@ pub(crate) fn pairs(
     let f = Fields::of(cx, node, path, what)?;
     let mut out = Vec::with_capacity(f.entries.len());
     let mut ok = true;
-    for (k, _, v) in &f.entries {
+    for (k, knode, v) in &f.entries {
+        // A name is the plan's own text, sent encoded but shown as it is in reports and errors.
+        if let Some(c) = k.chars().find(|c| c.is_control()) {
+            cx.error(
+                knode,
+                &path.key(k),
+                format!(
+                    "a name must not contain control characters; found {}",
+                    crate::text::describe(c)
+                ),
+            );
+            ok = false;
+            continue;
+        }
         match template_of(cx, v, &path.key(k), scope) {
             Some(t) => out.push((k.to_string(), t)),
             None => ok = false,
@@ -130,18 +144,30 @@ pub(crate) fn headers(
             ok = false;
             continue;
         }
+        if crate::redact::is_credential_header(k) {
+            // Its text is a secret even when the template is broken and quoted in an error.
+            if let Some(src) = scalar_text(v) {
+                for part in literal_parts(&src) {
+                    cx.secrets.add_credential(part);
+                }
+            }
+        }
         match template_of(cx, v, &p, scope) {
-            // A line break would start another header (request smuggling); reqwest refuses
-            // such a value on every request, so it is refused once, here.
-            Some(value)
-                if value
+            // A line break would start another header (request smuggling), and HTTP forbids
+            // every control character but tab: what no request could carry is refused once,
+            // here, not at every request.
+            Some(value) if value.literals().any(|l| forbidden_in_header(l).is_some()) => {
+                let c = value
                     .literals()
-                    .any(|l| l.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)) =>
-            {
+                    .find_map(forbidden_in_header)
+                    .expect("just found");
                 cx.error(
                     v,
                     &p,
-                    "a header value must not contain a line break or a NUL byte",
+                    format!(
+                        "a header value must not contain a line break or another control character (HTTP allows only tab); found {}",
+                        crate::text::describe(c)
+                    ),
                 );
                 ok = false;
             }
@@ -326,15 +352,72 @@ fn url_of(cx: &mut Cx, node: &Node, path: &P, scope: &dyn Scope) -> Option<Templ
         );
         return None;
     }
-    if outside_expressions(src).any(char::is_whitespace) {
+    let text: String = outside_expressions(src).collect();
+    if let Some(c) = crate::text::forbidden_in_url(&text) {
+        let why = if c == ' ' {
+            "contains white space; encode it as %20".to_string()
+        } else {
+            format!(
+                "contains {}; a URL may not hold control characters or white space",
+                crate::text::describe(c)
+            )
+        };
+        cx.error(node, path, format!("URL {src:?} {why}"));
+        return None;
+    }
+    if text.contains('#') {
         cx.error(
             node,
             path,
-            format!("URL {src:?} contains white space; encode it as %20"),
+            format!(
+                "URL {src:?} has a fragment (#...), which is never sent; encode a literal # as %23"
+            ),
         );
         return None;
     }
-    compile_text(cx, node, path, src, scope)
+    let t = match template::compile_url(src, scope) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.error(node, path, template_message(src, &e.message, e.offset));
+            return None;
+        }
+    };
+    // The scheme, host and port, when they are known now (the whole URL once vars are folded
+    // in, or the part before the first expression): checked here, not at every request.
+    let checked = match t.as_static() {
+        Some(s) if is_absolute(s) => Some(s.to_string()),
+        Some(_) => None,
+        None if absolute => {
+            let fixed = &src[..src.find("{{").unwrap_or(src.len())];
+            let after_scheme = fixed.split_once("://").map_or("", |(_, rest)| rest);
+            after_scheme
+                .find(['/', '?'])
+                .map(|end| format!("{}/", &fixed[..fixed.len() - after_scheme.len() + end]))
+        }
+        None => None,
+    };
+    if let Some(Err(why)) = checked.map(|u| crate::url::check_request_url(&u)) {
+        cx.error(node, path, format!("URL {src:?} {why}"));
+        return None;
+    }
+    Some(t)
+}
+
+fn is_absolute(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// The text of a template between its `{{ … }}` expressions.
+fn literal_parts(src: &str) -> impl Iterator<Item = &str> {
+    src.split("{{")
+        .enumerate()
+        .map(|(i, piece)| match (i, piece.split_once("}}")) {
+            (0, _) => piece,
+            (_, Some((_, after))) => after,
+            (_, None) => "",
+        })
+        .filter(|p| !p.trim().is_empty())
 }
 
 /// The characters of a template outside its `{{ … }}` expressions (where spaces separate a

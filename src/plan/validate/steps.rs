@@ -202,6 +202,18 @@ impl<'n, 'r> Steps<'n, 'r> {
                         );
                         return None;
                     }
+                    // A group names a tag and a row of every report: one line of text.
+                    if let Some(c) = n.chars().find(|c| c.is_control()) {
+                        cx.error(
+                            f.get("group").expect("present"),
+                            &gp,
+                            format!(
+                                "a group name must not contain control characters; found {}",
+                                crate::text::describe(c)
+                            ),
+                        );
+                        return None;
+                    }
                 }
                 let steps = f
                     .req(cx, "flow")

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::plan::duration::{parse_duration, parse_duration_range, MAX_DURATION};
 use crate::plan::model::Think;
 use crate::plan::yaml::{Diagnostic, Diagnostics, Node, Value};
+use crate::redact::Redactor;
 use crate::suggest;
 
 /// A YAML path, printed like `scenarios.smoke.stages[1].target`.
@@ -17,6 +18,10 @@ pub(crate) use crate::plan::yaml::YamlPath as P;
 pub(crate) struct Cx {
     pub(super) diags: Diagnostics,
     pub(super) warnings: Vec<Diagnostic>,
+    /// The secrets met so far (secret vars, URL credentials, credential headers' text), even
+    /// where the rest of the plan is broken: the errors are masked with them, as everything
+    /// else printed is.
+    pub(super) secrets: Redactor,
 }
 
 impl Cx {

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use super::node::{Mark, Node, Value, YamlError};
+use crate::text::escape_line;
 
 /// A YAML path like `scenarios.smoke.stages[1].target`, built while walking the tree.
 ///
@@ -69,13 +70,15 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+/// One line, whatever the plan put in the path or the message: control characters (a line
+/// break, an escape sequence) are written as escapes, so no plan can print a line of its own.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: ", self.line, self.col)?;
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", escape_line(&self.path))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&escape_line(&self.message))
     }
 }
 
@@ -156,6 +159,7 @@ pub fn render_diagnostics(file: &str, diags: &[Diagnostic]) -> String {
     if diags.is_empty() {
         return String::new();
     }
+    let file = escape_line(file);
     let mut out = String::new();
     for d in diags {
         out.push_str(&format!("error: {file}:{d}\n"));

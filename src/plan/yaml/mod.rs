@@ -63,11 +63,39 @@ pub enum LoadError {
     },
 }
 
+/// A parsed plan: its tree, and the scalars whose value was wrong (each a null in the tree), so
+/// that they are reported with every other problem of the plan instead of alone.
+#[derive(Debug)]
+pub struct Parsed {
+    pub root: Node,
+    pub value_errors: Vec<YamlError>,
+}
+
+impl Parsed {
+    /// The tree, or the first value error.
+    fn into_root(self) -> Result<Node, YamlError> {
+        match self.value_errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(self.root),
+        }
+    }
+}
+
 /// Reads and parses a plan file. Returns its text (for excerpts in messages) and its tree.
 ///
 /// The size is checked from the file's metadata before anything is read, and the read itself
 /// stops one byte past the limit in case the file grows in between.
 pub fn load_file(path: &Path, limits: &Limits) -> Result<(String, Node), LoadError> {
+    let (text, parsed) = load_file_collecting(path, limits)?;
+    let root = parsed.into_root().map_err(|source| LoadError::Yaml {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((text, root))
+}
+
+/// [`load_file`], with the scalars whose value is wrong collected rather than fatal.
+pub fn load_file_collecting(path: &Path, limits: &Limits) -> Result<(String, Parsed), LoadError> {
     let io = |source| LoadError::Io {
         path: path.to_owned(),
         source,
@@ -95,21 +123,31 @@ pub fn load_file(path: &Path, limits: &Limits) -> Result<(String, Node), LoadErr
     };
     let text =
         String::from_utf8(bytes).map_err(|e| yaml(utf8_error(e.as_bytes(), e.utf8_error())))?;
-    let node = parse_str(&text, limits).map_err(yaml)?;
-    Ok((text, node))
+    let parsed = parse_str_collecting(&text, limits).map_err(yaml)?;
+    Ok((text, parsed))
 }
 
 /// Parses one plan document from bytes, which must be UTF-8.
 pub fn parse(src: &[u8], limits: &Limits) -> Result<Node, YamlError> {
+    parse_collecting(src, limits)?.into_root()
+}
+
+/// [`parse`], with the scalars whose value is wrong collected rather than fatal.
+pub fn parse_collecting(src: &[u8], limits: &Limits) -> Result<Parsed, YamlError> {
     if src.len() > limits.max_bytes {
         return Err(too_large(src.len(), limits));
     }
     let text = std::str::from_utf8(src).map_err(|e| utf8_error(src, e))?;
-    parse_str(text, limits)
+    parse_str_collecting(text, limits)
 }
 
 /// Parses one plan document from text.
 pub fn parse_str(text: &str, limits: &Limits) -> Result<Node, YamlError> {
+    parse_str_collecting(text, limits)?.into_root()
+}
+
+/// [`parse_str`], with the scalars whose value is wrong collected rather than fatal.
+pub fn parse_str_collecting(text: &str, limits: &Limits) -> Result<Parsed, YamlError> {
     if text.len() > limits.max_bytes {
         return Err(too_large(text.len(), limits));
     }
@@ -228,6 +266,10 @@ struct Frame {
 }
 
 struct Builder<'t> {
+    /// Scalars whose value is wrong (a number too large, a tag that does not fit): collected,
+    /// the tree built on with a null in their place, so validation reports every other problem
+    /// too.
+    value_errors: Vec<YamlError>,
     text: &'t str,
     limits: &'t Limits,
     stack: Vec<Frame>,
@@ -248,6 +290,7 @@ struct Builder<'t> {
 impl<'t> Builder<'t> {
     fn new(text: &'t str, limits: &'t Limits) -> Self {
         Builder {
+            value_errors: Vec::new(),
             text,
             limits,
             stack: Vec::new(),
@@ -262,7 +305,7 @@ impl<'t> Builder<'t> {
         }
     }
 
-    fn run(mut self) -> Result<Node, YamlError> {
+    fn run(mut self) -> Result<Parsed, YamlError> {
         let mut parser = Parser::new_from_str(self.text);
         loop {
             let (event, marker) = parser.next_token().map_err(|e| self.scan_error(&e))?;
@@ -328,7 +371,10 @@ impl<'t> Builder<'t> {
             }
         }
         match self.root {
-            Some(root) if !self.empty_root => Ok(root.node),
+            Some(root) if !self.empty_root => Ok(Parsed {
+                root: root.node,
+                value_errors: self.value_errors,
+            }),
             _ => Err(YamlError::new(1, 1, "the plan is empty")),
         }
     }
@@ -588,7 +634,11 @@ impl<'t> Builder<'t> {
             None if plain => resolve_plain(raw),
             None => Ok(Value::Str(raw)),
         }
-        .map_err(|message| self.error(mark, message))?;
+        .unwrap_or_else(|message| {
+            let e = self.error(mark, message);
+            self.value_errors.push(e);
+            Value::Null
+        });
         Ok(Built {
             node: Node::new(value, mark),
             size: 1,

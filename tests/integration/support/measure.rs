@@ -14,6 +14,9 @@ use kaizen_loadtest::summary::schema::{ScenarioSummary as Scenario, Summary};
 pub struct Ran {
     pub out: Output,
     pub took: Duration,
+    /// The CPU time the child used (user and system), from `wait4`: what the work cost,
+    /// whatever else the machine was doing.
+    pub cpu: Duration,
     /// The child's peak resident set, KiB, as last seen while it ran (0 if it ended before the
     /// first look).
     pub max_rss_kb: u64,
@@ -73,6 +76,7 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
         let (done, status) = (done.clone(), format!("/proc/{}/status", child.id()));
         std::thread::spawn(move || {
             let mut max = 0u64;
+            let mut looks = 0u32;
             while !done.load(Ordering::Relaxed) {
                 let hwm = std::fs::read_to_string(&status).ok().and_then(|s| {
                     s.lines()
@@ -80,12 +84,15 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
                         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
                 });
                 max = max.max(hwm.unwrap_or(0));
-                std::thread::sleep(Duration::from_millis(2));
+                // Often at first, so that a child done in a few milliseconds is seen too.
+                looks += 1;
+                let pause = if looks < 200 { 100 } else { 2_000 };
+                std::thread::sleep(Duration::from_micros(pause));
             }
             max
         })
     };
-    let status = child.wait().unwrap();
+    let (status, cpu) = wait_with_cpu(&mut child);
     done.store(true, Ordering::Relaxed);
     let took = t0.elapsed();
     let out = Output {
@@ -104,8 +111,34 @@ pub fn run_measured(args: &[&str], out_dir: &Path, envs: &[(&str, &str)]) -> Ran
     Ran {
         out,
         took,
+        cpu,
         max_rss_kb,
         summary,
         files,
     }
+}
+
+/// Waits for the child and reads the CPU time it used (user + system) from `wait4`.
+fn wait_with_cpu(child: &mut std::process::Child) -> (std::process::ExitStatus, Duration) {
+    use std::os::unix::process::ExitStatusExt as _;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    loop {
+        // SAFETY: waits for our own child, with valid pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "wait4: {e}");
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    (
+        std::process::ExitStatus::from_raw(status),
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+    )
 }
