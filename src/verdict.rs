@@ -210,10 +210,24 @@ pub fn exit_code(s: &Summary, fail_on_inconclusive: bool) -> u8 {
 /// interrupted. Such a scenario fails the run, whatever its thresholds say.
 pub fn tested_nothing(sc: &ScenarioSummary) -> Option<String> {
     if sc.requests == 0 {
-        return Some(match sc.requests_interrupted {
-            0 => "no request completed".to_string(),
-            1 => "no request completed: 1 was cut off in flight".to_string(),
-            n => format!("no request completed: {n} were cut off in flight"),
+        let mut why = Vec::new();
+        match sc.requests_interrupted {
+            0 => {}
+            1 => why.push("1 was cut off in flight".to_string()),
+            n => why.push(format!("{n} were cut off in flight")),
+        }
+        // The plan's data, not the target: said so, so the target is not blamed.
+        match sc.requests_invalid {
+            0 => {}
+            1 => why.push("1 could not be built and was not sent (invalid_request)".to_string()),
+            n => why.push(format!(
+                "{n} could not be built and were not sent (invalid_request)"
+            )),
+        }
+        return Some(if why.is_empty() {
+            "no request completed".to_string()
+        } else {
+            format!("no request completed: {}", why.join(", "))
         });
     }
     if sc.iterations == 0 && sc.iterations_interrupted > 0 {

@@ -57,6 +57,11 @@ async fn teardown(vu: &mut Vu, hard: &CancellationToken) {
     }
 }
 
+/// The shortest time from the start of a closed-model iteration that had a request it could not
+/// build (`invalid_request`) to the start of the VU's next one. Open-model iterations keep their
+/// arrival schedule, which bounds them already.
+pub const INVALID_PAUSE: Duration = Duration::from_secs(1);
+
 /// How a closed-model VU decides whether to start another iteration.
 enum Mode {
     Forever,
@@ -135,6 +140,7 @@ async fn closed_vu(
             active = true;
             g.active.fetch_add(1, Ordering::Relaxed);
         }
+        let started = tokio::time::Instant::now();
         let ok = match &mode {
             Mode::Ramping {
                 target,
@@ -173,6 +179,15 @@ async fn closed_vu(
             continue;
         }
         done += 1;
+        if vu.take_invalid() {
+            // A request that could not be built fails the same way at once next time: the VU
+            // does not spin on it (millions of attempts a second, a core burnt), it starts
+            // its next iteration no sooner than this long after the last one started.
+            tokio::select! {
+                _ = tokio::time::sleep_until(started + INVALID_PAUSE) => {}
+                _ = soft.cancelled() => {}
+            }
+        }
     }
     teardown(&mut vu, &hard).await;
     if active {

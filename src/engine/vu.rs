@@ -2,7 +2,7 @@
 //! flow's steps, sends each request, judges its checks, takes its captures and records it into
 //! the thread's recorder. A VU is a plain struct driven by a task, not a runtime of its own.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -153,6 +153,9 @@ pub struct RequestRt {
     /// The whole request when nothing in it changes per request; used when the VU has no
     /// cookie to send.
     fixed_bytes: Option<Prebuilt>,
+    /// Set once this request could not be built: its warning is printed once per run, not
+    /// once per attempt.
+    invalid_reported: AtomicBool,
 }
 
 /// A request built once before the run.
@@ -225,6 +228,7 @@ impl RequestRt {
             fixed_url: None,
             fixed_target: None,
             fixed_bytes: None,
+            invalid_reported: AtomicBool::new(false),
         };
         let (Some(path), true) = (
             spec.url.as_static(),
@@ -362,6 +366,9 @@ pub struct Vu {
     rows: Vec<usize>,
     rng: SmallRng,
     set_up: bool,
+    /// Requests this VU could not build (`invalid_request`), since the executor last asked: a
+    /// walk stops at the first, and a closed-model VU pauses before its next iteration.
+    invalid: u64,
     /// When the last request ended, while nothing has run since (an iteration that ends with
     /// a request ends then: one clock read less).
     last_end: Option<Instant>,
@@ -429,6 +436,7 @@ impl Vu {
             rows,
             rng: SmallRng::from_entropy(),
             set_up: false,
+            invalid: 0,
             last_end: None,
             url: String::new(),
             text: String::new(),
@@ -458,6 +466,12 @@ impl Vu {
                 }
             };
         }
+    }
+
+    /// Whether a request could not be built since the last call (its iteration or setup
+    /// stopped there).
+    pub fn take_invalid(&mut self) -> bool {
+        std::mem::take(&mut self.invalid) > 0
     }
 
     /// Whether the VU's setup has run.
@@ -509,6 +523,7 @@ impl Vu {
     }
 
     async fn walk(&mut self, steps: &[ExecStep], mut lag: Option<Duration>) {
+        let invalid_before = self.invalid;
         let mut stack = Stack::new(Frame {
             steps,
             next: 0,
@@ -534,7 +549,14 @@ impl Vu {
             }
             top.next += 1;
             match &list[i] {
-                ExecStep::Request(id) => self.request(*id, group, lag.take()).await,
+                ExecStep::Request(id) => {
+                    self.request(*id, group, lag.take()).await;
+                    // A request that could not be built ends the walk, as an exception ends
+                    // a k6 iteration: what follows would use what it did not get.
+                    if self.invalid != invalid_before {
+                        return;
+                    }
+                }
                 ExecStep::Think(t) => {
                     let d = draw(t, &mut self.rng);
                     tokio::time::sleep(d).await;
@@ -578,6 +600,14 @@ impl Vu {
             group,
         };
         let Sent { mut o, start } = self.send(&sc, id, cut, &mut resp_body).await;
+        if o.error == ErrorClass::InvalidRequest {
+            // Not sent: no sample, no check; counted apart, and said once.
+            self.invalid += 1;
+            self.last_end = None;
+            self.resp_body = resp_body;
+            local::record(|r| r.record_invalid_request(cut));
+            return;
+        }
         let sent = o.sent;
 
         for (k, val) in std::mem::take(&mut o.cookies) {
@@ -655,17 +685,17 @@ impl Vu {
         // absolute URL is used as is) and parsed.
         let parsed;
         let url = match &rt.fixed_url {
-            Some(u) => Some(u),
+            Some(u) => Ok(u),
             None => {
                 self.render_url(spec, &sc.base_url);
-                parsed = reqwest::Url::parse(&self.url).ok();
+                parsed = crate::url::parse_request_url(&self.url);
                 parsed.as_ref()
             }
         };
         let dynamic_target;
         let target = match (&rt.fixed_target, url) {
             (Some(t), _) => Some(t),
-            (None, Some(u)) if rt.fixed_url.is_none() && rt.names_ok => {
+            (None, Ok(u)) if rt.fixed_url.is_none() && rt.names_ok => {
                 dynamic_target = message::Target::from_url(u);
                 dynamic_target.as_ref()
             }
@@ -715,7 +745,7 @@ impl Vu {
         // A header value with a line break or a control character is never sent (a `protocol`
         // error), as reqwest refuses it.
         let o = match (url, target) {
-            (Some(url), Some(target)) if headers_ok => {
+            (Ok(url), Some(target)) if headers_ok => {
                 let in_flight = InFlight {
                     key: cut,
                     built: AtomicU64::new(prebuilt.map_or(0, |p| p.bytes.len() as u64)),
@@ -775,9 +805,14 @@ impl Vu {
                 self.out = scratch;
                 o
             }
-            // A URL that does not parse, or is neither `http://` nor `https://`, or a header
-            // that cannot be sent (a value with a line break): nothing is sent.
-            _ => Outcome::failed(ErrorClass::Protocol, start),
+            // A URL that cannot be requested, or a header value HTTP forbids (a line break
+            // from a CSV cell): nothing is sent.
+            (url, target) => {
+                warn_invalid(spec, rt, || {
+                    unsendable(url.err(), target.is_some(), &values)
+                });
+                Outcome::failed(ErrorClass::InvalidRequest, start)
+            }
         };
         self.hvals = hvals;
         self.spans = spans;
@@ -923,8 +958,10 @@ impl Vu {
         match spec.url.as_static() {
             Some(s) => join_url(&mut url, base_url, s),
             None => {
+                // Values are percent-encoded where a URL cannot hold them (a line break, a
+                // brace), so the URL sent is the one the values spell.
                 text.clear();
-                spec.url.render(self, &mut text);
+                spec.url.render_url(self, &mut text);
                 join_url(&mut url, base_url, &text);
             }
         }
@@ -957,6 +994,52 @@ impl Vu {
             }
         }
     }
+}
+
+/// Why a request could not be built, for the warning: its URL (`url_error`), its target (not
+/// http(s), or a header name that is no token), or a header value HTTP would refuse.
+fn unsendable(url_error: Option<&String>, target: bool, values: &HeaderValues<'_>) -> String {
+    match (url_error, target) {
+        (Some(e), _) => format!("its URL cannot be requested: it {e}"),
+        (None, false) if !values.rt.names_ok => "a header name is not an HTTP token".into(),
+        (None, false) => "its URL is not an http(s) URL with a host".into(),
+        (None, true) => unsendable_header(values),
+    }
+}
+
+/// Which header of a request HTTP would refuse, and why, for the warning.
+fn unsendable_header(values: &HeaderValues<'_>) -> String {
+    values
+        .iter()
+        .enumerate()
+        .find_map(|(i, (_, v))| {
+            let c = crate::text::forbidden_in_header(v)?;
+            let h = &values.rt.headers[i];
+            Some(format!(
+                "its header {:?} (template {:?}) came out with {}, which HTTP forbids in a header",
+                h.name,
+                h.value.source(),
+                crate::text::describe(c)
+            ))
+        })
+        .unwrap_or_else(|| "a header name is not an HTTP token".into())
+}
+
+/// The warning for a request that could not be built, printed once per request and run: which
+/// template made it unsendable, never the value (it may be a captured token).
+fn warn_invalid(spec: &RequestSpec, rt: &RequestRt, why: impl FnOnce() -> String) {
+    if rt.invalid_reported.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let why = why();
+    let url = spec.url.source();
+    crate::redact::errln!(
+        "warning: request {:?} ({} {url:?}) could not be built and was not sent: {why}; \
+         counted as invalid_request (not in http_reqs nor http_req_failed: the plan's data is at \
+         fault, not the target); the iteration stops there; said once, however often it happens",
+        spec.name,
+        spec.method
+    );
 }
 
 /// Headers dropped when a redirect leaves the origin (as reqwest).

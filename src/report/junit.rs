@@ -243,8 +243,13 @@ fn run_health(s: &Summary, sc: &ScenarioSummary) -> TestCase {
         _ => None,
     };
     let nothing = crate::verdict::tested_nothing(sc);
+    // Requests that could not be built are named only when there were any.
+    let invalid = match sc.requests_invalid {
+        0 => String::new(),
+        n => format!(", {n} not sent: invalid_request"),
+    };
     let summary_line = format!(
-        "{}: {} requests ({} failed, {} cut off in flight), {} iterations ({} interrupted, {} dropped) in {}",
+        "{}: {} requests ({} failed, {} cut off in flight{invalid}), {} iterations ({} interrupted, {} dropped) in {}",
         sc.status,
         sc.requests,
         sc.requests_failed,

@@ -128,7 +128,8 @@ pub(crate) fn headline(s: &Summary) -> Headline {
 }
 
 /// What ran but did not count: iterations interrupted, iterations dropped, requests cut off in
-/// flight (`3 iterations interrupted, 2 requests cut off in flight`); `None` when nothing was.
+/// flight, requests that could not be built (`3 iterations interrupted, 2 requests cut off in
+/// flight`); `None` when nothing was.
 pub(crate) fn leftovers(sc: &ScenarioSummary) -> Option<String> {
     let mut parts = Vec::new();
     if sc.iterations_interrupted > 0 {
@@ -151,6 +152,13 @@ pub(crate) fn leftovers(sc: &ScenarioSummary) -> Option<String> {
         parts.push(format!(
             "{} cut off in flight (not counted in http_reqs)",
             plural(sc.requests_interrupted as usize, "request", "requests")
+        ));
+    }
+    if sc.requests_invalid > 0 {
+        parts.push(format!(
+            "{} not sent: a value made {} impossible to build (invalid_request, not counted in http_reqs; the run's log names the template)",
+            plural(sc.requests_invalid as usize, "request", "requests"),
+            if sc.requests_invalid == 1 { "it" } else { "them" }
         ));
     }
     (!parts.is_empty()).then(|| parts.join(", "))

@@ -581,6 +581,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         requests,
         requests_failed,
         requests_interrupted: 0,
+        requests_invalid: 0,
         rps: per_s(requests),
         iterations,
         iterations_interrupted: spec.iterations_interrupted,

@@ -334,6 +334,7 @@ mod tests {
             requests: 0,
             requests_failed: 0,
             requests_interrupted: 0,
+            requests_invalid: 0,
             rps: 0.0,
             iterations: 0,
             iterations_interrupted: 0,

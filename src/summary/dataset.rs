@@ -74,6 +74,9 @@ pub struct Dataset {
     /// Requests cut off in flight (not in `series`).
     pub interrupted: Vec<RawInterrupted>,
     pub groups: Vec<DGroup>,
+    /// Requests that could not be built and were not sent (`invalid_request`; not in `series`,
+    /// `bytes_sent` 0).
+    pub invalid: Vec<RawInterrupted>,
 }
 
 /// Names the engine's indices stand for.
@@ -180,6 +183,23 @@ impl Dataset {
                 bytes_sent: v.bytes_sent,
             });
         }
+        let mut invalid: Vec<_> = r
+            .invalid
+            .iter()
+            .filter(|(k, n)| ran(k.scenario as usize) && **n > 0)
+            .collect();
+        invalid.sort_by_key(|(k, _)| **k);
+        for (k, count) in invalid {
+            let req = &plan.requests[k.request as usize];
+            ds.invalid.push(RawInterrupted {
+                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                name: req.name.clone(),
+                method: req.method.clone(),
+                group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
+                count: *count,
+                bytes_sent: 0,
+            });
+        }
         let mut custom: Vec<_> = r
             .custom
             .iter()
@@ -249,6 +269,7 @@ impl Dataset {
                 hist: decode_hist(&g.hist)?,
             });
         }
+        ds.invalid = raw.invalid.clone();
         for c in &raw.custom {
             ds.custom.push(DCustom {
                 scenario: c.scenario.clone(),
@@ -334,6 +355,7 @@ impl Dataset {
                     hist: encode_hist(&g.hist),
                 })
                 .collect(),
+            invalid: self.invalid.clone(),
         }
     }
 
@@ -393,18 +415,8 @@ impl Dataset {
                 None => self.scenarios.push(s),
             }
         }
-        for c in other.interrupted {
-            match self.interrupted.iter_mut().find(|x| {
-                (&x.scenario, &x.name, &x.method, &x.group)
-                    == (&c.scenario, &c.name, &c.method, &c.group)
-            }) {
-                Some(x) => {
-                    x.count += c.count;
-                    x.bytes_sent += c.bytes_sent;
-                }
-                None => self.interrupted.push(c),
-            }
-        }
+        absorb_unsent(&mut self.interrupted, other.interrupted);
+        absorb_unsent(&mut self.invalid, other.invalid);
         for c in other.checks {
             match self.checks.iter_mut().find(|x| {
                 (&x.scenario, &x.name, &x.request, &x.group)
@@ -446,6 +458,22 @@ impl Dataset {
 
     pub fn scenario(&self, name: &str) -> Option<&DScenario> {
         self.scenarios.iter().find(|s| s.name == name)
+    }
+}
+
+/// Adds requests that were not sent or not answered (cut off, invalid) to their like.
+fn absorb_unsent(mine: &mut Vec<RawInterrupted>, theirs: Vec<RawInterrupted>) {
+    for c in theirs {
+        match mine.iter_mut().find(|x| {
+            (&x.scenario, &x.name, &x.method, &x.group)
+                == (&c.scenario, &c.name, &c.method, &c.group)
+        }) {
+            Some(x) => {
+                x.count += c.count;
+                x.bytes_sent += c.bytes_sent;
+            }
+            None => mine.push(c),
+        }
     }
 }
 

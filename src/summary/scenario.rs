@@ -126,6 +126,8 @@ pub fn scenario_summary(ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
         .filter(|c| c.scenario == name)
         .collect();
     let requests_interrupted: u64 = cut.iter().map(|c| c.count).sum();
+    let invalid: Vec<&RawInterrupted> = ds.invalid.iter().filter(|c| c.scenario == name).collect();
+    let requests_invalid: u64 = invalid.iter().map(|c| c.count).sum();
     // What the cut-off requests had to send counts, as k6 counts the bytes written.
     let sent: u64 = series.iter().map(|s| s.bytes_sent).sum::<u64>()
         + cut.iter().map(|c| c.bytes_sent).sum::<u64>();
@@ -155,7 +157,11 @@ pub fn scenario_summary(ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
     }
     let mut metrics = metrics_of(ds, name, &series, sent, &checks, dur);
     metrics.insert("vus".into(), vus_gauge(&input.series, vus_max));
-    let endpoints = endpoints_of(&series, &cut, &input.endpoint_order, dur);
+    let unsent = [
+        (ErrorClass::Interrupted, cut.as_slice()),
+        (ErrorClass::InvalidRequest, invalid.as_slice()),
+    ];
+    let endpoints = endpoints_of(&series, &unsent, &input.endpoint_order, dur);
     let open_model = sc.and_then(|s| {
         let lag = s.start_lag.as_ref()?;
         let raw = s.raw_duration.clone().unwrap_or_else(new_hist);
@@ -179,6 +185,7 @@ pub fn scenario_summary(ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
         requests,
         requests_failed: failed,
         requests_interrupted,
+        requests_invalid,
         rps: requests as f64 / dur,
         iterations,
         iterations_interrupted: interrupted,
@@ -354,11 +361,12 @@ fn metrics_of(
     metrics
 }
 
-/// One row per request name (and group), ordered as `order` names them; requests cut off in
-/// flight show in their row's errors as `interrupted` (a row of its own when none completed).
+/// One row per request name (and group), ordered as `order` names them; requests that were cut
+/// off in flight or never sent show in their row's errors under their class (`interrupted`,
+/// `invalid_request`; a row of its own when none completed).
 fn endpoints_of(
     series: &[&DSeries],
-    cut: &[&RawInterrupted],
+    unsent: &[(ErrorClass, &[&RawInterrupted])],
     order: &[String],
     dur: f64,
 ) -> Vec<Endpoint> {
@@ -367,7 +375,9 @@ fn endpoints_of(
         .iter()
         .map(|s| (s.name.as_str(), s.method.as_str(), s.group.as_str()))
         .chain(
-            cut.iter()
+            unsent
+                .iter()
+                .flat_map(|(_, list)| list.iter())
                 .map(|c| (c.name.as_str(), c.method.as_str(), c.group.as_str())),
         )
         .collect();
@@ -395,12 +405,14 @@ fn endpoints_of(
             .position(|e| e.name == name && e.group == group)
             .expect("a row for every name and group")
     };
-    for c in cut {
-        let i = row_of(&endpoints, &c.name, &c.group);
-        *endpoints[i]
-            .errors
-            .entry(ErrorClass::Interrupted.as_str().to_string())
-            .or_default() += c.count;
+    for (class, list) in unsent {
+        for c in list.iter() {
+            let i = row_of(&endpoints, &c.name, &c.group);
+            *endpoints[i]
+                .errors
+                .entry(class.as_str().to_string())
+                .or_default() += c.count;
+        }
     }
     let mut rows: Vec<&&DSeries> = series.iter().collect();
     rows.sort_by_key(|s| (position(&s.name), s.name.clone(), s.group.clone()));

@@ -143,6 +143,12 @@ pub struct ScenarioSummary {
     /// out, an abort, a second signal): not in `requests`, as in k6.
     #[serde(default)]
     pub requests_interrupted: u64,
+    /// Requests never sent because a value made them impossible to build (`invalid_request`:
+    /// a line break in a header value, a URL that does not parse): the plan's data is at
+    /// fault, not the target, so they are not in `requests` nor `requests_failed`. Present when
+    /// there were any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requests_invalid: u64,
     /// Requests per second over `duration_s`.
     pub rps: f64,
     pub iterations: u64,
@@ -431,6 +437,10 @@ pub struct RawData {
     /// `group_duration`, per scenario and group.
     #[serde(default)]
     pub groups: Vec<RawGroup>,
+    /// Requests that could not be built and were never sent (`invalid_request`); present when
+    /// there were any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<RawInterrupted>,
 }
 
 /// How long the runs of one group took in one scenario (k6's `group_duration`).
@@ -443,8 +453,9 @@ pub struct RawGroup {
     pub hist: String,
 }
 
-/// Requests cut off in flight (their iteration interrupted): not in `series`, which holds the
-/// requests that completed, as k6 leaves them out of `http_reqs`.
+/// Requests cut off in flight (their iteration interrupted), or never sent because they could
+/// not be built (`invalid_request`): not in `series`, which holds the requests that completed,
+/// as k6 leaves them out of `http_reqs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawInterrupted {
     pub scenario: String,
@@ -571,6 +582,10 @@ pub enum ErrorClass {
     Redirect,
     /// Cut off in flight: the iteration was interrupted before the response came.
     Interrupted,
+    /// Not sent: a value that arrived at run time made the request impossible to build (a
+    /// control character in a header value, a URL that does not parse). The plan's fault, not
+    /// the target's.
+    InvalidRequest,
 }
 
 impl ErrorClass {
@@ -586,8 +601,13 @@ impl ErrorClass {
             ErrorClass::BodyTooLarge => "body_too_large",
             ErrorClass::Redirect => "redirect",
             ErrorClass::Interrupted => "interrupted",
+            ErrorClass::InvalidRequest => "invalid_request",
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

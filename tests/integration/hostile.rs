@@ -506,6 +506,293 @@ fn base_url_flag_is_checked_like_a_plans_base_url() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// Writes `users.csv` with one column `v` and these cells (quoted, so a cell may hold a line
+/// break).
+fn csv(dir: &Path, cells: &[&str]) {
+    let mut text = String::from("v\n");
+    for c in cells {
+        text.push_str(&format!("\"{}\"\n", c.replace('"', "\"\"")));
+    }
+    std::fs::write(dir.join("users.csv"), text).unwrap();
+}
+
+/// Values that arrive at run time (here CSV cells) are percent-encoded where a URL cannot hold
+/// them: a line break is sent as `%0A` (it used to be dropped), braces as `%7B` `%7D` (they were
+/// sent raw), a `#` as `%23` (the rest of the URL would be cut off), and the URL's own
+/// delimiters stay.
+#[test]
+fn run_time_values_are_percent_encoded_in_urls() {
+    let _load = support::load_lock();
+    let server = faults::start(Fault::Ok {
+        body: "ok",
+        headers: "",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cells = ["a b", "x\ny", "{id}", "p#q", "50%", "é", "a%2Fb", "1/2?x=y"];
+    csv(dir.path(), &cells);
+    let plan = one_request_plan(
+        dir.path(),
+        &server.url,
+        "data:\n  users: { csv: users.csv }\n",
+        "{ get: \"/items/{{users.v}}\", query: { q: \"{{users.v}}\" } }",
+    )
+    .to_str()
+    .unwrap()
+    .to_string();
+    std::fs::write(
+        &plan,
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("iterations: 1", &format!("iterations: {}", cells.len())),
+    )
+    .unwrap();
+    let r = run_measured(
+        &["run", "--quiet", "--plan", &plan, "--format", "json"],
+        &dir.path().join("out"),
+        &[],
+    );
+    assert_eq!(r.out.status.code(), Some(0), "{}", r.text());
+    let lines: Vec<String> = server
+        .heads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|h| h.lines().next().unwrap_or("").to_string())
+        .collect();
+    let want = [
+        "GET /items/a%20b?q=a%20b HTTP/1.1",
+        "GET /items/x%0Ay?q=x%0Ay HTTP/1.1",
+        "GET /items/%7Bid%7D?q=%7Bid%7D HTTP/1.1",
+        "GET /items/p%23q?q=p%23q HTTP/1.1",
+        "GET /items/50%25?q=50%25 HTTP/1.1",
+        "GET /items/%C3%A9?q=%C3%A9 HTTP/1.1",
+        "GET /items/a%2Fb?q=a%252Fb HTTP/1.1",
+        "GET /items/1/2?x=y&q=1%2F2%3Fx%3Dy HTTP/1.1",
+    ];
+    assert_eq!(lines, want, "{}", r.text());
+}
+
+/// A header value HTTP forbids, from a CSV cell: the request is not sent and does not count
+/// against the target (not in `http_reqs` nor `http_req_failed`), it is counted apart as
+/// `invalid_request`, the rest of the iteration is not run, the warning names the template
+/// once (never the value), and the count is what the arrival-rate schedule started, not a tight
+/// loop (it used to be 0.5-2 million `protocol` errors a second).
+#[test]
+fn a_header_a_value_made_unsendable_is_invalid_request_once_per_scheduled_iteration() {
+    let _load = support::load_lock();
+    let server = faults::start(Fault::Ok {
+        body: "ok",
+        headers: "",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    csv(dir.path(), &["bad\r\nX-Injected: 1"]);
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: invalid\nenvironments:\n  local: {{ base_url: \"{}\" }}\n\
+             data:\n  users: {{ csv: users.csv }}\n\
+             requests:\n  r: {{ get: /x, headers: {{ x-user: \"{{{{users.v}}}}\" }} }}\n  after: {{ get: /after }}\n\
+             thresholds:\n  http_req_failed: [\"rate<0.01\"]\n\
+             scenarios:\n  s: {{ executor: constant-arrival-rate, rate: 20, time_unit: 1s, duration: 2s, pre_allocated_vus: 2, flow: [r, after] }}\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let r = run_measured(
+        &[
+            "run",
+            "--quiet",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &dir.path().join("out"),
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&r.out.stderr);
+    // Nothing completed: the scenario tested nothing, and says it was the plan's data.
+    assert_eq!(r.out.status.code(), Some(99), "{}", r.text());
+    let s = r.scenario();
+    assert_eq!(s.requests, 0, "{}", r.text());
+    assert_eq!(s.requests_failed, 0);
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    // One per iteration the schedule started (20/s for 2 s), the second request never tried.
+    let started = s.iterations + s.dropped_iterations;
+    assert!(
+        (30..=41).contains(&s.requests_invalid) && s.requests_invalid == s.iterations,
+        "invalid {} of {started} iterations\n{}",
+        s.requests_invalid,
+        r.text()
+    );
+    assert_eq!(
+        s.endpoints
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>(),
+        ["r"]
+    );
+    assert_eq!(
+        s.endpoints[0].errors.get("invalid_request"),
+        Some(&s.requests_invalid)
+    );
+    assert_eq!(s.metrics["http_reqs"].values["count"], 0.0);
+    let summary = r.summary.as_ref().unwrap();
+    assert!(
+        summary.verdict.failed[0]
+            .contains("could not be built and were not sent (invalid_request)"),
+        "{:?}",
+        summary.verdict.failed
+    );
+    assert_eq!(
+        stderr
+            .matches("could not be built and was not sent")
+            .count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        stderr.contains("header \"x-user\" (template \"{{users.v}}\") came out with U+000D"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("X-Injected"),
+        "the value is never printed: {stderr}"
+    );
+    assert_eq!(command_line(&r.out.stderr), None);
+}
+
+/// A closed-model VU whose every iteration has a request it cannot build does not spin: it
+/// starts an iteration at most once a second, so 4 VUs for 2 s make at most 12 attempts and
+/// use little CPU (a spinning VU burns a core: 2 s of CPU here).
+#[test]
+fn a_closed_model_vu_does_not_spin_on_a_request_it_cannot_build() {
+    let _load = support::load_lock();
+    let dir = tempfile::tempdir().unwrap();
+    csv(dir.path(), &["http://[::1", "http://", "http://:80"]);
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: spin\nenvironments:\n  local: { base_url: \"http://127.0.0.1:9\" }\n\
+         data:\n  users: { csv: users.csv }\n\
+         requests:\n  r: { get: \"{{users.v}}/x\" }\n\
+         scenarios:\n  s: { executor: constant-vus, vus: 4, duration: 2s, flow: [r] }\n",
+    )
+    .unwrap();
+    let r = run_measured(
+        &[
+            "run",
+            "--quiet",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &dir.path().join("out"),
+        &[],
+    );
+    let s = r.scenario();
+    assert_eq!(r.out.status.code(), Some(99), "{}", r.text());
+    assert!(
+        (4..=12).contains(&s.requests_invalid),
+        "{} attempts\n{}",
+        s.requests_invalid,
+        r.text()
+    );
+    assert_eq!(
+        s.endpoints[0].errors.get("protocol"),
+        None,
+        "not blamed on the target"
+    );
+    assert!(r.cpu < Duration::from_millis(1500), "CPU {:?}", r.cpu);
+    assert!(
+        String::from_utf8_lossy(&r.out.stderr)
+            .contains("its URL cannot be requested: it is not a URL"),
+        "{}",
+        r.text()
+    );
+}
+
+/// Some rows good, some not: the good ones are measured, the others are `invalid_request`,
+/// and a threshold on `http_req_failed` passes, because the target failed nothing.
+#[test]
+fn invalid_requests_do_not_count_as_the_targets_failures() {
+    let _load = support::load_lock();
+    let server = faults::start(Fault::Ok {
+        body: "ok",
+        headers: "",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    csv(dir.path(), &["fine", "bad\u{7f}"]);
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: mixed\nenvironments:\n  local: {{ base_url: \"{}\" }}\n\
+             data:\n  users: {{ csv: users.csv }}\n\
+             requests:\n  r: {{ get: /x, headers: {{ x-user: \"{{{{users.v}}}}\" }} }}\n\
+             thresholds:\n  http_req_failed: [\"rate<0.01\"]\n  http_reqs: [\"count==2\"]\n\
+             scenarios:\n  s: {{ executor: per-vu-iterations, vus: 1, iterations: 4, flow: [r] }}\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let r = run_measured(
+        &[
+            "run",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--format",
+            "json,junit,markdown,html",
+        ],
+        &dir.path().join("out"),
+        &[],
+    );
+    assert_eq!(r.out.status.code(), Some(0), "{}", r.text());
+    let s = r.scenario();
+    assert_eq!(
+        (s.requests, s.requests_failed, s.requests_invalid),
+        (2, 0, 2)
+    );
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    let stdout = String::from_utf8_lossy(&r.out.stdout);
+    assert!(
+        stdout.contains(
+            "2 requests not sent: a value made them impossible to build (invalid_request"
+        ),
+        "{stdout}"
+    );
+    for f in &r.files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            text.contains("invalid_request"),
+            "{} lacks invalid_request",
+            f.display()
+        );
+    }
+    // The summary with its new field and error class still follows the published schema.
+    let summary: Vec<_> = r
+        .files
+        .iter()
+        .filter(|f| f.to_string_lossy().ends_with("_summary.json"))
+        .cloned()
+        .collect();
+    let v = support::tools::check_jsonschema(&support::tools::python(), &summary);
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+}
+
 /// Plan text that is accepted and printed (a check named after `body_contains`) reaches no
 /// output and no report as a raw line break: every report and both streams are scanned for a
 /// workflow command and a carriage return.

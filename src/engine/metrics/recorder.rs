@@ -276,6 +276,9 @@ pub struct Recorder {
     pub cut: FxHashMap<CutKey, CutStats>,
     /// `group_duration`: how long each run of a group took (µs).
     pub groups: FxHashMap<GroupKey, Box<Hist>>,
+    /// Requests that could not be built (`invalid_request`: a value made the URL or a header
+    /// unsendable) and were never sent: not in `series` either.
+    pub invalid: FxHashMap<CutKey, u64>,
     /// The current interval, per scenario (the collector files it under the right second).
     pub interval: Vec<IntervalStats>,
 }
@@ -376,6 +379,11 @@ impl Recorder {
         c.bytes_sent += bytes_sent;
     }
 
+    /// A request that could not be built, and so was not sent.
+    pub fn record_invalid_request(&mut self, key: CutKey) {
+        *self.invalid.entry(key).or_default() += 1;
+    }
+
     pub fn record_iteration(&mut self, scenario: u16, micros: u64, completed: bool) {
         let s = self.scenario_mut(scenario);
         if completed {
@@ -396,6 +404,7 @@ impl Recorder {
             && self.custom.values().all(|c| c.count == 0 && c.trues == 0)
             && self.cut.values().all(|c| c.count == 0)
             && self.groups.values().all(|h| h.is_empty())
+            && self.invalid.values().all(|&n| n == 0)
             && self.scenarios.iter().all(|s| {
                 s.iterations == 0 && s.interrupted == 0 && s.dropped == 0 && s.vus_max == 0
             })
@@ -438,6 +447,9 @@ impl Recorder {
                     .add(h.as_ref())
                     .expect("same bounds");
             }
+        }
+        for (k, n) in &other.invalid {
+            *self.invalid.entry(*k).or_default() += n;
         }
         for (i, iv) in other.interval.iter().enumerate() {
             self.interval_mut(i as u16).merge(iv);
@@ -491,6 +503,9 @@ impl Recorder {
             if !h.is_empty() {
                 h.reset();
             }
+        }
+        for n in self.invalid.values_mut() {
+            *n = 0;
         }
         for iv in &mut self.interval {
             iv.clear();

@@ -52,6 +52,8 @@ pub struct FaultServer {
     pub requests: Arc<AtomicU64>,
     /// When each request's head was read, in order.
     pub arrivals: Arc<Mutex<Vec<Instant>>>,
+    /// Each request's head as it arrived, in order (at most the first 10 000).
+    pub heads: Arc<Mutex<Vec<String>>>,
     _thread: ServerThread,
 }
 
@@ -90,7 +92,8 @@ fn serve(fault: Fault, cert: Option<Cert>) -> FaultServer {
     };
     let requests = Arc::new(AtomicU64::new(0));
     let arrivals = Arc::new(Mutex::new(Vec::new()));
-    let log = (requests.clone(), arrivals.clone());
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let log = (requests.clone(), arrivals.clone(), heads.clone());
     let (port, thread) = serve_on_thread(move |sock| {
         let (log, tls) = (log.clone(), tls.clone());
         async move {
@@ -116,24 +119,26 @@ fn serve(fault: Fault, cert: Option<Cert>) -> FaultServer {
         cert_pem,
         requests,
         arrivals,
+        heads,
         _thread: thread,
     }
 }
 
-/// Reads one request head (and a body, if it has a Content-Length); false at end of stream.
-async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<bool> {
+/// Reads one request head (and a body, if it has a Content-Length); `None` at end of stream.
+async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Option<String>> {
     let mut head = Vec::with_capacity(1024);
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if s.read(&mut byte).await? == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         head.push(byte[0]);
         if head.len() > 64 * 1024 {
-            return Ok(false);
+            return Ok(None);
         }
     }
-    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let raw = String::from_utf8_lossy(&head).into_owned();
+    let text = raw.to_ascii_lowercase();
     let len = text
         .lines()
         .find_map(|l| l.strip_prefix("content-length:"))
@@ -141,20 +146,33 @@ async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<bool> 
         .unwrap_or(0);
     let mut body = vec![0u8; len.min(1024 * 1024)];
     s.read_exact(&mut body).await?;
-    Ok(true)
+    Ok(Some(raw))
 }
+
+/// What a fault server notes of each request: the count, the arrival times, the heads.
+type Log = (
+    Arc<AtomicU64>,
+    Arc<Mutex<Vec<Instant>>>,
+    Arc<Mutex<Vec<String>>>,
+);
 
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     fault: Fault,
-    (n, arrivals): (Arc<AtomicU64>, Arc<Mutex<Vec<Instant>>>),
+    (n, arrivals, heads): Log,
 ) -> std::io::Result<()> {
     static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
     loop {
-        if !read_request(&mut s).await? {
+        let Some(head) = read_request(&mut s).await? else {
             return Ok(());
-        }
+        };
         arrivals.lock().unwrap().push(Instant::now());
+        {
+            let mut heads = heads.lock().unwrap();
+            if heads.len() < 10_000 {
+                heads.push(head);
+            }
+        }
         let i = n.fetch_add(1, Ordering::Relaxed);
         match fault {
             Fault::Ok { body, headers } => {
