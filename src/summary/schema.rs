@@ -145,9 +145,8 @@ pub struct ScenarioSummary {
     pub requests_interrupted: u64,
     /// Requests never sent because a value made them impossible to build (`invalid_request`:
     /// a line break in a header value, a URL that does not parse): the plan's data is at
-    /// fault, not the target, so they are not in `requests` nor `requests_failed`. Present when
-    /// there were any.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    /// fault, not the target, so they are not in `requests` nor `requests_failed`.
+    #[serde(default)]
     pub requests_invalid: u64,
     /// Requests per second over `duration_s`.
     pub rps: f64,
@@ -437,9 +436,8 @@ pub struct RawData {
     /// `group_duration`, per scenario and group.
     #[serde(default)]
     pub groups: Vec<RawGroup>,
-    /// Requests that could not be built and were never sent (`invalid_request`); present when
-    /// there were any.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Requests that could not be built and were never sent (`invalid_request`).
+    #[serde(default)]
     pub invalid: Vec<RawInterrupted>,
 }
 
@@ -604,10 +602,6 @@ impl ErrorClass {
             ErrorClass::InvalidRequest => "invalid_request",
         }
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
