@@ -551,8 +551,8 @@ impl Vu {
             match &list[i] {
                 ExecStep::Request(id) => {
                     self.request(*id, group, lag.take()).await;
-                    // A request that could not be built ends the walk, as an exception ends
-                    // a k6 iteration: what follows would use what it did not get.
+                    // A request that could not be built ends the walk: what follows would
+                    // use what it did not get.
                     if self.invalid != invalid_before {
                         return;
                     }

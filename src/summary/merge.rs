@@ -396,4 +396,30 @@ mod tests {
         assert!(!judged.verdict.passed, "{:?}", judged.verdict);
         assert_eq!(judged.verdict.failed, ["errors count<1"]);
     }
+
+    /// Requests that could not be built add up across parts, apart from the requests, as in
+    /// one process.
+    #[test]
+    fn invalid_requests_add_up_across_parts() {
+        let with_invalid = |index, n| {
+            let (p, mut s) = part(index, None);
+            s.data.invalid.push(crate::summary::schema::RawInterrupted {
+                scenario: "smoke".into(),
+                name: "login".into(),
+                method: "POST".into(),
+                group: String::new(),
+                count: n,
+                bytes_sent: 0,
+            });
+            (p, s)
+        };
+        let one = merge(&[part(1, None), part(2, None)]).unwrap();
+        let merged = merge(&[with_invalid(1, 3), with_invalid(2, 4)]).unwrap();
+        let sc = &merged.scenarios[0];
+        assert_eq!(sc.requests_invalid, 7);
+        assert_eq!(sc.requests, one.scenarios[0].requests);
+        let login = sc.endpoints.iter().find(|e| e.name == "login").unwrap();
+        assert_eq!(login.errors.get("invalid_request"), Some(&7));
+        assert_eq!(merged.data.invalid[0].count, 7);
+    }
 }
