@@ -742,8 +742,8 @@ impl Vu {
 
         resp_body.clear();
         let start = Instant::now();
-        // A header value with a line break or a control character is never sent (a `protocol`
-        // error), as reqwest refuses it.
+        // A header value with a line break or a control character is never sent
+        // (`invalid_request`, below).
         let o = match (url, target) {
             (Ok(url), Some(target)) if headers_ok => {
                 let in_flight = InFlight {
