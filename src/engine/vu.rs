@@ -746,11 +746,7 @@ impl Vu {
         // (`invalid_request`, below).
         let o = match (url, target) {
             (Ok(url), Some(target)) if headers_ok => {
-                let in_flight = InFlight {
-                    key: cut,
-                    built: AtomicU64::new(prebuilt.map_or(0, |p| p.bytes.len() as u64)),
-                    landed: false,
-                };
+                let in_flight = InFlight::new(cut, prebuilt.map_or(0, |p| p.bytes.len()));
                 let build = |out: &mut Vec<u8>, hop: pool::Hop<'_>| {
                     let with_body = hop.with_body && spec.body.is_some();
                     let mut has = rt.has;
@@ -1122,6 +1118,15 @@ struct InFlight {
 }
 
 impl InFlight {
+    /// A request on its way, of `built` bytes so far (a prebuilt request's).
+    fn new(key: CutKey, built: usize) -> InFlight {
+        InFlight {
+            key,
+            built: AtomicU64::new(built as u64),
+            landed: false,
+        }
+    }
+
     fn landed(mut self) {
         self.landed = true;
     }
