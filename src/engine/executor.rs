@@ -179,6 +179,12 @@ async fn closed_vu(
             continue;
         }
         done += 1;
+        if let Some(wait) = vu.take_backoff() {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = soft.cancelled() => {}
+            }
+        }
         if vu.take_invalid() {
             // A request that could not be built fails the same way at once next time: the VU
             // does not spin on it (millions of attempts a second, a core burnt), it starts

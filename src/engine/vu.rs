@@ -369,6 +369,10 @@ pub struct Vu {
     /// Requests this VU could not build (`invalid_request`), since the executor last asked: a
     /// walk stops at the first, and a closed-model VU pauses before its next iteration.
     invalid: u64,
+    /// A connection could not be made since the executor last asked (refused, unreachable),
+    /// and how many iterations in a row that happened: the VU backs off before its next one.
+    refused: bool,
+    refusals: u32,
     /// When the last request ended, while nothing has run since (an iteration that ends with
     /// a request ends then: one clock read less).
     last_end: Option<Instant>,
@@ -437,6 +441,8 @@ impl Vu {
             rng: SmallRng::from_entropy(),
             set_up: false,
             invalid: 0,
+            refused: false,
+            refusals: 0,
             last_end: None,
             url: String::new(),
             text: String::new(),
@@ -472,6 +478,24 @@ impl Vu {
     /// stopped there).
     pub fn take_invalid(&mut self) -> bool {
         std::mem::take(&mut self.invalid) > 0
+    }
+
+    /// How long a closed-model VU waits before its next iteration when a connection could not
+    /// be made in this one: [`BACKOFF_FIRST`], doubling with each such iteration in a row up
+    /// to [`BACKOFF_MAX`], each wait drawn between half and all of it so that the VUs do not
+    /// retry in step. A dead port answers a connect in microseconds: without the wait, 200 VUs
+    /// made 32 800 attempts a second and burnt 1.6 cores measuring nothing but themselves.
+    /// `None` once an iteration connected (or never needed to).
+    pub fn take_backoff(&mut self) -> Option<Duration> {
+        if !std::mem::take(&mut self.refused) {
+            self.refusals = 0;
+            return None;
+        }
+        self.refusals = self.refusals.saturating_add(1);
+        let full = BACKOFF_FIRST
+            .saturating_mul(1 << (self.refusals - 1).min(16))
+            .min(BACKOFF_MAX);
+        Some(full.mul_f64(0.5 + 0.5 * self.rng.gen::<f64>()))
     }
 
     /// Whether the VU's setup has run.
@@ -609,6 +633,7 @@ impl Vu {
             return;
         }
         let sent = o.sent;
+        self.refused |= o.error == ErrorClass::Connect;
 
         for (k, val) in std::mem::take(&mut o.cookies) {
             match self.cookies.iter_mut().find(|(n, _)| *n == k) {
@@ -1073,6 +1098,11 @@ impl HeaderValues<'_> {
         })
     }
 }
+
+/// The first wait of a VU whose connection could not be made ([`Vu::take_backoff`]).
+pub const BACKOFF_FIRST: Duration = Duration::from_millis(10);
+/// The longest: one attempt a second per VU against a dead port.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// What a request came to.
 struct Outcome {

@@ -300,15 +300,22 @@ fn notes(s: &Summary) -> Vec<String> {
         notes.push("The run was interrupted; the figures cover only what ran.".into());
     }
     if v.inconclusive {
-        let why = if s.health.reasons.is_empty() {
-            String::new()
+        let unconnected = |r: &String| r.contains(crate::summary::analysis::UNCONNECTED);
+        let reasons = &s.health.reasons;
+        if !reasons.is_empty() && reasons.iter().all(unconnected) {
+            // The generator kept up; what it measured was its own retries.
+            notes.push(format!("Inconclusive: {}.", reasons.join("; ")));
         } else {
-            format!(": {}", s.health.reasons.join("; "))
-        };
-        notes.push(format!(
-            "Inconclusive: the load generator did not keep up, so the figures may blame the \
-             target for the generator's limits{why}."
-        ));
+            let why = if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", reasons.join("; "))
+            };
+            notes.push(format!(
+                "Inconclusive: the load generator did not keep up, so the figures may blame the \
+                 target for the generator's limits{why}."
+            ));
+        }
     }
     let named = |keep: &dyn Fn(&ThresholdResult) -> bool| -> Vec<String> {
         s.thresholds()

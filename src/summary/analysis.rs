@@ -268,6 +268,9 @@ pub fn capacity(s: &ScenarioSummary, unit: &str, load_at: &dyn Fn(f64) -> f64) -
 }
 
 /// Judges whether the generator kept up.
+/// The health reason of a scenario in which most requests could not connect.
+pub const UNCONNECTED: &str = "most requests could not connect";
+
 pub fn health(cpu_percent: Option<f64>, scenarios: &[ScenarioSummary]) -> Health {
     let mut reasons = Vec::new();
     if let Some(c) = cpu_percent {
@@ -278,6 +281,18 @@ pub fn health(cpu_percent: Option<f64>, scenarios: &[ScenarioSummary]) -> Health
         }
     }
     for s in scenarios {
+        let unconnected: u64 = s
+            .endpoints
+            .iter()
+            .filter_map(|e| e.errors.get("connect"))
+            .sum();
+        if s.requests > 0 && unconnected * 2 > s.requests {
+            reasons.push(format!(
+                "{}: {UNCONNECTED} ({unconnected} of {}): its VUs backed off between attempts, \
+                 so its request rate and latencies say nothing about the target's capacity",
+                s.name, s.requests
+            ));
+        }
         if s.dropped_iterations > 0 {
             reasons.push(format!(
                 "{}: {} iterations dropped (no free VU: raise max_vus)",
