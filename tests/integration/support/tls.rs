@@ -1,5 +1,6 @@
 //! TLS for the test servers: a self-signed (or expired) certificate for 127.0.0.1 and localhost,
-//! and a hyper server over HTTP/1.1 or HTTP/2 with a few routes the engine's tests call.
+//! plain or marked as a CA's as `openssl req -x509` makes it, and a hyper server over HTTP/1.1 or
+//! HTTP/2 with a few routes the engine's tests call.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,6 +13,11 @@ use super::serve::{serve_on_thread, ServerThread};
 pub enum Cert {
     SelfSigned,
     Expired,
+    /// Self-signed with `basicConstraints CA:TRUE`, as `openssl req -x509 -addext
+    /// subjectAltName=IP:127.0.0.1` makes it.
+    SelfSignedCa,
+    /// The same, expired.
+    ExpiredCa,
 }
 
 /// A hyper TLS server on 127.0.0.1:0, over HTTP/2 when `h2` (offered by ALPN, as a real server
@@ -141,7 +147,10 @@ async fn tls_route(
 pub fn tls_config(cert: Cert) -> (rustls::ServerConfig, String) {
     let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
     let mut params = rcgen::CertificateParams::new(names).unwrap();
-    if cert == Cert::Expired {
+    if matches!(cert, Cert::SelfSignedCa | Cert::ExpiredCa) {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    if matches!(cert, Cert::Expired | Cert::ExpiredCa) {
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::days(30);
         params.not_after = now - time::Duration::days(1);
