@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::engine::http::reason::{self, Reason};
 use crate::engine::http::{message, pool};
 use crate::engine::metrics::local;
 use crate::engine::metrics::recorder::{CheckKey, CustomKey, CutKey, SeriesKey, Trend};
@@ -629,7 +630,11 @@ impl Vu {
             self.invalid += 1;
             self.last_end = None;
             self.resp_body = resp_body;
-            local::record(|r| r.record_invalid_request(cut));
+            let why = Reason::new(o.error, o.reason);
+            local::record(|r| {
+                r.record_invalid_request(cut);
+                r.record_reason(cut, why);
+            });
             return;
         }
         let sent = o.sent;
@@ -832,7 +837,8 @@ impl Vu {
                 warn_invalid(spec, rt, || {
                     unsendable(url.err(), target.is_some(), &values)
                 });
-                Outcome::failed(ErrorClass::InvalidRequest, start)
+                let why = reason::invalid(url.is_ok(), target.is_some(), rt.names_ok);
+                Outcome::failed(why, start)
             }
         };
         self.hvals = hvals;
@@ -1108,6 +1114,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 struct Outcome {
     status: u16,
     error: ErrorClass,
+    /// Why it failed, in `error`'s words (`reason::of`); empty when it did not.
+    reason: &'static str,
     /// The bytes written to and read from the socket (`data_sent`, `data_received`).
     sent: u64,
     received: u64,
@@ -1122,10 +1130,11 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn failed(error: ErrorClass, start: Instant) -> Outcome {
+    fn failed(why: Reason, start: Instant) -> Outcome {
         Outcome {
             status: 0,
-            error,
+            error: why.class,
+            reason: why.text,
             sent: 0,
             received: 0,
             headers: None,
@@ -1239,8 +1248,17 @@ fn record(sc: &ScenarioRt, d: Done<'_>) {
     }
     let scenario = sc.index;
     let received = o.received;
+    let why = (!o.reason.is_empty()).then(|| Reason::new(o.error, o.reason));
     local::record(|r| {
         r.record_request(key, &timings[..n], sent, received);
+        if let Some(why) = why {
+            let at = CutKey {
+                scenario,
+                request: id as u16,
+                group: key.group,
+            };
+            r.record_reason(at, why);
+        }
         if lag.is_some() {
             let s = r.scenario_mut(scenario);
             crate::engine::metrics::recorder::record_opt(&mut s.raw_duration, us(elapsed));
@@ -1321,6 +1339,7 @@ async fn send_request(
     let mut o = Outcome {
         status: 0,
         error: ErrorClass::None,
+        reason: "",
         sent: progress.sent,
         received: progress.received,
         headers: None,
@@ -1335,7 +1354,11 @@ async fn send_request(
             o.headers = r.headers;
             o.cookies = r.cookies;
         }
-        Err(e) => o.error = e.class(),
+        Err(e) => {
+            let why = reason::of(&e, &t);
+            o.error = why.class;
+            o.reason = why.text;
+        }
     }
     o
 }

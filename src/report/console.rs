@@ -1,6 +1,6 @@
 //! The end-of-run summary for the terminal, laid out like k6's so a k6 user reads it at a
-//! glance: the verdict, then per scenario its thresholds (✓/✗), its checks, and one dotted line
-//! per metric. Plain text, no colour: it goes to CI logs as often as to a terminal. It says
+//! glance: the verdict, then per scenario its thresholds (✓/✗), its checks, why requests failed
+//! (`tls: certificate expired (4)`), and one dotted line per metric. Plain text, no colour: it goes to CI logs as often as to a terminal. It says
 //! nothing about report files; the caller lists those after it.
 
 use std::fmt::Write as _;
@@ -90,6 +90,14 @@ fn scenario(out: &mut String, s: &Summary, sc: &ScenarioSummary, width: usize) {
                     c.fails
                 );
             }
+        }
+    }
+
+    let errors = outline::scenario_errors(sc);
+    if !errors.is_empty() {
+        let _ = writeln!(out, "\n    ERRORS\n");
+        for line in &errors {
+            let _ = writeln!(out, "    ✗ {line}");
         }
     }
 

@@ -72,6 +72,8 @@ struct ScenarioView {
     latency_chart: String,
     distribution_chart: String,
     thresholds: Vec<ThresholdRow>,
+    /// Why requests failed: `tls: certificate expired (4)`.
+    errors: Vec<String>,
     endpoints: Vec<EndpointRow>,
     checks: Vec<CheckRow>,
 }
@@ -301,6 +303,7 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, i: usize) -> ScenarioView {
         latency_chart,
         distribution_chart: distribution_chart(s, sc),
         thresholds: threshold_rows(sc),
+        errors: outline::scenario_errors(sc),
         endpoints: endpoint_rows(sc),
         checks: check_rows(sc),
     }
@@ -418,12 +421,7 @@ fn endpoint_rows(sc: &ScenarioSummary) -> Vec<EndpointRow> {
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
-            errors: e
-                .errors
-                .iter()
-                .map(|(class, n)| format!("{class}: {}", int(*n)))
-                .collect::<Vec<_>>()
-                .join(", "),
+            errors: outline::endpoint_errors(e).join(", "),
         })
         .collect()
 }

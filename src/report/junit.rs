@@ -2,6 +2,8 @@
 //! `reports: junit`, Jenkins): one testsuite per scenario; in it one testcase per threshold
 //! (a breach is a `<failure>`, a threshold with no data is `<skipped>`), one per check, and one
 //! named `run health` that is an `<error>` when the scenario could not be measured to its end.
+//! A failure's text and the run health's say why requests failed (`errors: tls: certificate
+//! expired (4)`).
 //!
 //! The XML is built with quick-junit, then reduced to what the Jenkins xunit-plugin schema
 //! (`tests/schemas/junit-10.xsd`) allows: quick-junit writes attributes the schema rejects
@@ -64,6 +66,7 @@ fn suite(s: &Summary, sc: &ScenarioSummary) -> TestSuite {
     suite.add_properties(props.into_iter().map(|(k, v)| Property::new(k, v)));
 
     let plan_file = s.run.plan_file.as_str();
+    let errors = errors_said(sc);
     for t in &sc.thresholds {
         let name = format!("{} {}", t.metric, t.expression);
         let where_ = if t.line > 0 {
@@ -78,7 +81,7 @@ fn suite(s: &Summary, sc: &ScenarioSummary) -> TestSuite {
                 st.set_type("threshold")
                     .set_message(format::observed_vs_limit(t))
                     .set_description(format!(
-                        "{name} failed in scenario {}: {}{where_}{}",
+                        "{name} failed in scenario {}: {}{where_}{}{errors}",
                         sc.name,
                         format::observed_vs_limit(t),
                         if t.abort_on_fail {
@@ -170,6 +173,15 @@ fn suite(s: &Summary, sc: &ScenarioSummary) -> TestSuite {
     suite
 }
 
+/// Why requests failed, said with every failure of the scenario: `; errors: tls: certificate
+/// expired (4)`, or nothing.
+fn errors_said(sc: &ScenarioSummary) -> String {
+    match outline::scenario_errors(sc) {
+        e if e.is_empty() => String::new(),
+        e => format!("; errors: {}", e.join(", ")),
+    }
+}
+
 /// Whether the load generator kept up while this scenario ran. An overloaded generator does
 /// not fail the run (unless `--fail-on-inconclusive`), but nothing was judged reliably either:
 /// the case is skipped with the reasons.
@@ -248,8 +260,9 @@ fn run_health(s: &Summary, sc: &ScenarioSummary) -> TestCase {
         0 => String::new(),
         n => format!(", {n} not sent: invalid_request"),
     };
+    let errors = errors_said(sc);
     let summary_line = format!(
-        "{}: {} requests ({} failed, {} cut off in flight{invalid}), {} iterations ({} interrupted, {} dropped) in {}",
+        "{}: {} requests ({} failed, {} cut off in flight{invalid}), {} iterations ({} interrupted, {} dropped) in {}{errors}",
         sc.status,
         sc.requests,
         sc.requests_failed,

@@ -163,6 +163,8 @@ struct ScenarioView {
     thresholds: Vec<ThresholdRow>,
     thresholds_cut: usize,
     capacity: String,
+    /// Why requests failed: `tls: certificate expired (4)`.
+    errors: Vec<String>,
     comparisons: Vec<outline::Comparison>,
     endpoint_deltas: Vec<outline::EndpointDeltaRow>,
     endpoints: Vec<EndpointRow>,
@@ -211,6 +213,7 @@ struct EndpointRow {
     p99: String,
     max: String,
     statuses: String,
+    errors: String,
 }
 
 #[derive(Serialize)]
@@ -300,6 +303,7 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
+                errors: outline::endpoint_errors(e).join(", "),
             })
             .collect()
     };
@@ -348,6 +352,7 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
         thresholds,
         thresholds_cut,
         capacity: outline::capacity(sc),
+        errors: outline::scenario_errors(sc),
         comparisons: outline::comparisons(s, sc),
         endpoint_deltas: if detail >= Detail::NoEndpoints {
             Vec::new()

@@ -1,13 +1,15 @@
 //! What the human-readable reports say, in words and rows, before any of them lays it out: the
-//! verdict line and its notes, and the comparison tables (against a baseline, first window
-//! against last). The console, Markdown, HTML and JUnit all take their wording from here, so a
+//! verdict line and its notes, the comparison tables (against a baseline, first window against
+//! last), and why requests failed. The console, Markdown, HTML and JUnit all take their wording from here, so a
 //! figure reads the same everywhere.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::format::{ms, num, observed, opt_ms, percent};
+use super::format::{int, ms, num, observed, opt_ms, percent};
 use crate::summary::schema::{
-    Delta, MetricType, RegressionResult, ScenarioStatus, ThresholdResult, Verdict,
+    Delta, Endpoint, MetricType, RegressionResult, ScenarioStatus, ThresholdResult, Verdict,
 };
 use crate::summary::schema::{ScenarioSummary, Summary, ThresholdStatus};
 
@@ -595,6 +597,76 @@ pub(crate) fn endpoint_deltas(s: &Summary, sc: &ScenarioSummary) -> Vec<Endpoint
         .collect()
 }
 
+/// How many reasons of one error class the reports name; the others are counted together.
+pub(crate) const REASONS_PER_CLASS: usize = 3;
+
+/// Why requests failed, one line per reason, the classes with the most failed requests first
+/// and in each the most common reasons: `tls: certificate expired (2,227)`. Past `per_class`
+/// reasons, the rest of a class (and what no reason explains) is one line, `tls: other reasons
+/// (12)`; a class without any reason (a summary written before reasons were counted) is
+/// `tls (4)`.
+pub(crate) fn error_reasons(
+    errors: &BTreeMap<String, u64>,
+    reasons: &BTreeMap<String, BTreeMap<String, u64>>,
+    per_class: usize,
+) -> Vec<String> {
+    let mut classes: Vec<(&String, u64)> = errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| (c, *n))
+        .collect();
+    classes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut lines = Vec::new();
+    for (class, total) in classes {
+        let mut why: Vec<(&String, u64)> = reasons
+            .get(class)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(r, n)| (r, *n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if why.is_empty() {
+            lines.push(format!("{class} ({})", int(total)));
+            continue;
+        }
+        why.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let mut named = 0;
+        for (reason, n) in why.iter().take(per_class) {
+            lines.push(format!("{class}: {reason} ({})", int(*n)));
+            named += n;
+        }
+        if total > named {
+            lines.push(format!("{class}: other reasons ({})", int(total - named)));
+        }
+    }
+    lines
+}
+
+/// [`error_reasons`] of one endpoint.
+pub(crate) fn endpoint_errors(e: &Endpoint) -> Vec<String> {
+    error_reasons(&e.errors, &e.reasons, REASONS_PER_CLASS)
+}
+
+/// [`error_reasons`] of a whole scenario: its endpoints' added up.
+pub(crate) fn scenario_errors(sc: &ScenarioSummary) -> Vec<String> {
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for e in &sc.endpoints {
+        for (class, n) in &e.errors {
+            *errors.entry(class.clone()).or_default() += n;
+        }
+        for (class, why) in &e.reasons {
+            let mine = reasons.entry(class.clone()).or_default();
+            for (reason, n) in why {
+                *mine.entry(reason.clone()).or_default() += n;
+            }
+        }
+    }
+    error_reasons(&errors, &reasons, REASONS_PER_CLASS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,5 +738,47 @@ mod tests {
         )
         .is_empty());
         assert_eq!(endpoint_deltas(&s, &s.scenarios[0]).len(), 5);
+    }
+
+    /// The classes with the most requests first, each with its most common reasons; past three,
+    /// the rest of a class is one line; a class without reasons (an older summary) alone.
+    #[test]
+    fn error_reasons_name_the_most_common_first() {
+        let map = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+        };
+        let errors = map(&[
+            ("connect", 164_294),
+            ("tls", 2_240),
+            ("reset", 3),
+            ("status", 0),
+        ]);
+        let reasons: BTreeMap<String, BTreeMap<String, u64>> = [
+            ("connect", map(&[("connection refused", 164_294)])),
+            (
+                "tls",
+                map(&[
+                    ("certificate expired", 2_227),
+                    ("alert from the server", 4),
+                    ("certificate for another host name", 4),
+                    ("certificate revoked", 3),
+                    ("record does not decrypt", 1),
+                ]),
+            ),
+        ]
+        .into_iter()
+        .map(|(c, m)| (c.to_string(), m))
+        .collect();
+        assert_eq!(
+            error_reasons(&errors, &reasons, REASONS_PER_CLASS),
+            [
+                "connect: connection refused (164,294)",
+                "tls: certificate expired (2,227)",
+                "tls: alert from the server (4)",
+                "tls: certificate for another host name (4)",
+                "tls: other reasons (5)",
+                "reset (3)",
+            ]
+        );
     }
 }

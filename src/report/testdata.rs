@@ -223,7 +223,11 @@ struct Simulated {
     raw: RawScenario,
     custom: Vec<RawCustom>,
     groups: Vec<RawGroup>,
+    reasons: Vec<RawReason>,
 }
+
+/// Why the simulated timeouts failed (`timeout` sets every request's to 10 s).
+const TIMEOUT_REASON: &str = "no response headers within 10s";
 
 fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
     let mut rng = Rng(seed);
@@ -388,6 +392,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         let (mut n, mut bad) = (0u64, 0u64);
         let mut statuses = BTreeMap::new();
         let mut errors = BTreeMap::new();
+        let mut reasons: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for (k, acc) in series.iter().filter(|(k, _)| k.0 == e.name) {
             n += acc.count;
             if k.5 {
@@ -396,6 +401,15 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
             *statuses.entry(k.3.to_string()).or_insert(0) += acc.count;
             if k.4 != ErrorClass::None {
                 *errors.entry(k.4.as_str().to_string()).or_insert(0) += acc.count;
+                let why = match k.4 {
+                    ErrorClass::Timeout => TIMEOUT_REASON.to_string(),
+                    _ => k.3.to_string(),
+                };
+                *reasons
+                    .entry(k.4.as_str().to_string())
+                    .or_default()
+                    .entry(why)
+                    .or_insert(0) += acc.count;
             }
             if let Some(d) = &acc.duration {
                 h.add(d).unwrap();
@@ -414,6 +428,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
             latency: latency(&h),
             statuses,
             errors,
+            reasons,
         });
         let expected = if e.method == "POST" { 201 } else { 200 };
         checks.push(CheckResult {
@@ -610,6 +625,19 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         steady_s: spec.ran_s,
     });
 
+    let reasons = series
+        .iter()
+        .filter(|(k, _)| k.4 == ErrorClass::Timeout)
+        .map(|((name, method, group, _, class, _), acc)| RawReason {
+            scenario: spec.name.into(),
+            name: name.to_string(),
+            method: method.to_string(),
+            group: group.to_string(),
+            class: *class,
+            reason: TIMEOUT_REASON.into(),
+            count: acc.count,
+        })
+        .collect();
     let raw_series = series
         .into_iter()
         .map(|((name, method, group, status, error, failed), acc)| {
@@ -686,6 +714,7 @@ fn simulate(spec: &ScenarioSpec, seed: u64) -> Simulated {
         raw,
         custom,
         groups,
+        reasons,
     }
 }
 
@@ -801,6 +830,7 @@ fn assemble(run: RunSpec, scenarios: Vec<ScenarioSpec>) -> Summary {
             }
         }));
         data.groups.extend(sim.groups);
+        data.reasons.extend(sim.reasons);
         let start_us = time::OffsetDateTime::parse(
             run.started_at,
             &time::format_description::well_known::Rfc3339,

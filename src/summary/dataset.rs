@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use super::schema::{
     absorb_gauge, ErrorClass, RawCheck, RawCustom, RawData, RawGauge, RawGroup, RawInterrupted,
-    RawScenario, RawSeries,
+    RawReason, RawScenario, RawSeries,
 };
 use crate::engine::metrics::recorder::{Recorder, TRENDS};
+use crate::plan::duration::format_duration;
 use crate::plan::model::Plan;
 use crate::rules::threshold::{Aggregation, MetricKey};
 use crate::summary::hist::{decode_hist, encode_hist, new_hist, Hist, HistDecodeError};
@@ -77,6 +78,9 @@ pub struct Dataset {
     /// Requests that could not be built and were not sent (`invalid_request`; not in `series`,
     /// `bytes_sent` 0).
     pub invalid: Vec<RawInterrupted>,
+    /// Why requests failed (but for `status` and `interrupted`, whose reasons are in `series`
+    /// and `interrupted`).
+    pub reasons: Vec<RawReason>,
 }
 
 /// Names the engine's indices stand for.
@@ -200,6 +204,7 @@ impl Dataset {
                 bytes_sent: 0,
             });
         }
+        ds.reasons = reasons_of(r, n);
         let mut custom: Vec<_> = r
             .custom
             .iter()
@@ -270,6 +275,7 @@ impl Dataset {
             });
         }
         ds.invalid = raw.invalid.clone();
+        ds.reasons = raw.reasons.clone();
         for c in &raw.custom {
             ds.custom.push(DCustom {
                 scenario: c.scenario.clone(),
@@ -356,6 +362,7 @@ impl Dataset {
                 })
                 .collect(),
             invalid: self.invalid.clone(),
+            reasons: self.reasons.clone(),
         }
     }
 
@@ -417,6 +424,28 @@ impl Dataset {
         }
         absorb_unsent(&mut self.interrupted, other.interrupted);
         absorb_unsent(&mut self.invalid, other.invalid);
+        for r in other.reasons {
+            match self.reasons.iter_mut().find(|x| {
+                (
+                    &x.scenario,
+                    &x.name,
+                    &x.method,
+                    &x.group,
+                    x.class,
+                    &x.reason,
+                ) == (
+                    &r.scenario,
+                    &r.name,
+                    &r.method,
+                    &r.group,
+                    r.class,
+                    &r.reason,
+                )
+            }) {
+                Some(x) => x.count += r.count,
+                None => self.reasons.push(r),
+            }
+        }
         for c in other.checks {
             match self.checks.iter_mut().find(|x| {
                 (&x.scenario, &x.name, &x.request, &x.group)
@@ -459,6 +488,41 @@ impl Dataset {
     pub fn scenario(&self, name: &str) -> Option<&DScenario> {
         self.scenarios.iter().find(|s| s.name == name)
     }
+}
+
+/// The recorder's reasons with names for tags, a timeout's with its request's timeout (`no
+/// response headers within 60s`), in the order of their keys.
+fn reasons_of(r: &Recorder, n: &Names<'_>) -> Vec<RawReason> {
+    let plan = n.plan;
+    let mut reasons: Vec<_> = r
+        .reasons
+        .iter()
+        .filter(|((k, _), count)| {
+            **count > 0 && n.durations.iter().any(|(s, _)| *s == k.scenario as usize)
+        })
+        .collect();
+    reasons.sort_by_key(|(k, _)| **k);
+    reasons
+        .into_iter()
+        .map(|((k, why), count)| {
+            let req = &plan.requests[k.request as usize];
+            let reason = if why.class == ErrorClass::Timeout {
+                let timeout = req.timeout.unwrap_or(plan.defaults.timeout);
+                format!("{} {}", why.text, format_duration(timeout))
+            } else {
+                why.text.to_string()
+            };
+            RawReason {
+                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                name: req.name.clone(),
+                method: req.method.clone(),
+                group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
+                class: why.class,
+                reason,
+                count: *count,
+            }
+        })
+        .collect()
 }
 
 /// Adds requests that were not sent or not answered (cut off, invalid) to their like.

@@ -422,4 +422,77 @@ mod tests {
         assert_eq!(login.errors.get("invalid_request"), Some(&7));
         assert_eq!(merged.data.invalid[0].count, 7);
     }
+
+    /// Why requests failed adds up across parts, reason by reason, as in one process: the same
+    /// reason in two parts is one row with the sum, a reason only one part saw a row of its own,
+    /// and each class's reasons add up to its count.
+    #[test]
+    fn reasons_add_up_across_parts() {
+        use crate::summary::schema::{ErrorClass, RawReason, RawSeries};
+        let failed = |index| {
+            let mut s = testdata::load("failed");
+            s.run.segment = Some(Segment { index, count: 2 });
+            s.run.run_id = Some("r1".into());
+            (PathBuf::from(format!("part{index}.json")), s)
+        };
+        let one = failed(1).1;
+        let login_of = |s: &Summary| {
+            let auth = s.scenarios.iter().find(|s| s.name == "auth").unwrap();
+            auth.endpoints
+                .iter()
+                .find(|e| e.name == "login")
+                .unwrap()
+                .clone()
+        };
+        let alone = login_of(&one);
+        let timeouts = alone.reasons["timeout"]["no response headers within 10s"];
+        let status_500 = alone.reasons["status"]["500"];
+        assert!(timeouts > 0 && status_500 > 0, "{:?}", alone.reasons);
+        // The second part also met a closed port on login.
+        let (p2, mut s2) = failed(2);
+        s2.data.series.push(RawSeries {
+            scenario: "auth".into(),
+            name: "login".into(),
+            method: "POST".into(),
+            group: String::new(),
+            status: 0,
+            error: ErrorClass::Connect,
+            failed: true,
+            count: 5,
+            bytes_sent: 0,
+            bytes_received: 0,
+            hists: BTreeMap::new(),
+        });
+        s2.data.reasons.push(RawReason {
+            scenario: "auth".into(),
+            name: "login".into(),
+            method: "POST".into(),
+            group: String::new(),
+            class: ErrorClass::Connect,
+            reason: "connection refused".into(),
+            count: 5,
+        });
+        let merged = merge(&[failed(1), (p2, s2)]).unwrap();
+        let login = login_of(&merged);
+        let want = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(r, n)| (r.to_string(), *n)).collect()
+        };
+        assert_eq!(
+            login.reasons["timeout"],
+            want(&[("no response headers within 10s", 2 * timeouts)])
+        );
+        assert_eq!(login.reasons["status"]["500"], 2 * status_500);
+        assert_eq!(login.reasons["connect"], want(&[("connection refused", 5)]));
+        for (class, n) in &login.errors {
+            assert_eq!(login.reasons[class].values().sum::<u64>(), *n, "{class}");
+        }
+        let rows: Vec<u64> = merged
+            .data
+            .reasons
+            .iter()
+            .filter(|r| r.name == "login" && r.class == ErrorClass::Timeout)
+            .map(|r| r.count)
+            .collect();
+        assert_eq!(rows, [2 * timeouts]);
+    }
 }

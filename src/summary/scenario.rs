@@ -161,7 +161,8 @@ pub fn scenario_summary(ds: &Dataset, input: ScenarioInput) -> ScenarioSummary {
         (ErrorClass::Interrupted, cut.as_slice()),
         (ErrorClass::InvalidRequest, invalid.as_slice()),
     ];
-    let endpoints = endpoints_of(&series, &unsent, &input.endpoint_order, dur);
+    let mut endpoints = endpoints_of(&series, &unsent, &input.endpoint_order, dur);
+    reasons_into(&mut endpoints, ds, name, &series, &cut);
     let open_model = sc.and_then(|s| {
         let lag = s.start_lag.as_ref()?;
         let raw = s.raw_duration.clone().unwrap_or_else(new_hist);
@@ -361,6 +362,43 @@ fn metrics_of(
     metrics
 }
 
+/// Why the requests of each row failed: the recorded reasons, a `status` failure's status, and
+/// `cut off in flight` for `interrupted`. A reason whose row is missing (a hand-edited summary)
+/// is left out.
+fn reasons_into(
+    endpoints: &mut [Endpoint],
+    ds: &Dataset,
+    scenario: &str,
+    series: &[&DSeries],
+    cut: &[&RawInterrupted],
+) {
+    let recorded = ds
+        .reasons
+        .iter()
+        .filter(|r| r.scenario == scenario)
+        .map(|r| (&r.name, &r.group, r.class, r.reason.clone(), r.count));
+    let statuses = series
+        .iter()
+        .filter(|s| s.error == ErrorClass::Status)
+        .map(|s| (&s.name, &s.group, s.error, s.status.to_string(), s.count));
+    let cut_off = cut.iter().map(|c| {
+        let why = crate::engine::http::reason::CUT_OFF.to_string();
+        (&c.name, &c.group, ErrorClass::Interrupted, why, c.count)
+    });
+    for (name, group, class, why, count) in recorded.chain(statuses).chain(cut_off) {
+        if let Some(e) = endpoints
+            .iter_mut()
+            .find(|e| e.name == *name && e.group == *group)
+        {
+            *e.reasons
+                .entry(class.as_str().to_string())
+                .or_default()
+                .entry(why)
+                .or_default() += count;
+        }
+    }
+}
+
 /// One row per request name (and group), ordered as `order` names them; requests that were cut
 /// off in flight or never sent show in their row's errors under their class (`interrupted`,
 /// `invalid_request`; a row of its own when none completed).
@@ -395,6 +433,7 @@ fn endpoints_of(
                 latency: Latency::default(),
                 statuses: BTreeMap::new(),
                 errors: BTreeMap::new(),
+                reasons: BTreeMap::new(),
             });
         }
     }

@@ -325,6 +325,11 @@ pub struct Endpoint {
     pub statuses: BTreeMap<String, u64>,
     /// Error class (timeout, connect, status, ...) → count.
     pub errors: BTreeMap<String, u64>,
+    /// Error class → why (`certificate expired`, `connection refused`, a status code for
+    /// `status`) → count; each class's counts add up to its count in `errors` (absent from
+    /// summaries written before reasons were counted).
+    #[serde(default)]
+    pub reasons: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -439,6 +444,24 @@ pub struct RawData {
     /// Requests that could not be built and were never sent (`invalid_request`).
     #[serde(default)]
     pub invalid: Vec<RawInterrupted>,
+    /// Why requests failed, counted per request and group (a `status` failure's reason is its
+    /// status, and an `interrupted` one's is always the same: neither is here).
+    #[serde(default)]
+    pub reasons: Vec<RawReason>,
+}
+
+/// How often one reason failed the requests of one name (and group) in one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawReason {
+    pub scenario: String,
+    pub name: String,
+    pub method: String,
+    pub group: String,
+    pub class: ErrorClass,
+    /// A few words from the engine's fixed list (`certificate expired`), a timeout's with the
+    /// request's timeout (`no response headers within 60s`).
+    pub reason: String,
+    pub count: u64,
 }
 
 /// How long the runs of one group took in one scenario (k6's `group_duration`).

@@ -27,17 +27,19 @@ use http_body_util::{BodyExt as _, Full};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::message::{self, io_error, Error, Request, Response};
+use super::reason::{rustls_reason, why};
 
 type TlsStream = tokio_rustls::client::TlsStream<message::Counted>;
 
 /// When the last request frame on a connection reached the socket: nanoseconds after `base`,
-/// plus one (0: nothing written since [`WriteClock::reset`]); and whether TLS failed under it
+/// plus one (0: nothing written since [`WriteClock::reset`]); and why TLS failed under it, if it did
 /// (hyper's HTTP/2 errors carry an I/O error's kind and text, not the TLS error itself).
 #[derive(Debug)]
 struct WriteClock {
     base: Instant,
     last: AtomicU64,
-    tls_failed: std::sync::atomic::AtomicBool,
+    /// Why TLS failed under the connection, when it did.
+    tls_failed: std::sync::OnceLock<&'static str>,
 }
 
 impl WriteClock {
@@ -133,8 +135,8 @@ impl Stamped {
 
     fn note<T>(&self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if let Poll::Ready(Err(e)) = &r {
-            if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
-                self.clock.tls_failed.store(true, Ordering::Release);
+            if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                let _ = self.clock.tls_failed.set(rustls_reason(tls));
             }
         }
         r
@@ -226,7 +228,7 @@ impl H2 {
         let clock = Arc::new(WriteClock {
             base: Instant::now(),
             last: AtomicU64::new(0),
-            tls_failed: std::sync::atomic::AtomicBool::new(false),
+            tls_failed: std::sync::OnceLock::new(),
         });
         let io = hyper_util::rt::TokioIo::new(Stamped {
             inner: tls,
@@ -332,10 +334,10 @@ fn to_http2(req: &Request<'_>) -> Result<(hyper::Request<Full<Bytes>>, bool), Er
     let mut r = httparse::Request::new(&mut headers);
     let len = match r.parse(req.bytes) {
         Ok(httparse::Status::Complete(n)) => n,
-        _ => return Err(Error::Protocol("request head")),
+        _ => return Err(Error::Protocol("request not valid for HTTP/2")),
     };
     let (Some(method), Some(path)) = (r.method, r.path) else {
-        return Err(Error::Protocol("request head"));
+        return Err(Error::Protocol("request not valid for HTTP/2"));
     };
     let mut authority: &[u8] = req.target.host_header.as_bytes();
     let mut b = hyper::Request::builder()
@@ -385,15 +387,10 @@ fn to_http2(req: &Request<'_>) -> Result<(hyper::Request<Full<Bytes>>, bool), Er
 /// broken HTTP/2 (a frame or header block that does not parse, a flow-control breach) as
 /// `protocol`.
 fn error(e: hyper::Error, clock: &WriteClock) -> Error {
-    if clock.tls_failed.load(Ordering::Acquire) {
-        return Error::Tls(io::Error::other(e.to_string()));
+    if let Some(reason) = clock.tls_failed.get() {
+        return Error::Tls(why(io::ErrorKind::Other, reason));
     }
-    let reset = || {
-        Error::Reset(io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            e.to_string(),
-        ))
-    };
+    let reset = |reason| Error::Reset(why(io::ErrorKind::ConnectionReset, reason));
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<io::Error>() {
@@ -407,14 +404,11 @@ fn error(e: hyper::Error, clock: &WriteClock) -> Error {
                 return Error::Protocol("HTTP/2 protocol error");
             }
             return match h2.reason() {
-                Some(
-                    h2::Reason::NO_ERROR
-                    | h2::Reason::REFUSED_STREAM
-                    | h2::Reason::CANCEL
-                    | h2::Reason::INTERNAL_ERROR
-                    | h2::Reason::ENHANCE_YOUR_CALM,
-                )
-                | None => reset(),
+                Some(h2::Reason::REFUSED_STREAM) => reset("HTTP/2 stream refused"),
+                Some(h2::Reason::CANCEL) => reset("HTTP/2 stream cancelled by the server"),
+                Some(h2::Reason::INTERNAL_ERROR) => reset("HTTP/2 internal error of the server"),
+                Some(h2::Reason::ENHANCE_YOUR_CALM) => reset("HTTP/2 server asked to calm down"),
+                Some(h2::Reason::NO_ERROR) | None => reset("HTTP/2 stream ended by the server"),
                 Some(_) => Error::Protocol("HTTP/2 stream refused as malformed"),
             };
         }
@@ -423,6 +417,6 @@ fn error(e: hyper::Error, clock: &WriteClock) -> Error {
     if e.is_parse() || e.is_user() {
         Error::Protocol("malformed HTTP/2 exchange")
     } else {
-        reset()
+        reset("HTTP/2 connection closed")
     }
 }

@@ -2,7 +2,8 @@
 //! of its own ([`http1`]), and HTTP/2 (hyper's, [`http2`]) when a server picks it in the TLS
 //! handshake (ALPN `h2, http/1.1`, as k6 offers). [`message`] holds what both share (the target,
 //! the request head, the response, the body decoder, the timings, the errors), [`pool`] the
-//! connections and the sending of a request with its redirects, [`tls`] the TLS configuration.
+//! connections and the sending of a request with its redirects, [`tls`] the TLS configuration,
+//! [`reason`] why a request failed, in words from a fixed list.
 //!
 //! The engine sends every request through [`pool::send`]. It replaced `reqwest` on the hot path:
 //! per request, `reqwest` parses the URL twice, clones the client and the headers, boxes its
@@ -38,4 +39,5 @@ pub mod http1;
 pub mod http2;
 pub mod message;
 pub mod pool;
+pub mod reason;
 pub mod tls;

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use super::http1::{self, Conn, Stream};
 use super::http2::H2;
 use super::message::{Counted, Error, Progress, Request, Response, Target, Timings};
+use super::reason::why;
 use super::tls::{tls_config, ClientOptions};
 
 /// k6's limit: the first request and up to 10 redirects.
@@ -142,10 +143,14 @@ async fn open(pool: &Pool, t: &Target, progress: &mut Progress) -> Result<Link, 
     }
     let config = pool
         .tls_config()
-        .map_err(|e| Error::Tls(io::Error::other(e.to_string())))?
+        .map_err(|_| Error::Tls(why(io::ErrorKind::Other, "TLS configuration failed")))?
         .clone();
-    let name = rustls::pki_types::ServerName::try_from(t.host.to_string())
-        .map_err(|_| Error::Tls(io::Error::other("not a valid TLS server name")))?;
+    let name = rustls::pki_types::ServerName::try_from(t.host.to_string()).map_err(|_| {
+        Error::Tls(why(
+            io::ErrorKind::InvalidInput,
+            "host name not valid for TLS",
+        ))
+    })?;
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
@@ -207,7 +212,11 @@ async fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     std::thread::Builder::new()
         .name("dns".into())
         .spawn(move || {
-            let _ = tx.send((host.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+            // Whatever the resolver said, the name did not resolve (the reason counted).
+            let found = (host.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e));
+            let _ = tx.send(found.map(Vec::from_iter));
         })?;
     rx.await
         .unwrap_or_else(|_| Err(io::Error::other("the name lookup thread stopped")))

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fxhash::FxHashMap;
+use crate::engine::http::reason::Reason;
 use crate::summary::hist::{new_hist, record_hist, Hist};
 use crate::summary::schema::{absorb_gauge, ErrorClass, RawGauge};
 
@@ -279,6 +280,9 @@ pub struct Recorder {
     /// Requests that could not be built (`invalid_request`: a value made the URL or a header
     /// unsendable) and were never sent: not in `series` either.
     pub invalid: FxHashMap<CutKey, u64>,
+    /// Why requests failed, per request and group: recorded with a failed request (and one that
+    /// could not be built), never with a success.
+    pub reasons: FxHashMap<(CutKey, Reason), u64>,
     /// The current interval, per scenario (the collector files it under the right second).
     pub interval: Vec<IntervalStats>,
 }
@@ -384,6 +388,11 @@ impl Recorder {
         *self.invalid.entry(key).or_default() += 1;
     }
 
+    /// Why a request failed.
+    pub fn record_reason(&mut self, key: CutKey, reason: Reason) {
+        *self.reasons.entry((key, reason)).or_default() += 1;
+    }
+
     pub fn record_iteration(&mut self, scenario: u16, micros: u64, completed: bool) {
         let s = self.scenario_mut(scenario);
         if completed {
@@ -405,6 +414,7 @@ impl Recorder {
             && self.cut.values().all(|c| c.count == 0)
             && self.groups.values().all(|h| h.is_empty())
             && self.invalid.values().all(|&n| n == 0)
+            && self.reasons.values().all(|&n| n == 0)
             && self.scenarios.iter().all(|s| {
                 s.iterations == 0 && s.interrupted == 0 && s.dropped == 0 && s.vus_max == 0
             })
@@ -450,6 +460,9 @@ impl Recorder {
         }
         for (k, n) in &other.invalid {
             *self.invalid.entry(*k).or_default() += n;
+        }
+        for (k, n) in &other.reasons {
+            *self.reasons.entry(*k).or_default() += n;
         }
         for (i, iv) in other.interval.iter().enumerate() {
             self.interval_mut(i as u16).merge(iv);
@@ -505,6 +518,9 @@ impl Recorder {
             }
         }
         for n in self.invalid.values_mut() {
+            *n = 0;
+        }
+        for n in self.reasons.values_mut() {
             *n = 0;
         }
         for iv in &mut self.interval {
@@ -630,6 +646,30 @@ mod tests {
         assert_eq!(s.hist(Trend::Duration).unwrap().len(), 1);
         assert_eq!(total.scenarios[0].iterations, 0);
         assert_eq!(total.checks.values().map(|c| c.fails).sum::<u64>(), 0);
+    }
+
+    /// Reasons add up across recorders reason by reason; a cleared recorder keeps its keys at 0
+    /// and adds nothing.
+    #[test]
+    fn reasons_merge_and_clear_like_the_counts() {
+        let at = CutKey {
+            scenario: 0,
+            request: 1,
+            group: 0,
+        };
+        let refused = Reason::new(ErrorClass::Connect, "connection refused");
+        let expired = Reason::new(ErrorClass::Tls, "certificate expired");
+        let (mut a, mut b) = (Recorder::default(), Recorder::default());
+        a.record_reason(at, refused);
+        b.record_reason(at, refused);
+        b.record_reason(at, expired);
+        a.merge(&b);
+        assert_eq!(a.reasons[&(at, refused)], 2);
+        assert_eq!(a.reasons[&(at, expired)], 1);
+        b.clear();
+        assert!(b.is_empty());
+        a.merge(&b);
+        assert_eq!(a.reasons[&(at, refused)], 2);
     }
 
     #[test]
