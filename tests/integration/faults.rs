@@ -664,6 +664,39 @@ fn bad_certificates_are_tls_errors_unless_the_plan_trusts_them() {
     }
 }
 
+/// `openssl req -x509 -addext subjectAltName=IP:127.0.0.1` makes a certificate marked as a CA's
+/// (`CA:TRUE`), which servers then present as their own. `curl --cacert` trusts it; so does a
+/// plan's `ca_file` (every request succeeded), but only that very certificate: another CA's
+/// certificate in the file does not make it trusted, and an expired one stays refused.
+#[test]
+fn a_self_signed_ca_certificate_is_trusted_through_ca_file_as_curl_trusts_it() {
+    let _load = support::load_lock();
+    let ca = start_tls(Cert::SelfSignedCa);
+    let other = start_tls(Cert::SelfSignedCa);
+    let expired = start_tls(Cert::ExpiredCa);
+    let with_ca_file = |server: &support::faults::FaultServer, pem: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+        let p = fault_plan(dir.path(), &server.url, "2s", "tls: { ca_file: ca.pem }");
+        let r = run_plan_file(&p, &dir.path().join("out"));
+        (dir, r)
+    };
+    let (_d, r) = with_ca_file(&ca, ca.cert_pem.as_ref().unwrap());
+    assert_eq!(r.out.status.code(), Some(0), "{}", r.text());
+    let s = r.scenario();
+    assert_eq!((s.requests, s.requests_failed), (4, 0), "{}", r.text());
+    assert_eq!(ca.requests.load(Ordering::Relaxed), 4);
+
+    let not_this_one = "a CA's certificate presented as the server's (not in ca_file)";
+    let (_d, r) = with_ca_file(&ca, other.cert_pem.as_ref().unwrap());
+    assert_all_failed(&r, "tls", not_this_one, Duration::from_secs(10));
+    let (_d, r) = against(&ca.url, "2s", "");
+    assert_all_failed(&r, "tls", not_this_one, Duration::from_secs(10));
+    let (_d, r) = with_ca_file(&expired, expired.cert_pem.as_ref().unwrap());
+    assert_all_failed(&r, "tls", "certificate expired", Duration::from_secs(10));
+    assert_eq!(ca.requests.load(Ordering::Relaxed), 4);
+}
+
 #[test]
 fn tls_options_are_checked_at_validation() {
     let dir = tempfile::tempdir().unwrap();
