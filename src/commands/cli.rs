@@ -353,6 +353,15 @@ pub struct NotifyArgs {
         help_heading = "Notifications"
     )]
     pub pr: Option<u64>,
+
+    /// The sticky comment's key [default: plan, environment, the scenarios run and the segment].
+    #[arg(
+        long,
+        env = "KAIZEN_LOADTEST_COMMENT_KEY",
+        value_name = "KEY",
+        help_heading = "Notifications"
+    )]
+    pub comment_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -368,6 +377,10 @@ pub struct CommentArgs {
     /// The pull request (or merge request) [default: from the CI event].
     #[arg(long, env = "KAIZEN_LOADTEST_PR", value_name = "N")]
     pub pr: Option<u64>,
+
+    /// The sticky comment's key [default: plan, environment, the scenarios run and the segment].
+    #[arg(long, env = "KAIZEN_LOADTEST_COMMENT_KEY", value_name = "KEY")]
+    pub comment_key: Option<String>,
 }
 
 impl NotifyArgs {
@@ -379,6 +392,7 @@ impl NotifyArgs {
             slack_webhook: self.slack_webhook.clone(),
             slack_when: self.notify,
             pr: self.pr,
+            comment_key: self.comment_key.clone(),
         }
     }
 }

@@ -15,7 +15,10 @@ pub(super) fn command(args: &CommentArgs) -> anyhow::Result<u8> {
     let summary = read_summary(&args.from)?;
     let summary = verdict::judge(&summary, &Rules::of_summary(&summary)).apply(summary);
     let markdown = notify::render_markdown(&summary)?;
-    match notify::comment(&summary, &markdown, args.to, args.pr).map_err(UsageError::Comment)? {
+    let key = args.comment_key.as_deref();
+    match notify::comment(&summary, &markdown, args.to, args.pr, key)
+        .map_err(UsageError::Comment)?
+    {
         Commented::Posted | Commented::Skipped => Ok(exit::OK),
         Commented::Failed => Ok(exit::RUN_ERROR),
     }

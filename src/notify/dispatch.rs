@@ -94,8 +94,9 @@ fn announce_with(
         redactor: Redactor::new(&all_secrets(env, args)),
         actions: actions.is_some(),
     };
+    let key = super::comment_key(summary, args.comment_key.as_deref());
     let markdown = match render_markdown(summary) {
-        Ok(m) => Some(m),
+        Ok(m) => Some(super::with_marker(&m, &key)),
         Err(e) => {
             out.warn(
                 "markdown",
@@ -220,8 +221,10 @@ pub fn comment(
     markdown: &str,
     to: Option<CommentTarget>,
     pr: Option<u64>,
+    key: Option<&str>,
 ) -> Result<Commented, NotifyError> {
-    comment_with(&process_env, summary, markdown, to, pr)
+    let markdown = super::with_marker(markdown, &super::comment_key(summary, key));
+    comment_with(&process_env, summary, &markdown, to, pr)
 }
 
 fn comment_with(

@@ -1,9 +1,11 @@
 //! The sticky pull request comment, through octocrab.
 //!
-//! One comment per plan and environment: the Markdown report, whose first line is a hidden
-//! marker (`<!-- kaizen-loadtest:{plan}:{environment} -->`). On every run the comments of the
-//! pull request are read page by page (GitHub's `Link` headers) until one starts with the marker
-//! and was written by us; that one is edited, otherwise a new one is created. "Us" is the login
+//! One comment per key (plan, environment, scenarios and segment, or `--comment-key`): the
+//! Markdown report, whose first line is a hidden marker (`<!-- kaizen-loadtest:{key} -->`). On
+//! every run the comments of the pull request are read page by page (GitHub's `Link` headers)
+//! until one starts with the marker and was written by us; that one is edited, otherwise a new
+//! one is created, and the comments are listed again so that two jobs creating it at once end
+//! with one ([`GitHub::settle`]). "Us" is the login
 //! of the token (`GET /user`); a workflow's `GITHUB_TOKEN` cannot read `/user`, so then it is
 //! `github-actions[bot]` (or `KAIZEN_LOADTEST_COMMENT_AUTHOR`, for a GitHub App's token).
 //!
@@ -172,20 +174,62 @@ impl GitHub {
             Some(a) => a.clone(),
             None => self.token_login(&crab).await,
         };
-        let existing = self.find(&crab, marker, &author).await?;
-        match self.write(&crab, existing, markdown).await {
-            Err(NotifyError::Status {
-                status: 422,
-                message,
-            }) if message.to_lowercase().contains("too long") => {
-                let cut = cut_body(
+        let existing = self
+            .find(&crab, marker, &author, false)
+            .await?
+            .first()
+            .copied();
+        let mut body = markdown.to_string();
+        let mut written = self.write(&crab, existing, &body).await;
+        if let Err(NotifyError::Status {
+            status: 422,
+            message,
+        }) = &written
+        {
+            if message.to_lowercase().contains("too long") {
+                body = cut_body(
                     markdown,
                     (markdown.chars().count() / 2).min(MAX_BODY_CHARS - 1_024),
                 );
-                self.write(&crab, existing, &cut).await
+                written = self.write(&crab, existing, &body).await;
             }
-            other => other,
         }
+        match written? {
+            (Delivered::Created(url), id) if existing.is_none() => {
+                self.settle(&crab, marker, &author, &body, id, url).await
+            }
+            (delivered, _) => Ok(delivered),
+        }
+    }
+
+    /// After creating the sticky comment: another job with the same key may have created one
+    /// at the same moment, when neither found the other's. Lists again; of several, the oldest
+    /// (the lowest id) is kept, given this body, and the others are deleted. Both jobs do the
+    /// same, so one comment is left whoever finishes first. A deletion that fails is left be.
+    async fn settle(
+        &self,
+        crab: &octocrab::Octocrab,
+        marker: &str,
+        author: &str,
+        body: &str,
+        created: u64,
+        url: Option<String>,
+    ) -> Result<Delivered, NotifyError> {
+        let mut ours = self.find(crab, marker, author, true).await?;
+        ours.push(created);
+        ours.sort_unstable();
+        ours.dedup();
+        let keep = ours[0];
+        let mut delivered = Delivered::Created(url);
+        if keep != created {
+            delivered = self.write(crab, Some(keep), body).await?.0;
+        }
+        for id in ours.into_iter().filter(|&id| id != keep) {
+            let route = format!("/repos/{}/{}/issues/comments/{id}", self.owner, self.repo);
+            let uri = format!("{}{route}", self.api_url);
+            let _ = crab._delete(uri, None::<&()>).await;
+        }
+        Ok(delivered)
     }
 
     /// The token's login, or the Actions bot when the token may not read `/user`.
@@ -200,13 +244,15 @@ impl GitHub {
         }
     }
 
-    /// The id of our sticky comment, reading every page.
+    /// The ids of our sticky comments, in the order GitHub lists them, reading page by page:
+    /// up to the first one, or every one with `all`.
     async fn find(
         &self,
         crab: &octocrab::Octocrab,
         marker: &str,
         author: &str,
-    ) -> Result<Option<u64>, NotifyError> {
+        all: bool,
+    ) -> Result<Vec<u64>, NotifyError> {
         let route = format!(
             "/repos/{}/{}/issues/{}/comments",
             self.owner, self.repo, self.pr
@@ -215,9 +261,16 @@ impl GitHub {
             .get(&route, Some(&[("per_page", "100")]))
             .await
             .map_err(map_error)?;
+        let mut found = Vec::new();
         for _ in 0..MAX_PAGES {
-            if let Some(c) = page.items.iter().find(|c| c.is_ours(marker, author)) {
-                return Ok(Some(c.id));
+            found.extend(
+                page.items
+                    .iter()
+                    .filter(|c| c.is_ours(marker, author))
+                    .map(|c| c.id),
+            );
+            if !found.is_empty() && !all {
+                break;
             }
             match crab
                 .get_page::<ListedComment>(&page.next)
@@ -225,25 +278,26 @@ impl GitHub {
                 .map_err(map_error)?
             {
                 Some(next) => page = next,
-                None => return Ok(None),
+                None => break,
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
+    /// Edits comment `existing`, or creates one: what was done, and the comment's id.
     async fn write(
         &self,
         crab: &octocrab::Octocrab,
         existing: Option<u64>,
         body: &str,
-    ) -> Result<Delivered, NotifyError> {
+    ) -> Result<(Delivered, u64), NotifyError> {
         let payload = serde_json::json!({ "body": body });
         match existing {
             Some(id) => {
                 let route = format!("/repos/{}/{}/issues/comments/{id}", self.owner, self.repo);
                 let c: WrittenComment =
                     crab.patch(route, Some(&payload)).await.map_err(map_error)?;
-                Ok(Delivered::Updated(c.html_url))
+                Ok((Delivered::Updated(c.html_url), id))
             }
             None => {
                 let route = format!(
@@ -252,7 +306,7 @@ impl GitHub {
                 );
                 let c: WrittenComment =
                     crab.post(route, Some(&payload)).await.map_err(map_error)?;
-                Ok(Delivered::Created(c.html_url))
+                Ok((Delivered::Created(c.html_url), c.id.unwrap_or_default()))
             }
         }
     }
@@ -302,6 +356,7 @@ impl ListedComment {
 
 #[derive(Debug, Deserialize)]
 struct WrittenComment {
+    id: Option<u64>,
     html_url: Option<String>,
 }
 

@@ -48,6 +48,8 @@ pub struct NotifyConfig {
     pub slack_when: NotifyWhen,
     /// The pull (or merge) request, when the CI event does not say.
     pub pr: Option<u64>,
+    /// The sticky comment's key, instead of plan, environment, scenarios and segment.
+    pub comment_key: Option<String>,
 }
 
 /// When a Slack message is sent.
@@ -151,6 +153,57 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The sticky comment's key: `PLAN:ENVIRONMENT:SCENARIOS` (joined with `+`, or `N scenarios
+/// #HASH` when that is long), then `:segment I/N` for one segment of a distributed run; or
+/// `given` (`--comment-key`). Two jobs that run different scenarios of one plan, or different
+/// segments, keep one comment each; a job run again finds its own.
+pub fn comment_key(summary: &Summary, given: Option<&str>) -> String {
+    if let Some(k) = given.map(str::trim).filter(|k| !k.is_empty()) {
+        return marker_text(k);
+    }
+    let run = &summary.run;
+    let mut scenarios = run.scenarios.join("+");
+    if scenarios.chars().count() > 80 {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(scenarios.as_bytes());
+        scenarios = format!(
+            "{} scenarios #{}",
+            run.scenarios.len(),
+            digest[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+    }
+    let mut key = format!("{}:{}:{scenarios}", run.plan_name, run.environment);
+    if let Some(seg) = run.segment {
+        key.push_str(&format!(":segment {seg}"));
+    }
+    marker_text(&key)
+}
+
+/// Text that stays inside one HTML comment on one line: no `--`, no `<`, `>` or line break.
+fn marker_text(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '-' if out.ends_with('-') => {}
+            c if c.is_control() || c == '>' || c == '<' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// The Markdown report with its first line, the hidden marker, set to `key`'s.
+pub(crate) fn with_marker(markdown: &str, key: &str) -> String {
+    let marker = format!("<!-- kaizen-loadtest:{key} -->");
+    match marker_of(markdown) {
+        Some(old) => format!("{marker}{}", &markdown[old.len()..]),
+        None => format!("{marker}\n{markdown}"),
+    }
+}
+
 /// The hidden marker of a Markdown report: its first line, when it is one.
 pub(crate) fn marker_of(markdown: &str) -> Option<&str> {
     let first = markdown.lines().next()?.trim_end();
@@ -246,6 +299,52 @@ mod tests {
         );
         assert_eq!(marker_of("## passed\n<!-- kaizen-loadtest:a:b -->"), None);
         assert_eq!(marker_of(""), None);
+    }
+
+    #[test]
+    fn the_comment_key_is_plan_environment_scenarios_and_segment_or_the_given_one() {
+        let mut s = Summary::default();
+        s.run.plan_name = "kaizen-studio".into();
+        s.run.environment = "staging".into();
+        s.run.scenarios = vec!["smoke".into(), "auth".into()];
+        assert_eq!(comment_key(&s, None), "kaizen-studio:staging:smoke+auth");
+        s.run.segment = Some(crate::summary::schema::Segment { index: 2, count: 4 });
+        assert_eq!(
+            comment_key(&s, None),
+            "kaizen-studio:staging:smoke+auth:segment 2/4"
+        );
+        assert_eq!(comment_key(&s, Some("  ")), comment_key(&s, None));
+        assert_eq!(
+            comment_key(&s, Some("nightly --> <b>\nx")),
+            "nightly -  b  x"
+        );
+        s.run.segment = None;
+        s.run.scenarios = (0..40).map(|i| format!("scenario-{i}")).collect();
+        let long = comment_key(&s, None);
+        assert!(
+            long.starts_with("kaizen-studio:staging:40 scenarios #"),
+            "{long}"
+        );
+        assert_eq!(long.len(), "kaizen-studio:staging:40 scenarios #".len() + 8);
+        s.run.scenarios.pop();
+        assert_ne!(
+            comment_key(&s, None),
+            long,
+            "another selection, another key"
+        );
+    }
+
+    #[test]
+    fn with_marker_replaces_the_first_line_only() {
+        let md = "<!-- kaizen-loadtest:p:e -->\n## ok\n<!-- kaizen-loadtest:p:e -->\n";
+        assert_eq!(
+            with_marker(md, "p:e:smoke"),
+            "<!-- kaizen-loadtest:p:e:smoke -->\n## ok\n<!-- kaizen-loadtest:p:e -->\n"
+        );
+        assert_eq!(
+            with_marker("## ok\n", "k"),
+            "<!-- kaizen-loadtest:k -->\n## ok\n"
+        );
     }
 
     #[test]

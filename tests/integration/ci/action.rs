@@ -3,7 +3,7 @@
 //! runner (from source, and from a release checked against its sha256).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use kaizen_loadtest::fixture::FixtureConfig;
 use serde_json::json;
@@ -11,9 +11,9 @@ use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::github::{mount_github_created, pull_request_event};
+use super::runner::{action_inputs, Artifacts, Runner};
 use super::{
-    assert_no_secret, body, files, lines, names_after, output, plan, requests, runtime, text,
-    yaml_docs, GITHUB_TOKEN,
+    body, files, keyed, lines, names_after, plan, requests, runtime, text, yaml_docs, GITHUB_TOKEN,
 };
 use crate::support::tools::check_builtin_schema;
 use crate::support::{self, root, BIN};
@@ -89,157 +89,17 @@ fn no_expression_inside_a_run_script() {
     }
 }
 
-/// Reads a `$GITHUB_OUTPUT` file: `name=value` lines and `name<<DELIMITER` blocks.
-fn read_outputs(path: &Path) -> std::collections::BTreeMap<String, String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut out = std::collections::BTreeMap::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if let Some((name, delim)) = line.split_once("<<") {
-            let mut value = Vec::new();
-            for l in lines.by_ref() {
-                if l == delim {
-                    break;
-                }
-                value.push(l);
-            }
-            out.insert(name.to_string(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
-            out.insert(name.to_string(), value.to_string());
-        }
-    }
-    out
-}
-
-/// A simulated GitHub runner for the Action's composite steps.
-struct Runner {
-    workspace: PathBuf,
-    temp: PathBuf,
-    action_path: PathBuf,
-    inputs: std::collections::BTreeMap<String, String>,
-    step_outputs: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
-    path_dirs: Vec<PathBuf>,
-    env: Vec<(String, String)>,
-    step_summary: PathBuf,
-}
-
-impl Runner {
-    /// Replaces each `${{ ... }}` of a step's `env:` value, as the runner would.
-    fn eval(&self, value: &str) -> String {
-        let mut out = String::new();
-        let mut rest = value;
-        while let Some(i) = rest.find("${{") {
-            out.push_str(&rest[..i]);
-            let end = rest[i..].find("}}").expect("closed expression") + i;
-            let expr = rest[i + 3..end].trim();
-            let v = if let Some(name) = expr.strip_prefix("inputs.") {
-                self.inputs
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| panic!("unknown input {name}"))
-            } else if expr == "github.action_path" {
-                self.action_path.display().to_string()
-            } else if expr == "github.token" {
-                GITHUB_TOKEN.to_string()
-            } else if let Some(rest) = expr.strip_prefix("steps.") {
-                let (step, output) = rest.split_once(".outputs.").expect("steps.ID.outputs.NAME");
-                self.step_outputs
-                    .get(step)
-                    .and_then(|o| o.get(output))
-                    .cloned()
-                    .unwrap_or_default()
-            } else {
-                panic!("the simulated runner does not know the expression {expr}")
-            };
-            out.push_str(&v);
-            rest = &rest[end + 2..];
-        }
-        out.push_str(rest);
-        out
-    }
-
-    /// Runs one `run:` step with `bash --noprofile --norc -eo pipefail`, as GitHub does.
-    fn run_step(&mut self, step: &yaml_rust2::Yaml) -> Output {
-        let id = step["id"].as_str().unwrap().to_string();
-        let script = self.temp.join(format!("{id}.sh"));
-        std::fs::write(&script, step["run"].as_str().unwrap()).unwrap();
-        let output_file = self.temp.join(format!("{id}.output"));
-        let path_file = self.temp.join(format!("{id}.path"));
-        let mut c = Command::new("bash");
-        c.args(["--noprofile", "--norc", "-eo", "pipefail"])
-            .arg(&script)
-            .current_dir(&self.workspace)
-            .env_clear();
-        let mut path: Vec<PathBuf> = self.path_dirs.clone();
-        path.extend(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        ));
-        c.env("PATH", std::env::join_paths(path).unwrap())
-            .env("HOME", &self.temp)
-            .env("GITHUB_ACTIONS", "true")
-            .env("RUNNER_OS", "Linux")
-            .env("RUNNER_ARCH", "X64")
-            .env("RUNNER_TEMP", &self.temp)
-            .env("GITHUB_WORKSPACE", &self.workspace)
-            .env("GITHUB_OUTPUT", &output_file)
-            .env("GITHUB_PATH", &path_file)
-            .env("GITHUB_STEP_SUMMARY", &self.step_summary);
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        if let Some(env) = step["env"].as_hash() {
-            for (k, v) in env {
-                let v = match v {
-                    yaml_rust2::Yaml::String(s) => s.clone(),
-                    other => other
-                        .as_bool()
-                        .map_or_else(|| format!("{other:?}"), |b| b.to_string()),
-                };
-                c.env(k.as_str().unwrap(), self.eval(&v));
-            }
-        }
-        let o = output(&mut c);
-        self.step_outputs.insert(id, read_outputs(&output_file));
-        for line in std::fs::read_to_string(&path_file)
-            .unwrap_or_default()
-            .lines()
-        {
-            self.path_dirs.insert(0, PathBuf::from(line));
-        }
-        o
-    }
-}
-
 fn action() -> yaml_rust2::Yaml {
     yaml_docs(&root().join("action.yml")).remove(0)
 }
 
 fn runner(workspace: &Path, temp: &Path, inputs: &[(&str, String)]) -> Runner {
-    let action = action();
-    let mut all = std::collections::BTreeMap::new();
-    for (k, v) in action["inputs"].as_hash().unwrap() {
-        all.insert(
-            k.as_str().unwrap().to_string(),
-            v["default"].as_str().unwrap_or("").to_string(),
-        );
-    }
-    for (k, v) in inputs {
-        assert!(all.contains_key(*k), "the Action has no input {k}");
-        all.insert(k.to_string(), v.clone());
-    }
-    let mut r = Runner {
-        workspace: workspace.to_path_buf(),
-        temp: temp.to_path_buf(),
-        action_path: root(),
-        inputs: all,
-        step_outputs: Default::default(),
-        path_dirs: vec![],
-        env: vec![],
-        step_summary: temp.join("step_summary.md"),
-    };
-    // The default of github-token is an expression.
-    let token = r.eval(&r.inputs["github-token"].clone());
-    r.inputs.insert("github-token".into(), token);
+    let mut r = Runner::new(workspace, temp);
+    let with = inputs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    r.inputs = action_inputs(&action(), &with, &r.ctx());
     r
 }
 
@@ -252,15 +112,15 @@ fn step<'a>(action: &'a yaml_rust2::Yaml, id: &str) -> &'a yaml_rust2::Yaml {
         .unwrap()
 }
 
-/// The Action's own scripts with `version: source` (the binary built for these tests stands in
-/// for the `cargo build`), on a pull request event, against the reference API and a GitHub
-/// stand-in: the outputs, the files and the comment it leaves.
+/// The Action's whole composite run with `version: source` (the binary built for these tests
+/// stands in for the `cargo build`), on a pull request event, against the reference API and a
+/// GitHub stand-in: the outputs, the files, the comment and the artifact it leaves.
 #[test]
 fn the_actions_steps_run_on_a_simulated_runner() {
     let _lock = support::load_lock();
     let rt = runtime();
     let gh = rt.block_on(MockServer::start());
-    let marker = "<!-- kaizen-loadtest:kaizen-studio:staging -->";
+    let marker = "<!-- kaizen-loadtest:kaizen-studio:staging:smoke -->";
     rt.block_on(async {
         mount_github_created(&gh, "", marker, 9003).await;
         Mock::given(method("GET"))
@@ -278,18 +138,8 @@ fn the_actions_steps_run_on_a_simulated_runner() {
     let temp = tempfile::tempdir().unwrap();
     plan(ws.path(), true);
     let event = pull_request_event(temp.path());
-    let mut r = runner(
-        ws.path(),
-        temp.path(),
-        &[
-            ("version", "source".into()),
-            ("scenarios", "smoke".into()),
-            ("environment", "staging".into()),
-            ("base-url", server.base_url()),
-            ("fail-on-threshold", "false".into()),
-            ("baseline", "main".into()),
-        ],
-    );
+    let mut r = Runner::new(ws.path(), temp.path());
+    r.artifacts = Some(Artifacts::new(&temp.path().join("artifacts")));
     r.env = vec![
         ("KAIZEN_LOADTEST_PREBUILT".into(), BIN.into()),
         ("GITHUB_EVENT_NAME".into(), "pull_request".into()),
@@ -299,15 +149,26 @@ fn the_actions_steps_run_on_a_simulated_runner() {
         ("GITHUB_SERVER_URL".into(), "https://github.com".into()),
         ("GITHUB_RUN_ID".into(), "55".into()),
     ];
-    let action = action();
-    let o = r.run_step(step(&action, "install"));
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let with = [
+        ("version", "source"),
+        ("scenarios", "smoke"),
+        ("environment", "staging"),
+        ("fail-on-threshold", "false"),
+        ("baseline", "main"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("base-url".to_string(), server.base_url())])
+    .collect();
+    let (log, ok) = r.run_action(&with, &[]);
+    assert!(ok, "fail-on-threshold: false lets the step pass\n{log}");
+    let inner = r.action_steps.clone();
+    assert_eq!(inner["install"]["source"], "true", "version: source\n{log}");
     assert!(
-        stdout.contains(&format!("kaizen-loadtest {}", env!("CARGO_PKG_VERSION"))),
-        "{stdout}"
+        log.contains(&format!("kaizen-loadtest {}", env!("CARGO_PKG_VERSION"))),
+        "{log}"
     );
-    let bin = PathBuf::from(&r.step_outputs["install"]["bin"]);
+    let bin = PathBuf::from(&inner["build"]["bin"]);
     assert!(
         bin.starts_with(temp.path()) && bin.is_file(),
         "{}",
@@ -318,33 +179,24 @@ fn the_actions_steps_run_on_a_simulated_runner() {
         [bin.parent().unwrap()],
         "on the PATH of later steps"
     );
-
-    let o = r.run_step(step(&action, "run"));
-    let (stdout, stderr) = text(&o);
     assert!(
-        o.status.success(),
-        "fail-on-threshold: false lets the step pass\n{stdout}\n{stderr}"
+        log.contains("::notice title=kaizen-loadtest::thresholds failed (exit code 99)"),
+        "{log}"
     );
+    assert!(log.contains("::error file=loadtest.yaml,line=9,"), "{log}");
     assert!(
-        stdout.contains("::notice title=kaizen-loadtest::thresholds failed (exit code 99)"),
-        "{stdout}"
+        log.contains("note: baseline not used: no successful workflow run on main yet"),
+        "baseline: main asks for github-artifact:main\n{log}"
     );
-    assert!(
-        stdout.contains("::error file=loadtest.yaml,line=9,"),
-        "{stdout}"
-    );
-    assert!(
-        stderr.contains("note: baseline not used: no successful workflow run on main yet"),
-        "baseline: main asks for github-artifact:main\n{stderr}"
-    );
-    let out = &r.step_outputs["run"];
+    let out = &inner["run"];
     assert_eq!(out["passed"], "false");
     assert_eq!(out["exit-code"], "99");
     assert_eq!(out["report-dir"], "reports");
     for key in ["summary-json", "junit", "markdown", "html"] {
         assert!(ws.path().join(&out[key]).is_file(), "{key}: {}", out[key]);
     }
-    // Every output of the Action is one its run step wrote.
+    // Every output of the Action is one its run step wrote, and the workflow sees it.
+    let action = action();
     for (name, o) in action["outputs"].as_hash().unwrap() {
         let name = name.as_str().unwrap();
         assert_eq!(
@@ -352,106 +204,441 @@ fn the_actions_steps_run_on_a_simulated_runner() {
             Some(format!("${{{{ steps.run.outputs.{name} }}}}").as_str())
         );
         assert!(out.contains_key(name), "{name}");
+        assert_eq!(r.step_outputs["__action"][name], out[name]);
     }
     let markdown = std::fs::read_to_string(ws.path().join(&out["markdown"])).unwrap();
+    let markdown = keyed(&markdown, "kaizen-studio:staging:smoke");
     assert_eq!(
         std::fs::read_to_string(&r.step_summary).unwrap(),
         format!("{markdown}\n")
     );
     let reqs = requests(&rt, &gh);
     assert_eq!(
-        lines(&reqs).last().unwrap(),
-        "POST /repos/kaizen/studio/issues/7/comments",
+        lines(&reqs)
+            .iter()
+            .filter(|l| l.starts_with("POST"))
+            .collect::<Vec<_>>(),
+        ["POST /repos/kaizen/studio/issues/7/comments"],
         "comment defaults to true"
     );
-    assert_eq!(body(reqs.last().unwrap()), json!({ "body": markdown }));
-    // The artifact step uploads what the run step says.
-    let upload = action["runs"]["steps"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .find(|s| {
-            s["uses"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
-        })
-        .unwrap();
+    let posted = reqs.iter().find(|r| r.method.as_str() == "POST").unwrap();
+    assert!(markdown.starts_with(marker));
+    assert_eq!(body(posted)["body"].as_str().unwrap(), markdown);
+    // The artifact: the report directory, under a name unique to this job and its scenarios.
+    let store = r.artifacts.clone().unwrap();
     assert_eq!(
-        upload["with"]["path"].as_str(),
-        Some("${{ steps.run.outputs.report-dir }}")
+        *store.names.lock().unwrap(),
+        ["loadtest-reports-loadtest-smoke-1"]
     );
-    assert_no_secret(&o, ws.path(), &[GITHUB_TOKEN]);
+    assert_eq!(out["artifact-name"], "loadtest-reports-loadtest-smoke-1");
+    let uploaded = files(&store.dir.join("loadtest-reports-loadtest-smoke-1"));
+    assert_eq!(uploaded.len(), 5, "{uploaded:?}");
+    for f in files(ws.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(!text.contains(GITHUB_TOKEN), "the token in {}", f.display());
+    }
+    for line in log.lines() {
+        assert!(
+            !line.contains(GITHUB_TOKEN) || line == format!("::add-mask::{GITHUB_TOKEN}"),
+            "{line}"
+        );
+    }
     server.stop();
 }
 
-/// The release path of the install step: the archive named by the manifest is fetched (here from
-/// a `file://` mirror), checked against its sha256, unpacked; a tampered archive stops the job.
+/// The token reaches the binary only when a comment or a baseline from a branch needs it.
 #[test]
-fn the_action_installs_a_release_only_when_its_sha256_matches() {
-    let temp = tempfile::tempdir().unwrap();
-    let mirror = temp.path().join("mirror/v9.8.7");
-    let pkg = temp
-        .path()
-        .join("pkg/kaizen-loadtest-9.8.7-x86_64-unknown-linux-musl");
-    std::fs::create_dir_all(&mirror).unwrap();
+fn the_token_reaches_the_binary_only_when_a_comment_or_baseline_needs_it() {
+    let action = action();
+    let run = step(&action, "run");
+    let token = run["env"]["GITHUB_TOKEN"].as_str().unwrap();
+    for (comment, baseline, passed) in [
+        ("true", "", true),
+        ("false", "main", true),
+        ("false", "", false),
+    ] {
+        let temp = tempfile::tempdir().unwrap();
+        let r = runner(
+            temp.path(),
+            temp.path(),
+            &[("comment", comment.into()), ("baseline", baseline.into())],
+        );
+        let got = r.eval(token);
+        assert_eq!(
+            got == GITHUB_TOKEN,
+            passed,
+            "comment {comment}, baseline {baseline:?}: {got:?}"
+        );
+        if !passed {
+            assert_eq!(got, "");
+        }
+    }
+}
+
+/// A release as GitHub serves it: `/{repo}/releases/download/v{version}/{file}` answering 302 to
+/// short-lived storage, as github.com does.
+struct Release {
+    server: MockServer,
+    archive: String,
+    sha: String,
+    bytes: Vec<u8>,
+}
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The archive the release workflow builds, with the binary built for these tests inside.
+fn release_archive(dir: &Path) -> (String, Vec<u8>) {
+    let name = format!("kaizen-loadtest-{VERSION}-{TARGET}");
+    let pkg = dir.join("pkg").join(&name);
     std::fs::create_dir_all(&pkg).unwrap();
     std::fs::copy(BIN, pkg.join("kaizen-loadtest")).unwrap();
-    let archive = "kaizen-loadtest-9.8.7-x86_64-unknown-linux-musl.tar.gz";
+    std::fs::write(pkg.join("README.md"), "readme").unwrap();
+    let archive = format!("{name}.tar.gz");
     let tar = Command::new("tar")
         .arg("-czf")
-        .arg(mirror.join(archive))
+        .arg(dir.join(&archive))
         .arg("-C")
-        .arg(temp.path().join("pkg"))
-        .arg("kaizen-loadtest-9.8.7-x86_64-unknown-linux-musl")
+        .arg(dir.join("pkg"))
+        .arg(&name)
         .status()
         .unwrap();
     assert!(tar.success());
-    let sha = {
-        use sha2::Digest as _;
-        format!(
-            "{:x}",
-            sha2::Sha256::digest(std::fs::read(mirror.join(archive)).unwrap())
-        )
-    };
-    let action = action();
-    for (label, digest, ok) in [
-        ("good", sha.clone(), true),
-        ("tampered", "0".repeat(64), false),
-    ] {
-        // The Action's directory as the runner would have it: the manifest is all it reads.
-        let action_path = temp.path().join(format!("action-{label}"));
-        std::fs::create_dir_all(action_path.join("dist")).unwrap();
-        let manifest = json!({
-            "schema": 1,
-            "download_base": "https://example.invalid/never-used",
-            "versions": {
-                "0.0.1": { "x86_64-unknown-linux-musl": { "archive": "old.tar.gz", "sha256": "1".repeat(64) } },
-                "9.8.7": { "x86_64-unknown-linux-musl": { "archive": archive, "sha256": digest } },
-                "10.0.0-rc.1": { "x86_64-unknown-linux-musl": { "archive": "rc.tar.gz", "sha256": "2".repeat(64) } }
-            }
-        });
-        std::fs::write(action_path.join("dist/manifest.json"), manifest.to_string()).unwrap();
-        let runner_temp = temp.path().join(format!("runner-{label}"));
-        std::fs::create_dir_all(&runner_temp).unwrap();
-        let mut r = runner(temp.path(), &runner_temp, &[]);
-        r.action_path = action_path;
-        r.env = vec![(
-            "KAIZEN_LOADTEST_RELEASE_URL".into(),
-            format!("file://{}", temp.path().join("mirror").display()),
-        )];
-        let o = r.run_step(step(&action, "install"));
-        let (stdout, stderr) = text(&o);
-        assert_eq!(o.status.success(), ok, "{label}\n{stdout}\n{stderr}");
-        assert!(
-            stdout.contains("downloading kaizen-loadtest 9.8.7 for x86_64-unknown-linux-musl"),
-            "the newest stable version\n{stdout}"
-        );
-        if ok {
-            let bin = PathBuf::from(&r.step_outputs["install"]["bin"]);
-            assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(BIN).unwrap());
-        } else {
-            assert!(stdout.contains(&format!("::error title=kaizen-loadtest::checksum mismatch for {archive}: expected {digest} (dist/manifest.json), got {sha}")), "{stdout}");
-            assert!(!r.step_outputs["install"].contains_key("bin"));
+    let bytes = std::fs::read(dir.join(&archive)).unwrap();
+    (archive, bytes)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+impl Release {
+    fn start(rt: &tokio::runtime::Runtime, dir: &Path) -> Release {
+        let (archive, bytes) = release_archive(dir);
+        let sha = sha256_hex(&bytes);
+        let server = rt.block_on(MockServer::start());
+        Release {
+            server,
+            archive,
+            sha,
+            bytes,
         }
     }
+
+    /// Serves `sums` as SHA256SUMS (None: 404) and `asset` as the archive (None: 404), and the
+    /// GitHub API's answer for the commit a tag points at.
+    fn mount(&self, rt: &tokio::runtime::Runtime, sums: Option<String>, asset: Option<Vec<u8>>) {
+        let base = format!("/kaizen/loadtest-action/releases/download/v{VERSION}");
+        rt.block_on(async {
+            self.server.reset().await;
+            match sums {
+                Some(text) => {
+                    let storage = format!("{}/storage/SHA256SUMS?sig=1", self.server.uri());
+                    Mock::given(method("GET"))
+                        .and(path(format!("{base}/SHA256SUMS")))
+                        .respond_with(
+                            ResponseTemplate::new(302).insert_header("location", storage.as_str()),
+                        )
+                        .mount(&self.server)
+                        .await;
+                    Mock::given(method("GET"))
+                        .and(path("/storage/SHA256SUMS"))
+                        .respond_with(ResponseTemplate::new(200).set_body_string(text))
+                        .mount(&self.server)
+                        .await;
+                }
+                None => {
+                    Mock::given(method("GET"))
+                        .and(path(format!("{base}/SHA256SUMS")))
+                        .respond_with(ResponseTemplate::new(404).set_body_string("Not Found"))
+                        .mount(&self.server)
+                        .await;
+                }
+            }
+            let asset_response = match asset {
+                Some(b) => ResponseTemplate::new(200).set_body_bytes(b),
+                None => ResponseTemplate::new(404).set_body_string("Not Found"),
+            };
+            Mock::given(method("GET"))
+                .and(path(format!("{base}/{}", self.archive)))
+                .respond_with(asset_response)
+                .mount(&self.server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path(format!(
+                    "/repos/kaizen/loadtest-action/commits/v{VERSION}"
+                )))
+                .respond_with(ResponseTemplate::new(200).set_body_string("a".repeat(40)))
+                .mount(&self.server)
+                .await;
+        });
+    }
+}
+
+/// A runner whose Action was checked out by the runner at `_actions/kaizen/loadtest-action/REF`,
+/// with the release server as github.com and a tool cache of its own unless `cache` is given.
+fn release_runner(dir: &Path, release: &Release, dir_ref: &str, cache: &Path) -> Runner {
+    let action_path = dir.join("_actions/kaizen/loadtest-action").join(dir_ref);
+    if !action_path.exists() {
+        std::fs::create_dir_all(action_path.join("scripts")).unwrap();
+        for f in [
+            "action.yml",
+            "Cargo.toml",
+            "Cargo.lock",
+            "scripts/install.sh",
+            "scripts/action-install.sh",
+        ] {
+            std::fs::copy(root().join(f), action_path.join(f)).unwrap();
+        }
+    }
+    let temp = tempfile::Builder::new()
+        .prefix("runner")
+        .tempdir_in(dir)
+        .unwrap()
+        .keep();
+    let mut r = Runner::new(dir, &temp);
+    r.action_path = action_path;
+    r.env = vec![
+        ("GITHUB_SERVER_URL".into(), release.server.uri()),
+        ("GITHUB_API_URL".into(), release.server.uri()),
+        ("RUNNER_TOOL_CACHE".into(), cache.display().to_string()),
+    ];
+    r
+}
+
+/// Runs the Action's install step with `version` and `action_ref`: its output and outputs.
+fn install(r: &mut Runner, version: &str, action_ref: &str) -> (String, bool) {
+    r.inputs = action_inputs(
+        &action(),
+        &[("version".to_string(), version.to_string())].into(),
+        &r.ctx(),
+    );
+    r.github.insert("action_ref".into(), json!(action_ref));
+    let o = r.run_step(step(&action(), "install"));
+    let (stdout, stderr) = text(&o);
+    (format!("{stdout}{stderr}"), o.status.success())
+}
+
+fn downloads(rt: &tokio::runtime::Runtime, release: &Release) -> Vec<String> {
+    lines(&requests(rt, &release.server))
+}
+
+/// The install path of the Action against a local release server: the version comes from the ref
+/// the Action is referenced at (a moving tag, an exact tag, a release's commit) or the `version`
+/// input; the archive is checked against SHA256SUMS and kept in the tool cache, so that the next
+/// job downloads nothing; a branch or an unreleased commit builds from source.
+#[test]
+fn the_action_installs_the_release_it_is_referenced_at() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let rel = Release::start(&rt, dir.path());
+    let sums = format!(
+        "{}  kaizen-loadtest-{VERSION}-aarch64-unknown-linux-musl.tar.gz\n{}  {}\n",
+        "1".repeat(64),
+        rel.sha,
+        rel.archive
+    );
+    rel.mount(&rt, Some(sums.clone()), Some(rel.bytes.clone()));
+    let major = VERSION.split('.').next().unwrap();
+    let cache = dir.path().join("toolcache");
+    let base = format!("/kaizen/loadtest-action/releases/download/v{VERSION}");
+
+    // @v0: the moving tag, with github.action_ref empty as composite actions may leave it; the
+    // runner's checkout directory names the ref.
+    let mut r = release_runner(dir.path(), &rel, &format!("v{major}"), &cache);
+    let (log, ok) = install(&mut r, "", "");
+    assert!(ok, "{log}");
+    assert_eq!(
+        downloads(&rt, &rel),
+        [
+            format!("GET {base}/SHA256SUMS"),
+            "GET /storage/SHA256SUMS?sig=1".to_string(),
+            format!("GET {base}/{}", rel.archive)
+        ]
+    );
+    let bin = PathBuf::from(&r.step_outputs["install"]["bin"]);
+    assert_eq!(
+        bin,
+        cache.join(format!("kaizen-loadtest/{VERSION}/x64/kaizen-loadtest"))
+    );
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(BIN).unwrap());
+    assert!(cache
+        .join(format!("kaizen-loadtest/{VERSION}/x64.complete"))
+        .is_file());
+    assert_eq!(r.path_dirs, [bin.parent().unwrap()]);
+    assert!(log.contains(&format!("kaizen-loadtest {VERSION}")), "{log}");
+
+    // A second job on the same runner: the tool cache, no request at all.
+    rel.mount(&rt, Some(sums.clone()), Some(rel.bytes.clone()));
+    let mut r = release_runner(dir.path(), &rel, &format!("v{major}"), &cache);
+    let (log, ok) = install(&mut r, "", &format!("v{major}"));
+    assert!(ok, "{log}");
+    assert!(log.contains("from the tool cache"), "{log}");
+    assert_eq!(downloads(&rt, &rel), Vec::<String>::new());
+
+    // @vX.Y.Z names its release; `version:` overrides a branch; a release's commit SHA is that
+    // release (GitHub's API says which commit the tag is).
+    for (version, action_ref) in [
+        ("", format!("v{VERSION}")),
+        (VERSION, "main".to_string()),
+        ("", "a".repeat(40)),
+    ] {
+        rel.mount(&rt, Some(sums.clone()), Some(rel.bytes.clone()));
+        let fresh = tempfile::tempdir_in(dir.path()).unwrap();
+        let mut r = release_runner(dir.path(), &rel, "any", fresh.path());
+        let (log, ok) = install(&mut r, version, &action_ref);
+        assert!(ok, "{action_ref}: {log}");
+        let got = downloads(&rt, &rel);
+        assert!(
+            got.contains(&format!("GET {base}/{}", rel.archive)),
+            "{action_ref}: {got:?}"
+        );
+        assert!(r.step_outputs["install"].contains_key("bin"));
+    }
+
+    // A branch, an unreleased commit, a local `uses: ./`: built from source, with the cache key
+    // of the lock file and toolchain, and the build step puts that binary on the PATH.
+    for (action_ref, dir_ref, why) in [
+        ("main", "main", "main is not a release tag"),
+        (&*"b".repeat(40), "x", "no release is tagged at bbbb"),
+        ("", "", "not referenced at a release"),
+    ] {
+        rel.mount(&rt, Some(sums.clone()), Some(rel.bytes.clone()));
+        let fresh = tempfile::tempdir_in(dir.path()).unwrap();
+        let mut r = release_runner(dir.path(), &rel, "src", fresh.path());
+        if dir_ref.is_empty() {
+            r.action_path = root();
+        }
+        r.env.push(("KAIZEN_LOADTEST_PREBUILT".into(), BIN.into()));
+        let (log, ok) = install(&mut r, "", action_ref);
+        assert!(ok, "{log}");
+        assert!(
+            log.contains("::notice title=kaizen-loadtest::building from source: "),
+            "{log}"
+        );
+        assert!(log.contains(why), "{why}: {log}");
+        let out = &r.step_outputs["install"];
+        assert_eq!(out["source"], "true");
+        assert!(!out.contains_key("bin"));
+        assert!(
+            out["cache-key"].starts_with("kaizen-loadtest-Linux-X64-"),
+            "{out:?}"
+        );
+        assert!(
+            !downloads(&rt, &rel)
+                .iter()
+                .any(|l| l.contains("releases/download")),
+            "nothing downloaded"
+        );
+        let action = action();
+        let o = r.run_step(step(&action, "build"));
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert!(PathBuf::from(&r.step_outputs["build"]["bin"]).is_file());
+    }
+}
+
+/// What the Action refuses, each an `::error` that names the URL and says what to do: a checksum
+/// mismatch, an archive SHA256SUMS does not list, an asset missing from the release, a pinned
+/// version with no release, a server that does not answer. A ref without a release builds from
+/// source instead.
+#[test]
+fn the_action_refuses_a_release_that_does_not_match_its_sha256sums() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let rel = Release::start(&rt, dir.path());
+    let base = format!(
+        "{}/kaizen/loadtest-action/releases/download/v{VERSION}",
+        rel.server.uri()
+    );
+    let good = format!("{}  {}\n", rel.sha, rel.archive);
+    let mut tampered = rel.bytes.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let cases: Vec<(&str, Option<String>, Option<Vec<u8>>, &str, String)> = vec![
+        (
+            "tampered",
+            Some(good.clone()),
+            Some(tampered.clone()),
+            VERSION,
+            format!(
+                "::error title=kaizen-loadtest install::checksum mismatch for {base}/{}: SHA256SUMS says {}, the download is {}. Nothing was installed",
+                rel.archive,
+                rel.sha,
+                sha256_hex(&tampered)
+            ),
+        ),
+        (
+            "not listed",
+            Some(format!("{}  other.tar.gz\n", rel.sha)),
+            Some(rel.bytes.clone()),
+            VERSION,
+            format!("::error title=kaizen-loadtest install::SHA256SUMS of v{VERSION} lists no {}: that release has no {TARGET} build", rel.archive),
+        ),
+        (
+            "asset missing",
+            Some(good.clone()),
+            None,
+            VERSION,
+            format!("::error title=kaizen-loadtest install::{base}/{} answered 404 although SHA256SUMS lists it", rel.archive),
+        ),
+        (
+            "no release, pinned",
+            None,
+            None,
+            VERSION,
+            format!("::error title=kaizen-loadtest::there is no release {VERSION} of kaizen/loadtest-action (version: {VERSION})"),
+        ),
+    ];
+    for (label, sums, asset, version, want) in cases {
+        rel.mount(&rt, sums, asset);
+        let cache = tempfile::tempdir_in(dir.path()).unwrap();
+        let mut r = release_runner(dir.path(), &rel, "main", cache.path());
+        let (log, ok) = install(&mut r, version, "main");
+        assert!(!ok, "{label}: {log}");
+        assert!(log.contains(&want), "{label}: want {want}\n{log}");
+        assert!(!r.step_outputs["install"].contains_key("bin"), "{label}");
+        assert!(
+            !cache
+                .path()
+                .join(format!("kaizen-loadtest/{VERSION}/x64.complete"))
+                .exists(),
+            "{label}: nothing cached"
+        );
+    }
+
+    // No release at the tag's version (a fork, a release still building): source, not an error.
+    rel.mount(&rt, None, None);
+    let cache = tempfile::tempdir_in(dir.path()).unwrap();
+    let mut r = release_runner(dir.path(), &rel, "v0", cache.path());
+    r.env.push(("KAIZEN_LOADTEST_PREBUILT".into(), BIN.into()));
+    let (log, ok) = install(&mut r, "", &format!("v{VERSION}"));
+    assert!(ok, "{log}");
+    assert!(
+        log.contains(&format!(
+            "building from source: kaizen/loadtest-action has no release v{VERSION}"
+        )),
+        "{log}"
+    );
+
+    // A server that does not answer: the URL, the reason, what to do.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let cache = tempfile::tempdir_in(dir.path()).unwrap();
+    let mut r = release_runner(dir.path(), &rel, "main", cache.path());
+    r.env.push((
+        "KAIZEN_LOADTEST_RELEASE_URL".into(),
+        format!("http://127.0.0.1:{port}/mirror"),
+    ));
+    let (log, ok) = install(&mut r, VERSION, "main");
+    assert!(!ok);
+    assert!(
+        log.contains(&format!("::error title=kaizen-loadtest install::cannot download http://127.0.0.1:{port}/mirror/v{VERSION}/SHA256SUMS (curl: (7)")),
+        "{log}"
+    );
+    assert!(
+        log.contains("set KAIZEN_LOADTEST_RELEASE_URL to a mirror"),
+        "{log}"
+    );
 }

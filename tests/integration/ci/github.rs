@@ -14,7 +14,7 @@ use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::{
-    assert_no_secret, body, header, lines, output, report, requests, run_cmd, runtime, text,
+    assert_no_secret, body, header, keyed, lines, output, report, requests, run_cmd, runtime, text,
     GITHUB_TOKEN,
 };
 use crate::support::{self, bin, root};
@@ -146,7 +146,7 @@ fn github_comment_is_created_then_updated_in_place_with_actions_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let server = support::api(FixtureConfig::default());
     let event = pull_request_event(dir.path());
-    let marker = "<!-- kaizen-loadtest:kaizen-studio:staging -->";
+    let marker = "<!-- kaizen-loadtest:kaizen-studio:staging:smoke -->";
 
     // First run: no comment of ours on either page, so one is created.
     rt.block_on(async {
@@ -177,15 +177,19 @@ fn github_comment_is_created_then_updated_in_place_with_actions_outputs() {
             "GET /repos/kaizen/studio/issues/7/comments?per_page=100",
             "GET /repositories/42/issues/7/comments?per_page=100&page=2",
             "POST /repos/kaizen/studio/issues/7/comments",
+            // Listed again, in case another job created the same comment at the same moment.
+            "GET /repos/kaizen/studio/issues/7/comments?per_page=100",
+            "GET /repositories/42/issues/7/comments?per_page=100&page=2",
         ]
     );
     reqs.iter().for_each(assert_github_headers);
     let markdown = std::fs::read_to_string(report(dir.path(), "_summary.md")).unwrap();
+    let markdown = keyed(&markdown, "kaizen-studio:staging:smoke");
     assert!(markdown.starts_with(marker), "{markdown}");
     assert_eq!(
         body(&reqs[3]),
         json!({ "body": markdown }),
-        "the comment is the Markdown report"
+        "the comment is the Markdown report, its key in the marker"
     );
     assert_eq!(header(&reqs[3], "content-type"), "application/json");
     assert!(
@@ -268,6 +272,7 @@ fn github_comment_is_created_then_updated_in_place_with_actions_outputs() {
     );
     reqs.iter().for_each(assert_github_headers);
     let markdown = std::fs::read_to_string(report(dir.path(), "_summary.md")).unwrap();
+    let markdown = keyed(&markdown, "kaizen-studio:staging:smoke");
     assert_eq!(body(&reqs[3]), json!({ "body": markdown }));
     assert!(
         stderr.contains(
@@ -292,7 +297,7 @@ fn a_forks_read_only_token_is_one_warning_and_the_exit_code_follows_the_threshol
     let server = support::api(FixtureConfig::default());
     let event = pull_request_event(dir.path());
     rt.block_on(async {
-        mount_github(&gh, "", "<!-- kaizen-loadtest:kaizen-studio:staging -->", None).await;
+        mount_github(&gh, "", "<!-- kaizen-loadtest:kaizen-studio:staging:smoke -->", None).await;
         Mock::given(method("POST"))
             .and(path("/repos/kaizen/studio/issues/7/comments"))
             .respond_with(ResponseTemplate::new(403).set_body_json(json!({
@@ -336,7 +341,10 @@ fn comment_from_a_saved_summary_on_github_enterprise_cuts_a_too_long_body_once()
     let dir = tempfile::tempdir().unwrap();
     let summary_path = root().join("fixtures/summaries/failed.json");
     let summary = kaizen_loadtest::report::read_summary(&summary_path).unwrap();
-    let markdown = render_markdown(&summary).unwrap();
+    let markdown = keyed(
+        &render_markdown(&summary).unwrap(),
+        "kaizen-studio:staging:auth+agents",
+    );
     let marker = markdown.lines().next().unwrap().to_string();
     // The workflow_run pattern: the event names the pull request of the run that finished.
     let event = dir.path().join("event.json");
@@ -381,6 +389,8 @@ fn comment_from_a_saved_summary_on_github_enterprise_cuts_a_too_long_body_once()
             "GET /api/v3/repositories/42/issues/7/comments?per_page=100&page=2",
             "POST /api/v3/repos/kaizen/studio/issues/7/comments",
             "POST /api/v3/repos/kaizen/studio/issues/7/comments",
+            "GET /api/v3/repos/kaizen/studio/issues/7/comments?per_page=100",
+            "GET /api/v3/repositories/42/issues/7/comments?per_page=100&page=2",
         ],
         "one retry, no more"
     );
@@ -561,4 +571,121 @@ fn baseline_main_is_the_summary_in_the_last_successful_runs_artifact() {
         "baseline not used: no successful workflow run on main yet"
     );
     server.stop();
+}
+
+/// Two jobs with the same key create their comment at the same moment (neither saw the other's
+/// when it looked): the later one lists again, finds both, writes its report into the older one
+/// and deletes its own, so one sticky comment is left and later runs update it.
+#[test]
+fn two_jobs_creating_the_same_sticky_comment_at_once_end_with_one() {
+    let rt = runtime();
+    let gh = rt.block_on(MockServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let summary_path = root().join("fixtures/summaries/passed.json");
+    let marker = "<!-- kaizen-loadtest:nightly-stress -->";
+    let list = "/repos/kaizen/studio/issues/7/comments";
+    rt.block_on(async {
+        Mock::given(method("GET"))
+            .and(path("/user"))
+            .respond_with(
+                ResponseTemplate::new(403)
+                    .set_body_json(json!({ "message": "Resource not accessible by integration" })),
+            )
+            .mount(&gh)
+            .await;
+        // Before creating: nothing of ours yet.
+        Mock::given(method("GET"))
+            .and(path(list))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([comment_json(1, "octocat", "LGTM")])),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&gh)
+            .await;
+        // After: the other job's comment (older) and ours; one of another key is left alone.
+        Mock::given(method("GET"))
+            .and(path(list))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                comment_json(1, "octocat", "LGTM"),
+                comment_json(
+                    9004,
+                    "github-actions[bot]",
+                    &format!("{marker}\nthe other job's")
+                ),
+                comment_json(
+                    9006,
+                    "github-actions[bot]",
+                    "<!-- kaizen-loadtest:nightly-spike -->\nanother key"
+                ),
+                comment_json(9005, "github-actions[bot]", &format!("{marker}\nours")),
+            ])))
+            .mount(&gh)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(list))
+            .respond_with(ResponseTemplate::new(201).set_body_json(comment_json(
+                9005,
+                "github-actions[bot]",
+                "x",
+            )))
+            .mount(&gh)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path("/repos/kaizen/studio/issues/comments/9004"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(comment_json(
+                9004,
+                "github-actions[bot]",
+                "x",
+            )))
+            .mount(&gh)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path("/repos/kaizen/studio/issues/comments/9005"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&gh)
+            .await;
+    });
+    let event = pull_request_event(dir.path());
+    let mut c = bin();
+    github_env(&mut c, &gh, "", &event);
+    c.env("KAIZEN_LOADTEST_COMMENT_KEY", "nightly-stress")
+        .current_dir(dir.path())
+        .arg("comment")
+        .arg("--from")
+        .arg(&summary_path);
+    let o = output(&mut c);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let reqs = requests(&rt, &gh);
+    assert_eq!(
+        lines(&reqs),
+        [
+            "GET /user",
+            "GET /repos/kaizen/studio/issues/7/comments?per_page=100",
+            "POST /repos/kaizen/studio/issues/7/comments",
+            "GET /repos/kaizen/studio/issues/7/comments?per_page=100",
+            "PATCH /repos/kaizen/studio/issues/comments/9004",
+            "DELETE /repos/kaizen/studio/issues/comments/9005",
+        ]
+    );
+    reqs.iter().for_each(assert_github_headers);
+    let posted = body(&reqs[2])["body"].as_str().unwrap().to_string();
+    assert!(
+        posted.starts_with(&format!("{marker}\n## ✅ Load test passed")),
+        "{posted}"
+    );
+    assert_eq!(
+        body(&reqs[4]),
+        json!({ "body": posted }),
+        "the kept comment gets this report"
+    );
+    assert!(
+        stderr.contains(
+            "github comment: updated https://github.com/kaizen/studio/pull/7#issuecomment-9004"
+        ),
+        "{stderr}"
+    );
+    assert_no_secret(&o, dir.path(), &[GITHUB_TOKEN]);
 }

@@ -13,8 +13,8 @@ use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{
-    assert_no_secret, body, files, header, lines, names_after, output, plan, requests, runtime,
-    text, yaml_docs, GITLAB_TOKEN, JOB_TOKEN,
+    assert_no_secret, body, files, header, keyed, lines, names_after, output, plan, requests,
+    runtime, text, yaml_docs, GITLAB_TOKEN, JOB_TOKEN,
 };
 use crate::support::tools::check_builtin_schema;
 use crate::support::{self, bin, root, BIN};
@@ -120,8 +120,10 @@ fn gitlab_note_is_created_then_updated_and_refusals_are_reported() {
     let gl = rt.block_on(MockServer::start());
     let dir = tempfile::tempdir().unwrap();
     let summary_path = root().join("fixtures/summaries/passed.json");
-    let markdown =
-        render_markdown(&kaizen_loadtest::report::read_summary(&summary_path).unwrap()).unwrap();
+    let markdown = keyed(
+        &render_markdown(&kaizen_loadtest::report::read_summary(&summary_path).unwrap()).unwrap(),
+        "kaizen-studio:local:smoke",
+    );
     let marker = markdown.lines().next().unwrap().to_string();
     let notes = "/api/v4/projects/12/merge_requests/4/notes";
     let list =
@@ -289,7 +291,7 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
     let server = support::api(FixtureConfig::default());
     let ws = tempfile::tempdir().unwrap();
     plan(ws.path(), false);
-    let markdown_marker = "<!-- kaizen-loadtest:kaizen-studio:staging -->";
+    let markdown_marker = "<!-- kaizen-loadtest:kaizen-studio:staging:smoke -->";
     rt.block_on(mount_gitlab_created(&gl, markdown_marker, 90));
     let template = root().join("templates/loadtest.gitlab-ci.yml");
     let doc = &yaml_docs(&template)[0];

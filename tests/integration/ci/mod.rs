@@ -24,6 +24,7 @@ use crate::support::{self, bin};
 mod action;
 mod github;
 mod gitlab;
+mod runner;
 mod slack;
 
 const GITHUB_TOKEN: &str = "ghs_test0nly0TOKEN0do0not0print";
@@ -121,6 +122,13 @@ fn assert_no_secret(o: &Output, dir: &Path, secrets: &[&str]) {
             );
         }
     }
+}
+
+/// The Markdown report as the sticky comment posts it: its first line, the hidden marker, says
+/// the comment's key (plan, environment, scenarios, segment).
+fn keyed(markdown: &str, key: &str) -> String {
+    let rest = &markdown[markdown.find('\n').unwrap()..];
+    format!("<!-- kaizen-loadtest:{key} -->{rest}")
 }
 
 fn report(dir: &Path, suffix: &str) -> PathBuf {
