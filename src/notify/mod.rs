@@ -316,7 +316,7 @@ mod tests {
         assert_eq!(comment_key(&s, Some("  ")), comment_key(&s, None));
         assert_eq!(
             comment_key(&s, Some("nightly --> <b>\nx")),
-            "nightly -  b  x"
+            "nightly -   b  x"
         );
         s.run.segment = None;
         s.run.scenarios = (0..40).map(|i| format!("scenario-{i}")).collect();
