@@ -256,6 +256,31 @@ fn the_gitlab_template_and_component_pass_gitlabs_schema() {
         .keys()
         .map(|k| k.as_str().unwrap().to_string())
         .collect();
+    // Every variable is a string: an input interpolated into `variables:` may not be typed.
+    let (_, job) = docs[1].as_hash().unwrap().iter().next().unwrap();
+    for (name, value) in job["variables"].as_hash().unwrap() {
+        let value = value
+            .as_str()
+            .unwrap_or_else(|| panic!("variable {name:?} is not a string"));
+        for input in names_after(value, "$[[ inputs.") {
+            let ty = docs[0]["spec"]["inputs"][input.as_str()]["type"].as_str();
+            assert!(
+                matches!(ty, None | Some("string")),
+                "{name:?} holds input {input} of type {ty:?}"
+            );
+        }
+    }
+    let image = docs[0]["spec"]["inputs"]["image"]["default"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        image,
+        format!(
+            "ghcr.io/kaizen/kaizen-loadtest:{}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "the component pins the image of its own release"
+    );
     let re_used = names_after(body, "$[[ inputs.");
     assert_eq!(
         re_used, declared,
@@ -318,6 +343,18 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
         }
         c
     };
+    // A k6 export left from an earlier job: the report GitLab gets is this run's, the newest.
+    let stale = ws
+        .path()
+        .join("reports/smoke_staging_20200101_000000_k6.json");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, "{\"stale\": true}").unwrap();
+    let touched = Command::new("touch")
+        .args(["-d", "2020-01-01T00:00:00"])
+        .arg(&stale)
+        .status()
+        .unwrap();
+    assert!(touched.success());
     let mut c = sh();
     c.env("KAIZEN_LOADTEST_ENV", "staging")
         .env("KAIZEN_LOADTEST_BASE_URL", server.base_url())
@@ -350,7 +387,7 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
     let k6: Value = serde_json::from_str(&std::fs::read_to_string(&k6).unwrap()).unwrap();
     assert!(
         k6["metrics"]["http_reqs"].is_object(),
-        "a k6 summary export: {k6}"
+        "this run's k6 summary export, not the stale one: {k6}"
     );
     let reqs = requests(&rt, &gl);
     assert_eq!(

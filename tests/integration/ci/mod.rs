@@ -24,6 +24,7 @@ use crate::support::{self, bin};
 mod action;
 mod github;
 mod gitlab;
+mod release;
 mod runner;
 mod slack;
 
