@@ -381,6 +381,11 @@ pub struct CommentArgs {
     /// The sticky comment's key [default: plan, environment, the scenarios run and the segment].
     #[arg(long, env = "KAIZEN_LOADTEST_COMMENT_KEY", value_name = "KEY")]
     pub comment_key: Option<String>,
+
+    /// The CI run the comment links to, instead of the one the summary names: a summary from a
+    /// fork's run is not trusted with a link (docs/ci.md).
+    #[arg(long, env = "KAIZEN_LOADTEST_RUN_URL", value_name = "URL")]
+    pub run_url: Option<String>,
 }
 
 impl NotifyArgs {

@@ -12,7 +12,20 @@ use crate::{exit, verdict};
 
 pub(super) fn command(args: &CommentArgs) -> anyhow::Result<u8> {
     // Judged again, as `report` does: the comment says what the verdict stage says.
-    let summary = read_summary(&args.from)?;
+    let mut summary = read_summary(&args.from)?;
+    if let Some(url) = &args.run_url {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(UsageError::BadFlag {
+                flag: "--run-url",
+                reason: format!("\"{url}\" is not an http(s) URL"),
+            }
+            .into());
+        }
+        // The link is the caller's (built from the CI event), never the saved summary's.
+        summary.run.ci_run_url = Some(url.clone());
+    }
     let summary = verdict::judge(&summary, &Rules::of_summary(&summary)).apply(summary);
     let markdown = notify::render_markdown(&summary)?;
     let key = args.comment_key.as_deref();

@@ -62,7 +62,7 @@ pub(super) fn command(args: &RunArgs) -> anyhow::Result<u8> {
     execute(
         plan,
         RunRequest {
-            scenarios: args.scenarios.clone(),
+            scenarios: scenario_names(&args.scenarios),
             env,
             base_url: args.base_url.clone(),
             parallel: args.parallel,
@@ -101,9 +101,7 @@ pub(super) fn execute(plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
         parallel: req.parallel,
         segment: req.segment,
         run_id: req.run_id.clone(),
-        git_sha: std::env::var("GITHUB_SHA")
-            .or_else(|_| std::env::var("CI_COMMIT_SHA"))
-            .ok(),
+        git_sha: commit_sha(&|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
         ci_run_url: ci_run_url(),
         ended_at: SystemTime::now(),
     };
@@ -373,6 +371,34 @@ fn baseline_for(summary: &Summary, path: &Path, rules: &Rules) -> Comparison {
     }
 }
 
+/// The scenario names of the command line or `KAIZEN_LOADTEST_SCENARIOS`, split on commas and
+/// white space: `smoke, auth` (as a CI input is often written) is `smoke` and `auth`.
+fn scenario_names(given: &[String]) -> Vec<String> {
+    given
+        .iter()
+        .flat_map(|s| s.split(|c: char| c == ',' || c.is_whitespace()))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The commit under test. On a pull request GitHub's `GITHUB_SHA` is the temporary merge commit,
+/// and a GitLab merged-results pipeline's `CI_COMMIT_SHA` likewise: the head of the pull or merge
+/// request is what a reader knows.
+fn commit_sha(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let head = env("GITHUB_EVENT_PATH")
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|e| {
+            e.pointer("/pull_request/head/sha")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        });
+    head.or_else(|| env("GITHUB_SHA"))
+        .or_else(|| env("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA"))
+        .or_else(|| env("CI_COMMIT_SHA"))
+}
+
 /// The CI's id of this run, which marks the parts of a distributed run (`--run-id`'s default).
 fn default_run_id() -> Option<String> {
     if let Ok(id) = std::env::var("GITHUB_RUN_ID") {
@@ -392,4 +418,46 @@ fn ci_run_url() -> Option<String> {
         return Some(format!("{server}/{repo}/actions/runs/{id}"));
     }
     std::env::var("CI_PIPELINE_URL").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commit_of_a_pull_request_is_its_head_not_the_merge_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let event = dir.path().join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"pull_request": {"number": 7, "head": {"sha": "headsha1"}}}"#,
+        )
+        .unwrap();
+        let path = event.display().to_string();
+        let env = |k: &str| match k {
+            "GITHUB_EVENT_PATH" => Some(path.clone()),
+            "GITHUB_SHA" => Some("mergesha".to_string()),
+            _ => None,
+        };
+        assert_eq!(commit_sha(&env).as_deref(), Some("headsha1"));
+        let push = |k: &str| (k == "GITHUB_SHA").then(|| "pushsha".to_string());
+        assert_eq!(commit_sha(&push).as_deref(), Some("pushsha"));
+        let gitlab = |k: &str| match k {
+            "CI_COMMIT_SHA" => Some("mergedresult".to_string()),
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA" => Some("mrhead".to_string()),
+            _ => None,
+        };
+        assert_eq!(commit_sha(&gitlab).as_deref(), Some("mrhead"));
+    }
+
+    #[test]
+    fn scenario_names_split_on_commas_and_spaces() {
+        let given = vec![
+            "smoke".to_string(),
+            " auth".to_string(),
+            "a b,,c ".to_string(),
+        ];
+        assert_eq!(scenario_names(&given), ["smoke", "auth", "a", "b", "c"]);
+        assert!(scenario_names(&[" ".to_string()]).is_empty());
+    }
 }

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kaizen_loadtest::fixture::FixtureConfig;
-use serde_json::json;
+use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::github::{mount_github_created, pull_request_event};
-use super::runner::{action_inputs, Artifacts, Runner};
+use super::runner::{action_inputs, scalar, Artifacts, Runner};
 use super::{
     body, files, keyed, lines, names_after, plan, requests, runtime, text, yaml_docs, GITHUB_TOKEN,
 };
@@ -641,4 +641,259 @@ fn the_action_refuses_a_release_that_does_not_match_its_sha256sums() {
         log.contains("set KAIZEN_LOADTEST_RELEASE_URL to a mirror"),
         "{log}"
     );
+}
+
+/// Runs one job's steps on `r`: `run:` scripts, this Action (`kaizen/loadtest-action@…`), and the
+/// actions GitHub provides. The log, or the log and the step that failed.
+fn run_job(r: &mut Runner, job: &yaml_rust2::Yaml) -> Result<String, String> {
+    let mut log = String::new();
+    for step in job["steps"].as_vec().unwrap() {
+        let step_env: Vec<(String, String)> = step["env"]
+            .as_hash()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().unwrap().to_string(), r.eval(&scalar(v))))
+            .collect();
+        if step["run"].as_str().is_some() {
+            let o = r.run_step(step);
+            let (out, err) = text(&o);
+            log.push_str(&format!("{out}{err}"));
+            if !o.status.success() {
+                return Err(log);
+            }
+        } else if step["uses"]
+            .as_str()
+            .unwrap()
+            .starts_with("kaizen/loadtest-action@")
+        {
+            let with = step["with"]
+                .as_hash()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().unwrap().to_string(), r.eval(&scalar(v))))
+                .collect();
+            let (l, ok) = r.run_action(&with, &step_env);
+            log.push_str(&l);
+            if !ok {
+                return Err(log);
+            }
+        } else if let Err(e) = r.uses(step) {
+            return Err(format!("{log}{e}"));
+        }
+    }
+    Ok(log)
+}
+
+/// `examples/github/distributed.yml` on simulated runners, its jobs in order: the schedule, four
+/// matrix legs at once (each runs the Action with its segment and uploads its reports under the
+/// Action's default name, which upload-artifact v4 would refuse twice), and the merge job, which
+/// downloads them by pattern and merges the four parts into one run.
+#[test]
+fn the_distributed_example_runs_four_legs_and_the_merge_on_simulated_runners() {
+    let _lock = support::load_lock();
+    let server = support::api(FixtureConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("loadtest.yaml"),
+        format!(
+            "version: 1\nname: kaizen-studio\nenvironments:\n  staging: {{ base_url: \"{}\" }}\n\
+             requests:\n  health: {{ get: /health, expect: {{ status: 200 }} }}\n\
+             thresholds:\n  http_req_failed: [\"rate<0.5\"]\n\
+             scenarios:\n  stress:\n    executor: constant-vus\n    vus: 4\n    duration: 2s\n    flow: [health]\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let wf = yaml_docs(&root().join("examples/github/distributed.yml")).remove(0);
+    let mut dispatch = serde_json::Map::new();
+    for (k, v) in wf["on"]["workflow_dispatch"]["inputs"].as_hash().unwrap() {
+        dispatch.insert(k.as_str().unwrap().into(), json!(scalar(&v["default"])));
+    }
+    dispatch.insert("start-in".into(), json!("6"));
+    let artifacts = Artifacts::new(&dir.path().join("artifacts"));
+    let job_runner = |name: &str, leg: &str, job_ctx: serde_json::Map<String, Value>| {
+        let ws = dir.path().join(format!("{name}{leg}/ws"));
+        let temp = dir.path().join(format!("{name}{leg}/temp"));
+        std::fs::create_dir_all(&temp).unwrap();
+        // actions/checkout
+        std::fs::create_dir_all(&ws).unwrap();
+        std::fs::copy(repo.join("loadtest.yaml"), ws.join("loadtest.yaml")).unwrap();
+        let mut r = Runner::new(&ws, &temp);
+        r.artifacts = Some(artifacts.clone());
+        r.github.insert("job".into(), json!(name));
+        r.job_ctx = job_ctx;
+        r.job_ctx
+            .insert("inputs".into(), Value::Object(dispatch.clone()));
+        // Referenced @v1 here, the local checkout of the Action stands in: its source path, with
+        // the binary built for these tests as the build.
+        r.env = vec![
+            ("KAIZEN_LOADTEST_PREBUILT".into(), BIN.into()),
+            ("GITHUB_REPOSITORY".into(), "kaizen/studio".into()),
+            ("GITHUB_EVENT_NAME".into(), "workflow_dispatch".into()),
+            ("GITHUB_RUN_ID".into(), "77".into()),
+            ("GITHUB_RUN_ATTEMPT".into(), "1".into()),
+        ];
+        r
+    };
+
+    let mut r = job_runner("schedule", "", serde_json::Map::new());
+    let log = run_job(&mut r, &wf["jobs"]["schedule"]).unwrap();
+    let start_at = r.eval(
+        wf["jobs"]["schedule"]["outputs"]["start-at"]
+            .as_str()
+            .unwrap(),
+    );
+    assert!(
+        start_at.ends_with('Z') && start_at.len() == 20,
+        "{start_at}\n{log}"
+    );
+    let needs = json!({ "schedule": { "outputs": { "start-at": start_at } } });
+
+    let legs: Vec<i64> = wf["jobs"]["segment"]["strategy"]["matrix"]["segment"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_i64().unwrap())
+        .collect();
+    assert_eq!(legs, [1, 2, 3, 4]);
+    let threads: Vec<_> = legs
+        .iter()
+        .map(|&seg| {
+            let mut ctx = serde_json::Map::new();
+            ctx.insert("matrix".into(), json!({ "segment": seg }));
+            ctx.insert("needs".into(), needs.clone());
+            let mut r = job_runner("segment", &seg.to_string(), ctx);
+            let job = wf["jobs"]["segment"].clone();
+            std::thread::spawn(move || (run_job(&mut r, &job), r))
+        })
+        .collect();
+    let mut names = Vec::new();
+    for t in threads {
+        let (result, r) = t.join().unwrap();
+        let log = result.unwrap_or_else(|log| panic!("a leg failed:\n{log}"));
+        assert_eq!(r.step_outputs["__action"]["passed"], "true", "{log}");
+        names.push(r.step_outputs["__action"]["artifact-name"].clone());
+    }
+    for (i, name) in names.iter().enumerate() {
+        assert!(
+            name.starts_with(&format!(
+                "loadtest-reports-segment-segment-{}-of-4-stress-",
+                i + 1
+            )),
+            "{name}"
+        );
+    }
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "one artifact per leg: {names:?}");
+
+    let mut ctx = serde_json::Map::new();
+    ctx.insert("needs".into(), json!({ "segment": { "outputs": {} } }));
+    let mut r = job_runner("merge", "", ctx);
+    let log = run_job(&mut r, &wf["jobs"]["merge"]).unwrap_or_else(|log| panic!("{log}"));
+    let parts: Vec<_> = files(&r.workspace.join("parts"))
+        .into_iter()
+        .filter(|f| f.to_string_lossy().ends_with("_summary.json"))
+        .collect();
+    assert_eq!(
+        parts.len(),
+        4,
+        "each leg's part in its own directory: {parts:?}"
+    );
+    let merged: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            files(&r.workspace.join("reports"))
+                .into_iter()
+                .find(|f| f.to_string_lossy().ends_with("_summary.json"))
+                .expect("the merged summary"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(merged["run"]["mode"], "merge", "{log}");
+    let requests = |v: &Value| v["scenarios"][0]["requests"].as_u64().unwrap();
+    let sum: u64 = parts
+        .iter()
+        .map(|p| requests(&serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()))
+        .sum();
+    assert!(sum > 0);
+    assert_eq!(
+        requests(&merged),
+        sum,
+        "the merge holds every leg's requests"
+    );
+    assert!(artifacts
+        .names
+        .lock()
+        .unwrap()
+        .contains(&"loadtest-reports-merged".to_string()));
+    server.stop();
+}
+
+/// `scenarios: "smoke, auth"`, as a workflow input is often written, names two scenarios (it was
+/// `unknown scenario " auth"`).
+#[test]
+fn scenarios_separated_by_a_comma_and_a_space_are_two_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("loadtest.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: p\nenvironments:\n  staging: { base_url: \"http://127.0.0.1:9\" }\n\
+         requests:\n  health: { get: /health }\n\
+         scenarios:\n  smoke: { executor: per-vu-iterations, vus: 1, iterations: 1, flow: [health] }\n  \
+         auth: { executor: per-vu-iterations, vus: 1, iterations: 1, flow: [health] }\n  \
+         spike: { executor: per-vu-iterations, vus: 1, iterations: 1, flow: [health] }\n",
+    )
+    .unwrap();
+    let o = super::output(
+        support::bin()
+            .env("KAIZEN_LOADTEST_SCENARIOS", "smoke, auth")
+            .args(["run", "--dry-run", "--env", "staging", "--plan"])
+            .arg(&plan),
+    );
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("smoke") && stdout.contains("auth"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("spike"), "only the two named: {stdout}");
+}
+
+/// The examples give a secret only to the step that uses it: no workflow- or job-level `env:`
+/// holds `secrets.`, and the fork comment workflow takes its pull request and links from the
+/// event (`head_sha`, `head_repository`, `html_url`), never a branch name.
+#[test]
+fn the_examples_scope_secrets_to_steps_and_trust_the_event_not_the_fork() {
+    for wf in workflows() {
+        let doc = &yaml_docs(&wf)[0];
+        let text = |y: &yaml_rust2::Yaml| format!("{y:?}");
+        assert!(
+            !text(&doc["env"]).contains("secrets."),
+            "{}: workflow env",
+            wf.display()
+        );
+        for (_, job) in doc["jobs"].as_hash().unwrap() {
+            assert!(
+                !text(&job["env"]).contains("secrets."),
+                "{}: job env",
+                wf.display()
+            );
+        }
+    }
+    let comment =
+        std::fs::read_to_string(root().join("examples/github/loadtest-comment.yml")).unwrap();
+    for want in [
+        "github.event.workflow_run.head_sha",
+        "github.event.workflow_run.head_repository.full_name",
+        "github.event.workflow_run.html_url",
+        "--run-url \"$RUN_URL\"",
+        ".head.repo.full_name == $repo",
+    ] {
+        assert!(comment.contains(want), "{want}");
+    }
+    assert!(!comment.contains("head_branch"), "no lookup by branch name");
 }

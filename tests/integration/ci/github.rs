@@ -689,3 +689,61 @@ fn two_jobs_creating_the_same_sticky_comment_at_once_end_with_one() {
     );
     assert_no_secret(&o, dir.path(), &[GITHUB_TOKEN]);
 }
+
+/// The fork pattern: a fork's run wrote the summary, so the comment takes no link from it. A
+/// forged summary whose CI run points elsewhere is posted with the run URL the workflow built
+/// from its event (`--run-url`), and nothing of the forged link appears.
+#[test]
+fn a_forged_summary_from_a_fork_posts_no_link_of_its_own() {
+    let rt = runtime();
+    let gh = rt.block_on(MockServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let mut forged: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/summaries/passed.json")).unwrap(),
+    )
+    .unwrap();
+    forged["run"]["ci_run_url"] = json!("https://evil.example/login?next=steal");
+    let forged_path = dir.path().join("forged_summary.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    rt.block_on(mount_github_created(
+        &gh,
+        "",
+        "<!-- kaizen-loadtest:kaizen-studio:local:smoke -->",
+        9010,
+    ));
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        json!({ "workflow_run": { "id": 99, "pull_requests": [] } }).to_string(),
+    )
+    .unwrap();
+    let run_url = "https://github.com/kaizen/studio/actions/runs/99";
+    let comment = |extra: &[&str]| {
+        let mut c = bin();
+        github_env(&mut c, &gh, "", &event);
+        c.env("GITHUB_EVENT_NAME", "workflow_run")
+            .current_dir(dir.path())
+            .args(["comment", "--pr", "7", "--from"])
+            .arg(&forged_path)
+            .args(extra);
+        output(&mut c)
+    };
+    let o = comment(&["--run-url", run_url]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let reqs = requests(&rt, &gh);
+    let posted = reqs.iter().find(|r| r.method.as_str() == "POST").unwrap();
+    let posted = body(posted)["body"].as_str().unwrap().to_string();
+    assert!(!posted.contains("evil.example"), "{posted}");
+    assert!(posted.contains(&format!("[CI run]({run_url})")), "{posted}");
+    assert_eq!(
+        posted.matches("](http").count(),
+        1,
+        "one link, the run's: {posted}"
+    );
+    // A run URL that is not one is refused before anything is sent.
+    rt.block_on(gh.reset());
+    let o = comment(&["--run-url", "javascript:alert(1)"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("--run-url"), "{}", text(&o).1);
+    assert!(requests(&rt, &gh).is_empty());
+}
