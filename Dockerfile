@@ -11,7 +11,7 @@
 ARG RUST_VERSION=1.95
 ARG ALPINE_VERSION=3.22
 
-FROM rust:${RUST_VERSION}-alpine${ALPINE_VERSION} AS build
+FROM docker.io/library/rust:${RUST_VERSION}-alpine AS build
 # musl-dev: the C runtime ring's C and assembly link against; on Alpine the native target is
 # musl, so the binary is static without cross tools. Versions follow the Alpine release above.
 # hadolint ignore=DL3018
@@ -25,7 +25,7 @@ RUN cargo build --release --locked \
     && cp target/release/kaizen-loadtest /kaizen-loadtest \
     && /kaizen-loadtest --version
 
-FROM alpine:${ALPINE_VERSION}
+FROM docker.io/library/alpine:${ALPINE_VERSION}
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="kaizen-loadtest" \
