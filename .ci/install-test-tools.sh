@@ -16,7 +16,6 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 if ((${#need_apt[@]})); then

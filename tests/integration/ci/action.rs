@@ -555,7 +555,9 @@ fn the_action_refuses_a_release_that_does_not_match_its_sha256sums() {
     let mut tampered = rel.bytes.clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
-    let cases: Vec<(&str, Option<String>, Option<Vec<u8>>, &str, String)> = vec![
+    // (label, SHA256SUMS, the archive, the version input, the error expected)
+    type Case<'a> = (&'a str, Option<String>, Option<Vec<u8>>, &'a str, String);
+    let cases: Vec<Case> = vec![
         (
             "tampered",
             Some(good.clone()),
