@@ -8,7 +8,7 @@ use super::common::read_summary;
 use super::UsageError;
 use crate::notify::{self, Commented};
 use crate::rules::Rules;
-use crate::{exit, verdict};
+use crate::{exit, report, verdict};
 
 pub(super) fn command(args: &CommentArgs) -> anyhow::Result<u8> {
     // Judged again, as `report` does: the comment says what the verdict stage says.
@@ -27,8 +27,9 @@ pub(super) fn command(args: &CommentArgs) -> anyhow::Result<u8> {
         summary.run.ci_run_url = Some(url.clone());
     }
     let summary = verdict::judge(&summary, &Rules::of_summary(&summary)).apply(summary);
-    let markdown = notify::render_markdown(&summary)?;
     let key = args.comment_key.as_deref();
+    let marker = notify::comment_key(&summary, key);
+    let markdown = notify::render_markdown(&summary, &marker, report::COMMENT_MAX)?;
     match notify::comment(&summary, &markdown, args.to, args.pr, key)
         .map_err(UsageError::Comment)?
     {

@@ -54,6 +54,18 @@ impl Actions {
         append(path, text.as_bytes())
     }
 
+    /// What the 1 MiB cap of `$GITHUB_STEP_SUMMARY` leaves, in bytes (earlier steps may have
+    /// written to it).
+    pub fn step_summary_room(&self) -> usize {
+        let used = self
+            .step_summary
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len() as usize);
+        // The line break `write_step_summary` adds.
+        STEP_SUMMARY_MAX.saturating_sub(used + 1)
+    }
+
     /// Appends the Markdown report to `$GITHUB_STEP_SUMMARY`, cut to what the 1 MiB cap leaves.
     /// Returns whether it had to be cut.
     pub fn write_step_summary(&self, markdown: &str) -> std::io::Result<bool> {

@@ -12,7 +12,6 @@ use super::{
     process_env, CommentTarget, Delivered, Env, Links, Message, Notifier, NotifyConfig,
     NotifyError, Redactor, Secret,
 };
-use crate::report::ReportFormat;
 use crate::summary::schema::Summary;
 
 /// The longest one notifier may take, retries included.
@@ -69,10 +68,14 @@ fn held_secrets(env: Env<'_>, args: &NotifyConfig) -> Vec<Secret> {
     out
 }
 
-/// The Markdown report of a summary: the PR comment, the MR note and the job summary.
-pub fn render_markdown(s: &Summary) -> anyhow::Result<String> {
-    let bytes = crate::report::reporter(ReportFormat::Markdown).render(s)?;
-    Ok(String::from_utf8(bytes)?)
+/// The Markdown report of a summary, marked with the comment key `key`, in less than `max`
+/// bytes (a comment's 65 536, the job summary's room): the PR comment, the MR note and the job
+/// summary, each detailed as far as its own limit allows.
+pub fn render_markdown(s: &Summary, key: &str, max: usize) -> anyhow::Result<String> {
+    // Room for the key's marker, which replaces the report's own first line.
+    let marker = format!("<!-- kaizen-loadtest:{key} -->\n");
+    let md = crate::report::markdown_within(s, max.saturating_sub(marker.len()).max(1))?;
+    Ok(super::with_marker(&md, key))
 }
 
 /// After the reports are written: the GitHub Actions outputs, job summary and annotations, then
@@ -95,8 +98,8 @@ fn announce_with(
         actions: actions.is_some(),
     };
     let key = super::comment_key(summary, args.comment_key.as_deref());
-    let markdown = match render_markdown(summary) {
-        Ok(m) => Some(super::with_marker(&m, &key)),
+    let markdown = match render_markdown(summary, &key, crate::report::COMMENT_MAX) {
+        Ok(m) => Some(m),
         Err(e) => {
             out.warn(
                 "markdown",
@@ -113,7 +116,9 @@ fn announce_with(
                 &format!("cannot write GITHUB_OUTPUT: {e}"),
             );
         }
-        if let Some(md) = &markdown {
+        // The job summary has 1 MiB, not a comment's 64 KiB: rendered again for its own room.
+        let page = render_markdown(summary, &key, a.step_summary_room()).ok();
+        if let Some(md) = page.as_ref().or(markdown.as_ref()) {
             match a.write_step_summary(md) {
                 Ok(true) => {
                     out.note("github actions: the job summary was cut to fit its 1 MiB limit")
@@ -464,6 +469,49 @@ mod tests {
             t.contains("workflow_run") && t.contains("pull-requests: write"),
             "{t}"
         );
+    }
+
+    /// The job summary gets as much detail as its 1 MiB allows, not the comment's 64 KiB cut:
+    /// 40 scenarios of 30 endpoints each keep every endpoint table there.
+    #[test]
+    fn the_job_summary_is_cut_at_its_own_limit_not_the_comments() {
+        let base = crate::report::testdata::load("failed");
+        let mut s = base.clone();
+        s.scenarios = (0..40)
+            .map(|n| {
+                let mut sc = base.scenarios[n % 2].clone();
+                sc.name = format!("scenario_{n:02}");
+                let e0 = sc.endpoints[0].clone();
+                sc.endpoints = (0..30)
+                    .map(|i| crate::summary::schema::Endpoint {
+                        name: format!("ep_{n:02}_{i:02}"),
+                        ..e0.clone()
+                    })
+                    .collect();
+                sc
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("step_summary.md");
+        let page_env = page.to_string_lossy().to_string();
+        let env = move |k: &str| match k {
+            "GITHUB_ACTIONS" => Some("true".to_string()),
+            "GITHUB_STEP_SUMMARY" => Some(page_env.clone()),
+            _ => None,
+        };
+        announce_with(&env, &s, &NotifyConfig::default(), dir.path(), 99);
+        let written = std::fs::read_to_string(&page).unwrap();
+        assert!(
+            written.len() > crate::report::COMMENT_MAX,
+            "{}",
+            written.len()
+        );
+        assert!(!written.contains("(details cut to fit"));
+        assert!(written.contains("ep_39_29"));
+        let key = crate::notify::comment_key(&s, None);
+        let comment = render_markdown(&s, &key, crate::report::COMMENT_MAX).unwrap();
+        assert!(comment.len() < crate::report::COMMENT_MAX);
+        assert!(comment.contains("(details cut to fit"));
     }
 
     #[test]

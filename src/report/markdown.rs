@@ -2,11 +2,14 @@
 //! `$GITHUB_STEP_SUMMARY` page. Verdict first, then a run line, then per scenario a compact
 //! table, the thresholds, the endpoints and checks folded in `<details>`, and mermaid charts.
 //!
-//! A PR comment holds at most 65 536 characters, so the summary is rendered with less detail
-//! until it fits: first without charts, then without endpoint tables, then without checks, then
-//! with only the thresholds that did not pass, then without scenario sections. The verdict is
-//! never cut, and a cut summary says so. The first line is a hidden marker
-//! (`<!-- kaizen-loadtest:{plan}:{environment} -->`) the sticky comment is found by.
+//! A PR comment holds at most 65 536 characters (the job summary 1 MiB), so the summary is
+//! rendered with less detail until it fits ([`render_within`]): first without charts, then with
+//! the ten, the three, the one most telling endpoints and checks of each scenario (failing
+//! first, then the slowest), then without them, then with only the thresholds that did not pass, and
+//! at last as one row per scenario and the list of every failed threshold (as many as fit, then
+//! how many more). The verdict, the run line and its links are never cut, and a cut summary says
+//! so. The first line is a hidden marker (`<!-- kaizen-loadtest:{plan}:{environment} -->`) the
+//! sticky comment is found by.
 
 use handlebars::Handlebars;
 use serde::Serialize;
@@ -18,7 +21,7 @@ use super::reporter::Reporter;
 use crate::summary::schema::{ScenarioStatus, ScenarioSummary, Summary, ThresholdStatus};
 
 /// GitHub's limit for a comment body. Counted in bytes here, which is stricter.
-pub(crate) const MAX_LEN: usize = 65_536;
+pub const MAX_LEN: usize = 65_536;
 /// Points per mermaid chart: more and GitHub draws an unreadable comb.
 const CHART_POINTS: usize = 60;
 
@@ -26,7 +29,7 @@ pub(crate) struct Markdown;
 
 impl Reporter for Markdown {
     fn render(&self, s: &Summary) -> anyhow::Result<Vec<u8>> {
-        Ok(render_capped(s, MAX_LEN)?.into_bytes())
+        Ok(render_within(s, MAX_LEN)?.into_bytes())
     }
 }
 
@@ -35,26 +38,74 @@ impl Reporter for Markdown {
 enum Detail {
     Full,
     NoCharts,
-    NoEndpoints,
-    NoChecks,
+    /// The ten most telling endpoints and checks of each scenario.
+    TopTen,
+    TopThree,
+    /// The one most telling endpoint and check.
+    TopOne,
+    NoEndpointsOrChecks,
     FailedThresholdsOnly,
-    VerdictOnly,
+    /// One row per scenario, and every failed threshold in a list.
+    Rows,
 }
 
-const LEVELS: [Detail; 6] = [
+const LEVELS: [Detail; 8] = [
     Detail::Full,
     Detail::NoCharts,
-    Detail::NoEndpoints,
-    Detail::NoChecks,
+    Detail::TopTen,
+    Detail::TopThree,
+    Detail::TopOne,
+    Detail::NoEndpointsOrChecks,
     Detail::FailedThresholdsOnly,
-    Detail::VerdictOnly,
+    Detail::Rows,
 ];
 
-fn render_capped(s: &Summary, max: usize) -> anyhow::Result<String> {
+impl Detail {
+    /// How many endpoints and checks of a scenario are shown.
+    fn top(self) -> usize {
+        match self {
+            Detail::Full | Detail::NoCharts => usize::MAX,
+            Detail::TopTen => 10,
+            Detail::TopThree => 3,
+            Detail::TopOne => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The Markdown summary in less than `max` bytes: each level of detail in turn until one fits.
+/// The last keeps the verdict, the run line with its links, one row per scenario and as many of
+/// the failed thresholds as fit, saying how many more there are.
+pub fn render_within(s: &Summary, max: usize) -> anyhow::Result<String> {
     let hb = engine()?;
     let mut last = String::new();
     for level in LEVELS {
-        last = hb.render("summary", &view(s, level))?;
+        let mut v = view(s, level);
+        last = hb.render("summary", &v)?;
+        if last.len() < max || level != Detail::Rows {
+            if last.len() < max {
+                return Ok(last);
+            }
+            continue;
+        }
+        // The failed thresholds, as many as fit (the most that keep it under `max`).
+        let all = std::mem::take(&mut v.failed);
+        let (mut lo, mut hi) = (0, all.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            v.failed = all[..mid].to_vec();
+            v.failed_more = all.len() - mid;
+            v.failed_shown = true;
+            if hb.render("summary", &v)?.len() < max {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        v.failed = all[..lo].to_vec();
+        v.failed_more = all.len() - lo;
+        v.failed_shown = !all.is_empty();
+        last = hb.render("summary", &v)?;
         if last.len() < max {
             return Ok(last);
         }
@@ -139,6 +190,19 @@ struct View {
     notes: Vec<String>,
     run: RunView,
     scenarios: Vec<ScenarioView>,
+    /// The last level: one row per scenario, and the failed thresholds in a list.
+    rows: Vec<MinimalRow>,
+    failed: Vec<String>,
+    failed_more: usize,
+    /// Whether the failed list has anything to say (some shown, or a count of the rest).
+    failed_shown: bool,
+}
+
+#[derive(Serialize, Clone)]
+struct MinimalRow {
+    name: String,
+    status: String,
+    row: Row,
 }
 
 #[derive(Serialize)]
@@ -149,6 +213,8 @@ struct RunView {
     duration: String,
     commit: String,
     ci_url: String,
+    /// Where the run's report files are: the run page's artifacts on GitHub.
+    artifacts_url: String,
 }
 
 #[derive(Serialize)]
@@ -169,13 +235,16 @@ struct ScenarioView {
     endpoint_deltas: Vec<outline::EndpointDeltaRow>,
     endpoints: Vec<EndpointRow>,
     endpoint_count: usize,
+    /// Endpoints and checks left out at this level (shown: the most telling).
+    endpoints_more: usize,
     checks: Vec<CheckRow>,
     check_count: usize,
+    checks_more: usize,
     checks_failing: usize,
     chart: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Row {
     requests: String,
     rps: String,
@@ -244,8 +313,15 @@ fn view(s: &Summary, detail: Detail) -> View {
                 .map(|c| c.chars().take(12).collect())
                 .unwrap_or_default(),
             ci_url: s.run.ci_run_url.as_deref().map(url).unwrap_or_default(),
+            artifacts_url: s
+                .run
+                .ci_run_url
+                .as_deref()
+                .filter(|u| u.contains("/actions/runs/"))
+                .map(|u| format!("{}#artifacts", url(u)))
+                .unwrap_or_default(),
         },
-        scenarios: if detail >= Detail::VerdictOnly {
+        scenarios: if detail >= Detail::Rows {
             Vec::new()
         } else {
             s.scenarios
@@ -253,7 +329,82 @@ fn view(s: &Summary, detail: Detail) -> View {
                 .map(|sc| scenario(s, sc, detail))
                 .collect()
         },
+        rows: if detail >= Detail::Rows {
+            s.scenarios.iter().map(minimal_row).collect()
+        } else {
+            Vec::new()
+        },
+        failed: if detail >= Detail::Rows {
+            failed_list(s)
+        } else {
+            Vec::new()
+        },
+        failed_more: 0,
+        failed_shown: detail >= Detail::Rows,
     }
+}
+
+fn minimal_row(sc: &ScenarioSummary) -> MinimalRow {
+    MinimalRow {
+        name: sc.name.clone(),
+        status: match sc.status {
+            ScenarioStatus::Completed => "completed".into(),
+            ScenarioStatus::Aborted => "⚠️ aborted".into(),
+            ScenarioStatus::Interrupted => "⚠️ interrupted".into(),
+        },
+        row: row(sc),
+    }
+}
+
+/// Every threshold that failed, `scenario · metric expression · observed (limit)`, then every
+/// broken drift and regression limit, in the verdict's order.
+fn failed_list(s: &Summary) -> Vec<String> {
+    let mut out: Vec<String> = s
+        .thresholds()
+        .filter(|(_, t)| t.status == ThresholdStatus::Fail)
+        .map(|(sc, t)| {
+            format!(
+                "{} · {} {} · {} (limit {})",
+                sc.name,
+                t.metric,
+                t.expression,
+                format::observed(t),
+                format::limit(t)
+            )
+        })
+        .collect();
+    out.extend(
+        s.verdict
+            .failed
+            .iter()
+            .filter(|f| f.starts_with("drift: ") || f.starts_with("regression: "))
+            .cloned(),
+    );
+    out
+}
+
+fn row(sc: &ScenarioSummary) -> Row {
+    Row {
+        requests: int(sc.requests),
+        rps: format::num(sc.rps, 1),
+        p50: opt_ms(format::duration_stat(sc, "med")),
+        p95: opt_ms(format::duration_stat(sc, "p(95)")),
+        p99: opt_ms(format::duration_stat(sc, "p(99)")),
+        error_rate: format::error_rate(sc),
+        checks: format::checks_cell(sc),
+    }
+}
+
+/// The indices of `n` items, the most telling first (`key`: larger is more telling), the first
+/// `top` of them in their original order.
+fn most_telling<K: Ord>(n: usize, top: usize, key: impl Fn(usize) -> K) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    if top < n {
+        idx.sort_by_key(|&i| std::cmp::Reverse(key(i)));
+        idx.truncate(top);
+        idx.sort_unstable();
+    }
+    idx
 }
 
 fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
@@ -276,11 +427,17 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
             limit: format::limit(t),
         });
     }
-    let endpoints = if detail >= Detail::NoEndpoints {
-        Vec::new()
-    } else {
-        sc.endpoints
+    let top = detail.top();
+    // Failing endpoints first, then the slowest.
+    let shown = most_telling(sc.endpoints.len(), top, |i| {
+        let e = &sc.endpoints[i];
+        (e.failed, (e.latency.p95 * 1000.0) as u64)
+    });
+    let endpoints_more = sc.endpoints.len() - shown.len();
+    let endpoints = {
+        shown
             .iter()
+            .map(|&i| &sc.endpoints[i])
             .map(|e| EndpointRow {
                 name: if e.group.is_empty() {
                     format!("{} {}", e.method, e.name)
@@ -307,11 +464,12 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
             })
             .collect()
     };
-    let checks: Vec<CheckRow> = if detail >= Detail::NoChecks {
-        Vec::new()
-    } else {
-        sc.checks
+    let shown = most_telling(sc.checks.len(), top, |i| sc.checks[i].fails);
+    let checks_more = sc.checks.len() - shown.len();
+    let checks: Vec<CheckRow> = {
+        shown
             .iter()
+            .map(|&i| &sc.checks[i])
             .map(|c| CheckRow {
                 icon: if c.fails > 0 { "❌" } else { "✅" },
                 name: c.name.clone(),
@@ -334,15 +492,7 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
         vus_max: int(sc.vus_max),
         duration: duration_s(sc.duration_s),
         status_note,
-        row: Row {
-            requests: int(sc.requests),
-            rps: format::num(sc.rps, 1),
-            p50: opt_ms(format::duration_stat(sc, "med")),
-            p95: opt_ms(format::duration_stat(sc, "p(95)")),
-            p99: opt_ms(format::duration_stat(sc, "p(99)")),
-            error_rate: format::error_rate(sc),
-            checks: format::checks_cell(sc),
-        },
+        row: row(sc),
         open_model: sc.open_model.as_ref().map(|o| OpenModelView {
             lag_p99: ms(o.start_lag_p99_ms),
             lag_max: ms(o.start_lag_max_ms),
@@ -354,14 +504,16 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
         capacity: outline::capacity(sc),
         errors: outline::scenario_errors(sc),
         comparisons: outline::comparisons(s, sc),
-        endpoint_deltas: if detail >= Detail::NoEndpoints {
+        endpoint_deltas: if detail >= Detail::NoEndpointsOrChecks {
             Vec::new()
         } else {
             outline::endpoint_deltas(s, sc)
         },
         checks_failing: sc.checks.iter().filter(|c| c.fails > 0).count(),
-        endpoint_count: endpoints.len(),
-        check_count: checks.len(),
+        endpoint_count: sc.endpoints.len(),
+        endpoints_more,
+        check_count: sc.checks.len(),
+        checks_more,
         endpoints,
         checks,
         chart,
@@ -372,7 +524,7 @@ fn scenario(s: &Summary, sc: &ScenarioSummary, detail: Detail) -> ScenarioView {
 mod tests {
     use super::*;
     use crate::report::testdata;
-    use crate::summary::schema::{Endpoint, Latency};
+    use crate::summary::schema::{Endpoint, Latency, ThresholdResult};
 
     fn render(s: &Summary) -> String {
         String::from_utf8(Markdown.render(s).unwrap()).unwrap()
@@ -457,6 +609,7 @@ mod tests {
             sc.endpoints = (0..500)
                 .map(|i| Endpoint {
                     name: format!("endpoint_with_a_long_name_{i:03}"),
+                    failed: 0,
                     latency: Latency {
                         p95: i as f64,
                         ..template.latency
@@ -470,7 +623,10 @@ mod tests {
         assert!(md.contains("## ❌ Load test failed — 2 thresholds failed"));
         assert!(md.contains("(details cut to fit"));
         assert!(!md.contains("xychart-beta"), "charts go first");
-        assert!(!md.contains("endpoint_with_a_long_name"), "then endpoints");
+        // Then the endpoints are shortened to the most telling (the slowest here), not dropped.
+        assert!(md.contains("endpoint_with_a_long_name_499"), "{md}");
+        assert!(!md.contains("endpoint_with_a_long_name_000"), "{md}");
+        assert!(md.contains("more endpoints (failing first, then the slowest, are shown)"));
         assert!(
             md.contains("| ❌ | http_req_duration p(95)<500 |"),
             "thresholds stay"
@@ -480,12 +636,96 @@ mod tests {
             "checks stay while they fit"
         );
 
-        // With a tiny limit everything but the verdict goes.
-        let tiny = render_capped(&s, 700).unwrap();
-        assert!(tiny.len() < 700);
+        // With a tiny limit: the verdict, one row per scenario and the failed thresholds.
+        let tiny = render_within(&s, 2_000).unwrap();
+        assert!(tiny.len() < 2_000, "{}", tiny.len());
         assert!(
             tiny.contains("## ❌ Load test failed — 2 thresholds failed"),
             "{tiny}"
         );
+        for sc in &s.scenarios {
+            assert!(tiny.contains(&format!("\n| {} | ", sc.name)), "{tiny}");
+        }
+        assert!(
+            tiny.contains("- ❌ auth · http_req_duration p(95)<500 · "),
+            "{tiny}"
+        );
+    }
+
+    /// 40 scenarios × 30 endpoints: the comment keeps each scenario's most telling endpoints
+    /// (it dropped every endpoint and check table); the job summary, with its own 1 MiB limit,
+    /// keeps everything.
+    #[test]
+    fn many_scenarios_keep_their_most_telling_endpoints() {
+        let base = testdata::load("failed");
+        let mut s = base.clone();
+        s.scenarios = (0..40)
+            .map(|n| {
+                let mut sc = base.scenarios[n % 2].clone();
+                sc.name = format!("scenario_{n:02}");
+                let e0 = sc.endpoints[0].clone();
+                sc.endpoints = (0..30)
+                    .map(|i| Endpoint {
+                        name: format!("ep_{n:02}_{i:02}"),
+                        failed: u64::from(i == 7),
+                        ..e0.clone()
+                    })
+                    .collect();
+                sc
+            })
+            .collect();
+        let md = render(&s);
+        assert!(md.len() < MAX_LEN, "{}", md.len());
+        for n in 0..40 {
+            // Every scenario keeps its section and its failing endpoint.
+            assert!(md.contains(&format!("### scenario_{n:02} ")), "{n}");
+            assert!(md.contains(&format!(" ep_{n:02}_07")), "{n}");
+        }
+        let full = render_within(&s, crate::notify::actions::STEP_SUMMARY_MAX).unwrap();
+        assert!(!full.contains("(details cut to fit"), "{}", full.len());
+        assert!(full.contains("ep_39_29"));
+    }
+
+    /// 2 400 failed thresholds: the comment keeps the verdict, the run line with its links, a
+    /// row per scenario and as many failed thresholds as fit, then how many more (it was 1.4 kB:
+    /// the headline alone, no link).
+    #[test]
+    fn thousands_of_failed_thresholds_keep_the_rows_the_links_and_a_count() {
+        let mut s = testdata::load("failed");
+        s.run.ci_run_url = Some("https://github.com/acme/api/actions/runs/42".into());
+        let t0 = s.scenarios[0]
+            .thresholds
+            .iter()
+            .find(|t| t.status == ThresholdStatus::Fail)
+            .unwrap()
+            .clone();
+        for sc in &mut s.scenarios {
+            sc.thresholds = (0..1_200)
+                .map(|i| ThresholdResult {
+                    metric: format!("http_req_duration{{name:request_number_{i:04}}}"),
+                    ..t0.clone()
+                })
+                .collect();
+        }
+        let md = render(&s);
+        assert!(md.len() < MAX_LEN, "{}", md.len());
+        assert!(md.len() > MAX_LEN / 2, "the room is used: {}", md.len());
+        assert!(md.contains("[CI run](https://github.com/acme/api/actions/runs/42)"));
+        assert!(
+            md.contains("[report files](https://github.com/acme/api/actions/runs/42#artifacts)")
+        );
+        assert!(
+            md.contains("\n| auth | ") && md.contains("\n| agents | "),
+            "{md}"
+        );
+        let listed = md.matches("\n- ❌ ").count();
+        let more: usize = md
+            .split("- … and ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("a count of the rest");
+        assert_eq!(listed + more, 2_400, "{listed} listed, {more} more");
+        assert!(listed > 300, "{listed}");
     }
 }

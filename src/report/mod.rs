@@ -29,6 +29,7 @@ use crate::redact::{out, outln};
 use crate::summary::schema::Summary;
 pub use console::console;
 pub use json::{parse_summary, read_summary, ReadSummaryError};
+pub use markdown::{render_within as markdown_within, MAX_LEN as COMMENT_MAX};
 pub use reporter::{file_name, ReportFormat, Reporter};
 
 /// The renderer for a format.

@@ -341,10 +341,12 @@ fn comment_from_a_saved_summary_on_github_enterprise_cuts_a_too_long_body_once()
     let dir = tempfile::tempdir().unwrap();
     let summary_path = root().join("fixtures/summaries/failed.json");
     let summary = kaizen_loadtest::report::read_summary(&summary_path).unwrap();
-    let markdown = keyed(
-        &render_markdown(&summary).unwrap(),
+    let markdown = render_markdown(
+        &summary,
         "kaizen-studio:staging:auth+agents",
-    );
+        kaizen_loadtest::report::COMMENT_MAX,
+    )
+    .unwrap();
     let marker = markdown.lines().next().unwrap().to_string();
     // The workflow_run pattern: the event names the pull request of the run that finished.
     let event = dir.path().join("event.json");
@@ -735,10 +737,16 @@ fn a_forged_summary_from_a_fork_posts_no_link_of_its_own() {
     let posted = body(posted)["body"].as_str().unwrap().to_string();
     assert!(!posted.contains("evil.example"), "{posted}");
     assert!(posted.contains(&format!("[CI run]({run_url})")), "{posted}");
+    // The run's links only: the run and its report files.
     assert_eq!(
         posted.matches("](http").count(),
-        1,
-        "one link, the run's: {posted}"
+        2,
+        "the run's links only: {posted}"
+    );
+    assert_eq!(
+        posted.matches(&format!("]({run_url}")).count(),
+        2,
+        "the run's links only: {posted}"
     );
     // A run URL that is not one is refused before anything is sent.
     rt.block_on(gh.reset());

@@ -13,8 +13,8 @@ use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{
-    assert_no_secret, body, files, header, keyed, lines, names_after, output, plan, requests,
-    runtime, text, yaml_docs, GITLAB_TOKEN, JOB_TOKEN,
+    assert_no_secret, body, files, header, lines, names_after, output, plan, requests, runtime,
+    text, yaml_docs, GITLAB_TOKEN, JOB_TOKEN,
 };
 use crate::support::tools::check_builtin_schema;
 use crate::support::{self, bin, root, BIN};
@@ -120,10 +120,12 @@ fn gitlab_note_is_created_then_updated_and_refusals_are_reported() {
     let gl = rt.block_on(MockServer::start());
     let dir = tempfile::tempdir().unwrap();
     let summary_path = root().join("fixtures/summaries/passed.json");
-    let markdown = keyed(
-        &render_markdown(&kaizen_loadtest::report::read_summary(&summary_path).unwrap()).unwrap(),
+    let markdown = render_markdown(
+        &kaizen_loadtest::report::read_summary(&summary_path).unwrap(),
         "kaizen-studio:local:smoke",
-    );
+        kaizen_loadtest::report::COMMENT_MAX,
+    )
+    .unwrap();
     let marker = markdown.lines().next().unwrap().to_string();
     let notes = "/api/v4/projects/12/merge_requests/4/notes";
     let list =
