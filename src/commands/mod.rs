@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
         )
     });
-    match cli.command {
+    let result = match cli.command {
         Command::Run(args) => run::command(&args),
         Command::Validate(args) => validate::command(&args),
         Command::Demo(args) => demo::command(&args),
@@ -40,7 +40,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Compare(args) => compare::command(&args),
         Command::Comment(args) => comment::command(&args),
         Command::ServeFixture(args) => serve_fixture::command(&args),
+    };
+    // Under GitHub Actions an invalid plan is also annotations on its lines and a job summary.
+    if let Err(e) = &result {
+        if let Some(PlanError::Invalid(text)) = e.downcast_ref::<PlanError>() {
+            crate::notify::announce_plan_error(&redact::redact(text));
+        }
     }
+    result
 }
 
 /// The exit code an error maps to, when it is not the default [`exit::RUN_ERROR`]: a usage error

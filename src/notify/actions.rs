@@ -175,6 +175,92 @@ pub fn annotations(s: &Summary, plan_path: &str) -> Vec<String> {
     out
 }
 
+/// One error of an invalid plan, read back from its rendered line
+/// (`FILE:LINE:COL: PATH: message`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanErrorAt {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// The path and the message.
+    pub message: String,
+}
+
+/// The errors of a rendered plan error, one per `FILE:LINE:COL: …` line (the count line and a
+/// whole-file error such as an unreadable plan have no position and are left out).
+pub fn plan_errors(rendered: &str) -> Vec<PlanErrorAt> {
+    rendered
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("error: ").unwrap_or(l);
+            // The first `:LINE:COL: ` after the file name.
+            let b = l.as_bytes();
+            (0..b.len()).find_map(|i| {
+                if b[i] != b':' {
+                    return None;
+                }
+                let rest = &l[i + 1..];
+                let (line, rest) = rest.split_once(':')?;
+                let (col, message) = rest.split_once(": ")?;
+                Some(PlanErrorAt {
+                    file: l[..i].to_string(),
+                    line: line.parse().ok().filter(|n| *n > 0)?,
+                    col: col.parse().ok()?,
+                    message: message.to_string(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// `::error file=…,line=…,col=…,title=Invalid plan::message` for each error (at most
+/// [`MAX_ANNOTATIONS`], then a plain line counting the rest); `path` makes the file relative
+/// to the workspace.
+pub fn plan_error_annotations(
+    errors: &[PlanErrorAt],
+    path: &dyn Fn(&str) -> String,
+) -> Vec<String> {
+    let mut out: Vec<String> = errors
+        .iter()
+        .take(MAX_ANNOTATIONS)
+        .map(|e| {
+            format!(
+                "::error file={},line={},col={},title=Invalid plan::{}",
+                escape_property(&path(&e.file)),
+                e.line,
+                e.col,
+                escape_data(&e.message)
+            )
+        })
+        .collect();
+    if errors.len() > MAX_ANNOTATIONS {
+        out.push(format!(
+            "{} more plan errors not annotated (GitHub shows {MAX_ANNOTATIONS} per step): see the job summary",
+            errors.len() - MAX_ANNOTATIONS
+        ));
+    }
+    out
+}
+
+/// The job summary of an invalid plan: every error, with its place (nothing was sent).
+pub fn plan_error_summary(errors: &[PlanErrorAt], rendered: &str) -> String {
+    let mut md = String::from("## ❌ Invalid plan: nothing was sent\n\n");
+    if errors.is_empty() {
+        md.push_str(&format!("```\n{}\n```\n", rendered.replace("```", "'''")));
+        return md;
+    }
+    for e in errors {
+        md.push_str(&format!(
+            "- `{}:{}:{}` {}\n",
+            e.file.replace('`', "'"),
+            e.line,
+            e.col,
+            e.message.replace('<', "&lt;")
+        ));
+    }
+    md
+}
+
 /// `::add-mask::` lines for the secrets (each line of a multi-line value masked on its own).
 pub fn mask_lines<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut out = Vec::new();

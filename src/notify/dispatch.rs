@@ -78,6 +78,26 @@ pub fn render_markdown(s: &Summary, key: &str, max: usize) -> anyhow::Result<Str
     Ok(super::with_marker(&md, key))
 }
 
+/// An invalid plan under GitHub Actions: an `::error` annotation on each error's line (at most
+/// ten, as GitHub shows per step, then a line counting the rest) and a job summary that lists
+/// them all. Outside Actions, nothing: the errors are on stderr already.
+pub fn announce_plan_error(rendered: &str) {
+    announce_plan_error_with(&process_env, rendered)
+}
+
+fn announce_plan_error_with(env: Env<'_>, rendered: &str) {
+    let Some(a) = Actions::detect(env) else {
+        return;
+    };
+    let errors = actions::plan_errors(rendered);
+    for line in actions::plan_error_annotations(&errors, &|f| a.annotation_path(f)) {
+        println!("{line}");
+    }
+    if let Err(e) = a.write_step_summary(&actions::plan_error_summary(&errors, rendered)) {
+        eprintln!("warning: github actions: cannot write GITHUB_STEP_SUMMARY: {e}");
+    }
+}
+
 /// After the reports are written: the GitHub Actions outputs, job summary and annotations, then
 /// each notifier asked for. Prints what happened; a failure is a warning and never changes the
 /// exit code, which is why this returns nothing.

@@ -29,7 +29,9 @@ mod testdata;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use dispatch::{announce, begin_run, comment, render_markdown, Commented, RunLog};
+pub use dispatch::{
+    announce, announce_plan_error, begin_run, comment, render_markdown, Commented, RunLog,
+};
 pub use secret::{Redactor, Secret, MASK};
 
 use crate::summary::schema::Summary;

@@ -682,3 +682,60 @@ fn threshold_grammar_agrees_with_real_k6() {
     // About 10 s on two busy cores, most of it k6 starting; two of the crashes take 2 s each.
     assert!(took < Duration::from_secs(60), "took {took:?}");
 }
+
+/// Under GitHub Actions an invalid plan is annotated on its lines (`::error file=…,line=…,col=…`)
+/// and listed in the job summary; it was plain stderr and an empty job summary.
+#[test]
+fn plan_errors_are_annotations_and_a_job_summary_under_github_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plans").join("load, test.yaml");
+    std::fs::create_dir_all(plan.parent().unwrap()).unwrap();
+    std::fs::write(
+        &plan,
+        "version: 1\nname: broken\nenvironments:\n  local: { base_url: http://127.0.0.1:9 }\n\
+         requests:\n  a: { get: /a, timeout: 30x }\n\
+         scenarios:\n  s: { executor: constant-vus, vus: 0, duration: 1s, flow: [a] }\n",
+    )
+    .unwrap();
+    let page = dir.path().join("step_summary.md");
+    let o = support::bin()
+        .args(["validate", "--plan"])
+        .arg(&plan)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &page)
+        .env("GITHUB_WORKSPACE", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let annotations: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(annotations.len(), 2, "{stdout}");
+    // The file relative to the workspace, its comma escaped as GitHub wants in a property.
+    assert!(
+        annotations[0].starts_with("::error file=plans/load%2C test.yaml,line=6,col=")
+            && annotations[0].contains(",title=Invalid plan::requests.a.timeout: "),
+        "{stdout}"
+    );
+    assert!(annotations[1].contains(",line=8,col="), "{stdout}");
+    let summary = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        summary.starts_with("## ❌ Invalid plan: nothing was sent"),
+        "{summary}"
+    );
+    assert_eq!(summary.matches("\n- `").count(), 2, "{summary}");
+    // Outside Actions: stderr only.
+    let o = support::bin()
+        .args(["validate", "--plan"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
