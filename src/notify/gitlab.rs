@@ -2,7 +2,10 @@
 //!
 //! Same rule as the GitHub comment: the note whose body starts with the report's marker and
 //! whose author is the token's user (`GET /user`) is edited (`PUT .../notes/:id`), otherwise one
-//! is created (`POST .../notes`). Pages are followed with GitLab's `x-next-page` header.
+//! is created (`POST .../notes`). Pages are followed with GitLab's `x-next-page` header. After
+//! creating one, the notes are listed again: two jobs with the same key that each found none
+//! both created one, so of several the oldest is kept (given this body) and the others are
+//! deleted (`DELETE .../notes/:id`), as for the GitHub comment.
 //!
 //! A pipeline's `CI_JOB_TOKEN` cannot post notes, so with only that token there is one warning
 //! and no request; `GITLAB_TOKEN` must be a project or personal access token with `api` scope.
@@ -102,7 +105,11 @@ impl GitLab {
         };
         let client = http_client()?;
         let me = self.token_user(&client).await?;
-        let existing = self.find(&client, marker, &me).await?;
+        let existing = self
+            .find(&client, marker, &me, false)
+            .await?
+            .first()
+            .copied();
         let payload = serde_json::json!({ "body": body });
         let (method, url) = match existing {
             Some(id) => (Method::PUT, format!("{}/{id}", self.notes_url())),
@@ -114,12 +121,51 @@ impl GitLab {
             .body(payload.to_string())
             .send()
             .await?;
-        check(resp).await?;
+        let resp = check(resp).await?;
         let link = self.web_url.as_ref().map(|u| u.to_string());
-        Ok(match existing {
-            Some(_) => Delivered::Updated(link),
-            None => Delivered::Created(link),
-        })
+        if existing.is_some() {
+            return Ok(Delivered::Updated(link));
+        }
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let created: Created = read_json(resp, "POST .../notes").await?;
+        self.settle(&client, marker, &me, &payload.to_string(), created.id)
+            .await?;
+        Ok(Delivered::Created(link))
+    }
+
+    /// After creating the note: of our notes with this marker, the oldest (the lowest id) is
+    /// kept and given this body, the others deleted. Both racing jobs do the same, so one note is
+    /// left whoever finishes first. A deletion that fails is left be.
+    async fn settle(
+        &self,
+        client: &reqwest::Client,
+        marker: &str,
+        me: &str,
+        payload: &str,
+        created: u64,
+    ) -> Result<(), NotifyError> {
+        let mut ours = self.find(client, marker, me, true).await?;
+        ours.push(created);
+        ours.sort_unstable();
+        ours.dedup();
+        let keep = ours[0];
+        if keep != created {
+            let resp = self
+                .request(client, Method::PUT, &format!("{}/{keep}", self.notes_url()))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(payload.to_string())
+                .send()
+                .await?;
+            check(resp).await?;
+        }
+        for id in ours.into_iter().filter(|&id| id != keep) {
+            let url = format!("{}/{id}", self.notes_url());
+            let _ = self.request(client, Method::DELETE, &url).send().await;
+        }
+        Ok(())
     }
 
     fn request(
@@ -148,12 +194,15 @@ impl GitLab {
         Ok(u.username)
     }
 
+    /// The ids of our sticky notes, oldest first, reading page by page: up to the first one, or
+    /// every one with `all`.
     async fn find(
         &self,
         client: &reqwest::Client,
         marker: &str,
         me: &str,
-    ) -> Result<Option<u64>, NotifyError> {
+        all: bool,
+    ) -> Result<Vec<u64>, NotifyError> {
         #[derive(Deserialize)]
         struct Note {
             id: u64,
@@ -166,6 +215,7 @@ impl GitLab {
         struct Author {
             username: String,
         }
+        let mut found = Vec::new();
         let mut page = "1".to_string();
         for _ in 0..MAX_PAGES {
             let url = format!(
@@ -181,22 +231,27 @@ impl GitLab {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty());
             let notes: Vec<Note> = read_json(resp, "listing the notes").await?;
-            let found = notes.iter().find(|n| {
-                !n.system
-                    && n.body
-                        .as_deref()
-                        .is_some_and(|b| b.trim_start().starts_with(marker))
-                    && n.author.as_ref().is_some_and(|a| a.username == me)
-            });
-            if let Some(n) = found {
-                return Ok(Some(n.id));
+            found.extend(
+                notes
+                    .iter()
+                    .filter(|n| {
+                        !n.system
+                            && n.body
+                                .as_deref()
+                                .is_some_and(|b| b.trim_start().starts_with(marker))
+                            && n.author.as_ref().is_some_and(|a| a.username == me)
+                    })
+                    .map(|n| n.id),
+            );
+            if !all && !found.is_empty() {
+                return Ok(found);
             }
             match next {
                 Some(p) => page = p,
-                None => return Ok(None),
+                None => return Ok(found),
             }
         }
-        Ok(None)
+        Ok(found)
     }
 }
 

@@ -136,13 +136,16 @@ fn gitlab_note_is_created_then_updated_and_refusals_are_reported() {
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let reqs = requests(&rt, &gl);
+    // Created, then listed again: no other job made one at the same moment.
     assert_eq!(
         lines(&reqs),
         [
             "GET /api/v4/user".to_string(),
             list(1),
             list(2),
-            format!("POST {notes}")
+            format!("POST {notes}"),
+            list(1),
+            list(2),
         ]
     );
     for r in &reqs {
@@ -392,9 +395,11 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
         "this run's k6 summary export, not the stale one: {k6}"
     );
     let reqs = requests(&rt, &gl);
+    let lines = lines(&reqs);
     assert_eq!(
-        lines(&reqs).last().unwrap(),
-        "POST /api/v4/projects/12/merge_requests/4/notes"
+        lines[lines.len() - 3],
+        "POST /api/v4/projects/12/merge_requests/4/notes",
+        "{lines:?}"
     );
     assert!(stderr.contains("gitlab note: created"), "{stderr}");
     assert_no_secret(&o, ws.path(), &[GITLAB_TOKEN, JOB_TOKEN]);
@@ -410,4 +415,68 @@ fn the_gitlab_templates_script_runs_with_simulated_ci_variables() {
     let o = output(&mut c2);
     assert_eq!(o.status.code(), Some(99), "{}", text(&o).1);
     server.stop();
+}
+
+/// Two jobs with the same key that each found no note both create one (0.4 s of API latency
+/// did it): after creating, the notes are listed again, the oldest of ours is kept and given
+/// this report, and the newer one deleted, so one sticky note is left.
+#[test]
+fn racing_jobs_leave_one_gitlab_note() {
+    let rt = runtime();
+    let gl = rt.block_on(MockServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let summary_path = root().join("fixtures/summaries/passed.json");
+    let markdown = render_markdown(
+        &kaizen_loadtest::report::read_summary(&summary_path).unwrap(),
+        "kaizen-studio:local:smoke",
+        kaizen_loadtest::report::COMMENT_MAX,
+    )
+    .unwrap();
+    let marker = markdown.lines().next().unwrap().to_string();
+    let notes = "/api/v4/projects/12/merge_requests/4/notes";
+    rt.block_on(async {
+        // The first listing finds none; by the second, the other job's note (id 90) is there.
+        Mock::given(method("GET"))
+            .and(path(notes))
+            .and(query_param("page", "2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&gl)
+            .await;
+        mount_gitlab(&gl, &marker, Some(90)).await;
+        Mock::given(method("POST"))
+            .and(path(notes))
+            .respond_with(ResponseTemplate::new(201).set_body_json(note_json(
+                91,
+                "project_12_bot_1",
+                "x",
+                false,
+            )))
+            .mount(&gl)
+            .await;
+        for (verb, id) in [("PUT", 90), ("DELETE", 91)] {
+            Mock::given(method(verb))
+                .and(path(format!("{notes}/{id}")))
+                .respond_with(ResponseTemplate::new(if verb == "PUT" { 200 } else { 204 }))
+                .mount(&gl)
+                .await;
+        }
+    });
+    let o = output(&mut gitlab_cmd(&gl, dir.path(), &summary_path));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let reqs = requests(&rt, &gl);
+    let seen = lines(&reqs);
+    let writes: Vec<&String> = seen.iter().filter(|l| !l.starts_with("GET ")).collect();
+    assert_eq!(
+        writes,
+        [
+            &format!("POST {notes}"),
+            &format!("PUT {notes}/90"),
+            &format!("DELETE {notes}/91"),
+        ],
+        "{seen:?}"
+    );
+    let put = reqs.iter().find(|r| r.method.as_str() == "PUT").unwrap();
+    assert_eq!(body(put), json!({ "body": markdown }));
 }
