@@ -68,9 +68,24 @@ pub(super) fn hint<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Stri
 /// Each chosen scenario's executor, timeline and flow, as `validate` and `--dry-run` print them.
 pub(super) fn describe_plan(plan: &Plan, chosen: &[usize], env: Option<&Environment>) -> String {
     let mut out = String::new();
+    if let Some(p) = &plan.setup {
+        let text = plan::describe::phase(plan, plan::model::SETUP, p, chosen);
+        if !text.is_empty() {
+            out.push_str(&text);
+            out.push('\n');
+        }
+    }
     for &i in chosen {
         out.push_str(&plan::describe::scenario(plan, &plan.scenarios[i], env));
         out.push('\n');
+    }
+    if let Some(p) = &plan.teardown {
+        out.push_str(&plan::describe::phase(
+            plan,
+            plan::model::TEARDOWN,
+            p,
+            chosen,
+        ));
     }
     out
 }

@@ -90,8 +90,9 @@ pub(super) fn execute(plan: Plan, req: RunRequest) -> anyhow::Result<u8> {
     let Some(ready) = preflight(plan, &req)? else {
         return Ok(exit::OK);
     };
-    // 2. The engine.
+    // 2. The engine (with the plan's once-per-test setup and teardown around the scenarios).
     let outcome = run_engine(&ready, &req)?;
+    say_phases(&outcome, req.quiet);
     // 3. The summary: what was measured against the rules, and the baseline it is compared with.
     let context = RunContext {
         plan: &ready.plan,
@@ -326,6 +327,34 @@ fn run_engine(ready: &Ready, req: &RunRequest) -> anyhow::Result<Outcome> {
     signals::run_over();
     drop(run_log);
     outcome
+}
+
+/// What the once-per-test setup and teardown did: a line each, an error for a failed setup
+/// (no scenario ran), a warning for a failed teardown (the verdict stands).
+fn say_phases(outcome: &Outcome, quiet: bool) {
+    for p in &outcome.phases {
+        let took = match p.duration.as_millis() {
+            ms if ms < 1000 => format!("{ms}ms"),
+            _ => format!("{:.1}s", p.duration.as_secs_f64()),
+        };
+        let times = if p.runs == 1 { "once" } else { "times" };
+        let count = if p.runs == 1 {
+            String::new()
+        } else {
+            format!("{} ", p.runs)
+        };
+        match (&p.failure, p.name) {
+            (None, _) if !quiet => errln!("{}: ran {count}{times} in {took}", p.name),
+            (None, _) => {}
+            (Some(why), _) if p.interrupted => errln!("{}: {why}", p.name),
+            (Some(why), crate::plan::model::SETUP) => errln!(
+                "error: setup failed after {took}: {why}; no scenario ran, and the run fails"
+            ),
+            (Some(why), _) => errln!(
+                "warning: teardown failed after {took}: {why}; the verdict of the scenarios stands"
+            ),
+        }
+    }
 }
 
 /// Compares with a baseline file; a baseline that cannot be read becomes a note in the reports.

@@ -13,6 +13,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 mod outcome;
+mod phase;
 pub mod signals;
 pub mod vu;
 
@@ -29,7 +30,7 @@ use http::tls::ClientOptions;
 use metrics::collector::{self, Gauges, TickFn};
 use metrics::local::{self, Sink, Slots, Spares};
 pub use outcome::{
-    check_table, drift_judgeable, drift_window, series_interval, Outcome, ScenarioRun,
+    check_table, drift_judgeable, drift_window, series_interval, Outcome, PhaseRun, ScenarioRun,
     ScenarioStatus, Selection, Stop,
 };
 use vu::{compile_steps, RequestRt, ScenarioRt};
@@ -89,21 +90,24 @@ pub fn run(
         },
     ));
     let mut groups = vec![String::new()];
-    let scenario_rts = scenario_runtimes(&plan, sel, &pool, &check_base, &mut groups)?;
-    let runs = runtime.block_on(run_scenarios(
-        &plan,
+    let requests = request_runtimes(&plan, sel, &pool, &check_base)?;
+    // The once-per-test setup, the scenarios, the teardown (`phase.rs`).
+    let (runs, phases) = runtime.block_on(phase::run_all(phase::Parts {
+        plan: &plan,
         sel,
-        &scenario_rts,
-        &gauges,
-        &stop,
+        pool: &pool,
+        requests: &requests,
+        groups: &mut groups,
+        gauges: &gauges,
+        stop: &stop,
         started,
-    ));
+    }));
     let interrupted = stop.interrupt.is_cancelled();
     let aborted_by = stop.abort_reason.lock().expect("abort reason").clone();
     // Dropping the runtime joins its worker threads, each of which hands over its recorder.
     // Idle connections go first: a socket keeps a handle on the runtime, and so on the sink
     // its thread-start hook holds, and the collector ends only when every sink is gone.
-    drop(scenario_rts);
+    drop(requests);
     drop(pool);
     drop(runtime);
     drop(sink);
@@ -112,6 +116,7 @@ pub fn run(
     Ok(Outcome {
         collected,
         runs: settled(runs, interrupted),
+        phases,
         started_at,
         duration,
         cpu_percent: limits::cpu_percent_since(cpu_before, duration.as_secs_f64()),
@@ -155,15 +160,13 @@ fn runtime(threads: usize, sink: &Sink) -> std::io::Result<tokio::runtime::Runti
         .build()
 }
 
-/// What the VUs of each selected scenario share: its requests prepared once, its steps compiled
-/// (their groups numbered into `groups`), the connection pool.
-fn scenario_runtimes(
+/// Every request prepared once, for the VUs of every scenario and phase.
+fn request_runtimes(
     plan: &Arc<Plan>,
     sel: &Selection,
     pool: &Arc<Pool>,
     check_base: &[u32],
-    groups: &mut Vec<String>,
-) -> anyhow::Result<Vec<Arc<ScenarioRt>>> {
+) -> anyhow::Result<Arc<Vec<RequestRt>>> {
     let base_url = sel.base_url.trim_end_matches('/').to_string();
     let requests: Arc<Vec<RequestRt>> = Arc::new(
         plan.requests
@@ -177,13 +180,21 @@ fn scenario_runtimes(
     if requests.iter().any(|r| r.tls()) {
         pool.tls_config().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let feed_cursors = Arc::new(
-        (0..plan.feeds.len())
-            .map(|_| AtomicU64::new(0))
-            .collect::<Vec<_>>(),
-    );
-    Ok(sel
-        .scenarios
+    Ok(requests)
+}
+
+/// What the VUs of each selected scenario share: the requests prepared once, its steps
+/// compiled (their groups numbered into `groups`), the connection pool.
+fn scenario_runtimes(
+    plan: &Arc<Plan>,
+    sel: &Selection,
+    pool: &Arc<Pool>,
+    requests: &Arc<Vec<RequestRt>>,
+    groups: &mut Vec<String>,
+) -> Vec<Arc<ScenarioRt>> {
+    let base_url = sel.base_url.trim_end_matches('/').to_string();
+    let feed_cursors = feed_cursors(plan);
+    sel.scenarios
         .iter()
         .map(|&i| {
             let s = &plan.scenarios[i];
@@ -202,7 +213,16 @@ fn scenario_runtimes(
                 feed_cursors: feed_cursors.clone(),
             })
         })
-        .collect())
+        .collect()
+}
+
+/// Per feed, the shared cursor of `unique` order, from the first row.
+fn feed_cursors(plan: &Plan) -> Arc<Vec<AtomicU64>> {
+    Arc::new(
+        (0..plan.feeds.len())
+            .map(|_| AtomicU64::new(0))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Runs the scenarios one after another (a stop skips the rest), or at once after their

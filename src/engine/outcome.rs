@@ -49,10 +49,29 @@ pub struct ScenarioRun {
     pub status: ScenarioStatus,
 }
 
+/// A once-per-test phase (setup, teardown) as it ran.
+#[derive(Debug, Clone)]
+pub struct PhaseRun {
+    /// `setup` or `teardown`: the `scenario` tag of its requests.
+    pub name: &'static str,
+    /// The index its requests are recorded under (`Plan::setup_index`, or the next one).
+    pub index: usize,
+    pub started_after: Duration,
+    pub duration: Duration,
+    /// How many times its steps ran to their end.
+    pub runs: u64,
+    /// Why it failed (a request, a check, a capture, its timeout), when it did.
+    pub failure: Option<String>,
+    /// A signal stopped it.
+    pub interrupted: bool,
+}
+
 /// What a run leaves for the summary.
 pub struct Outcome {
     pub collected: Collected,
     pub runs: Vec<ScenarioRun>,
+    /// The once-per-test setup and teardown, those that ran, in order.
+    pub phases: Vec<PhaseRun>,
     pub started_at: SystemTime,
     pub duration: Duration,
     /// The process's CPU time over the run, percent of the machine.

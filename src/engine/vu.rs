@@ -14,7 +14,8 @@ use crate::engine::http::{message, pool};
 use crate::engine::metrics::local;
 use crate::engine::metrics::recorder::{CheckKey, CustomKey, CutKey, SeriesKey, Trend};
 use crate::plan::model::{
-    Body, CaptureSource, CheckKind, FeedOrder, Plan, RequestId, RequestSpec, Step, Think,
+    Body, CaptureSource, CheckKind, Compare, Expected, FeedOrder, Plan, RequestId, RequestSpec,
+    Step, Think,
 };
 use crate::plan::template::{RenderCtx, Template};
 use crate::summary::schema::ErrorClass;
@@ -92,6 +93,29 @@ pub fn compile_steps(steps: &[Step], groups: &mut Vec<String>) -> Vec<ExecStep> 
     compile_in(steps, "", groups)
 }
 
+/// Converts a once-per-test phase's steps: its requests are tagged with the group `root`
+/// (`setup`: k6's `::setup`), a group in it `setup::name`. Also returns the root's group id.
+pub fn compile_phase_steps(
+    steps: &[Step],
+    root: &str,
+    groups: &mut Vec<String>,
+) -> (u16, Vec<ExecStep>) {
+    let id = group_id(root, groups);
+    (id, compile_in(steps, root, groups))
+}
+
+/// The index of the group at `path`, numbered on first sight.
+fn group_id(path: &str, groups: &mut Vec<String>) -> u16 {
+    let id = match groups.iter().position(|g| g == path) {
+        Some(i) => i,
+        None => {
+            groups.push(path.to_string());
+            groups.len() - 1
+        }
+    };
+    id as u16
+}
+
 fn compile_in(steps: &[Step], parent: &str, groups: &mut Vec<String>) -> Vec<ExecStep> {
     steps
         .iter()
@@ -114,15 +138,8 @@ fn compile_in(steps: &[Step], parent: &str, groups: &mut Vec<String>) -> Vec<Exe
                 } else {
                     format!("{parent}::{name}")
                 };
-                let id = match groups.iter().position(|g| *g == path) {
-                    Some(i) => i,
-                    None => {
-                        groups.push(path.clone());
-                        groups.len() - 1
-                    }
-                };
                 ExecStep::Group {
-                    id: id as u16,
+                    id: group_id(&path, groups),
                     steps: compile_in(steps, &path, groups),
                 }
             }
@@ -172,17 +189,17 @@ impl RequestRt {
     /// Precomputes what can be for `spec`, sent against `base_url` (without a trailing slash).
     pub fn new(plan: &Plan, spec: &RequestSpec, check_base: u32, base_url: &str) -> RequestRt {
         use crate::plan::model::CheckKind;
-        let needs_json = spec.expect.checks.iter().any(|c| {
-            matches!(
-                c.kind,
-                CheckKind::JsonPresent(_) | CheckKind::JsonEquals(..)
-            )
-        }) || spec
-            .captures
+        let needs_json = spec
+            .expect
+            .checks
             .iter()
-            .map(|c| &c.source)
-            .chain(spec.gauges.iter().map(|g| &g.source))
-            .any(|s| matches!(s, CaptureSource::Json(_)));
+            .any(|c| matches!(c.kind, CheckKind::JsonPresent(_) | CheckKind::JsonIs(..)))
+            || spec
+                .captures
+                .iter()
+                .map(|c| &c.source)
+                .chain(spec.gauges.iter().map(|g| &g.source))
+                .any(|s| matches!(s, CaptureSource::Json(_)));
         let needs_body = needs_json
             || spec.expect.checks.iter().any(|c| {
                 matches!(
@@ -363,10 +380,20 @@ pub struct Vu {
     pub sc: Arc<ScenarioRt>,
     pub iteration: u64,
     captures: Vec<Option<String>>,
+    /// Per capture slot: the value is JSON text (a number, boolean, null, object or array),
+    /// which a whole-value template in a JSON body writes as it is.
+    capture_json: Vec<bool>,
     cookies: Vec<(String, String)>,
     rows: Vec<usize>,
     rng: SmallRng,
     set_up: bool,
+    /// A once-per-test phase's VU (setup, teardown): the first request that fails, or whose
+    /// check or capture fails, ends its walk, and says why here.
+    strict: bool,
+    failure: Option<String>,
+    /// The group its requests are tagged with outside any group of their own (a phase's
+    /// `setup`/`teardown`, as k6 tags them `::setup`); 0: none.
+    root_group: u16,
     /// Requests this VU could not build (`invalid_request`), since the executor last asked: a
     /// walk stops at the first, and a closed-model VU pauses before its next iteration.
     invalid: u64,
@@ -397,9 +424,20 @@ impl RenderCtx for Vu {
     fn capture(&self, slot: usize) -> Option<&str> {
         self.captures.get(slot)?.as_deref()
     }
+    fn capture_is_json(&self, slot: usize) -> bool {
+        self.capture_json.get(slot).copied().unwrap_or(false)
+    }
     fn feed(&self, feed: usize, column: usize) -> Option<&str> {
         let f = self.sc.plan.feeds.get(feed)?;
         f.rows.cell(*self.rows.get(feed)?, column)
+    }
+    fn feed_is_json(&self, feed: usize, column: usize) -> bool {
+        let Some(f) = self.sc.plan.feeds.get(feed) else {
+            return false;
+        };
+        self.rows
+            .get(feed)
+            .is_some_and(|&row| f.rows.is_json(row, column))
     }
     fn vu(&self) -> u64 {
         self.id
@@ -431,16 +469,21 @@ pub fn draw(think: &Think, rng: &mut SmallRng) -> Duration {
 impl Vu {
     pub fn new(id: u64, sc: Arc<ScenarioRt>) -> Vu {
         let captures = vec![None; sc.plan.captures.len()];
+        let capture_json = vec![false; sc.plan.captures.len()];
         let rows = vec![0; sc.plan.feeds.len()];
         Vu {
             id,
             sc,
             iteration: 0,
             captures,
+            capture_json,
             cookies: Vec::new(),
             rows,
             rng: SmallRng::from_entropy(),
             set_up: false,
+            strict: false,
+            failure: None,
+            root_group: 0,
             invalid: 0,
             refused: false,
             refusals: 0,
@@ -517,6 +560,43 @@ impl Vu {
         }
     }
 
+    /// A once-per-test phase's VU: strict (the first failure ends a run and is kept), its
+    /// requests tagged with the phase's group.
+    pub fn for_phase(sc: Arc<ScenarioRt>, group: u16) -> Vu {
+        let mut vu = Vu::new(1, sc);
+        vu.strict = true;
+        vu.root_group = group;
+        vu.set_up = true;
+        vu
+    }
+
+    /// Run `run` of a phase: the feed rows for it (the row `run` of `for_each`), then the
+    /// steps; the first failure, if any. Captures and cookies carry over from run to run, as
+    /// from iteration to iteration.
+    pub async fn run_phase(&mut self, run: u64, for_each: Option<usize>) -> Option<String> {
+        let sc = self.sc.clone();
+        self.iteration = run;
+        self.pick_rows();
+        if let Some(f) = for_each {
+            if let Some(row) = self.rows.get_mut(f) {
+                *row = run as usize;
+            }
+        }
+        self.walk(&sc.flow, None).await;
+        self.failure.take()
+    }
+
+    /// The values of `slots`, as text and whether each is JSON text (empty when not captured).
+    pub fn captured(&self, slots: &[usize]) -> Vec<(String, bool)> {
+        slots
+            .iter()
+            .map(|&s| {
+                let text = self.captures.get(s).cloned().flatten().unwrap_or_default();
+                (text, self.capture_json.get(s).copied().unwrap_or(false))
+            })
+            .collect()
+    }
+
     /// One iteration of the flow, recorded. `lag` (open model) is how late it started against
     /// its schedule; it is added to the first request's duration (no coordinated omission).
     /// `t0`: when it starts, if the caller has just read the clock.
@@ -552,7 +632,7 @@ impl Vu {
         let mut stack = Stack::new(Frame {
             steps,
             next: 0,
-            group: 0,
+            group: self.root_group,
             group_started: None,
         });
         while let Some(top) = stack.last_mut() {
@@ -577,8 +657,8 @@ impl Vu {
                 ExecStep::Request(id) => {
                     self.request(*id, group, lag.take()).await;
                     // A request that could not be built ends the walk: what follows would
-                    // use what it did not get.
-                    if self.invalid != invalid_before {
+                    // use what it did not get. So does any failure in a phase.
+                    if self.invalid != invalid_before || self.failure.is_some() {
                         return;
                     }
                 }
@@ -627,6 +707,14 @@ impl Vu {
         let Sent { mut o, start } = self.send(&sc, id, cut, &mut resp_body).await;
         if o.error == ErrorClass::InvalidRequest {
             // Not sent: no sample, no check; counted apart, and said once.
+            if self.strict {
+                self.failure = Some(format!(
+                    "request {:?} ({} {:?}) could not be built (invalid_request)",
+                    spec.name,
+                    spec.method,
+                    spec.url.source()
+                ));
+            }
             self.invalid += 1;
             self.last_end = None;
             self.resp_body = resp_body;
@@ -665,6 +753,15 @@ impl Vu {
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();
         self.check(&sc, id, &mut o, error, elapsed, &resp_body, &mut outcomes);
+        if self.strict && (failed || outcomes.contains(&false)) {
+            self.failure = Some(failure_of(
+                spec,
+                &sc.plan.captures,
+                status,
+                error,
+                &outcomes,
+            ));
+        }
         let gauges = std::mem::take(&mut self.gauge_values);
         self.last_end = Some(o.end);
         record(
@@ -916,12 +1013,19 @@ impl Vu {
                     CheckKind::JsonPresent(p) => json
                         .as_ref()
                         .is_some_and(|j| p.path.query(j).first().is_some()),
-                    CheckKind::JsonEquals(p, want) => json
-                        .as_ref()
-                        .and_then(|j| p.path.query(j).first().cloned())
-                        .is_some_and(|got| json_equal(&got, want)),
-                    CheckKind::BodyContains(s) => {
-                        memfind(resp_body, s.as_bytes()) && error == ErrorClass::None
+                    CheckKind::JsonIs(p, op, want) => {
+                        match json.as_ref().and_then(|j| p.path.query(j).first()) {
+                            Some(got) => self.compare(got, *op, want),
+                            None => false,
+                        }
+                    }
+                    CheckKind::BodyContains(t) => {
+                        let mut text = std::mem::take(&mut self.text);
+                        text.clear();
+                        t.render(self, &mut text);
+                        let found = memfind(resp_body, text.as_bytes());
+                        self.text = text;
+                        found && error == ErrorClass::None
                     }
                     CheckKind::HeaderPresent(h) => headers
                         .as_ref()
@@ -933,8 +1037,9 @@ impl Vu {
         for cap in &spec.captures {
             let value = self.read(&cap.source, json.as_ref(), headers.as_ref());
             outcomes.push(value.is_some());
-            if let Some(v) = value {
+            if let Some((v, is_json)) = value {
                 self.captures[cap.slot] = Some(v);
+                self.capture_json[cap.slot] = is_json;
             }
         }
         self.gauge_values.clear();
@@ -942,37 +1047,59 @@ impl Vu {
             // A response without the value, or with one that is not a number, adds no sample.
             let value = self
                 .read(&g.source, json.as_ref(), headers.as_ref())
-                .and_then(|v| gauge_number(&v));
+                .and_then(|(v, _)| gauge_number(&v));
             if let Some(v) = value {
                 self.gauge_values.push((g.metric, v));
             }
         }
     }
 
-    /// The value at `source` in a response, as text: a JSON string as is, any other JSON value
-    /// as JSON.
+    /// Whether `got` compares so with the expected value, rendered now when it is a template
+    /// (with this VU's captures: "read back what I created").
+    fn compare(&mut self, got: &serde_json::Value, op: Compare, want: &Expected) -> bool {
+        let rendered;
+        let want = match want {
+            Expected::Value(v) => v,
+            Expected::Template(t) => {
+                let mut out = Vec::new();
+                t.render(self, &mut out);
+                match serde_json::from_slice(&out) {
+                    Ok(v) => {
+                        rendered = v;
+                        &rendered
+                    }
+                    Err(_) => return false,
+                }
+            }
+        };
+        compare_json(got, op, want)
+    }
+
+    /// The value at `source` in a response, as text, and whether that text is JSON: a JSON
+    /// string as its content (text), any other JSON value as its JSON text; a header or a
+    /// cookie as text.
     fn read(
         &self,
         source: &CaptureSource,
         json: Option<&serde_json::Value>,
         headers: Option<&reqwest::header::HeaderMap>,
-    ) -> Option<String> {
+    ) -> Option<(String, bool)> {
         match source {
             CaptureSource::Json(p) => json.and_then(|j| {
                 p.path.query(j).first().map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                    serde_json::Value::String(s) => (s.clone(), false),
+                    other => (other.to_string(), true),
                 })
             }),
             CaptureSource::Header(h) => headers
                 .and_then(|hs| hs.get(h.as_str()))
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+                .map(|v| (v.to_string(), false)),
             CaptureSource::Cookie(name) => self
                 .cookies
                 .iter()
                 .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone()),
+                .map(|(_, v)| (v.clone(), false)),
         }
     }
 
@@ -1020,6 +1147,47 @@ impl Vu {
                 out.extend_from_slice(&form_body(fields, |_| it.next().unwrap_or_default()));
             }
         }
+    }
+}
+
+/// Why a request of a once-per-test phase failed: its status or error, else its first check
+/// (or capture) that failed.
+fn failure_of(
+    spec: &RequestSpec,
+    captures: &[String],
+    status: u16,
+    error: ErrorClass,
+    outcomes: &[bool],
+) -> String {
+    let what = format!(
+        "request {:?} ({} {:?})",
+        spec.name,
+        spec.method,
+        spec.url.source()
+    );
+    let expected = || match spec.expect.status.as_slice() {
+        [] => "below 400".to_string(),
+        list => list
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or "),
+    };
+    match error {
+        ErrorClass::None => {}
+        ErrorClass::Status => {
+            return format!("{what} got status {status}, expected {}", expected());
+        }
+        other => return format!("{what} failed: {}", other.as_str()),
+    }
+    let check = spec
+        .check_names(captures)
+        .zip(outcomes)
+        .find(|(_, ok)| !**ok)
+        .map(|(name, _)| name);
+    match check {
+        Some(name) => format!("{what}: check {name:?} failed"),
+        None => format!("{what} failed"),
     }
 }
 
@@ -1363,6 +1531,26 @@ async fn send_request(
     o
 }
 
+/// `got` against `want`: equality as [`json_equal`]; an order between numbers (a numeric
+/// string counts as its number, as equality lets `"200"` equal 200).
+fn compare_json(got: &serde_json::Value, op: Compare, want: &serde_json::Value) -> bool {
+    let number = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    };
+    let order = || number(got)?.partial_cmp(&number(want)?);
+    use std::cmp::Ordering::{Greater, Less};
+    match op {
+        Compare::Eq => json_equal(got, want),
+        Compare::Ne => !json_equal(got, want),
+        Compare::Gt => order() == Some(Greater),
+        Compare::Gte => order().is_some_and(|o| o != Less),
+        Compare::Lt => order() == Some(Less),
+        Compare::Lte => order().is_some_and(|o| o != Greater),
+    }
+}
+
 fn json_equal(got: &serde_json::Value, want: &serde_json::Value) -> bool {
     if got == want {
         return true;
@@ -1420,5 +1608,25 @@ mod tests {
             &serde_json::json!(200)
         ));
         assert!(!json_equal(&serde_json::json!(1), &serde_json::json!(2)));
+    }
+
+    #[test]
+    fn comparisons_order_numbers_and_nothing_else() {
+        use serde_json::json;
+        assert!(compare_json(&json!(3), Compare::Gt, &json!(0)));
+        assert!(compare_json(&json!("3"), Compare::Gte, &json!(3)));
+        assert!(!compare_json(&json!(3), Compare::Lt, &json!(3)));
+        assert!(compare_json(&json!(3), Compare::Lte, &json!(3.0)));
+        assert!(compare_json(&json!(1), Compare::Ne, &json!(2)));
+        assert!(
+            !compare_json(&json!("a"), Compare::Gt, &json!(0)),
+            "not a number"
+        );
+        assert!(!compare_json(&json!(null), Compare::Lt, &json!(1)));
+        assert!(compare_json(
+            &json!({"a": [1]}),
+            Compare::Eq,
+            &json!({"a": [1]})
+        ));
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::plan::duration::format_duration as fd;
-use crate::plan::model::{Environment, Executor, Plan, Scenario, Step};
+use crate::plan::model::{Environment, Executor, Phase, Plan, Scenario, Step};
 use crate::plan::schedule;
 
 /// Assumed time a request takes, for the estimate of closed-model executors.
@@ -157,6 +157,12 @@ pub fn scenario(plan: &Plan, s: &Scenario, env: Option<&Environment>) -> String 
         let _ = writeln!(out, "  think:      {range} after each iteration");
     }
     let thresholds = plan.thresholds_for(s, env);
+    if !s.judge {
+        let _ = writeln!(
+            out,
+            "  judge:      false (a helper: only its own thresholds apply)"
+        );
+    }
     if thresholds.is_empty() {
         let _ = writeln!(out, "  thresholds: none");
     } else {
@@ -200,5 +206,40 @@ pub fn scenario(plan: &Plan, s: &Scenario, env: Option<&Environment>) -> String 
         "  estimate:   ≈ {:.0} iterations, ≈ {:.0} requests ({basis})",
         iterations, estimate
     );
+    out
+}
+
+/// Renders the once-per-test setup or teardown (`name`), as a run of `chosen` would run it;
+/// empty when that run skips it.
+pub fn phase(plan: &Plan, name: &str, p: &Phase, chosen: &[usize]) -> String {
+    if !p.applies_to(chosen) {
+        return String::new();
+    }
+    let runs = match p.for_each {
+        Some(f) => format!(
+            "once per row of {} ({} rows)",
+            plan.feeds[f].name,
+            plan.feeds[f].rows.len()
+        ),
+        None if p.iterations == 1 => "once".to_string(),
+        None => format!("{} times", p.iterations),
+    };
+    let when = if name == crate::plan::model::SETUP {
+        "before the first scenario"
+    } else {
+        "after the last scenario"
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{name} (once per test, {when})");
+    let _ = writeln!(out, "  steps:      {}, {runs}", steps_text(plan, &p.steps));
+    let _ = writeln!(out, "  timeout:    {}", fd(p.timeout));
+    if !p.exports.is_empty() {
+        let names: Vec<String> = p
+            .exports
+            .iter()
+            .map(|&s| format!("{{{{setup.{}}}}}", plan.captures[s]))
+            .collect();
+        let _ = writeln!(out, "  hands out:  {}", names.join(", "));
+    }
     out
 }

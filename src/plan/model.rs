@@ -47,6 +47,11 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     /// Plan order: `run all` runs them in this order.
     pub scenarios: Vec<Scenario>,
+    /// Once per test, before the first scenario starts (k6's `setup()`); what it captures is
+    /// the `setup` feed, `{{setup.NAME}}` in every VU.
+    pub setup: Option<Phase>,
+    /// Once per test, after the last scenario ends (k6's `teardown()`).
+    pub teardown: Option<Phase>,
     /// Values of `vars` that must never be printed (secret: true, or read from an environment
     /// variable named like a secret). Used by the redactor.
     pub secrets: Vec<String>,
@@ -134,6 +139,9 @@ pub struct Rows {
     text: String,
     /// Where each cell ends in `text`, row after row.
     ends: Vec<u32>,
+    /// Per cell, whether it is JSON text (what `setup` captured as a number, boolean, null,
+    /// object or array); empty when no cell is (a CSV file).
+    json: Vec<bool>,
 }
 
 impl Rows {
@@ -163,6 +171,30 @@ impl Rows {
             return None;
         }
         Some(())
+    }
+
+    /// Appends a row of values that may be JSON text (`(text, is_json)`), as `push`.
+    pub fn push_typed<'a>(
+        &mut self,
+        cells: impl IntoIterator<Item = (&'a str, bool)> + Clone,
+    ) -> Option<()> {
+        let before = self.ends.len();
+        self.push(cells.clone().into_iter().map(|(c, _)| c))?;
+        if cells.clone().into_iter().any(|(_, j)| j) || !self.json.is_empty() {
+            self.json.resize(before, false);
+            self.json.extend(cells.into_iter().map(|(_, j)| j));
+        }
+        Some(())
+    }
+
+    /// Whether the cell at `row`, `column` is JSON text.
+    pub fn is_json(&self, row: usize, column: usize) -> bool {
+        row.checked_mul(self.columns)
+            .and_then(|i| i.checked_add(column))
+            .filter(|_| column < self.columns)
+            .and_then(|i| self.json.get(i))
+            .copied()
+            .unwrap_or(false)
     }
 
     pub fn len(&self) -> usize {
@@ -266,11 +298,56 @@ pub enum CheckKind {
     Status(Vec<u16>),
     /// A JSON path that must exist in the body.
     JsonPresent(JsonPathSpec),
-    /// A JSON path whose value must equal this one.
-    JsonEquals(JsonPathSpec, serde_json::Value),
-    BodyContains(String),
+    /// A JSON path whose value must compare so with the expected one (`eq`: equal).
+    JsonIs(JsonPathSpec, Compare, Expected),
+    /// The body contains this text (rendered per request).
+    BodyContains(Template),
     HeaderPresent(String),
     MaxDuration(Duration),
+}
+
+/// How a value found in a response is compared with the expected one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Compare {
+    /// The key that asks for it in `expect.json` (`{ gt: 0 }`).
+    pub const KEYS: [(&'static str, Compare); 6] = [
+        ("eq", Compare::Eq),
+        ("ne", Compare::Ne),
+        ("gt", Compare::Gt),
+        ("gte", Compare::Gte),
+        ("lt", Compare::Lt),
+        ("lte", Compare::Lte),
+    ];
+
+    /// As the check's name shows it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Compare::Eq => "is",
+            Compare::Ne => "is not",
+            Compare::Gt => ">",
+            Compare::Gte => ">=",
+            Compare::Lt => "<",
+            Compare::Lte => "<=",
+        }
+    }
+}
+
+/// An expected value: known at validation, or a template rendered per request with the
+/// request's own variables (`"{{agent_id}}"`: what this VU created), keeping JSON types as a
+/// JSON body does.
+#[derive(Debug, Clone)]
+pub enum Expected {
+    Value(serde_json::Value),
+    Template(JsonTemplate),
 }
 
 /// A compiled JSONPath with its source text.
@@ -425,6 +502,39 @@ impl Executor {
     }
 }
 
+/// The name of the feed that holds what the once-per-test setup captured, and of the
+/// `scenario` tag its requests carry; `teardown` is the teardown's tag. No scenario, feed or
+/// capture may take these names.
+pub const SETUP: &str = "setup";
+pub const TEARDOWN: &str = "teardown";
+
+/// A plan's once-per-test `setup:` or `teardown:`: its steps run by one VU, once or once per
+/// row of a feed, before the first (after the last) scenario.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub steps: Vec<Step>,
+    /// Run the steps once per row of this feed (`for_each`)...
+    pub for_each: Option<FeedId>,
+    /// ... else this many times (`iterations`, default 1).
+    pub iterations: u64,
+    /// The longest the whole phase may take (k6's `setupTimeout`/`teardownTimeout`: 60 s).
+    pub timeout: Duration,
+    /// The scenarios it runs for (indices); empty: every scenario. A run that selects none of
+    /// them skips it.
+    pub scenarios: Vec<usize>,
+    /// Setup only: the capture slots it hands out, in the order of the `setup` feed's
+    /// columns.
+    pub exports: Vec<usize>,
+    pub line: usize,
+}
+
+impl Phase {
+    /// Whether a run of `selected` (scenario indices) needs it.
+    pub fn applies_to(&self, selected: &[usize]) -> bool {
+        self.scenarios.is_empty() || selected.iter().any(|i| self.scenarios.contains(i))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub name: String,
@@ -443,6 +553,9 @@ pub struct Scenario {
     pub protected_ok: bool,
     /// Pause after each request unless the request's flow sets its own `think` step.
     pub think: Option<Think>,
+    /// `judge: false`: a helper (seeding a store): it runs and is reported, and only its own
+    /// `thresholds:` judge it, not the plan's or the environment's.
+    pub judge: bool,
     pub line: usize,
 }
 
@@ -485,6 +598,28 @@ impl Plan {
         self.scenarios.iter().find(|s| s.name == name)
     }
 
+    /// The index the engine records the once-per-test setup's requests under (past the
+    /// scenarios'); the teardown's is the next one.
+    pub fn setup_index(&self) -> usize {
+        self.scenarios.len()
+    }
+
+    /// The `scenario` tag of what the engine recorded under `index`: a scenario's name, or
+    /// `setup`/`teardown`.
+    pub fn scenario_name(&self, index: usize) -> &str {
+        match self.scenarios.get(index) {
+            Some(s) => &s.name,
+            None if index == self.setup_index() => SETUP,
+            None => TEARDOWN,
+        }
+    }
+
+    /// The feed holding what the once-per-test setup captured.
+    pub fn setup_feed(&self) -> Option<FeedId> {
+        self.setup.as_ref()?;
+        self.feeds.iter().position(|f| f.name == SETUP)
+    }
+
     /// The type of a metric name, built-in or declared by the plan.
     pub fn metric_type(&self, name: &str) -> Option<MetricType> {
         crate::rules::threshold::builtin_metric(name)
@@ -509,7 +644,12 @@ impl Plan {
     /// The thresholds that apply to a scenario in an environment: plan-wide, replaced per key
     /// by the environment's, replaced per key by the scenario's.
     pub fn thresholds_for(&self, scenario: &Scenario, env: Option<&Environment>) -> Vec<Threshold> {
-        let mut out: Vec<Threshold> = self.thresholds.clone();
+        // A helper scenario (`judge: false`) is judged by its own thresholds alone.
+        let mut out: Vec<Threshold> = if scenario.judge {
+            self.thresholds.clone()
+        } else {
+            Vec::new()
+        };
         let mut overlay = |layer: &[Threshold]| {
             for t in layer {
                 if let Some(slot) = out.iter_mut().find(|o| o.key == t.key) {
@@ -519,7 +659,7 @@ impl Plan {
                 }
             }
         };
-        if let Some(env) = env {
+        if let Some(env) = env.filter(|_| scenario.judge) {
             overlay(&env.thresholds);
         }
         overlay(&scenario.thresholds);
@@ -542,6 +682,12 @@ mod tests {
 
     #[test]
     fn rows_hold_their_cells_in_one_buffer() {
+        let mut typed = Rows::new(2);
+        assert!(typed.push_typed([("x", false), ("1", true)]).is_some());
+        assert!(typed.push_typed([("y", false), ("z", false)]).is_some());
+        assert!(typed.is_json(0, 1) && !typed.is_json(0, 0) && !typed.is_json(1, 1));
+        assert!(!typed.is_json(0, 2) && !typed.is_json(9, 0));
+
         let mut rows = Rows::new(2);
         assert!(rows.push(["a@x", "1"]).is_some());
         assert!(rows.push(["", "é,\n"]).is_some());

@@ -115,6 +115,16 @@ pub trait Scope {
 pub trait RenderCtx {
     fn capture(&self, slot: usize) -> Option<&str>;
     fn feed(&self, feed: usize, column: usize) -> Option<&str>;
+    /// Whether the captured value is a JSON number, boolean, null, object or array, held as its
+    /// JSON text (a JSON string is held as its content, and is not).
+    fn capture_is_json(&self, _slot: usize) -> bool {
+        false
+    }
+    /// Whether a feed's cell is JSON text: the values `setup` captured keep their JSON type; a
+    /// CSV cell is text.
+    fn feed_is_json(&self, _feed: usize, _column: usize) -> bool {
+        false
+    }
     fn vu(&self) -> u64;
     fn iteration(&self) -> u64;
     fn scenario(&self) -> &str;
@@ -159,6 +169,24 @@ enum Segment {
     Uuid,
     RandomInt(i64, i64),
     Now,
+    /// `{{json x}}`: the value as JSON text.
+    Json(Box<Segment>),
+    /// `{{string x}}`: the value as text, a JSON string in a JSON body.
+    Text(Box<Segment>),
+}
+
+/// What a value is in a JSON body: text (written as a JSON string) or JSON text (written as
+/// it is: a number, a boolean, null, an object or an array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Json,
+}
+
+/// Whether `text` is one JSON value on its own (`10`, `true`, `null`, `[1]`, `{"a":1}`,
+/// `"quoted"`).
+pub fn is_json_text(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 /// A compiled template: literal text, variables and helper calls, in order.
@@ -212,6 +240,12 @@ impl Template {
         )
     }
 
+    /// Whether the template is one expression and nothing else (`"{{user_id}}"`, not
+    /// `"id-{{user_id}}"`): in a JSON body such a value keeps its JSON type.
+    pub fn is_one_expression(&self) -> bool {
+        matches!(&*self.segments, [s] if !matches!(s, Segment::Lit(_)))
+    }
+
     /// The literal text between the template's expressions (constants folded in).
     pub fn literals(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().filter_map(|s| match s {
@@ -222,9 +256,16 @@ impl Template {
 
     /// The variables the template reads when rendered (constants are folded and not listed).
     pub fn variables(&self) -> impl Iterator<Item = &VarRef> {
-        self.segments.iter().filter_map(|s| match s {
-            Segment::Var(v) => Some(v),
-            _ => None,
+        self.segments.iter().filter_map(|s| {
+            let mut s = s;
+            while let Segment::Json(inner) | Segment::Text(inner) = s {
+                s = inner;
+            }
+            match s {
+                Segment::Var(VarRef::Const(_)) => None,
+                Segment::Var(v) => Some(v),
+                _ => None,
+            }
         })
     }
 
@@ -306,8 +347,32 @@ impl Template {
                     // The buffer is ASCII by construction.
                     out.lit(std::str::from_utf8(&buf).unwrap_or_default());
                 }
+                Segment::Json(inner) => {
+                    let mut text = String::new();
+                    let kind = value_of(inner, ctx, &mut text);
+                    let mut json = Vec::new();
+                    push_json_value(&text, kind, true, &mut json);
+                    out.val(std::str::from_utf8(&json).unwrap_or_default());
+                }
+                Segment::Text(inner) => {
+                    let mut text = String::new();
+                    value_of(inner, ctx, &mut text);
+                    out.val(&text);
+                }
             }
         }
+    }
+
+    /// Writes a one-expression template ([`Template::is_one_expression`]) as a JSON value:
+    /// a value that is JSON (a captured number, boolean, null, object or array; `vu`,
+    /// `iteration`, `now`, `random_int`; what `json` gives) as it is, any other as a string.
+    fn render_json_value(&self, ctx: &mut dyn RenderCtx, out: &mut Vec<u8>) {
+        let [seg] = &*self.segments else {
+            return;
+        };
+        let mut text = String::new();
+        let kind = value_of(seg, ctx, &mut text);
+        push_json_value(&text, kind, matches!(seg, Segment::Json(_)), out);
     }
 
     /// The same template with its literal text JSON-escaped, for rendering inside a JSON string.
@@ -328,6 +393,83 @@ impl Template {
             source: self.source.clone(),
             segments,
         }
+    }
+}
+
+/// The value of one expression, written to `out` as text, and what it is in a JSON body.
+fn value_of(seg: &Segment, ctx: &mut dyn RenderCtx, out: &mut String) -> Kind {
+    match seg {
+        Segment::Var(VarRef::Capture(slot)) => match ctx.capture(*slot) {
+            Some(v) => {
+                out.push_str(v);
+                if ctx.capture_is_json(*slot) {
+                    Kind::Json
+                } else {
+                    Kind::Text
+                }
+            }
+            None => Kind::Text,
+        },
+        Segment::Var(VarRef::Feed { feed, column }) => match ctx.feed(*feed, *column) {
+            Some(v) => {
+                out.push_str(v);
+                if ctx.feed_is_json(*feed, *column) {
+                    Kind::Json
+                } else {
+                    Kind::Text
+                }
+            }
+            None => Kind::Text,
+        },
+        Segment::Var(VarRef::Builtin(Builtin::Vu | Builtin::Iteration))
+        | Segment::Now
+        | Segment::RandomInt(..) => {
+            one_segment(seg, ctx, out);
+            Kind::Json
+        }
+        Segment::Json(inner) => {
+            let mut text = String::new();
+            let kind = value_of(inner, ctx, &mut text);
+            let mut json = Vec::new();
+            push_json_value(&text, kind, true, &mut json);
+            out.push_str(std::str::from_utf8(&json).unwrap_or_default());
+            Kind::Json
+        }
+        Segment::Text(inner) => {
+            value_of(inner, ctx, out);
+            Kind::Text
+        }
+        other => {
+            one_segment(other, ctx, out);
+            Kind::Text
+        }
+    }
+}
+
+/// Renders one segment as text.
+fn one_segment(seg: &Segment, ctx: &mut dyn RenderCtx, out: &mut String) {
+    let t = Template {
+        source: Box::from(""),
+        segments: Box::new([seg.clone()]),
+    };
+    t.render_to(ctx, out);
+}
+
+/// Writes a value as JSON: JSON text as it is; text as a JSON string, or (`parse`: what
+/// `{{json x}}` asks for) as the JSON value it spells when it is one (`10`, `true`, `[1]`).
+/// Never invalid JSON: JSON text that does not parse (it cannot come from a capture) is
+/// written as a string.
+fn push_json_value(text: &str, kind: Kind, parse: bool, out: &mut Vec<u8>) {
+    let raw = match kind {
+        Kind::Json => is_json_text(text),
+        Kind::Text => parse && is_json_text(text),
+    };
+    if raw {
+        out.extend_from_slice(text.trim().as_bytes());
+    } else {
+        out.push(b'"');
+        json_escape(text, out);
+        out.push(b'"');
     }
 }
 
@@ -495,6 +637,8 @@ const HELPERS: &[&str] = &[
     "vu",
     "iteration",
     "now",
+    "json",
+    "string",
 ];
 const NAMES: &[&str] = &[
     "random_email",
@@ -841,6 +985,15 @@ fn compile_call(
             }
             Segment::RandomInt(lo, hi)
         }
+        "json" | "string" if !args.is_empty() => {
+            arity(1, "the value")?;
+            let inner = Box::new(value_arg(&args[0], name, scope)?);
+            if name == "json" {
+                Segment::Json(inner)
+            } else {
+                Segment::Text(inner)
+            }
+        }
         _ => {
             if let Some(builtin) = Builtin::from_name(name) {
                 no_args(name)?;
@@ -859,7 +1012,9 @@ fn compile_call(
                     }
                     Ok(var) => Segment::Var(var),
                     Err(mut message) => {
-                        if !message.contains("did you mean") {
+                        if let Some(k6) = k6_hint(name) {
+                            message = format!("unknown variable \"{name}\"; {k6}");
+                        } else if !message.contains("did you mean") {
                             message.push_str(&suggest::hint(name, NAMES.iter().copied()));
                         }
                         return error(offset, message);
@@ -870,6 +1025,49 @@ fn compile_call(
     };
     b.segment(segment);
     Ok(())
+}
+
+/// What a k6 script's name is here (`__VU`, `__ITER`, `__ENV.X`), for the error.
+fn k6_hint(name: &str) -> Option<String> {
+    let head = name.split('.').next().unwrap_or(name);
+    Some(match head {
+        "__VU" => "k6's __VU is {{vu}} here (from 1, as in k6)".to_string(),
+        "__ITER" => "k6's __ITER is {{iteration}} here (from 0, as in k6)".to_string(),
+        "__ENV" => "k6's __ENV is read into vars here: `vars: { x: \"${X}\" }`, then {{vars.x}}"
+            .to_string(),
+        _ => return None,
+    })
+}
+
+/// The argument of `json` and `string`: a variable (a constant is kept, not folded, so the
+/// helper sees it), a built-in, or a helper that takes no argument.
+fn value_arg(arg: &Token, helper: &str, scope: &dyn Scope) -> Result<Segment, TemplateError> {
+    let TokenKind::Path(name) = arg.kind else {
+        return error(
+            arg.offset,
+            format!(
+                "{helper} expects a variable, e.g. {{{{{helper} user_id}}}}, got {}",
+                arg.describe()
+            ),
+        );
+    };
+    Ok(match name {
+        "now" => Segment::Now,
+        "uuid" => Segment::Uuid,
+        "random_email" => Segment::RandomEmail,
+        _ => match Builtin::from_name(name) {
+            Some(b) => Segment::Var(VarRef::Builtin(b)),
+            None => match scope.resolve(name) {
+                Ok(v) => Segment::Var(v),
+                Err(mut message) => {
+                    if let Some(k6) = k6_hint(name) {
+                        message = format!("unknown variable \"{name}\"; {k6}");
+                    }
+                    return error(arg.offset, message);
+                }
+            },
+        },
+    })
 }
 
 fn integer_arg(arg: &Token, helper: &str, what: &str) -> Result<i64, TemplateError> {
@@ -966,8 +1164,9 @@ enum JsonPart {
     Raw(Box<str>),
     /// The inside of a JSON string (its literal text already escaped; the quotes are in `Raw`).
     Str(Template),
-    /// A leaf that renders a number, written without quotes.
-    Num(Template),
+    /// A string that is one expression: the value keeps its JSON type
+    /// ([`Template::render_json_value`]).
+    Typed(Template),
 }
 
 impl JsonTemplate {
@@ -991,7 +1190,8 @@ impl JsonTemplate {
                 for part in node.parts.iter() {
                     match part {
                         JsonPart::Raw(s) => out.extend_from_slice(s.as_bytes()),
-                        JsonPart::Str(t) | JsonPart::Num(t) => t.render_to(ctx, &mut JsonOut(out)),
+                        JsonPart::Str(t) => t.render_to(ctx, &mut JsonOut(out)),
+                        JsonPart::Typed(t) => t.render_json_value(ctx, out),
                     }
                 }
             }
@@ -1008,15 +1208,17 @@ impl JsonTemplate {
             .iter()
             .flat_map(|p| match p {
                 JsonPart::Raw(_) => None,
-                JsonPart::Str(t) | JsonPart::Num(t) => Some(t.variables()),
+                JsonPart::Str(t) | JsonPart::Typed(t) => Some(t.variables()),
             })
             .flatten()
     }
 }
 
 /// Compiles a JSON body: every string (and object key) is a template. A string that is exactly
-/// one number-producing expression (`"{{random_int 1 9}}"`, `"{{vu}}"`) renders as a JSON
-/// number. Object keys must be static. The output is compact JSON with members in the order
+/// one expression (`"{{user_id}}"`, `"{{random_int 1 9}}"`) keeps the JSON type of its value:
+/// a captured number, boolean, null, object or array, and `vu`, `iteration`, `now`,
+/// `random_int`, are written as JSON; anything else as a string. Text around the expression
+/// makes a string. Object keys must be static. The output is compact JSON with members in the order
 /// `serde_json` iterates them.
 ///
 /// On error, the first element is the JSON path of the offending string relative to the body:
@@ -1096,8 +1298,8 @@ fn compile_json_value(
             let t = compile(s, scope).map_err(|e| (path.clone(), e))?;
             if let Some(text) = t.as_static() {
                 acc.string(text);
-            } else if t.yields_number() {
-                acc.part(JsonPart::Num(t));
+            } else if t.is_one_expression() {
+                acc.part(JsonPart::Typed(t));
             } else {
                 acc.raw.push('"');
                 acc.part(JsonPart::Str(t.json_escaped()));
@@ -1194,6 +1396,8 @@ mod tests {
 
     struct TestCtx {
         captures: Vec<Option<String>>,
+        /// Which captures hold JSON text.
+        json: Vec<bool>,
         row: Vec<String>,
         rng: SmallRng,
     }
@@ -1202,6 +1406,7 @@ mod tests {
         fn new() -> TestCtx {
             TestCtx {
                 captures: vec![Some("tok-123".to_string()), None],
+                json: vec![false, false],
                 row: vec!["ann@example.com".to_string(), "Ann".to_string()],
                 rng: SmallRng::seed_from_u64(7),
             }
@@ -1211,6 +1416,9 @@ mod tests {
     impl RenderCtx for TestCtx {
         fn capture(&self, slot: usize) -> Option<&str> {
             self.captures.get(slot)?.as_deref()
+        }
+        fn capture_is_json(&self, slot: usize) -> bool {
+            self.json[slot]
         }
         fn feed(&self, feed: usize, column: usize) -> Option<&str> {
             assert_eq!(feed, 0);
@@ -1642,6 +1850,83 @@ mod tests {
         assert!(vars.contains(&&VarRef::Feed { feed: 0, column: 0 }));
         assert!(vars.contains(&&VarRef::Capture(0)));
         assert!(vars.contains(&&VarRef::Builtin(Builtin::Scenario)));
+    }
+
+    #[test]
+    fn a_whole_value_template_keeps_the_json_type_of_its_value() {
+        let body = json_t(&json!({
+            "userId": "{{user_id}}",
+            "label": "id-{{user_id}}",
+            "text": "{{string user_id}}",
+            "forced": "{{json users.name}}",
+            "token": "{{token}}",
+            "token_json": "{{json token}}",
+            "vu": "{{string vu}}",
+            "const": "{{json vars.password}}"
+        }));
+        let mut ctx = TestCtx::new();
+        for (captured, want) in [
+            ("10", json!(10)),
+            ("-1.5e3", json!(-1500.0)),
+            ("true", json!(true)),
+            ("null", json!(null)),
+            ("{\"a\":[1,true,null]}", json!({"a": [1, true, null]})),
+        ] {
+            ctx.captures[1] = Some(captured.to_string());
+            ctx.json[1] = true;
+            ctx.row[1] = "42".into();
+            let out = json_render(&body, &mut ctx);
+            assert_eq!(out["userId"], want, "{captured}");
+            assert_eq!(out["label"], json!(format!("id-{captured}")));
+            assert_eq!(out["text"], json!(captured));
+            assert_eq!(out["forced"], json!(42), "json parses text that is JSON");
+            assert_eq!(out["token"], json!("tok-123"));
+            assert_eq!(
+                out["token_json"],
+                json!("tok-123"),
+                "text that is not JSON stays a string"
+            );
+            assert_eq!(out["vu"], json!("3"));
+            assert_eq!(out["const"], json!("LoadTest123!"));
+        }
+        // Text (a header, a JSON string's content, a CSV cell) stays a string; so does a
+        // capture not made yet.
+        ctx.json[1] = false;
+        assert_eq!(
+            json_render(&body, &mut ctx)["userId"],
+            json!("{\"a\":[1,true,null]}")
+        );
+        ctx.captures[1] = None;
+        assert_eq!(json_render(&body, &mut ctx)["userId"], json!(""));
+        // Outside a JSON body, `json` writes JSON text and `string` the text.
+        let mut ctx = TestCtx::new();
+        ctx.captures[1] = Some("10".into());
+        ctx.json[1] = true;
+        assert_eq!(
+            t("{{json user_id}}/{{json token}}").render_string(&mut ctx),
+            "10/\"tok-123\""
+        );
+        assert_eq!(t("{{string user_id}}").render_string(&mut ctx), "10");
+        assert!(!t("{{json vars.password}}").is_static());
+        assert_eq!(
+            err("{{json 1}}").message,
+            "json expects a variable, e.g. {{json user_id}}, got number 1"
+        );
+        assert_eq!(
+            err("{{string a b}}").message,
+            "string takes 1 argument (the value), got 2"
+        );
+    }
+
+    #[test]
+    fn k6_names_point_to_ours() {
+        assert_eq!(
+            err("{{__VU}}").message,
+            "unknown variable \"__VU\"; k6's __VU is {{vu}} here (from 1, as in k6)"
+        );
+        assert!(err("{{__ITER}}").message.contains("{{iteration}}"));
+        assert!(err("{{__ENV.TOKEN}}").message.contains("{{vars.x}}"));
+        assert!(err("{{json __VU}}").message.contains("{{vu}}"));
     }
 
     #[test]

@@ -169,8 +169,11 @@ fn whole_run(ds: &Dataset, duration_s: f64) -> Dataset {
 fn metrics(s: &Summary, ds: &Dataset) -> Map<String, Value> {
     let many = s.scenarios.len() > 1;
     let folded;
+    // One scenario is the run, unless the once-per-test setup or teardown sent requests too:
+    // k6 counts those in its plain metrics.
+    let alone = |name: &str| ds.series.iter().all(|r| r.scenario == name);
     let (whole, name) = match s.scenarios.as_slice() {
-        [one] => (ds, one.name.as_str()),
+        [one] if alone(&one.name) => (ds, one.name.as_str()),
         _ => {
             folded = whole_run(ds, s.run.duration_s);
             (&folded, WHOLE_RUN)

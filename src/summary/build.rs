@@ -47,9 +47,17 @@ pub fn run(outcome: &Outcome, rules: &Rules, cx: &RunContext<'_>) -> Summary {
         .iter()
         .filter_map(|r| Some((r, status_of(r.status)?)))
         .collect();
+    // The once-per-test phases' requests are in the data too (`scenario` tag `setup` or
+    // `teardown`), as k6 counts setup's requests; no scenario's figures include them.
     let durations: Vec<(usize, f64)> = ran
         .iter()
         .map(|(r, _)| (r.index, r.duration.as_secs_f64()))
+        .chain(
+            outcome
+                .phases
+                .iter()
+                .map(|p| (p.index, p.duration.as_secs_f64())),
+        )
         .collect();
     let ds = Dataset::from_recorder(
         &outcome.collected.total,

@@ -103,7 +103,7 @@ impl Dataset {
             }
             let req = &plan.requests[k.request as usize];
             ds.series.push(DSeries {
-                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                scenario: plan.scenario_name(k.scenario as usize).to_string(),
                 name: req.name.clone(),
                 method: req.method.clone(),
                 group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
@@ -129,7 +129,7 @@ impl Dataset {
         for &(i, dur) in n.durations {
             let st = r.scenarios.get(i).cloned().unwrap_or_default();
             ds.scenarios.push(DScenario {
-                name: plan.scenarios[i].name.clone(),
+                name: plan.scenario_name(i).to_string(),
                 duration_s: dur,
                 iterations: st.iterations,
                 interrupted: st.interrupted,
@@ -149,7 +149,7 @@ impl Dataset {
         for (k, v) in checks {
             let (name, req) = &n.checks[k.check as usize];
             ds.checks.push(RawCheck {
-                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                scenario: plan.scenario_name(k.scenario as usize).to_string(),
                 name: name.clone(),
                 request: plan.requests[*req].name.clone(),
                 group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
@@ -165,7 +165,7 @@ impl Dataset {
         groups.sort_by_key(|(k, _)| **k);
         for (k, h) in groups {
             ds.groups.push(DGroup {
-                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                scenario: plan.scenario_name(k.scenario as usize).to_string(),
                 group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
                 hist: h.as_ref().clone(),
             });
@@ -179,7 +179,7 @@ impl Dataset {
         for (k, v) in cut {
             let req = &plan.requests[k.request as usize];
             ds.interrupted.push(RawInterrupted {
-                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                scenario: plan.scenario_name(k.scenario as usize).to_string(),
                 name: req.name.clone(),
                 method: req.method.clone(),
                 group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
@@ -196,7 +196,7 @@ impl Dataset {
         for (k, count) in invalid {
             let req = &plan.requests[k.request as usize];
             ds.invalid.push(RawInterrupted {
-                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                scenario: plan.scenario_name(k.scenario as usize).to_string(),
                 name: req.name.clone(),
                 method: req.method.clone(),
                 group: n.groups.get(k.group as usize).cloned().unwrap_or_default(),
@@ -214,7 +214,7 @@ impl Dataset {
         for (k, v) in custom {
             let m = &plan.metrics[k.metric as usize];
             ds.custom.push(DCustom {
-                scenario: plan.scenarios[k.scenario as usize].name.clone(),
+                scenario: plan.scenario_name(k.scenario as usize).to_string(),
                 metric: m.name.clone(),
                 kind: m.kind,
                 name: plan.requests[k.request as usize].name.clone(),

@@ -62,8 +62,11 @@ pub fn plan_with(executor: Executor, requests: Vec<RequestSpec>) -> Plan {
             thresholds: vec![],
             protected_ok: false,
             think: None,
+            judge: true,
             line: 1,
         }],
+        setup: None,
+        teardown: None,
         secrets: vec![],
         warnings: vec![],
         regressions: vec![],
@@ -493,7 +496,7 @@ fn static_bodies_survive_redirects_over_both_protocols() {
         ));
         post.expect.checks = vec![Check {
             name: "echoed".into(),
-            kind: CheckKind::BodyContains("the static body".into()),
+            kind: CheckKind::BodyContains(template::Template::literal("the static body")),
         }];
         let mut plan = plan_with(
             Executor::PerVuIterations {

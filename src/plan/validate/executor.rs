@@ -18,7 +18,7 @@ pub(crate) const MAX_ITERATIONS: u64 = 1_000_000_000;
 const MAX_STAGES: usize = 10_000;
 
 /// Keys every scenario takes, whatever its executor.
-pub(crate) const SCENARIO_KEYS: [&str; 9] = [
+pub(crate) const SCENARIO_KEYS: [&str; 10] = [
     "executor",
     "start_time",
     "graceful_stop",
@@ -28,6 +28,7 @@ pub(crate) const SCENARIO_KEYS: [&str; 9] = [
     "thresholds",
     "protected_ok",
     "think",
+    "judge",
 ];
 
 /// Each executor's own keys, in the order the docs list them.

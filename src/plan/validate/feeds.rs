@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::plan::model::{Feed, FeedOrder, Rows};
+use crate::plan::model::{Feed, FeedOrder, Rows, SETUP, TEARDOWN};
 use crate::plan::yaml::Node;
 use crate::suggest;
 
@@ -40,6 +40,17 @@ pub(crate) fn feeds(cx: &mut Cx, node: &Node, path: &P, dir: &Path) -> Vec<Feed>
             );
             continue;
         }
+        if *name == SETUP || *name == TEARDOWN {
+            cx.error(
+                knode,
+                &p,
+                format!(
+                    "\"{name}\" is reserved: {{{{setup.NAME}}}} reads what the plan's \
+                     once-per-test setup captured; call the feed something else"
+                ),
+            );
+            continue;
+        }
         if let Some(feed) = feed(cx, name, v, &p, dir) {
             out.push(feed);
         }
@@ -57,28 +68,7 @@ fn feed(cx: &mut Cx, name: &str, node: &Node, path: &P, dir: &Path) -> Option<Fe
     f.only(cx, &["csv", "order"]);
     let order = match f.get("order") {
         None => Some(FeedOrder::Sequential),
-        Some(o) => {
-            let op = path.key("order");
-            match name_of(cx, o, &op)? {
-                "sequential" => Some(FeedOrder::Sequential),
-                "random" => Some(FeedOrder::Random),
-                "unique" => Some(FeedOrder::Unique),
-                other => {
-                    cx.error(
-                        o,
-                        &op,
-                        format!(
-                            "unknown order \"{other}\"{}",
-                            hint_or_list(
-                                suggest::hint(other, ORDERS),
-                                "sequential, random or unique"
-                            )
-                        ),
-                    );
-                    None
-                }
-            }
-        }
+        Some(o) => order_of(cx, o, &path.key("order")),
     };
     let csv_node = f.req(cx, "csv")?;
     let cp = path.key("csv");
@@ -98,6 +88,26 @@ fn feed(cx: &mut Cx, name: &str, node: &Node, path: &P, dir: &Path) -> Option<Fe
         columns,
         rows: Arc::new(rows),
     })
+}
+
+/// `order:` of a feed (or of what setup captured): sequential, random or unique.
+pub(crate) fn order_of(cx: &mut Cx, o: &Node, op: &P) -> Option<FeedOrder> {
+    match name_of(cx, o, op)? {
+        "sequential" => Some(FeedOrder::Sequential),
+        "random" => Some(FeedOrder::Random),
+        "unique" => Some(FeedOrder::Unique),
+        other => {
+            cx.error(
+                o,
+                op,
+                format!(
+                    "unknown order \"{other}\"{}",
+                    hint_or_list(suggest::hint(other, ORDERS), "sequential, random or unique")
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Reads a CSV with a header row. Every problem is a message naming the file as the plan wrote it.

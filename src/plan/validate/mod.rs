@@ -19,6 +19,7 @@
 mod env;
 mod executor;
 mod feeds;
+mod phase;
 mod regression;
 mod requests;
 mod scope;
@@ -32,7 +33,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::model::{CustomMetric, Defaults, Environment, Plan, RequestId, RequestSpec, Scenario};
+use super::model::{
+    CustomMetric, Defaults, Environment, Phase, Plan, RequestId, RequestSpec, Scenario, SETUP,
+    TEARDOWN,
+};
 use crate::plan::yaml::{self, Diagnostic, Limits, LoadError, Node, Parsed, Value};
 use crate::rules::threshold::Threshold;
 use crate::rules::threshold::{builtin_metric, is_valid_metric_name};
@@ -64,7 +68,7 @@ pub enum PlanError {
     Invalid(String),
 }
 
-const TOP_KEYS: [&str; 16] = [
+const TOP_KEYS: [&str; 18] = [
     "version",
     "name",
     "default_environment",
@@ -80,6 +84,8 @@ const TOP_KEYS: [&str; 16] = [
     "drift",
     "drift_window",
     "scenarios",
+    "setup",
+    "teardown",
     "tls",
 ];
 
@@ -138,7 +144,20 @@ pub(crate) fn validate(
         secrets,
     } = cx;
     if !diags.is_empty() || !parsed.value_errors.is_empty() {
-        let text = render(&shown, with_value_errors(diags, &parsed.value_errors));
+        let mut text = render(&shown, with_value_errors(diags, &parsed.value_errors));
+        // The warnings too, before the count: a threshold that selects nothing is worth
+        // knowing in the same pass as the errors.
+        let mut warnings = warnings;
+        warnings.sort();
+        warnings.dedup();
+        if let Some(count) = text.rfind('\n') {
+            let file = crate::text::escape_line(&shown);
+            let lines: String = warnings
+                .iter()
+                .map(|w| format!("\nwarning: {file}:{w}"))
+                .collect();
+            text.insert_str(count, &lines);
+        }
         return Err(PlanError::Invalid(secrets.redact(&text).into_owned()));
     }
     let Some(mut plan) = plan else {
@@ -226,7 +245,7 @@ fn plan(
         cx.secrets.add(s);
     }
     let default_environment = default_environment(cx, &top, &environments);
-    let feeds = top
+    let mut feeds = top
         .get("data")
         .map(|n| feeds::feeds(cx, n, &at("data"), dir))
         .unwrap_or_default();
@@ -245,6 +264,11 @@ fn plan(
         )
     });
     let captures = capture_slots(cx, request_map.as_ref(), &feeds);
+    // What the once-per-test setup captures is a feed of its own, `{{setup.NAME}}`.
+    if let Some(n) = top.get(SETUP) {
+        let exports = phase::setup_exports(&top, &captures);
+        feeds.push(phase::setup_feed(cx, n, &exports));
+    }
 
     let var_pairs: Vec<(String, String)> = vars
         .iter()
@@ -276,11 +300,26 @@ fn plan(
     let mut steps = Steps::new(&request_names, flow_defs(cx, &top, &request_names));
     steps.check_all_flows(cx);
     let (scenarios, scenario_names) = scenarios_of(cx, &top, &mut steps);
+    let phase_env = phase::PhaseEnv {
+        feeds: &feeds,
+        scenarios: &scenario_names,
+        captures: &captures,
+    };
+    let setup = top
+        .get(SETUP)
+        .and_then(|n| phase::phase(cx, SETUP, n, &mut steps, &phase_env));
+    let teardown = top
+        .get(TEARDOWN)
+        .and_then(|n| phase::phase(cx, TEARDOWN, n, &mut steps, &phase_env));
 
     // Thresholds, now that every name they may select is known.
     let names = threshold::Names {
         metrics: &metric_list,
         requests: request_names.iter().map(|(n, _)| n.as_str()).collect(),
+        urls: requests
+            .iter()
+            .map(|r| (r.name.as_str(), r.url.source()))
+            .collect(),
         scenarios: scenario_names,
         groups: steps.groups.clone(),
         checks: requests
@@ -307,6 +346,9 @@ fn plan(
         drift_judged_somewhere(cx, n, &scenarios, drift_window);
     }
 
+    if let (Some(setup), Some(n)) = (&setup, top.get(SETUP)) {
+        setup_reaches_its_readers(cx, n, setup, &scenarios, &requests, &feeds);
+    }
     unfed_metrics(cx, &metrics, request_map.as_ref());
     unset_vars(cx, &vars, &scope, opts);
 
@@ -331,6 +373,8 @@ fn plan(
         captures,
         thresholds: plan_thresholds,
         scenarios,
+        setup,
+        teardown,
         secrets,
         warnings: Vec::new(),
         regressions,
@@ -338,6 +382,72 @@ fn plan(
         drift_window,
         tls: tls?,
     })
+}
+
+/// A setup limited to some scenarios (`scenarios:`) does not run for the others: one of them
+/// that reads `{{setup.NAME}}` would read nothing.
+fn setup_reaches_its_readers(
+    cx: &mut Cx,
+    at: &Node,
+    setup: &Phase,
+    scenarios: &[Scenario],
+    requests: &[RequestSpec],
+    feeds: &[super::model::Feed],
+) {
+    let Some(feed) = feeds.iter().position(|f| f.name == SETUP) else {
+        return;
+    };
+    if setup.scenarios.is_empty() {
+        return;
+    }
+    let at = match &at.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some("scenarios"))
+            .map_or(at, |(_, v)| v),
+        _ => at,
+    };
+    for (i, s) in scenarios.iter().enumerate() {
+        if setup.scenarios.contains(&i) {
+            continue;
+        }
+        let mut ids = Vec::new();
+        for list in [&s.setup, &s.flow, &s.teardown] {
+            collect_requests(list, &mut ids);
+        }
+        let reader = ids
+            .iter()
+            .map(|&id| &requests[id])
+            .find(|r| phase::reads_feed(r, &[], feed));
+        if let Some(r) = reader {
+            cx.error(
+                at,
+                &P::root().key(SETUP).key("scenarios"),
+                format!(
+                    "scenario {} reads {{{{setup.…}}}} (request {}), but setup runs only for the \
+                     scenarios listed here; add {} to the list",
+                    s.name, r.name, s.name
+                ),
+            );
+        }
+    }
+}
+
+/// Every request a list of steps may send.
+fn collect_requests(steps: &[super::model::Step], out: &mut Vec<RequestId>) {
+    use super::model::Step;
+    for s in steps {
+        match s {
+            Step::Request(id) => out.push(*id),
+            Step::Group { steps, .. } => collect_requests(steps, out),
+            Step::Pick { branches, .. } => {
+                for b in branches {
+                    collect_requests(b, out);
+                }
+            }
+            Step::Think(_) => {}
+        }
+    }
 }
 
 /// `drift:` limits compare a scenario's first window with its last, so they apply to the
@@ -391,7 +501,7 @@ fn thresholds<'n>(
     top: &Fields<'n>,
     names: &threshold::Names,
     environments: Vec<(Environment, Option<(&'n Node, P)>)>,
-    scenarios: Vec<(Scenario, ScenarioThresholds<'n>)>,
+    scenarios: Vec<(String, Option<Scenario>, ScenarioThresholds<'n>)>,
 ) -> (Vec<Threshold>, Vec<Environment>, Vec<Scenario>) {
     let plan_thresholds: Vec<Threshold> = top
         .get("thresholds")
@@ -406,14 +516,19 @@ fn thresholds<'n>(
             e
         })
         .collect();
+    // A scenario with errors of its own still has its thresholds read: every error at once.
     let scenarios = scenarios
         .into_iter()
-        .map(|(mut s, t)| {
+        .filter_map(|(name, s, t)| {
+            let mut thresholds = Vec::new();
             if let Some((n, p)) = t {
-                s.thresholds = threshold::thresholds(cx, n, &p, names);
-                threshold::own_scenario_only(cx, n, &p, &s.name, &mut s.thresholds);
+                thresholds = threshold::thresholds(cx, n, &p, names);
+                threshold::own_scenario_only(cx, n, &p, &name, &mut thresholds);
             }
-            s
+            s.map(|mut s| {
+                s.thresholds = thresholds;
+                s
+            })
         })
         .collect();
     (plan_thresholds, environments, scenarios)
@@ -581,7 +696,10 @@ fn scenarios_of<'n>(
     cx: &mut Cx,
     top: &Fields<'n>,
     steps: &mut Steps<'n, '_>,
-) -> (Vec<(Scenario, ScenarioThresholds<'n>)>, Vec<&'n str>) {
+) -> (
+    Vec<(String, Option<Scenario>, ScenarioThresholds<'n>)>,
+    Vec<&'n str>,
+) {
     let at = |k: &str| P::root().key(k);
     let mut scenarios = Vec::new();
     let mut scenario_names: Vec<&str> = Vec::new();
@@ -601,9 +719,8 @@ fn scenarios_of<'n>(
             }
             for (name, knode, v) in &map.entries {
                 scenario_names.push(name);
-                if let Some(s) = scenario(cx, name, knode, v, steps) {
-                    scenarios.push(s);
-                }
+                let (s, t) = scenario(cx, name, knode, v, steps);
+                scenarios.push((name.to_string(), s, t));
             }
         }
     }
@@ -802,9 +919,9 @@ fn environments<'n>(
             .req(cx, "base_url")
             .and_then(|n| base_url(cx, n, &p.key("base_url"), name, opts, secrets));
         let thresholds = f.get("thresholds").map(|n| (n, p.key("thresholds")));
-        let (Some(base_url), Some(protected)) = (base_url, protected) else {
-            continue;
-        };
+        // An environment with an error (reported) is kept so that its thresholds are read
+        // too: every error at once. A plan with an error is never handed out.
+        let (base_url, protected) = (base_url.unwrap_or_default(), protected.unwrap_or(false));
         out.push((
             Environment {
                 name: name.to_string(),
@@ -964,7 +1081,7 @@ fn capture_slots(
                 );
                 continue;
             }
-            if name == "vars" || BUILTINS.contains(&name) {
+            if name == "vars" || name == SETUP || BUILTINS.contains(&name) {
                 cx.error(
                     knode,
                     &p,
@@ -1050,15 +1167,22 @@ fn scenario<'n>(
     knode: &Node,
     node: &'n Node,
     steps: &mut Steps<'n, '_>,
-) -> Option<(Scenario, ScenarioThresholds<'n>)> {
+) -> (Option<Scenario>, ScenarioThresholds<'n>) {
     let p = P::root().key("scenarios").key(name);
+    // Its thresholds are read even when the scenario has errors: every error at once.
+    let thresholds = match &node.value {
+        Value::Map(entries) => entries.iter().find_map(|(k, v)| {
+            (k.as_str() == Some("thresholds")).then(|| (v, p.key("thresholds")))
+        }),
+        _ => None,
+    };
     if !is_identifier(name) {
         cx.error(
             knode,
             &p,
             format!("invalid scenario name {name:?}; use letters, digits, `_` and `-` (it names report files)"),
         );
-        return None;
+        return (None, None);
     }
     if name == "all" {
         cx.error(
@@ -1066,14 +1190,16 @@ fn scenario<'n>(
             &p,
             "\"all\" is reserved: `run all` runs every scenario",
         );
-        return None;
+        return (None, None);
     }
-    let f = Fields::of(
+    let Some(f) = Fields::of(
         cx,
         node,
         &p,
         "a scenario such as { executor: constant-vus, vus: 5, duration: 30s, flow: [...] }",
-    )?;
+    ) else {
+        return (None, None);
+    };
     let executor = executor::executor(cx, &f);
     let start_time = match f.get("start_time") {
         Some(n) => duration_of(cx, n, &p.key("start_time")),
@@ -1108,9 +1234,12 @@ fn scenario<'n>(
         Some(n) => think_of(cx, n, &p.key("think")).map(Some),
         None => Some(None),
     };
-    let thresholds = f.get("thresholds").map(|n| (n, p.key("thresholds")));
-    Some((
-        Scenario {
+    let judge = match f.get("judge") {
+        Some(n) => bool_of(cx, n, &p.key("judge")),
+        None => Some(true),
+    };
+    let scenario = || {
+        Some(Scenario {
             name: name.to_string(),
             executor: executor?,
             start_time: start_time?,
@@ -1121,10 +1250,11 @@ fn scenario<'n>(
             thresholds: Vec::new(),
             protected_ok: protected_ok?,
             think: think?,
+            judge: judge?,
             line: knode.mark.line,
-        },
-        thresholds,
-    ))
+        })
+    };
+    (scenario(), thresholds)
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::plan::model::{
-    Body, Capture, CaptureSource, Check, CheckKind, CustomMetric, Expect, GaugeFeed, Header,
-    JsonPathSpec, MetricId, RequestSpec,
+    Body, Capture, CaptureSource, Check, CheckKind, Compare, CustomMetric, Expect, Expected,
+    GaugeFeed, Header, JsonPathSpec, MetricId, RequestSpec,
 };
 use crate::plan::template::{self, JsonTemplate, Scope, Template};
 use crate::plan::yaml::{Node, Value};
@@ -107,6 +107,15 @@ pub(crate) fn pairs(
                     "a name must not contain control characters; found {}",
                     crate::text::describe(c)
                 ),
+            );
+            ok = false;
+            continue;
+        }
+        if k.contains("{{") {
+            cx.error(
+                knode,
+                &path.key(k),
+                "a name is not a template: `{{` here would be sent literally (the value may be one)",
             );
             ok = false;
             continue;
@@ -298,7 +307,7 @@ pub(crate) fn request(
     };
 
     let expect = match f.get("expect") {
-        Some(e) => expect(cx, name, e, &path.key("expect")),
+        Some(e) => expect(cx, name, e, &path.key("expect"), env.scope),
         None => Some(Expect::default()),
     };
     let captures = match f.get("capture") {
@@ -554,7 +563,7 @@ pub(crate) fn json_path(cx: &mut Cx, node: &Node, path: &P, src: &str) -> Option
     }
 }
 
-fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
+fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P, scope: &dyn Scope) -> Option<Expect> {
     let f = Fields::of(
         cx,
         node,
@@ -571,14 +580,19 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
         ok &= expect_status(cx, request, s, &path.key("status"), &mut out);
     }
     if let Some(j) = f.get("json") {
-        ok &= expect_json(cx, request, j, &path.key("json"), &mut out.checks)?;
+        let mut json = JsonExpect {
+            request,
+            scope,
+            checks: &mut out.checks,
+        };
+        ok &= json.expect(cx, j, &path.key("json"))?;
     }
     if let Some(b) = f.get("body_contains") {
         let bp = path.key("body_contains");
-        match name_of(cx, b, &bp) {
-            Some(s) => out.checks.push(Check {
+        match name_of(cx, b, &bp).and_then(|s| Some((s, compile_text(cx, b, &bp, s, scope)?))) {
+            Some((s, t)) => out.checks.push(Check {
                 name: format!("{request}: body contains {s:?}"),
-                kind: CheckKind::BodyContains(s.to_string()),
+                kind: CheckKind::BodyContains(t),
             }),
             None => ok = false,
         }
@@ -602,6 +616,25 @@ fn expect(cx: &mut Cx, request: &str, node: &Node, path: &P) -> Option<Expect> {
     ok.then_some(out)
 }
 
+/// Refuses `{{` in a string that is never rendered (a status, a header name, a JSON path, a
+/// capture's source): written there, a template would be compared or looked up literally.
+pub(crate) fn not_a_template(cx: &mut Cx, node: &Node, path: &P, what: &str) -> bool {
+    match &node.value {
+        Value::Str(s) if s.contains("{{") => {
+            cx.error(
+                node,
+                path,
+                format!(
+                    "{what} is not a template: `{{{{` here would be taken literally (templates \
+                     are rendered in URLs, headers, query, bodies and expected values)"
+                ),
+            );
+            false
+        }
+        _ => true,
+    }
+}
+
 /// `status: 200` or `[200, 201]`: the statuses that count as expected, and their check.
 fn expect_status(cx: &mut Cx, request: &str, s: &Node, sp: &P, out: &mut Expect) -> bool {
     let mut ok = true;
@@ -618,6 +651,10 @@ fn expect_status(cx: &mut Cx, request: &str, s: &Node, sp: &P, out: &mut Expect)
         ok = false;
     }
     for (n, p) in items {
+        if !not_a_template(cx, n, &p, "an expected status") {
+            ok = false;
+            continue;
+        }
         match int_of(cx, n, &p, 100, 599, "(an HTTP status)") {
             Some(code) => {
                 let code = code as u16;
@@ -647,68 +684,202 @@ fn expect_status(cx: &mut Cx, request: &str, s: &Node, sp: &P, out: &mut Expect)
     ok
 }
 
-/// `json:` paths that must exist (a list, or one path), or paths with their expected values (a
-/// mapping). `None`: the mapping is not one.
-fn expect_json(
-    cx: &mut Cx,
-    request: &str,
-    j: &Node,
-    jp: &P,
-    checks: &mut Vec<Check>,
-) -> Option<bool> {
-    let mut ok = true;
-    match &j.value {
-        Value::Seq(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let ip = jp.index(i);
-                let Some(src) = name_of(cx, item, &ip) else {
-                    ok = false;
-                    continue;
-                };
-                match json_path(cx, item, &ip, src) {
-                    Some(spec) => checks.push(Check {
-                        name: format!("{request}: has {src}"),
-                        kind: CheckKind::JsonPresent(spec),
-                    }),
-                    None => ok = false,
+/// `expect.json` of one request, compiled into its checks.
+struct JsonExpect<'a> {
+    request: &'a str,
+    scope: &'a dyn Scope,
+    checks: &'a mut Vec<Check>,
+}
+
+impl JsonExpect<'_> {
+    /// `json:` paths that must exist, paths with their expected values, and comparisons, in
+    /// any mix: a list whose items are a path (`"$.id"`: it exists) or a one-entry mapping
+    /// (`{ "$.name": x }`, `{ "$.total": { gt: 0 } }`), or one mapping of paths, or one path.
+    /// `None`: the mapping is not one.
+    fn expect(&mut self, cx: &mut Cx, j: &Node, jp: &P) -> Option<bool> {
+        let mut ok = true;
+        match &j.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let ip = jp.index(i);
+                    ok &= match &item.value {
+                        Value::Map(entries) if entries.len() == 1 => self.entries(cx, item, &ip)?,
+                        Value::Map(_) => {
+                            cx.error(
+                                item,
+                                &ip,
+                                "one path per list item: write { \"$.path\": value }, or put \
+                                 the paths in one mapping",
+                            );
+                            false
+                        }
+                        _ => self.present(cx, item, &ip),
+                    };
                 }
             }
-        }
-        Value::Map(_) => {
-            let m = Fields::of(cx, j, jp, "")?;
-            for (k, knode, v) in &m.entries {
-                let kp = jp.key(k);
-                let spec = json_path(cx, knode, &kp, k);
-                let value = to_json(cx, v, &kp);
-                match (spec, value) {
-                    (Some(spec), Some(value)) => checks.push(Check {
-                        name: format!("{request}: {k} is {value}"),
-                        kind: CheckKind::JsonEquals(spec, value),
-                    }),
-                    _ => ok = false,
-                }
+            Value::Map(_) => ok &= self.entries(cx, j, jp)?,
+            Value::Str(_) => ok &= self.present(cx, j, jp),
+            other => {
+                cx.error(
+                    j,
+                    jp,
+                    format!(
+                        "expected a list of JSON paths that must exist (items may also be \
+                         {{ path: value }} or {{ path: {{ gt: 0 }} }}), or a mapping of paths to \
+                         expected values, found {}",
+                        kind(other)
+                    ),
+                );
+                ok = false;
             }
         }
-        Value::Str(s) => match json_path(cx, j, jp, s) {
-            Some(spec) => checks.push(Check {
-                name: format!("{request}: has {s}"),
-                kind: CheckKind::JsonPresent(spec),
-            }),
-            None => ok = false,
-        },
-        other => {
-            cx.error(
-                j,
-                jp,
-                format!(
-                    "expected a list of JSON paths that must exist, or a mapping of paths to expected values, found {}",
-                    kind(other)
-                ),
-            );
-            ok = false;
+        Some(ok)
+    }
+
+    /// A path that must exist.
+    fn present(&mut self, cx: &mut Cx, item: &Node, ip: &P) -> bool {
+        let Some(src) = name_of(cx, item, ip) else {
+            return false;
+        };
+        if !not_a_template(cx, item, ip, "a JSON path") {
+            return false;
+        }
+        match json_path(cx, item, ip, src) {
+            Some(spec) => {
+                self.checks.push(Check {
+                    name: format!("{}: has {src}", self.request),
+                    kind: CheckKind::JsonPresent(spec),
+                });
+                true
+            }
+            None => false,
         }
     }
-    Some(ok)
+
+    /// A mapping of paths to expected values or comparisons.
+    fn entries(&mut self, cx: &mut Cx, m: &Node, mp: &P) -> Option<bool> {
+        let m = Fields::of(cx, m, mp, "")?;
+        let mut ok = true;
+        for (k, knode, v) in &m.entries {
+            let kp = mp.key(k);
+            if k.contains("{{") {
+                cx.error(
+                    knode,
+                    &kp,
+                    "a JSON path is not a template: `{{` here would be taken literally (the \
+                     expected value may be one)",
+                );
+                ok = false;
+                continue;
+            }
+            let Some(spec) = json_path(cx, knode, &kp, k) else {
+                ok = false;
+                continue;
+            };
+            ok &= self.value(cx, (&spec, k), v, &kp);
+        }
+        Some(ok)
+    }
+
+    /// The checks of one path: equality with `v`, or each comparison of `{ gt: 0, lt: 10 }`.
+    fn value(&mut self, cx: &mut Cx, spec: (&JsonPathSpec, &str), v: &Node, kp: &P) -> bool {
+        let ops: Vec<(&str, Option<Compare>)> = match &v.value {
+            Value::Map(entries) => entries
+                .iter()
+                .filter_map(|(k, _)| k.as_str())
+                .map(|k| (k, Compare::KEYS.iter().find(|(n, _)| *n == k).map(|c| c.1)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let compared = ops.iter().filter(|(_, c)| c.is_some()).count();
+        if compared == 0 {
+            return self.push(cx, spec, Compare::Eq, v, kp);
+        }
+        if compared < ops.len() {
+            let other = ops.iter().find(|(_, c)| c.is_none()).map_or("", |o| o.0);
+            cx.error(
+                v,
+                kp,
+                format!(
+                    "{other:?} is not a comparison; a mapping of comparisons takes eq, ne, gt, \
+                     gte, lt and lte (to expect an object, write {{ eq: {{ ... }} }})"
+                ),
+            );
+            return false;
+        }
+        let Some(f) = Fields::of(cx, v, kp, "") else {
+            return false;
+        };
+        let mut ok = true;
+        for (op, onode, value) in &f.entries {
+            let c = Compare::KEYS.iter().find(|(n, _)| n == op).map(|c| c.1);
+            let op_path = kp.key(op);
+            let numeric = !matches!(c, Some(Compare::Eq | Compare::Ne));
+            if numeric && !is_number_or_template(value) {
+                cx.error(
+                    onode,
+                    &op_path,
+                    format!(
+                        "{op} compares numbers; expected a number or a template, found {}",
+                        kind(&value.value)
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            ok &= c.is_some_and(|c| self.push(cx, spec, c, value, &op_path));
+        }
+        ok
+    }
+
+    /// One check: the value at `spec` (the path, and the path as written) compared with `v` (a
+    /// YAML value whose strings are templates).
+    fn push(
+        &mut self,
+        cx: &mut Cx,
+        (spec, written): (&JsonPathSpec, &str),
+        c: Compare,
+        v: &Node,
+        p: &P,
+    ) -> bool {
+        if !json_strings(cx, v, p, self.scope) {
+            return false;
+        }
+        let Some(value) = to_json(cx, v, p) else {
+            return false;
+        };
+        let expected = match template::compile_json(&value, self.scope) {
+            Ok(JsonTemplate::Static(bytes)) => match serde_json::from_slice(&bytes) {
+                Ok(v) => Expected::Value(v),
+                Err(_) => Expected::Value(value.clone()),
+            },
+            Ok(t) => Expected::Template(t),
+            Err((_, e)) => {
+                cx.error(v, p, e.message);
+                return false;
+            }
+        };
+        // The check's name shows the value as written: a template as its source.
+        let shown = match (&expected, &value) {
+            (Expected::Template(_), serde_json::Value::String(s)) => s.clone(),
+            (Expected::Value(v), _) => v.to_string(),
+            (_, v) => v.to_string(),
+        };
+        self.checks.push(Check {
+            name: format!("{}: {written} {} {shown}", self.request, c.symbol()),
+            kind: CheckKind::JsonIs(spec.clone(), c, expected),
+        });
+        true
+    }
+}
+
+/// A number, or a string that may render one.
+fn is_number_or_template(v: &Node) -> bool {
+    match &v.value {
+        Value::Int(_) | Value::Float(_) => true,
+        Value::Str(s) => s.contains("{{") || s.trim().parse::<f64>().is_ok(),
+        _ => false,
+    }
 }
 
 /// `headers:` names of headers the response must have.
@@ -723,6 +894,10 @@ fn expect_headers(cx: &mut Cx, request: &str, h: &Node, hp: &P, checks: &mut Vec
         _ => vec![(h, hp.clone())],
     };
     for (n, p) in items {
+        if !not_a_template(cx, n, &p, "an expected header name") {
+            ok = false;
+            continue;
+        }
         match name_of(cx, n, &p) {
             Some(name) if is_header_name(name) => checks.push(Check {
                 name: format!("{request}: has header {}", name.to_ascii_lowercase()),
@@ -766,6 +941,9 @@ fn captures(cx: &mut Cx, node: &Node, path: &P, slots: &[String]) -> Option<Vec<
 /// Where a capture (or a gauge) reads its value: a JSON path (`$.id`, or `id`), or
 /// `{ json: ... }`, `{ header: name }`, `{ cookie: name }`.
 fn capture_source(cx: &mut Cx, v: &Node, p: &P) -> Option<CaptureSource> {
+    if !not_a_template(cx, v, p, "where a value is read from") {
+        return None;
+    }
     match &v.value {
         Value::Str(s) => json_path(cx, v, p, s).map(CaptureSource::Json),
         Value::Map(_) => {
@@ -779,6 +957,9 @@ fn capture_source(cx: &mut Cx, v: &Node, p: &P) -> Option<CaptureSource> {
             match given.as_slice() {
                 [(k, _, src)] => {
                     let sp = p.key(k);
+                    if !not_a_template(cx, src, &sp, "where a value is read from") {
+                        return None;
+                    }
                     name_of(cx, src, &sp).and_then(|s| match *k {
                         "json" => json_path(cx, src, &sp, s).map(CaptureSource::Json),
                         "header" if is_header_name(s) => {

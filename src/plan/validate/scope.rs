@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use crate::plan::model::SETUP;
 use crate::plan::template::{Builtin, Scope, VarRef};
 use crate::suggest;
 
@@ -68,6 +69,14 @@ impl<'a> PlanScope<'a> {
             if let Some((feed, f)) = self.feeds.iter().enumerate().find(|(_, f)| f.name == head) {
                 return match f.columns.iter().position(|c| c == tail) {
                     Some(column) => Ok(VarRef::Feed { feed, column }),
+                    None if head == SETUP => Err(format!(
+                        "the once-per-test setup captures no \"{tail}\"{} ({})",
+                        suggest::hint(tail, f.columns.iter().map(String::as_str)),
+                        match f.columns.as_slice() {
+                            [] => "it captures nothing".to_string(),
+                            c => format!("it captures {}", c.join(", ")),
+                        }
+                    )),
                     None => Err(format!(
                         "data feed \"{head}\" has no column \"{tail}\"{} (columns: {})",
                         suggest::hint(tail, f.columns.iter().map(String::as_str)),
@@ -79,6 +88,12 @@ impl<'a> PlanScope<'a> {
                 let _ = slot;
                 return Err(format!(
                     "\"{head}\" is a captured value, not a mapping; write {{{{{head}}}}} (capture a field with a JSON path instead: `{head}_x: $.x`)"
+                ));
+            }
+            if head == SETUP {
+                return Err(format!(
+                    "unknown variable \"{name}\": the plan has no once-per-test setup; \
+                     {{{{setup.NAME}}}} reads what a top-level `setup:` captures"
                 ));
             }
             return Err(self.unknown_any(name));

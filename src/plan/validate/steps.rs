@@ -148,13 +148,19 @@ impl<'n, 'r> Steps<'n, 'r> {
             .map(|(n, _)| n.as_str())
             .chain(self.flows.iter().map(|(n, _)| *n))
             .collect();
+        let hint = match name {
+            "sleep" => "; k6's sleep() is a step `{ think: 1s }` here".to_string(),
+            "check" => "; k6's check() is a request's `expect:` here".to_string(),
+            "setup" | "teardown" => format!(
+                "; a once-per-test {name} is the plan's top-level `{name}:`, and steps once per \
+                 VU are a scenario's `{name}:`"
+            ),
+            _ => suggest::hint(name, all.iter().copied()),
+        };
         cx.error(
             node,
             path,
-            format!(
-                "unknown request or flow \"{name}\"{}",
-                suggest::hint(name, all.iter().copied())
-            ),
+            format!("unknown request or flow \"{name}\"{hint}"),
         );
         None
     }

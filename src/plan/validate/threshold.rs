@@ -53,6 +53,9 @@ const MATCHES_NOTHING: &str =
 pub(crate) struct Names<'a> {
     pub metrics: &'a [CustomMetric],
     pub requests: Vec<&'a str>,
+    /// Each request's URL as written, for a `name:` that gives a URL (k6 names a request by
+    /// its URL).
+    pub urls: Vec<(&'a str, &'a str)>,
     pub scenarios: Vec<&'a str>,
     pub groups: Vec<String>,
     /// Every check's name (`login: status is 200`), as the `check` tag holds it.
@@ -416,6 +419,17 @@ fn cannot_match(
         ));
     }
     match tag {
+        "name" if value.starts_with('/') || value.contains("://") => {
+            unknown_name("request", value, &names.requests).map(|why| {
+                let fix = match names.urls.iter().find(|(_, u)| *u == value) {
+                    Some((request, _)) => {
+                        format!("; {value} is the URL of request {request}: write name:{request}")
+                    }
+                    None => String::new(),
+                };
+                format!("{why}: `name` is the request's name here, not its URL as in k6{fix}")
+            })
+        }
         "name" => unknown_name("request", value, &names.requests),
         "scenario" => unknown_name("scenario", value, &names.scenarios),
         "check" => unknown_name(
@@ -492,6 +506,7 @@ mod tests {
         Names {
             metrics: &[],
             requests: vec!["login", "logout"],
+            urls: vec![("login", "/api/login"), ("logout", "/api/logout")],
             scenarios: vec!["smoke"],
             groups: vec!["crud".to_string()],
             checks: vec!["health: status is 200".to_string()],

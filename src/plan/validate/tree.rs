@@ -173,6 +173,25 @@ impl<'n> Fields<'n> {
 
 /// "; did you mean ..." for a key, also catching k6's camelCase (`preAllocatedVUs`).
 pub(crate) fn key_hint(key: &str, known: &[&str]) -> String {
+    // k6 words with another name here.
+    let k6 = match key {
+        "check" | "checks" if known.contains(&"expect") => {
+            Some("; did you mean \"expect\"? (k6's check() is a request's `expect:` here)")
+        }
+        "sleep" if known.contains(&"think") => {
+            Some("; did you mean \"think\"? (k6's sleep() is `think:` here)")
+        }
+        "exec" if known.contains(&"flow") => {
+            Some("; did you mean \"flow\"? (k6's exec function is the scenario's `flow:` here)")
+        }
+        "options" if known.contains(&"scenarios") => Some(
+            "; k6's options are top-level keys here: scenarios, thresholds, defaults (docs/plan.md)",
+        ),
+        _ => None,
+    };
+    if let Some(k6) = k6 {
+        return k6.to_string();
+    }
     let snake = to_snake(key);
     if snake != key && known.contains(&snake.as_str()) {
         return format!("; did you mean \"{snake}\"? (plan keys are snake_case)");
