@@ -42,6 +42,11 @@
 //! | `random_email` | `user_` + 12 random lowercase letters and digits + `@example.com` |
 //! | `random_string N` | N random ASCII letters and digits, N from 0 to 1 048 576 (a literal) |
 //! | `random_int A B` | a random integer from A to B inclusive (literals, A ≤ B) |
+//! | `json x` | the value of `x` as JSON text: a captured JSON value as it is, text that is JSON as that JSON, other text as a JSON string |
+//! | `string x` | the value of `x` as text |
+//!
+//! In a JSON body, a string that is one expression keeps the JSON type of its value
+//! ([`compile_json`]): what makes a captured number stay a number.
 //!
 //! A captured value that is missing when a request is rendered renders as the empty string (the
 //! engine counts those separately).

@@ -110,6 +110,30 @@ proptest! {
     }
 
     #[test]
+    fn a_captured_json_value_round_trips_through_a_json_body(value in json_value()) {
+        // What a capture keeps (a JSON string's content as text, any other value as its JSON
+        // text), written back by a whole-value template, is the value serde_json read.
+        let (text, is_json) = match &value {
+            serde_json::Value::String(s) => (s.clone(), false),
+            other => (other.to_string(), true),
+        };
+        let body = serde_json::json!({ "v": "{{token}}", "s": "{{string token}}", "j": "{{json token}}", "t": "<{{token}}>" });
+        let t = template::compile_json(&body, &Vars).unwrap();
+        let mut ctx = Ctx::new(&text);
+        ctx.json = is_json;
+        let mut out = Vec::new();
+        t.render(&mut ctx, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        prop_assert_eq!(&v["v"], &value);
+        prop_assert_eq!(v["s"].as_str().unwrap(), text.as_str());
+        prop_assert_eq!(v["t"].as_str().unwrap(), format!("<{text}>"));
+        // `json` parses text that is itself JSON: a string stays one unless it spells JSON.
+        let parsed = serde_json::from_str::<serde_json::Value>(&text).ok();
+        let want_j = if is_json { value.clone() } else { parsed.unwrap_or(value.clone()) };
+        prop_assert_eq!(&v["j"], &want_j);
+    }
+
+    #[test]
     fn yaml_of_any_bytes_parses_or_fails_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = yaml::parse(&bytes, &Limits::default());
     }
@@ -219,14 +243,40 @@ impl Scope for Vars {
 
 struct Ctx {
     cap: String,
+    /// The capture is JSON text (a number, boolean, null, object or array).
+    json: bool,
     feed: String,
     rng: SmallRng,
+}
+
+/// Any JSON value serde_json reads: scalars (finite numbers, integers and floats), strings
+/// with anything in them, nested arrays and objects.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
+        any::<String>().prop_map(serde_json::Value::from),
+        near("0123456789.-e{}[]\"truefalsnul ", 12).prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map(any::<String>(), inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
 }
 
 impl Ctx {
     fn new(cap: &str) -> Ctx {
         Ctx {
             cap: cap.to_string(),
+            json: false,
             feed: String::new(),
             rng: SmallRng::seed_from_u64(7),
         }
@@ -236,6 +286,9 @@ impl Ctx {
 impl RenderCtx for Ctx {
     fn capture(&self, slot: usize) -> Option<&str> {
         (slot == 0).then_some(self.cap.as_str())
+    }
+    fn capture_is_json(&self, slot: usize) -> bool {
+        slot == 0 && self.json
     }
     fn feed(&self, _feed: usize, _column: usize) -> Option<&str> {
         Some(&self.feed)

@@ -1796,3 +1796,431 @@ scenarios:
         .max();
     assert!(g.is_some_and(|at| at > 0));
 }
+
+/// A loopback HTTP/1.1 server that answers every request with the same JSON object (numbers,
+/// a boolean, a string, an object) and records each request's path and body, in order.
+struct JsonEcho {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+const JSON_ECHO_BODY: &str = r#"{"id":10,"ok":true,"name":"x","obj":{"a":[1,null]},"total":3}"#;
+
+fn json_echo() -> JsonEcho {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    let _ = r.read_exact(&mut body);
+                    let body = String::from_utf8_lossy(&body).to_string();
+                    log.lock().unwrap().push((path, body));
+                    let _ = write!(
+                        w,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{JSON_ECHO_BODY}",
+                        JSON_ECHO_BODY.len()
+                    );
+                }
+            });
+        }
+    });
+    JsonEcho { url, seen }
+}
+
+#[test]
+fn setup_values_reach_every_vu_keep_their_json_type_and_teardown_runs_last() {
+    let _load = support::load_lock();
+    let server = json_echo();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("plan.yaml");
+    std::fs::write(
+        &p,
+        r#"version: 1
+name: phases
+environments: { local: { base_url: "http://127.0.0.1:9" } }
+setup:
+  iterations: 2
+  flow: [make]
+teardown:
+  for_each: setup
+  flow: [drop]
+requests:
+  make: { post: /setup, capture: { id: $.id, ok: $.ok, name: $.name, obj: $.obj } }
+  use:
+    post: /use
+    json:
+      id: "{{setup.id}}"
+      ok: "{{setup.ok}}"
+      name: "{{setup.name}}"
+      obj: "{{setup.obj}}"
+      label: "n-{{setup.id}}"
+      text: "{{string setup.id}}"
+      forced: "{{json setup.name}}"
+    expect:
+      status: 200
+      json: ["$.obj", { "$.id": "{{setup.id}}" }, { "$.total": { gt: 0, lte: "{{setup.id}}" } }]
+    capture: { mine: $.id }
+  again: { post: /again, json: { mine: "{{mine}}", list: ["{{mine}}", "{{setup.ok}}"] } }
+  drop: { delete: "/drop/{{setup.id}}", json: { ok: "{{setup.ok}}" } }
+scenarios:
+  s: { executor: per-vu-iterations, vus: 2, iterations: 1, flow: [use, again] }
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = run_against(&[], &p, &server.url, Some("json,k6"), &out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("setup: ran 2 times in "), "{stderr}");
+    assert!(stderr.contains("teardown: ran 2 times in "), "{stderr}");
+    let seen = server.seen.lock().unwrap().clone();
+    let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+    // Setup before any VU, teardown after the last.
+    assert_eq!(paths.len(), 8, "{paths:?}");
+    assert_eq!(paths[..2], ["/setup", "/setup"], "{paths:?}");
+    assert_eq!(paths[6..], ["/drop/10", "/drop/10"], "{paths:?}");
+    let json = |b: &str| serde_json::from_str::<serde_json::Value>(b).unwrap();
+    for (path, body) in &seen {
+        match path.as_str() {
+            // A captured number, boolean, object stay what they were; text around a value or
+            // `string` makes a string; `json` of text that is not JSON is a string.
+            "/use" => assert_eq!(
+                json(body),
+                serde_json::json!({"id": 10, "ok": true, "name": "x", "obj": {"a": [1, null]},
+                                   "label": "n-10", "text": "10", "forced": "x"}),
+                "{body}"
+            ),
+            "/again" => assert_eq!(
+                json(body),
+                serde_json::json!({"mine": 10, "list": [10, true]})
+            ),
+            "/drop/10" => assert_eq!(json(body), serde_json::json!({"ok": true})),
+            "/setup" => assert_eq!(body, ""),
+            other => panic!("unexpected request {other}"),
+        }
+    }
+    let (_, s) = summary_in(&out);
+    let sc = &s.scenarios[0];
+    assert_eq!(
+        (s.scenarios.len(), sc.requests, sc.requests_failed),
+        (1, 4, 0)
+    );
+    // The expected values were rendered: `{{setup.id}}` is 10, not its own text.
+    for c in &sc.checks {
+        assert_eq!((c.passes, c.fails), (2, 0), "{}", c.name);
+    }
+    assert!(sc
+        .checks
+        .iter()
+        .any(|c| c.name == "use: $.id is {{setup.id}}"));
+    assert!(sc
+        .checks
+        .iter()
+        .any(|c| c.name == "use: $.total <= {{setup.id}}"));
+    // The phases' requests are in the data, under their own scenario and group tags.
+    let phases: Vec<(&str, &str, &str, u64)> = s
+        .data
+        .series
+        .iter()
+        .filter(|r| r.scenario != "s")
+        .map(|r| {
+            (
+                r.scenario.as_str(),
+                r.name.as_str(),
+                r.group.as_str(),
+                r.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("setup", "make", "setup", 2),
+            ("teardown", "drop", "teardown", 2)
+        ]
+    );
+    // The k6 export counts them, as k6 counts setup's and teardown's requests.
+    let k6 = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_k6.json"))
+        .unwrap();
+    let k6: serde_json::Value = serde_json::from_slice(&std::fs::read(k6).unwrap()).unwrap();
+    assert_eq!(k6["metrics"]["http_reqs"]["count"], 8.0, "{k6}");
+}
+
+#[test]
+fn a_once_per_test_setup_registers_the_accounts_auth_logs_in_as() {
+    let _load = support::load_lock();
+    // A fresh reference API: nobody is registered. Before the plan's setup, `run auth` alone
+    // failed every login here.
+    let server = support::api(FixtureConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = run_against(
+        &["auth", "--duration", "3s", "--vus", "2"],
+        &support::root().join("scenarios/kaizen-studio.yaml"),
+        &server.base_url(),
+        Some("json"),
+        &out,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("setup: ran 200 times in "),
+        "{}",
+        text(&o)
+    );
+    let (_, s) = summary_in(&out);
+    assert_eq!(s.run.scenarios, ["auth"]);
+    let auth = &s.scenarios[0];
+    assert!(auth.requests > 0 && auth.requests_failed == 0, "{auth:?}");
+    // Setup is not a scenario: its 200 registrations are not auth's requests.
+    assert!(auth.endpoints.iter().all(|e| e.name != "register_account"));
+    let setup: Vec<(&str, u16, u64)> = s
+        .data
+        .series
+        .iter()
+        .filter(|r| r.scenario == "setup")
+        .map(|r| (r.group.as_str(), r.status, r.count))
+        .collect();
+    assert_eq!(setup, [("setup", 201, 200)]);
+}
+
+#[test]
+fn a_failing_setup_runs_no_scenario_and_fails_the_run() {
+    let _load = support::load_lock();
+    let server = api("0ms", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("plan.yaml");
+    std::fs::write(
+        &p,
+        r#"version: 1
+name: broken-setup
+environments: { local: { base_url: "http://127.0.0.1:9" } }
+setup: [agents]
+teardown: [health]
+requests:
+  health: { get: /health, expect: { status: 200 } }
+  agents: { get: /api/v1/agents, expect: { status: 200 } }
+scenarios:
+  s: { executor: per-vu-iterations, vus: 1, iterations: 1, flow: [health] }
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = run_against(&[], &p, &server.base_url(), Some("json"), &out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(
+            "error: setup failed after "
+        ) && stderr.contains(
+            "request \"agents\" (GET \"/api/v1/agents\") got status 401, expected 200; no scenario ran"
+        ),
+        "{stderr}"
+    );
+    // The reports are written and say why.
+    let (_, s) = summary_in(&out);
+    assert!(
+        s.run
+            .aborted_by
+            .as_deref()
+            .is_some_and(|a| a.starts_with("setup failed: request \"agents\"")),
+        "{:?}",
+        s.run.aborted_by
+    );
+    assert_eq!(s.scenarios[0].requests, 0);
+    assert!(s
+        .verdict
+        .failed
+        .contains(&"s: no request completed".to_string()));
+    // Nothing ran after it: no scenario, no teardown.
+    let sent: Vec<(&str, u64)> = s
+        .data
+        .series
+        .iter()
+        .map(|r| (r.scenario.as_str(), r.count))
+        .collect();
+    assert_eq!(sent, [("setup", 1)]);
+}
+
+#[test]
+fn setup_and_teardown_are_counted_and_grouped_as_real_k6_counts_them() {
+    let _load = support::load_lock();
+    let server = api("0ms", 0.0);
+    let base = server.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let (k, k_code) = real_k6_export(
+        dir.path(),
+        r#"import http from 'k6/http';
+import { check } from 'k6';
+const health = () => check(http.get(`${__ENV.BASE}/health`), { 'health: status is 200': (r) => r.status === 200 });
+export const options = { vus: 1, iterations: 1 };
+export function setup() { health(); health(); }
+export default function () { health(); }
+export function teardown() { health(); }
+"#,
+        &base,
+    );
+    let (ours, code) = our_k6_export(
+        dir.path(),
+        &[],
+        r#"version: 1
+name: phases
+environments: { local: { base_url: "http://127.0.0.1:9" } }
+setup: { iterations: 2, flow: [health] }
+teardown: [health]
+requests:
+  health: { get: /health, expect: { status: 200 } }
+scenarios:
+  default: { executor: per-vu-iterations, vus: 1, iterations: 1, flow: [health] }
+"#,
+        &base,
+    );
+    assert_eq!((k_code, code), (Some(0), Some(0)));
+    for (what, export) in [("k6", &k), ("ours", &ours)] {
+        // Every request counts in http_reqs and every check in checks, setup's included.
+        assert_eq!(
+            export["metrics"]["http_reqs"]["count"], 4.0,
+            "{what}: {export}"
+        );
+        assert_eq!(
+            export["metrics"]["checks"]["passes"], 4.0,
+            "{what}: {export}"
+        );
+        let root = &export["root_group"];
+        let groups: Vec<&String> = root["groups"].as_object().unwrap().keys().collect();
+        assert_eq!(groups, ["setup", "teardown"], "{what}");
+        let passes =
+            |g: &str| root["groups"][g]["checks"]["health: status is 200"]["passes"].clone();
+        assert_eq!(
+            (passes("setup"), passes("teardown")),
+            (2.into(), 1.into()),
+            "{what}"
+        );
+        assert_eq!(root["groups"]["setup"]["path"], "::setup", "{what}");
+        assert_eq!(
+            root["checks"]["health: status is 200"]["passes"], 1,
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn templated_expectations_read_back_what_each_vu_created() {
+    let _load = support::load_lock();
+    let server = api("0ms", 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("plan.yaml");
+    std::fs::write(
+        &p,
+        r#"version: 1
+name: read-back
+environments: { local: { base_url: "http://127.0.0.1:9" } }
+requests:
+  register:
+    post: /api/v1/auth/register
+    json: { email: "{{random_email}}", password: "LoadTest123!" }
+    capture: { email: $.email }
+  login:
+    post: /api/v1/auth/login
+    json: { email: "{{email}}", password: "LoadTest123!" }
+    expect: { status: 200, json: ["$.access_token", { "$.expires_in": { gt: 0 } }, { "$.user.email": "{{email}}" }] }
+    capture: { token: $.access_token }
+  create:
+    post: /api/v1/agents
+    headers: { authorization: "Bearer {{token}}" }
+    json: { name: "agent-{{vu}}-{{iteration}}" }
+    expect: { status: 201 }
+    capture: { agent_id: $.id }
+  get:
+    get: "/api/v1/agents/{{agent_id}}"
+    headers: { authorization: "Bearer {{token}}" }
+    expect:
+      status: 200
+      json:
+        - "$.created_at"
+        - { "$.id": "{{agent_id}}" }
+        - { "$.name": "agent-{{vu}}-{{iteration}}" }
+      body_contains: "{{agent_id}}"
+  get_other:
+    # Control: the first agent this VU made is not the one it reads back now.
+    get: "/api/v1/agents/{{agent_id}}"
+    headers: { authorization: "Bearer {{token}}" }
+    expect: { json: { "$.id": { ne: "{{agent_id}}" } } }
+scenarios:
+  s:
+    executor: per-vu-iterations
+    vus: 2
+    iterations: 3
+    setup: [register, login]
+    flow: [create, get, get_other]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = run_against(&[], &p, &server.base_url(), Some("json"), &out)
+        .output()
+        .unwrap();
+    let (_, s) = summary_in(&out);
+    let checks: BTreeMap<&str, (u64, u64)> = s.scenarios[0]
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), (c.passes, c.fails)))
+        .collect();
+    for name in [
+        "login: $.expires_in > 0",
+        "login: $.user.email is {{email}}",
+        "get: has $.created_at",
+        "get: $.id is {{agent_id}}",
+        "get: $.name is agent-{{vu}}-{{iteration}}",
+        "get: body contains \"{{agent_id}}\"",
+    ] {
+        let want = if name.starts_with("login") { 2 } else { 6 };
+        assert_eq!(checks.get(name), Some(&(want, 0)), "{name}: {checks:?}");
+    }
+    // Rendered, not compared literally: `ne` the same value fails every time.
+    assert_eq!(
+        checks.get("get_other: $.id is not {{agent_id}}"),
+        Some(&(0, 6)),
+        "{checks:?}"
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -1312,6 +1312,70 @@ mod tests {
     const REQS: &str = "  login: { post: http://h/login, capture: { token: $.access_token } }\n  me: { get: http://h/me }";
 
     #[test]
+    fn a_helper_scenario_is_judged_by_its_own_thresholds_only() {
+        let plan = ok(&format!(
+            "version: 1\nname: t\nenvironments: {{ e: {{ base_url: http://h, thresholds: {{ checks: [\"rate>0.9\"] }} }} }}\n\
+             requests:\n{REQS}\nthresholds: {{ http_req_failed: [\"rate<0.01\"] }}\nscenarios:\n\
+             \x20 seed: {{ executor: per-vu-iterations, judge: false, flow: [me], thresholds: {{ http_reqs: [\"count>0\"] }} }}\n\
+             \x20 load: {{ executor: per-vu-iterations, flow: [me] }}\n"
+        ));
+        let env = plan.environment("e");
+        let keys = |s: &str| -> Vec<String> {
+            let s = plan.scenario(s).unwrap();
+            plan.thresholds_for(s, env)
+                .iter()
+                .map(|t| t.key.source.clone())
+                .collect()
+        };
+        assert_eq!(keys("seed"), ["http_reqs"]);
+        assert_eq!(keys("load"), ["http_req_failed", "checks"]);
+        assert!(
+            err(&plan_with(REQS, "", "[me]").replace("flow: [me]", "flow: [me]\n    judge: 1"))
+                .contains("scenarios.s.judge")
+        );
+    }
+
+    #[test]
+    fn once_per_test_phases_hand_out_what_setup_captures() {
+        let plan = ok(&format!(
+            "version: 1\nname: t\nrequests:\n{REQS}\n  logout: {{ post: http://h/logout, headers: {{ authorization: \"{{{{setup.token}}}}\" }} }}\n\
+             setup: [login]\nteardown: {{ flow: [logout], timeout: 5s }}\nscenarios:\n\
+             \x20 s: {{ executor: per-vu-iterations, flow: [logout] }}\n"
+        ));
+        let setup = plan.setup.as_ref().unwrap();
+        assert_eq!(setup.timeout, Duration::from_secs(60), "k6's setupTimeout");
+        assert_eq!((setup.iterations, setup.for_each), (1, None));
+        assert_eq!(setup.exports, [0], "token's slot");
+        let feed = plan.setup_feed().unwrap();
+        assert_eq!(plan.feeds[feed].columns, ["token"]);
+        let teardown = plan.teardown.as_ref().unwrap();
+        assert_eq!(teardown.timeout, Duration::from_secs(5));
+        assert!(teardown.exports.is_empty());
+        assert!(setup.applies_to(&[0]) && setup.applies_to(&[]));
+        assert_eq!(plan.scenario_name(1), "setup");
+        assert_eq!(plan.scenario_name(2), "teardown");
+
+        // A scenario may not take the tag a phase's requests carry; steps named like the
+        // phases point to them.
+        let e = err(&format!(
+            "version: 1\nname: t\nrequests:\n{REQS}\nsetup: [login]\nscenarios:\n  setup: {{ executor: per-vu-iterations, flow: [me, teardown] }}\n"
+        ));
+        assert!(e.contains("setup: a scenario is named \"setup\""), "{e}");
+        assert!(
+            e.contains("a once-per-test teardown is the plan's top-level `teardown:`"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "version: 1\nname: t\nrequests:\n{REQS}\nsetup: {{ for_each: setup, flow: [] }}\nscenarios:\n  s: {{ executor: per-vu-iterations, flow: [me] }}\n"
+        ));
+        assert!(
+            e.contains("setup cannot run once per value it captures itself"),
+            "{e}"
+        );
+        assert!(e.contains("empty setup; give it at least one step"), "{e}");
+    }
+
+    #[test]
     fn scope_resolves_every_namespace() {
         let captures = vec!["token".to_string(), "agent_id".to_string()];
         let vars = vec![("password".to_string(), "pw".to_string())];
