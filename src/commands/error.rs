@@ -57,4 +57,11 @@ pub enum UsageError {
     /// `comment` cannot post: a token or the repository is missing.
     #[error("comment")]
     Comment(#[source] NotifyError),
+    /// `init` would overwrite a file.
+    #[error("{} exists; pass --force to overwrite it", .0.display())]
+    Exists(std::path::PathBuf),
+    /// `init --from-openapi` cannot use the spec: it cannot be read, is not OpenAPI 3, or
+    /// describes no operation.
+    #[error("cannot generate a plan from {spec}: {why}")]
+    BadSpec { spec: String, why: String },
 }

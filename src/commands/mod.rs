@@ -9,8 +9,10 @@ mod common;
 mod compare;
 mod demo;
 mod error;
+mod init;
 mod live;
 mod merge;
+mod openapi;
 mod report;
 mod run;
 mod serve_fixture;
@@ -40,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Compare(args) => compare::command(&args),
         Command::Comment(args) => comment::command(&args),
         Command::ServeFixture(args) => serve_fixture::command(&args),
+        Command::Init(args) => init::command(&args),
     };
     // Under GitHub Actions an invalid plan is also annotations on its lines and a job summary.
     if let Err(e) = &result {

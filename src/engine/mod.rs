@@ -91,17 +91,28 @@ pub fn run(
     ));
     let mut groups = vec![String::new()];
     let requests = request_runtimes(&plan, sel, &pool, &check_base)?;
-    // The once-per-test setup, the scenarios, the teardown (`phase.rs`).
-    let (runs, phases) = runtime.block_on(phase::run_all(phase::Parts {
-        plan: &plan,
-        sel,
-        pool: &pool,
-        requests: &requests,
-        groups: &mut groups,
-        gauges: &gauges,
-        stop: &stop,
-        started,
-    }));
+    // The once-per-test setup, the scenarios (with what setup captured), the teardown.
+    let (runs, phases) = runtime.block_on(async {
+        let mut phases = Vec::new();
+        let mut parts = phase::Parts {
+            plan: &plan,
+            sel,
+            pool: &pool,
+            requests: &requests,
+            groups: &mut groups,
+            stop: &stop,
+            started,
+        };
+        let plan = match phase::setup(&mut parts, &mut phases).await {
+            Ok(plan) => plan,
+            Err(runs) => return (runs, phases),
+        };
+        let rts = scenario_runtimes(&plan, sel, &pool, &requests, parts.groups);
+        let runs = run_scenarios(&plan, sel, &rts, &gauges, &stop, started).await;
+        drop(rts);
+        phase::teardown(&mut parts, &plan, &mut phases).await;
+        (runs, phases)
+    });
     let interrupted = stop.interrupt.is_cancelled();
     let aborted_by = stop.abort_reason.lock().expect("abort reason").clone();
     // Dropping the runtime joins its worker threads, each of which hands over its recorder.
@@ -193,7 +204,7 @@ fn scenario_runtimes(
     groups: &mut Vec<String>,
 ) -> Vec<Arc<ScenarioRt>> {
     let base_url = sel.base_url.trim_end_matches('/').to_string();
-    let feed_cursors = feed_cursors(plan);
+    let feed_cursors = phase::feed_cursors(plan);
     sel.scenarios
         .iter()
         .map(|&i| {
@@ -214,15 +225,6 @@ fn scenario_runtimes(
             })
         })
         .collect()
-}
-
-/// Per feed, the shared cursor of `unique` order, from the first row.
-fn feed_cursors(plan: &Plan) -> Arc<Vec<AtomicU64>> {
-    Arc::new(
-        (0..plan.feeds.len())
-            .map(|_| AtomicU64::new(0))
-            .collect::<Vec<_>>(),
-    )
 }
 
 /// Runs the scenarios one after another (a stop skips the rest), or at once after their

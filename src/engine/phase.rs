@@ -8,100 +8,110 @@
 //! or `teardown`, group `setup` or `teardown`, as k6 tags them `::setup`), so that no
 //! scenario's thresholds judge them. A failed setup runs no scenario and fails the run.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::collector::Gauges;
+use super::http::pool::Pool;
 use super::outcome::{PhaseRun, ScenarioRun, ScenarioStatus, Selection, Stop};
 use super::vu::{compile_phase_steps, RequestRt, ScenarioRt, Vu};
-use super::Pool;
 use crate::plan::duration::format_duration;
 use crate::plan::model::{Phase, Plan, Rows, SETUP, TEARDOWN};
 
-/// What a run shares with its phases and scenarios.
+/// What a run shares with its phases.
 pub(super) struct Parts<'a> {
     pub plan: &'a Arc<Plan>,
     pub sel: &'a Selection,
     pub pool: &'a Arc<Pool>,
     pub requests: &'a Arc<Vec<RequestRt>>,
     pub groups: &'a mut Vec<String>,
-    pub gauges: &'a Arc<Vec<Gauges>>,
     pub stop: &'a Stop,
     pub started: Instant,
 }
 
-/// Setup (when a selected scenario needs it), the scenarios (with what setup captured), then
-/// teardown; the scenarios' runs and the phases'.
-pub(super) async fn run_all(mut p: Parts<'_>) -> (Vec<ScenarioRun>, Vec<PhaseRun>) {
-    let mut plan = p.plan.clone();
-    let mut phases = Vec::new();
-    if let Some(setup) = plan
+/// Setup, when a selected scenario needs it (else nothing): the plan the scenarios run with
+/// (what setup captured in its `setup` feed), or, when it failed or was stopped, the
+/// scenarios' runs (aborted: the run fails; skipped after a signal). Its run goes to `phases`.
+pub(super) async fn setup(
+    p: &mut Parts<'_>,
+    phases: &mut Vec<PhaseRun>,
+) -> Result<Arc<Plan>, Vec<ScenarioRun>> {
+    let plan = p.plan.clone();
+    let Some(setup) = plan
         .setup
         .as_ref()
         .filter(|s| s.applies_to(&p.sel.scenarios))
-    {
-        // The first signal stops the setup: no scenario starts after it.
-        let stops = [
-            p.stop.interrupt.clone(),
-            p.stop.now.clone(),
-            p.stop.abort.clone(),
-        ];
-        let (run, rows) = run_phase(&mut p, &plan, SETUP, setup, &stops).await;
-        let failed = run.failure.is_some() || run.interrupted;
-        if !failed {
-            plan = with_setup_rows(&plan, rows);
-        }
-        let interrupted = run.interrupted;
-        if let Some(why) = run.failure.as_ref().filter(|_| !interrupted) {
-            *p.stop.abort_reason.lock().expect("abort reason") =
-                Some(format!("setup failed: {why}"));
-        }
-        phases.push(run);
-        if failed {
-            let status = if interrupted {
-                ScenarioStatus::Skipped
-            } else {
-                // Not run, and the run fails: no request of theirs completed.
-                ScenarioStatus::Aborted
-            };
-            let runs = p
-                .sel
-                .scenarios
-                .iter()
-                .map(|&index| ScenarioRun {
-                    index,
-                    started_after: p.started.elapsed(),
-                    duration: Duration::ZERO,
-                    status,
-                })
-                .collect();
-            return (runs, phases);
-        }
+    else {
+        return Ok(plan);
+    };
+    // The first signal stops the setup: no scenario starts after it.
+    let stops = [
+        p.stop.interrupt.clone(),
+        p.stop.now.clone(),
+        p.stop.abort.clone(),
+    ];
+    let (run, rows) = run_phase(p, &plan, SETUP, setup, &stops).await;
+    let (failed, interrupted) = (run.failure.is_some(), run.interrupted);
+    if let Some(why) = run.failure.as_ref().filter(|_| !interrupted) {
+        *p.stop.abort_reason.lock().expect("abort reason") = Some(format!("setup failed: {why}"));
     }
-    let scenario_rts = super::scenario_runtimes(&plan, p.sel, p.pool, p.requests, p.groups);
-    let runs = super::run_scenarios(&plan, p.sel, &scenario_rts, p.gauges, p.stop, p.started).await;
-    drop(scenario_rts);
-    if let Some(teardown) = plan
+    phases.push(run);
+    if !failed {
+        return Ok(with_setup_rows(&plan, rows));
+    }
+    let status = if interrupted {
+        ScenarioStatus::Skipped
+    } else {
+        // Not run, and the run fails: no request of theirs completed.
+        ScenarioStatus::Aborted
+    };
+    Err(p
+        .sel
+        .scenarios
+        .iter()
+        .map(|&index| ScenarioRun {
+            index,
+            started_after: p.started.elapsed(),
+            duration: Duration::ZERO,
+            status,
+        })
+        .collect())
+}
+
+/// Teardown, when a selected scenario needs it, with the plan the scenarios ran with. As in
+/// k6, it runs after an abort and after the first signal; a second signal skips it (after an
+/// abort, which cuts in-flight iterations off as a second signal does, only its timeout ends
+/// it).
+pub(super) async fn teardown(p: &mut Parts<'_>, plan: &Arc<Plan>, phases: &mut Vec<PhaseRun>) {
+    let Some(teardown) = plan
         .teardown
         .as_ref()
         .filter(|t| t.applies_to(&p.sel.scenarios))
-    {
-        // As in k6, teardown runs after an abort and after the first signal; a second signal
-        // skips it (after an abort, which cuts in-flight iterations off as a second signal
-        // does, only its timeout ends it).
-        let stops = if p.stop.abort.is_cancelled() {
-            Vec::new()
-        } else {
-            vec![p.stop.now.clone()]
-        };
-        if !p.stop.now.is_cancelled() || p.stop.abort.is_cancelled() {
-            let (run, _) = run_phase(&mut p, &plan, TEARDOWN, teardown, &stops).await;
-            phases.push(run);
-        }
+    else {
+        return;
+    };
+    let aborted = p.stop.abort.is_cancelled();
+    if p.stop.now.is_cancelled() && !aborted {
+        return;
     }
-    (runs, phases)
+    let stops = if aborted {
+        Vec::new()
+    } else {
+        vec![p.stop.now.clone()]
+    };
+    let (run, _) = run_phase(p, plan, TEARDOWN, teardown, &stops).await;
+    phases.push(run);
+}
+
+/// Per feed, the shared cursor of `unique` order, from the first row.
+pub(super) fn feed_cursors(plan: &Plan) -> Arc<Vec<AtomicU64>> {
+    Arc::new(
+        (0..plan.feeds.len())
+            .map(|_| AtomicU64::new(0))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// The plan with what setup captured as the rows of its `setup` feed.
@@ -137,7 +147,7 @@ async fn run_phase(
         flow,
         teardown: Vec::new(),
         think: None,
-        feed_cursors: super::feed_cursors(plan),
+        feed_cursors: feed_cursors(plan),
     });
     let mut vu = Vu::for_phase(sc, group);
     let total = match phase.for_each {

@@ -14,4 +14,4 @@ pub mod validate;
 pub mod yaml;
 
 pub use model::Plan;
-pub use validate::{load, load_bytes, LoadOptions, PlanError};
+pub use validate::{is_secret_env_name, load, load_bytes, LoadOptions, PlanError};

@@ -2224,3 +2224,326 @@ scenarios:
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// `kaizen-loadtest init ARGS` in `dir`.
+fn init_in(dir: &Path, args: &[&str]) -> Output {
+    support::tools::run(
+        bin().current_dir(dir).arg("init").args(args),
+        Duration::from_secs(60),
+    )
+}
+
+fn validate_file(plan: &Path) -> Output {
+    bin()
+        .args(["validate", "--plan"])
+        .arg(plan)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn init_writes_a_starter_plan_and_workflow_and_keeps_existing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = init_in(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let plan = dir.path().join("loadtest.yaml");
+    let workflow = dir.path().join(".github/workflows/loadtest.yml");
+    assert_eq!(validate_file(&plan).status.code(), Some(0));
+    let w = std::fs::read_to_string(&workflow).unwrap();
+    let parsed = kaizen_loadtest::plan::yaml::parse(w.as_bytes(), &Default::default()).unwrap();
+    assert!(
+        format!("{parsed:?}").contains("kaizen/loadtest-action@v1"),
+        "{w}"
+    );
+    assert!(
+        w.contains("scenarios: smoke") && w.contains("baseline: main"),
+        "{w}"
+    );
+    // Nothing is overwritten without --force.
+    std::fs::write(&plan, "mine").unwrap();
+    let o = init_in(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("loadtest.yaml exists; pass --force"));
+    assert_eq!(std::fs::read_to_string(&plan).unwrap(), "mine");
+    let o = init_in(dir.path(), &["--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_ne!(std::fs::read_to_string(&plan).unwrap(), "mine");
+}
+
+#[test]
+fn init_from_openapi_writes_a_plan_that_validates_with_todos_where_the_spec_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = support::root().join("fixtures/openapi/bookshelf.yaml");
+    let o = init_in(
+        dir.path(),
+        &[
+            "--from-openapi",
+            spec.to_str().unwrap(),
+            "--out",
+            "api.yaml",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr
+            .contains("PUT /books/{bookId}/cover (upload_cover): the body is multipart/form-data"),
+        "{stderr}"
+    );
+    let plan = dir.path().join("api.yaml");
+    let t = std::fs::read_to_string(&plan).unwrap();
+    assert_eq!(validate_file(&plan).status.code(), Some(0), "{t}");
+    for want in [
+        // A TODO where the spec lacks something, at that request.
+        "  upload_cover:\n    # TODO: the body is multipart/form-data",
+        // Auth from the security scheme, as a secret var read from the environment.
+        "bearer_auth: { value: \"${BEARER_AUTH_TOKEN}\", secret: true }",
+        "headers: { \"authorization\": \"Bearer {{vars.bearer_auth}}\" }",
+        // health declares `security: []`: no credential.
+        "  get_health:\n    get: \"/health\"\n    expect: { status: 200 }",
+        // Path parameters from their examples or schemas, required query and header ones.
+        "get: \"/books/{{vars.book_id}}\"",
+        "book_id: \"7\"",
+        "shelf_id: \"3fa85f64-5717-4562-b3fc-2c963f66afa6\"",
+        "query: { \"page\": \"1\" }",
+        "\"X-Request-Id\": \"loadtest\"",
+        // Bodies from the example, or from the schema (readOnly left out).
+        "json: {\"title\": \"Dune\", \"author\": \"Frank Herbert\", \"year\": 1965, \"tags\": [\"classic\"]}",
+        "json: {\"title\": \"The Left Hand of Darkness\", \"author\": \"Ursula K. Le Guin\", \"year\": 1450, \"tags\": [\"example\"]}",
+        "expect: { status: 201 }",
+        "flow: [get_health, list_books, get_book, get_shelves_shelf_id_books]",
+        "#   crud_create_book: [create_book, get_book, update_book, delete_book]",
+        "http_req_failed: [\"rate<0.01\"]",
+    ] {
+        assert!(t.contains(want), "lacks {want:?}:\n{t}");
+    }
+    // JSON, OpenAPI 3.1 (type lists), a $ref that points nowhere: a TODO, never a bad plan.
+    std::fs::write(
+        dir.path().join("spec.json"),
+        r##"{"openapi": "3.1.0", "info": {"title": "T", "version": "1"},
+            "paths": {"/things/{id}": {"post": {"operationId": "makeThing",
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": ["integer", "null"]}}],
+              "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Nope"}}}},
+              "responses": {"2XX": {"description": "ok"}}}}}}"##,
+    )
+    .unwrap();
+    let o = init_in(
+        dir.path(),
+        &["--from-openapi", "spec.json", "--out", "t.yaml"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = std::fs::read_to_string(dir.path().join("t.yaml")).unwrap();
+    assert!(
+        t.contains("# TODO: the body: $ref \"#/components/schemas/Nope\" points to nothing"),
+        "{t}"
+    );
+    assert!(t.contains("# TODO: the spec has no GET operation"), "{t}");
+    assert!(
+        t.contains("post: \"/things/{{vars.id}}\"") && t.contains("id: \"1\""),
+        "{t}"
+    );
+    assert_eq!(
+        validate_file(&dir.path().join("t.yaml")).status.code(),
+        Some(0),
+        "{t}"
+    );
+}
+
+#[test]
+fn init_refuses_what_is_not_an_openapi_3_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = (1..=9).fold("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n".to_string(), |acc, i| {
+        let prev = (b'a' + i - 1) as char;
+        let this = (b'a' + i) as char;
+        format!("{acc}{this}: &{this} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n")
+    });
+    for (file, body, why) in [
+        (
+            "swagger.yaml",
+            "swagger: \"2.0\"\npaths: {}\n",
+            "it is Swagger 2.0; convert it to OpenAPI 3 first",
+        ),
+        (
+            "other.yaml",
+            "name: not a spec\n",
+            "it has no `openapi: 3.x` key",
+        ),
+        (
+            "empty.yaml",
+            "openapi: 3.0.0\ninfo: { title: t, version: \"1\" }\npaths: {}\n",
+            "it describes no operation",
+        ),
+        ("broken.json", "{\"openapi\": ", "it is not valid JSON"),
+        ("bomb.yaml", bomb.as_str(), "it is not valid YAML"),
+    ] {
+        std::fs::write(dir.path().join(file), body).unwrap();
+        let t0 = Instant::now();
+        let o = init_in(dir.path(), &["--from-openapi", file, "--out", "x.yaml"]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{file}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot generate a plan from {file}: "))
+                && stderr.contains(why),
+            "{file}: {stderr}"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{file} took {:?}",
+            t0.elapsed()
+        );
+        assert!(
+            !dir.path().join("x.yaml").exists(),
+            "{file}: a plan was written"
+        );
+    }
+    let o = init_in(dir.path(), &["--from-openapi", "missing.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// One HTTP/1.1 exchange with the reference API: (status, JSON body).
+fn call_api(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw[9..12].parse().unwrap();
+    let json = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn the_reference_api_describes_itself_and_its_generated_smoke_test_passes() {
+    let _load = support::load_lock();
+    let server = support::api(FixtureConfig::default());
+    let base = server.base_url();
+    // An account with an agent and a pipeline, agt_1 and pip_1: the examples of the spec.
+    let (status, _) = call_api(
+        &base,
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        r#"{"email":"spec@x.test","password":"LoadTest123!"}"#,
+    );
+    assert_eq!(status, 201);
+    let (_, login) = call_api(
+        &base,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        r#"{"email":"spec@x.test","password":"LoadTest123!"}"#,
+    );
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let (_, agent) = call_api(
+        &base,
+        "POST",
+        "/api/v1/agents",
+        Some(&token),
+        r#"{"name":"a"}"#,
+    );
+    let (_, pipeline) = call_api(
+        &base,
+        "POST",
+        "/api/v1/pipelines",
+        Some(&token),
+        r#"{"name":"p"}"#,
+    );
+    assert_eq!(
+        (agent["id"].as_str(), pipeline["id"].as_str()),
+        (Some("agt_1"), Some("pip_1"))
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec_url = format!("{base}/openapi.json");
+    let o = init_in(dir.path(), &["--from-openapi", &spec_url]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let plan = dir.path().join("loadtest.yaml");
+    let t = std::fs::read_to_string(&plan).unwrap();
+    assert_eq!(validate_file(&plan).status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("flow: [health, openapi, me, metrics, list_agents, get_agent, list_pipelines, get_pipeline]"),
+        "{t}"
+    );
+    let out = dir.path().join("out");
+    let o = run_against(
+        &["smoke", "--duration", "2s"],
+        &plan,
+        &base,
+        Some("json"),
+        &out,
+    )
+    .env("BEARER_AUTH_TOKEN", &token)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}\n{t}", text(&o));
+    let (_, s) = summary_in(&out);
+    let sc = &s.scenarios[0];
+    assert!(sc.requests >= 8 && sc.requests_failed == 0, "{sc:?}");
+}
+
+#[test]
+fn a_plan_generated_from_a_spec_runs_against_its_prism_mock() {
+    let _load = support::load_lock();
+    let spec = support::root().join("fixtures/openapi/bookshelf.yaml");
+    let mock = support::tools::PrismMock::start(&spec);
+    let dir = tempfile::tempdir().unwrap();
+    let o = init_in(dir.path(), &["--from-openapi", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let plan = dir.path().join("loadtest.yaml");
+    let out = dir.path().join("out");
+    // Prism checks the credential the security scheme asks for: any bearer token.
+    let o = run_against(
+        &["smoke", "--duration", "3s"],
+        &plan,
+        &mock.url,
+        Some("json"),
+        &out,
+    )
+    .env("BEARER_AUTH_TOKEN", "prism-accepts-any")
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, s) = summary_in(&out);
+    let sc = &s.scenarios[0];
+    assert!(sc.requests >= 4 && sc.requests_failed == 0, "{sc:?}");
+    let names: Vec<&str> = sc.endpoints.iter().map(|e| e.name.as_str()).collect();
+    for n in [
+        "get_health",
+        "list_books",
+        "get_book",
+        "get_shelves_shelf_id_books",
+    ] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    // Without the secret, `run` refuses before sending anything.
+    let o = run_against(
+        &["smoke", "--duration", "1s"],
+        &plan,
+        &mock.url,
+        None,
+        &dir.path().join("none"),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("BEARER_AUTH_TOKEN is not set"));
+}

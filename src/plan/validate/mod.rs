@@ -89,6 +89,12 @@ const TOP_KEYS: [&str; 18] = [
     "tls",
 ];
 
+/// Whether an environment variable's name says it holds a secret (`TOKEN`, `KEY`, ...): a var
+/// that reads it is never printed.
+pub fn is_secret_env_name(name: &str) -> bool {
+    env::is_secret_name(name)
+}
+
 /// The only plan version this build reads.
 pub const PLAN_VERSION: i64 = 1;
 
@@ -245,7 +251,7 @@ fn plan(
         cx.secrets.add(s);
     }
     let default_environment = default_environment(cx, &top, &environments);
-    let mut feeds = top
+    let feeds = top
         .get("data")
         .map(|n| feeds::feeds(cx, n, &at("data"), dir))
         .unwrap_or_default();
@@ -264,11 +270,7 @@ fn plan(
         )
     });
     let captures = capture_slots(cx, request_map.as_ref(), &feeds);
-    // What the once-per-test setup captures is a feed of its own, `{{setup.NAME}}`.
-    if let Some(n) = top.get(SETUP) {
-        let exports = phase::setup_exports(&top, &captures);
-        feeds.push(phase::setup_feed(cx, n, &exports));
-    }
+    let feeds = with_setup_feed(cx, &top, feeds, &captures);
 
     let var_pairs: Vec<(String, String)> = vars
         .iter()
@@ -300,33 +302,17 @@ fn plan(
     let mut steps = Steps::new(&request_names, flow_defs(cx, &top, &request_names));
     steps.check_all_flows(cx);
     let (scenarios, scenario_names) = scenarios_of(cx, &top, &mut steps);
-    let phase_env = phase::PhaseEnv {
+    let env = phase::PhaseEnv {
         feeds: &feeds,
         scenarios: &scenario_names,
         captures: &captures,
     };
-    let setup = top
-        .get(SETUP)
-        .and_then(|n| phase::phase(cx, SETUP, n, &mut steps, &phase_env));
-    let teardown = top
-        .get(TEARDOWN)
-        .and_then(|n| phase::phase(cx, TEARDOWN, n, &mut steps, &phase_env));
+    let (setup, teardown) = phases(cx, &top, &mut steps, &env);
 
     // Thresholds, now that every name they may select is known.
-    let names = threshold::Names {
-        metrics: &metric_list,
-        requests: request_names.iter().map(|(n, _)| n.as_str()).collect(),
-        urls: requests
-            .iter()
-            .map(|r| (r.name.as_str(), r.url.source()))
-            .collect(),
-        scenarios: scenario_names,
-        groups: steps.groups.clone(),
-        checks: requests
-            .iter()
-            .flat_map(|r| r.check_names(&captures))
-            .collect(),
-    };
+    let request_names: Vec<&str> = request_names.iter().map(|(n, _)| n.as_str()).collect();
+    let names = threshold::Names::new(&metric_list, request_names, &requests, &captures)
+        .with(scenario_names, steps.groups.clone());
     let (plan_thresholds, environments, scenarios) =
         thresholds(cx, &top, &names, environments, scenarios);
 
@@ -334,17 +320,7 @@ fn plan(
         .get("regression")
         .map(|n| regression::regressions(cx, n, &at("regression"), &metric_list))
         .unwrap_or_default();
-
-    let drift = top
-        .get("drift")
-        .map(|n| regression::drift(cx, n, &at("drift"), &metric_list))
-        .unwrap_or_default();
-    let drift_window = top
-        .get("drift_window")
-        .and_then(|n| positive_duration_of(cx, n, &at("drift_window")));
-    if let Some(n) = top.get("drift").filter(|_| !drift.is_empty()) {
-        drift_judged_somewhere(cx, n, &scenarios, drift_window);
-    }
+    let (drift, drift_window) = drift_of(cx, &top, &metric_list, &scenarios);
 
     if let (Some(setup), Some(n)) = (&setup, top.get(SETUP)) {
         setup_reaches_its_readers(cx, n, setup, &scenarios, &requests, &feeds);
@@ -382,6 +358,61 @@ fn plan(
         drift_window,
         tls: tls?,
     })
+}
+
+/// `drift:` and `drift_window:`, refused when no scenario runs two windows.
+fn drift_of(
+    cx: &mut Cx,
+    top: &Fields,
+    metrics: &[CustomMetric],
+    scenarios: &[Scenario],
+) -> (
+    Vec<crate::rules::regression::RegressionRule>,
+    Option<std::time::Duration>,
+) {
+    let at = |k: &str| P::root().key(k);
+    let drift = top
+        .get("drift")
+        .map(|n| regression::drift(cx, n, &at("drift"), metrics))
+        .unwrap_or_default();
+    let drift_window = top
+        .get("drift_window")
+        .and_then(|n| positive_duration_of(cx, n, &at("drift_window")));
+    if let Some(n) = top.get("drift").filter(|_| !drift.is_empty()) {
+        drift_judged_somewhere(cx, n, scenarios, drift_window);
+    }
+    (drift, drift_window)
+}
+
+/// The feeds, and what the once-per-test setup captures as a feed of its own,
+/// `{{setup.NAME}}`.
+fn with_setup_feed(
+    cx: &mut Cx,
+    top: &Fields,
+    mut feeds: Vec<super::model::Feed>,
+    captures: &[String],
+) -> Vec<super::model::Feed> {
+    if let Some(n) = top.get(SETUP) {
+        let exports = phase::setup_exports(top, captures);
+        feeds.push(phase::setup_feed(cx, n, &exports));
+    }
+    feeds
+}
+
+/// The plan's once-per-test `setup:` and `teardown:`.
+fn phases<'n>(
+    cx: &mut Cx,
+    top: &Fields<'n>,
+    steps: &mut Steps<'n, '_>,
+    env: &phase::PhaseEnv,
+) -> (Option<Phase>, Option<Phase>) {
+    let setup = top
+        .get(SETUP)
+        .and_then(|n| phase::phase(cx, SETUP, n, steps, env));
+    let teardown = top
+        .get(TEARDOWN)
+        .and_then(|n| phase::phase(cx, TEARDOWN, n, steps, env));
+    (setup, teardown)
 }
 
 /// A setup limited to some scenarios (`scenarios:`) does not run for the others: one of them

@@ -62,7 +62,35 @@ pub(crate) struct Names<'a> {
     pub checks: Vec<String>,
 }
 
-impl Names<'_> {
+impl<'a> Names<'a> {
+    /// The names of a plan's metrics, requests (their URLs and checks); no scenario or group
+    /// yet.
+    pub fn new(
+        metrics: &'a [CustomMetric],
+        requests: Vec<&'a str>,
+        specs: &'a [crate::plan::model::RequestSpec],
+        captures: &'a [String],
+    ) -> Names<'a> {
+        Names {
+            metrics,
+            requests,
+            urls: specs
+                .iter()
+                .map(|r| (r.name.as_str(), r.url.source()))
+                .collect(),
+            scenarios: Vec::new(),
+            groups: Vec::new(),
+            checks: specs.iter().flat_map(|r| r.check_names(captures)).collect(),
+        }
+    }
+
+    /// With the scenarios and groups.
+    pub fn with(mut self, scenarios: Vec<&'a str>, groups: Vec<String>) -> Names<'a> {
+        self.scenarios = scenarios;
+        self.groups = groups;
+        self
+    }
+
     fn custom_type(&self, name: &str) -> Option<MetricType> {
         self.metrics.iter().find(|m| m.name == name).map(|m| m.kind)
     }

@@ -116,3 +116,65 @@ pub fn check_jsonschema(python: &Path, files: &[PathBuf]) -> Output {
         Duration::from_secs(60),
     )
 }
+
+/// Prism, the OpenAPI mock server (`@stoplight/prism-cli`, installed into `.node` by
+/// `.ci/install-test-tools.sh`): `$KAIZEN_TEST_PRISM`, else `.node/node_modules/.bin/prism`.
+pub fn prism() -> PathBuf {
+    let p = std::env::var_os("KAIZEN_TEST_PRISM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".node/node_modules/.bin/prism"));
+    assert!(
+        p.is_file(),
+        "no Prism at {}: {INSTALL_HINT} (it needs Node.js and npm)",
+        p.display()
+    );
+    p
+}
+
+/// Prism mocking a spec on a loopback port; stopped (its process killed) when dropped.
+pub struct PrismMock {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl PrismMock {
+    /// Starts `prism mock SPEC` on 127.0.0.1 and waits (at most 60 s) until it answers.
+    pub fn start(spec: &Path) -> PrismMock {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(prism())
+            .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .arg(spec)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start Prism: {e}"));
+        let mut mock = PrismMock {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = mock.child.try_wait() {
+                panic!("Prism exited before it listened: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prism did not listen within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        mock
+    }
+}
+
+impl Drop for PrismMock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
