@@ -1270,7 +1270,7 @@ scenarios:
     executor: per-vu-iterations
     vus: 2
     iterations: 3
-    setup: [login]
+    setup: [login, who]
     flow: [who, org, { group: account, flow: [me, { group: inner, flow: [me] }] }]
 "#,
     )
@@ -1280,7 +1280,9 @@ scenarios:
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let seen = server.seen.lock().unwrap().clone();
-    // `unique`: six iterations, six rows, each handed out once.
+    // `unique`: each pick (two VU setups, six iterations: eight) takes the next row of six,
+    // across all VUs, then wraps: every row once, two of them twice. Which rows the setups
+    // take depends on how the VUs interleave, so the setups read the feed too.
     let mut who: Vec<&str> = seen
         .iter()
         .filter_map(|(p, _)| p.strip_prefix("/who/"))
@@ -1290,6 +1292,8 @@ scenarios:
         who,
         vec![
             "u1@x.test",
+            "u1@x.test",
+            "u2@x.test",
             "u2@x.test",
             "u3@x.test",
             "u4@x.test",
@@ -1306,7 +1310,7 @@ scenarios:
     }
     // Cookies: each VU's jar sends back the cookie its login received, on every later request.
     let after_login: Vec<_> = seen.iter().filter(|(p, _)| p != "/login").collect();
-    assert_eq!(after_login.len(), 24);
+    assert_eq!(after_login.len(), 26);
     assert!(
         after_login.iter().all(|(_, c)| c == "session=s3cr3t-sid"),
         "{after_login:?}"
