@@ -19,6 +19,7 @@ use super::outcome::{PhaseRun, ScenarioRun, ScenarioStatus, Selection, Stop};
 use super::vu::{compile_phase_steps, RequestRt, ScenarioRt, Vu};
 use crate::plan::duration::format_duration;
 use crate::plan::model::{Phase, Plan, Rows, SETUP, TEARDOWN};
+use crate::summary::schema::SETUP_FAILED;
 
 /// What a run shares with its phases.
 pub(super) struct Parts<'a> {
@@ -55,7 +56,7 @@ pub(super) async fn setup(
     let (run, rows) = run_phase(p, &plan, SETUP, setup, &stops).await;
     let (failed, interrupted) = (run.failure.is_some(), run.interrupted);
     if let Some(why) = run.failure.as_ref().filter(|_| !interrupted) {
-        *p.stop.abort_reason.lock().expect("abort reason") = Some(format!("setup failed: {why}"));
+        *p.stop.abort_reason.lock().expect("abort reason") = Some(format!("{SETUP_FAILED}{why}"));
     }
     phases.push(run);
     if !failed {

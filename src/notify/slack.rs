@@ -202,7 +202,13 @@ pub fn message(s: &Summary, links: &Links) -> Value {
     if s.run.interrupted {
         overview.push_str("\n_Interrupted: the figures cover what ran._");
     }
-    if let Some(why) = &s.run.aborted_by {
+    if let Some(why) = s.run.setup_failure() {
+        let _ = write!(
+            overview,
+            "\n_No scenario ran: the once-per-test setup failed: {}_",
+            esc(why)
+        );
+    } else if let Some(why) = &s.run.aborted_by {
         let _ = write!(
             overview,
             "\n_Stopped early by an abort_on_fail threshold: {}_",

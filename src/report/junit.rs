@@ -246,6 +246,9 @@ fn run_health(s: &Summary, sc: &ScenarioSummary) -> TestCase {
     );
     let problem = match sc.status {
         ScenarioStatus::Aborted => Some(match &s.run.aborted_by {
+            Some(t) if s.run.setup_failure().is_some() => {
+                format!("did not run: the once-per-test {t}")
+            }
             Some(t) => format!("aborted {ran}: threshold {t} failed and has abort_on_fail"),
             None => format!("aborted {ran} by an abort_on_fail threshold"),
         }),

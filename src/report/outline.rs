@@ -277,6 +277,11 @@ fn notes(s: &Summary) -> Vec<String> {
         );
         match sc.status {
             ScenarioStatus::Aborted => notes.push(match &s.run.aborted_by {
+                Some(_) if s.run.setup_failure().is_some() => format!(
+                    "Scenario {} did not run: the once-per-test {}.",
+                    sc.name,
+                    s.run.aborted_by.as_deref().unwrap_or_default()
+                ),
                 Some(t) => format!(
                     "Scenario {} was stopped {ran}: {t} failed and has abort_on_fail.",
                     sc.name

@@ -77,6 +77,17 @@ pub struct RunMeta {
     pub run_id: Option<String>,
 }
 
+/// How `RunMeta::aborted_by` begins when the plan's once-per-test setup failed (and so no
+/// scenario ran).
+pub const SETUP_FAILED: &str = "setup failed: ";
+
+impl RunMeta {
+    /// Why the once-per-test setup failed, when it did: no scenario ran.
+    pub fn setup_failure(&self) -> Option<&str> {
+        self.aborted_by.as_deref()?.strip_prefix(SETUP_FAILED)
+    }
+}
+
 /// What made the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -2075,6 +2075,29 @@ scenarios:
         .verdict
         .failed
         .contains(&"s: no request completed".to_string()));
+    assert!(s
+        .run
+        .setup_failure()
+        .is_some_and(|w| w.contains("got status 401")));
+    // The reports say the scenario did not run, not that a threshold stopped it.
+    let o = bin()
+        .arg("report")
+        .arg(summary_in(&out).0)
+        .args(["--format", "markdown,junit", "--out-dir"])
+        .arg(dir.path().join("again"))
+        .output()
+        .unwrap();
+    let again: String = std::fs::read_dir(dir.path().join("again"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        again.contains("Scenario s did not run: the once-per-test setup failed: request")
+            && again.contains("did not run: the once-per-test setup failed")
+            && !again.contains("abort_on_fail"),
+        "{}\n{again}",
+        text(&o)
+    );
     // Nothing ran after it: no scenario, no teardown.
     let sent: Vec<(&str, u64)> = s
         .data

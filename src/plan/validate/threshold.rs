@@ -459,6 +459,14 @@ fn cannot_match(
             })
         }
         "name" => unknown_name("request", value, &names.requests),
+        "scenario"
+            if (value == "setup" || value == "teardown") && !names.scenarios.contains(&value) =>
+        {
+            Some(format!(
+                "the once-per-test {value}'s requests are judged by no threshold: a request, check \
+                 or capture of it that fails makes it fail (docs/plan.md, \"setup and teardown\")"
+            ))
+        }
         "scenario" => unknown_name("scenario", value, &names.scenarios),
         "check" => unknown_name(
             "check",
