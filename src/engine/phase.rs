@@ -178,7 +178,12 @@ async fn run_phase(
                 return (runs, rows, Some(why));
             }
             let values = vu.captured(&exports);
-            rows.push_typed(values.iter().map(|(t, j)| (t.as_str(), *j)));
+            if values.is_empty() {
+                // A row per run even when nothing is captured: `for_each: setup` counts them.
+                rows.push([""]);
+            } else {
+                rows.push_typed(values.iter().map(|(t, j)| (t.as_str(), *j)));
+            }
             runs += 1;
         }
         (runs, rows, None)

@@ -216,6 +216,9 @@ pub fn phase(plan: &Plan, name: &str, p: &Phase, chosen: &[usize]) -> String {
         return String::new();
     }
     let runs = match p.for_each {
+        Some(f) if plan.feeds[f].name == crate::plan::model::SETUP => {
+            "once per run of setup".to_string()
+        }
         Some(f) => format!(
             "once per row of {} ({} rows)",
             plan.feeds[f].name,
